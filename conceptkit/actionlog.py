@@ -1,0 +1,226 @@
+"""The persistent action log: every invocation, its cause, and what syncs still owe.
+
+Records that can take part in a synchronization are written before their
+reactions run (``pending: true``) and marked done after, so a crash in between
+is repaired at the next start. Records no sync can match are only an audit
+trail; they are written in batches off the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import attrs
+
+log = logging.getLogger("conceptkit.actionlog")
+
+ACTIONS = "conceptkit_actions"
+FIRINGS = "conceptkit_firings"
+SECRET = "[secret]"
+PRIVATE = "[private]"
+
+
+class Sealer(Protocol):
+    """Encrypts private values before they are written to the log (provided by the app)."""
+
+    def seal(self, plaintext: str, *, context: str) -> str: ...
+
+    def open(self, token: str, *, context: str) -> str: ...
+
+
+@attrs.define
+class ActionRecord:
+    """One completed action invocation, as the engine holds it in memory (values unsealed)."""
+
+    id: str
+    seq: int  # completion order (ns clock, strictly increasing per process)
+    flow: str
+    concept: str
+    action: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    cause: list[str] = attrs.Factory(list)  # the records whose sync caused this
+    sync: str | None = None
+    started: dt.datetime | None = None
+    finished: dt.datetime | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return "error" in self.outputs
+
+
+_last_seq = 0
+
+
+def next_seq() -> int:
+    """A strictly increasing completion stamp; orders a flow's records when matching."""
+    global _last_seq
+    _last_seq = max(_last_seq + 1, time.time_ns())
+    return _last_seq
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=_default, separators=(",", ":"), sort_keys=True)
+
+
+class ActionLog:
+    """Reads and writes action records and sync firings in MongoDB."""
+
+    def __init__(self, db: Any, sealer: Sealer | None, retention_days: float | None = 30) -> None:
+        self.actions = db[ACTIONS]
+        self.firings = db[FIRINGS]
+        self.sealer = sealer
+        self.retention_days = retention_days
+        self._buffer: list[dict[str, Any]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._closing = False
+
+    async def setup(self) -> None:
+        await self.actions.create_index("flow")
+        await self.actions.create_index("pending")
+        if self.retention_days:
+            ttl = int(self.retention_days * 86400)
+            await self.actions.create_index("finished", expireAfterSeconds=ttl)
+            await self.firings.create_index("created", expireAfterSeconds=ttl)
+        self._flusher = asyncio.create_task(self._flush_loop(), name="conceptkit-log-flusher")
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._flusher:
+            await self._flusher
+        await self.flush()
+
+    # -- encoding ----------------------------------------------------------------
+
+    def encode_values(self, values: Mapping[str, Any], secret: frozenset[str], private: frozenset[str], context: str) -> dict[str, Any]:
+        out = {}
+        for key, value in values.items():
+            if key in secret:
+                out[key] = SECRET
+            elif key in private and value is not None:
+                out[key] = self.seal_value(value, f"{context}.{key}")
+            else:
+                out[key] = value
+        return out
+
+    def seal_value(self, value: Any, context: str) -> Any:
+        if self.sealer is None:
+            return PRIVATE
+        return {"$sealed": self.sealer.seal(dumps(value), context=context)}
+
+    def open_value(self, value: Any, context: str) -> Any:
+        if isinstance(value, dict) and "$sealed" in value and self.sealer is not None:
+            return json.loads(self.sealer.open(value["$sealed"], context=context))
+        return value
+
+    def decode_values(self, values: Mapping[str, Any], context: str) -> dict[str, Any]:
+        return {k: self.open_value(v, f"{context}.{k}") for k, v in values.items()}
+
+    def to_document(self, record: ActionRecord, secret: frozenset[str], private: frozenset[str], pending: bool) -> dict[str, Any]:
+        ctx = f"{record.concept}.{record.action}"
+        return {
+            "_id": record.id,
+            "seq": record.seq,
+            "flow": record.flow,
+            "concept": record.concept,
+            "action": record.action,
+            "inputs": self.encode_values(record.inputs, secret, private, ctx + ".in"),
+            "outputs": self.encode_values(record.outputs, secret, private, ctx + ".out"),
+            "cause": record.cause,
+            "sync": record.sync,
+            "started": record.started,
+            "finished": record.finished,
+            "pending": pending,
+        }
+
+    def from_document(self, doc: Mapping[str, Any]) -> ActionRecord:
+        ctx = f"{doc['concept']}.{doc['action']}"
+        return ActionRecord(
+            id=doc["_id"],
+            seq=doc.get("seq", 0),
+            flow=doc["flow"],
+            concept=doc["concept"],
+            action=doc["action"],
+            inputs=self.decode_values(doc.get("inputs", {}), ctx + ".in"),
+            outputs=self.decode_values(doc.get("outputs", {}), ctx + ".out"),
+            cause=list(doc.get("cause") or []),
+            sync=doc.get("sync"),
+            started=doc.get("started"),
+            finished=doc.get("finished"),
+        )
+
+    # -- writing -------------------------------------------------------------------
+
+    async def write_now(self, document: dict[str, Any]) -> None:
+        await self.actions.replace_one({"_id": document["_id"]}, document, upsert=True)
+
+    def write_later(self, document: dict[str, Any]) -> None:
+        self._buffer.append(document)
+        if len(self._buffer) >= 200:
+            self._wake.set()
+
+    async def mark_done(self, record_id: str) -> None:
+        await self.actions.update_one({"_id": record_id}, {"$set": {"pending": False}})
+
+    async def flush(self) -> None:
+        while self._buffer:
+            batch, self._buffer = self._buffer[:500], self._buffer[500:]
+            try:
+                await self.actions.insert_many(batch, ordered=False)
+            except Exception as exc:  # duplicates after a replay are fine; anything else is logged
+                log.warning("action log batch write incomplete: %s", type(exc).__name__)
+
+    async def _flush_loop(self) -> None:
+        while not self._closing:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=0.05)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.flush()
+
+    # -- reading -------------------------------------------------------------------
+
+    async def find(self, record_id: str) -> ActionRecord | None:
+        doc = await self.actions.find_one({"_id": record_id})
+        return self.from_document(doc) if doc else None
+
+    async def flow_records(self, flow: str) -> list[ActionRecord]:
+        docs = await self.actions.find({"flow": flow}).sort("seq", 1).to_list(None)
+        return [self.from_document(d) for d in docs]
+
+    async def pending(self, limit: int = 1000) -> list[ActionRecord]:
+        docs = await self.actions.find({"pending": True}).sort("_id", 1).limit(limit).to_list(None)
+        return [self.from_document(d) for d in docs]
+
+    # -- firings -------------------------------------------------------------------
+
+    async def load_firing(self, key: str) -> dict[str, Any] | None:
+        return await self.firings.find_one({"_id": key})
+
+    async def save_firing(self, key: str, sync: str, records: list[str], frames: list[dict[str, Any]]) -> None:
+        sealed = self.seal_value(frames, f"firing.{sync}") if self.sealer else None
+        await self.firings.replace_one(
+            {"_id": key},
+            {"_id": key, "sync": sync, "records": records, "frames": sealed, "created": dt.datetime.now(dt.UTC)},
+            upsert=True,
+        )
+
+    def firing_frames(self, doc: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+        if doc.get("frames") is None:
+            return None
+        return self.open_value(doc["frames"], f"firing.{doc['sync']}")

@@ -1,0 +1,11 @@
+"""The concepts every conceptkit app has, contributed through the ordinary plugin path."""
+
+from __future__ import annotations
+
+from .plugins import hookimpl
+from .requesting import Requesting
+
+
+@hookimpl
+def conceptkit_concepts():
+    return [Requesting]

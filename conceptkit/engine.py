@@ -1,0 +1,381 @@
+"""The engine: invokes actions, records them, and runs the synchronizations they trigger.
+
+Semantics (see docs/conceptkit.md):
+- Every external stimulus starts a flow; actions caused by syncs join their cause's flow.
+- A sync fires when all its when-patterns are matched by completed actions of one
+  flow, with consistent variable bindings, and the newest of them just completed.
+  It fires at most once per set of matched records.
+- Its where-clauses expand or filter frames; its then-actions run once per frame,
+  in order, each one's own syncs running before the next (depth first).
+- Reactions are durable: a record that can take part in a sync is written as
+  pending before its reactions run and marked done after; at start-up the engine
+  finishes what a crash left pending. Child actions get ids derived from their
+  cause, so a replay skips what already ran (at-least-once delivery, exactly
+  once in effect for actions that completed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import itertools
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from . import context
+from .actionlog import ActionLog, ActionRecord, Sealer, next_seq
+from .concept import Concept, OperationSpec, describe_operations
+from .ids import new_id
+from .sync import ActionPattern, Filter, Frame, Let, QueryPattern, Sync, bind, resolve
+
+log = logging.getLogger("conceptkit.engine")
+
+# Called with each record once it is in the log; ``pending`` says its reactions
+# are about to run (a durable point: a crash after it is repaired at restart).
+ActionObserver = Callable[[ActionRecord, bool], None]
+
+
+class EngineError(Exception):
+    """A wiring problem found at startup (unknown action, duplicate name...)."""
+
+
+class InvocationError(Exception):
+    """An action raised instead of returning ``{"error": ...}``: a bug, reported as 500."""
+
+    def __init__(self, record: ActionRecord) -> None:
+        super().__init__(f"{record.concept}.{record.action} raised")
+        self.record = record
+
+
+class Engine:
+    """Holds the concepts and syncs of one application and runs them against MongoDB."""
+
+    def __init__(
+        self,
+        db: Any,
+        concepts: Iterable[Concept],
+        syncs: Iterable[Sync] = (),
+        *,
+        sealer: Sealer | None = None,
+        retention_days: float | None = 30,
+        observers: Iterable[ActionObserver] = (),
+        flow_cache_size: int = 2048,
+        concept_sources: Mapping[str, str] | None = None,
+    ) -> None:
+        self.concept_sources = dict(concept_sources or {})
+        self.db = db
+        self.concepts: dict[str, Concept] = {}
+        self.operations: dict[tuple[str, str], OperationSpec] = {}
+        for concept in concepts:
+            self.concepts[concept.name] = concept
+            for name, spec in describe_operations(concept).items():
+                self.operations[(concept.name, name)] = spec
+        self.syncs = list(syncs)
+        self._triggers: dict[tuple[str, str], list[tuple[Sync, int]]] = {}
+        for sync in self.syncs:
+            self._check_sync(sync)
+            for pos, pattern in enumerate(sync.when):
+                self._triggers.setdefault((pattern.concept, pattern.action), []).append((sync, pos))
+        self.log = ActionLog(db, sealer, retention_days)
+        self.observers = list(observers)
+        self._flows: OrderedDict[str, list[ActionRecord]] = OrderedDict()
+        self._flow_cache_size = flow_cache_size
+        self._replaying = False
+
+    # -- startup -------------------------------------------------------------------
+
+    def _check_sync(self, sync: Sync) -> None:
+        where = f"sync {sync.name!r} (from {sync.source or 'unknown source'})"
+        for pattern in [*sync.when, *sync.then]:
+            spec = self.operations.get((pattern.concept, pattern.action))
+            if spec is None or spec.kind != "action":
+                raise EngineError(f"{where} names unknown action {pattern.concept}.{pattern.action}; {self._whereabouts(pattern.concept)}")
+            if pattern in sync.then:
+                unknown = set(pattern.inputs) - set(spec.params)
+                if unknown:
+                    raise EngineError(f"{where}: {pattern.concept}.{pattern.action} has no input(s) {sorted(unknown)}")
+        for clause in sync.where:
+            if isinstance(clause, QueryPattern):
+                spec = self.operations.get((clause.concept, clause.query))
+                if spec is None or spec.kind != "query":
+                    raise EngineError(f"{where} names unknown query {clause.concept}.{clause.query}; {self._whereabouts(clause.concept)}")
+
+    def _whereabouts(self, concept: str) -> str:
+        if concept not in self.concepts:
+            return f"no plugin contributes a concept named {concept!r}"
+        names = sorted(n for c, n in self.operations if c == concept)
+        source = self.concept_sources.get(concept, "unknown source")
+        return f"concept {concept} (from {source}) has: {', '.join(names)}"
+
+    async def start(self) -> None:
+        """Create indexes, then finish reactions a previous process left pending."""
+        for concept in self.concepts.values():
+            await concept.setup()
+        await self.log.setup()
+        await self.recover()
+
+    async def close(self) -> None:
+        await self.log.close()
+
+    async def recover(self) -> int:
+        """Re-run the syncs of every record still marked pending. Returns how many."""
+        done = 0
+        self._replaying = True
+        try:
+            while True:
+                batch = await self.log.pending()
+                if not batch:
+                    return done
+                for record in batch:
+                    token = context.flow_id.set(record.flow)
+                    try:
+                        flow_records = await self.log.flow_records(record.flow)
+                        self._flows[record.flow] = flow_records
+                        await self._react(record)
+                        await self.log.mark_done(record.id)
+                    finally:
+                        context.flow_id.reset(token)
+                    done += 1
+                log.info("recovered reactions of %d pending action(s)", len(batch))
+        finally:
+            self._replaying = False
+
+    # -- invoking ------------------------------------------------------------------
+
+    def spec(self, concept: str, name: str) -> OperationSpec | None:
+        return self.operations.get((concept, name))
+
+    async def invoke(
+        self,
+        concept: str,
+        action: str,
+        inputs: Mapping[str, Any],
+        *,
+        flow: str | None = None,
+        cause: list[str] | None = None,
+        sync: str | None = None,
+        action_id: str | None = None,
+        validated: bool = False,
+    ) -> dict[str, Any]:
+        """Run one action, record it, run its syncs; returns the action's outputs."""
+        spec = self.operations.get((concept, action))
+        if spec is None or spec.kind != "action":
+            raise EngineError(f"unknown action {concept}.{action}")
+        flow = flow or new_id()
+        token = context.flow_id.set(flow)
+        try:
+            record = await self._run(spec, dict(inputs), flow, cause or [], sync, action_id, validated)
+        finally:
+            context.flow_id.reset(token)
+        if "__exception__" in record.outputs:
+            raise InvocationError(record)
+        return record.outputs
+
+    async def _run(
+        self,
+        spec: OperationSpec,
+        inputs: dict[str, Any],
+        flow: str,
+        cause: list[str],
+        sync: str | None,
+        action_id: str | None,
+        validated: bool,
+    ) -> ActionRecord:
+        started = dt.datetime.now(dt.UTC)
+        if not validated:
+            inputs, errors = spec.check_inputs(inputs, "inputs")
+            if errors:
+                outputs: dict[str, Any] = {"error": _describe(errors), "errorKind": "invalid"}
+                return await self._complete(spec, action_id, flow, inputs, outputs, cause, sync, started)
+        try:
+            outputs = await spec.func(**inputs)
+            if not isinstance(outputs, dict):
+                raise TypeError(f"{spec.qualname} returned {type(outputs).__name__}, not a dict")
+        except Exception:
+            log.exception("action %s raised", spec.qualname)
+            outputs = {"error": "internal error", "errorKind": "unavailable", "__exception__": True}
+        return await self._complete(spec, action_id, flow, inputs, outputs, cause, sync, started)
+
+    async def _complete(
+        self,
+        spec: OperationSpec,
+        action_id: str | None,
+        flow: str,
+        inputs: dict[str, Any],
+        outputs: dict[str, Any],
+        cause: list[str],
+        sync: str | None,
+        started: dt.datetime,
+    ) -> ActionRecord:
+        record = ActionRecord(
+            id=action_id or new_id(),
+            seq=next_seq(),
+            flow=flow,
+            concept=spec.concept,
+            action=spec.name,
+            inputs=inputs,
+            outputs=outputs,
+            cause=cause,
+            sync=sync,
+            started=started,
+            finished=dt.datetime.now(dt.UTC),
+        )
+        self._remember(record)
+        may_react = self._may_trigger(record)
+        document = self.log.to_document(record, spec.secret, spec.private, pending=may_react)
+        if may_react:
+            await self.log.write_now(document)
+        else:
+            self.log.write_later(document)
+        for observe in self.observers:
+            observe(record, may_react)
+        if not may_react:
+            return record
+        await self._react(record)
+        await self.log.mark_done(record.id)
+        return record
+
+    def _remember(self, record: ActionRecord) -> None:
+        records = self._flows.get(record.flow)
+        if records is None:
+            records = self._flows[record.flow] = []
+            if len(self._flows) > self._flow_cache_size:
+                self._flows.popitem(last=False)
+        else:
+            self._flows.move_to_end(record.flow)
+        if all(r.id != record.id for r in records):
+            records.append(record)
+
+    def _may_trigger(self, record: ActionRecord) -> bool:
+        for sync, pos in self._triggers.get((record.concept, record.action), ()):
+            if _match_one(sync.when[pos], record, {}) is not None:
+                return True
+        return False
+
+    # -- reacting ------------------------------------------------------------------
+
+    async def _react(self, record: ActionRecord) -> None:
+        for sync, pos in self._triggers.get((record.concept, record.action), ()):
+            if _match_one(sync.when[pos], record, {}) is None:
+                continue
+            flow_records = self._flows.get(record.flow)
+            if flow_records is None:
+                flow_records = await self.log.flow_records(record.flow)
+                self._flows[record.flow] = flow_records
+            for matched, frame in _match_all(sync, pos, record, flow_records):
+                await self._fire(sync, matched, frame)
+
+    async def _fire(self, sync: Sync, matched: list[ActionRecord], frame: Frame) -> None:
+        ids = sorted(r.id for r in matched)
+        key = hashlib.sha256("|".join([sync.name, *ids]).encode()).hexdigest()[:32]
+        newest = max(ids)
+        frames: list[Frame] | None = None
+        if sync.where:
+            if self._replaying:
+                saved = await self.log.load_firing(key)
+                if saved is not None:
+                    frames = self.log.firing_frames(saved)
+            if frames is None:
+                frames = await self._expand(sync, [frame])
+                await self.log.save_firing(key, sync.name, ids, frames)
+        else:
+            frames = [frame]
+        for i, f in enumerate(frames):
+            for j, then in enumerate(sync.then):
+                child_id = newest[:12] + hashlib.sha256(f"{key}|{i}|{j}".encode()).hexdigest()[:20]
+                if self._replaying and await self.log.find(child_id) is not None:
+                    continue
+                try:
+                    inputs = resolve(then.inputs, f)
+                except Exception as exc:
+                    log.error("sync %s could not build inputs for %s.%s: %s", sync.name, then.concept, then.action, exc)
+                    continue
+                spec = self.operations[(then.concept, then.action)]
+                await self._run(spec, inputs, matched[0].flow, ids, sync.name, child_id, False)
+
+    async def _expand(self, sync: Sync, frames: list[Frame]) -> list[Frame]:
+        for clause in sync.where:
+            if not frames:
+                break
+            if isinstance(clause, QueryPattern):
+                frames = await self._query_frames(clause, frames)
+            elif isinstance(clause, Filter):
+                frames = [f for f in frames if clause.test(f)]
+            elif isinstance(clause, Let):
+                frames = [{**f, clause.var.name: clause.fn(f)} for f in frames]
+        return frames
+
+    async def _query_frames(self, clause: QueryPattern, frames: list[Frame]) -> list[Frame]:
+        out: list[Frame] = []
+        for frame in frames:
+            rows = await self.query(clause.concept, clause.query, resolve(clause.inputs, frame))
+            for row in rows:
+                extended = bind(clause.outputs, row, frame)
+                if extended is not None:
+                    out.append(extended)
+        return out
+
+    async def query(self, concept: str, name: str, inputs: Mapping[str, Any], *, validated: bool = False) -> list[dict[str, Any]]:
+        spec = self.operations.get((concept, name))
+        if spec is None or spec.kind != "query":
+            raise EngineError(f"unknown query {concept}.{name}")
+        if not validated:
+            inputs, errors = spec.check_inputs(inputs, "inputs")
+            if errors:
+                raise EngineError(f"{spec.qualname}: {_describe(errors)}")
+        return await spec.func(**inputs)
+
+
+def _match_one(pattern: ActionPattern, record: ActionRecord, frame: Frame) -> Frame | None:
+    """Bind one record against one when-pattern: inputs, then outputs (error or success)."""
+    if pattern.concept != record.concept or pattern.action != record.action:
+        return None
+    if pattern.matches_error != record.is_error:
+        return None
+    frame2 = bind(pattern.inputs, record.inputs, frame)
+    if frame2 is None:
+        return None
+    return bind(pattern.outputs or {}, record.outputs, frame2)
+
+
+def _match_all(sync: Sync, pos: int, record: ActionRecord, flow_records: list[ActionRecord]):
+    """Every set of flow records matching all when-patterns, with ``record`` at ``pos``.
+
+    Only sets in which ``record`` is the newest member are produced: a set fires
+    when its last action completes, never again for older records.
+    """
+    first = _match_one(sync.when[pos], record, {})
+    if first is None:
+        return
+    if len(sync.when) == 1:
+        yield [record], first
+        return
+    others = [i for i in range(len(sync.when)) if i != pos]
+    earlier = [r for r in flow_records if r.seq < record.seq]
+    pools = [
+        [r for r in earlier if r.concept == sync.when[i].concept and r.action == sync.when[i].action]
+        for i in others
+    ]
+    seen: set[tuple[str, ...]] = set()
+    for combo in itertools.product(*pools):
+        if len({r.id for r in combo}) < len(combo):
+            continue
+        frame: Frame | None = first
+        for i, r in zip(others, combo, strict=True):
+            frame = _match_one(sync.when[i], r, frame)
+            if frame is None:
+                break
+        if frame is None:
+            continue
+        ids = tuple(sorted(r.id for r in (record, *combo)))
+        if ids in seen:
+            continue
+        seen.add(ids)
+        yield [record, *combo], frame
+
+
+def _describe(errors: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'input'}: {e['msg']}" for e in errors)

@@ -1,0 +1,68 @@
+"""Which actions and queries are reachable over HTTP, and as whom.
+
+Nothing is reachable unless declared here. Three kinds:
+
+- ``public(Accounts.register)``: anyone may call it (sign-up, log-in).
+- ``authenticated(Profile.update)``: the caller's bearer token is resolved to a
+  user by the app's authenticator and passed as the ``user`` input; a body that
+  tries to name a user is refused. One line per endpoint.
+- ``requested("/History/list", auth=True)``: the request becomes a
+  ``Requesting.request`` action that syncs answer with ``Requesting.respond``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from .sync import ActionPattern, QueryPattern
+
+
+@attrs.frozen
+class Exposure:
+    kind: str  # "public" | "authenticated" | "requested"
+    auth: bool
+    concept: str
+    name: str  # action or query name; for "requested", the path under /api
+    user_input: str = "user"
+    body: Any = None  # requested: an annotation (TypedDict) describing the body
+    timeout_s: float = 10.0
+    source: str = ""
+
+    @property
+    def path(self) -> str:
+        if self.kind == "requested":
+            return "/api" + self.name
+        return f"/api/{self.concept}/{self.name}"
+
+
+def _target(ref: Any) -> tuple[str, str]:
+    # Accept `Profile.update` (an unbound reference) as well as the patterns it builds.
+    if isinstance(ref, ActionPattern):
+        return ref.concept, ref.action
+    if isinstance(ref, QueryPattern):
+        return ref.concept, ref.query
+    concept, name = getattr(ref, "concept", None), getattr(ref, "name", None)
+    if not (isinstance(concept, str) and isinstance(name, str)):
+        raise TypeError(f"expose a concept action or query reference, like Profile.update, not {ref!r}")
+    return concept, name
+
+
+def public(ref: Any) -> Exposure:
+    """Reachable by anyone."""
+    concept, name = _target(ref)
+    return Exposure("public", False, concept, name)
+
+
+def authenticated(ref: Any, *, user: str = "user") -> Exposure:
+    """Reachable with a valid session token; the session's user is passed as input ``user``."""
+    concept, name = _target(ref)
+    return Exposure("authenticated", True, concept, name, user_input=user)
+
+
+def requested(path: str, *, body: Any = dict[str, Any], auth: bool = True, timeout_s: float = 10.0) -> Exposure:
+    """A route answered by syncs: ``Requesting.request`` in, ``Requesting.respond`` out."""
+    if not path.startswith("/") or path.count("/") < 2:
+        raise ValueError(f"requested path must look like /Area/name, not {path!r}")
+    return Exposure("requested", auth, "Requesting", path, body=body, timeout_s=timeout_s)

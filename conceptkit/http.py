@@ -1,0 +1,299 @@
+"""HTTP: generated routes for declared exposures, and the status-code contract.
+
+- 200 success (an action's outputs, or a query's list of rows)
+- 400 malformed JSON; 415 a body that is not JSON; 413 a body over the limit
+- 401 no or invalid session token; 403 an action refused the caller
+- 404 unknown route; 405 wrong method
+- 422 validation errors, with the failing field paths in ``detail``
+- an action's ``{"error"}`` maps by its ``errorKind`` (see ERROR_STATUS)
+- 504 a request-driven route got no response in time
+- 500 only for bugs: a request id, no internals
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import context
+from .engine import Engine, InvocationError
+from .exposure import Exposure
+from .ids import new_id
+from .types import compile_type
+
+log = logging.getLogger("conceptkit.http")
+
+ERROR_STATUS = {
+    "invalid": 422,
+    "not_found": 404,
+    "conflict": 409,
+    "forbidden": 403,
+    "unauthorized": 401,
+    "rate_limited": 429,
+    "unavailable": 503,
+}
+DEFAULT_ERROR_STATUS = 409
+
+
+@attrs.frozen
+class Authenticator:
+    """How the engine turns a bearer token into a user: a query of the app's choosing."""
+
+    concept: str
+    query: str
+    token_input: str = "token"
+    user_output: str = "user"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, detail: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.detail = status, message, detail
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, default=_default, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def error_response(status: int, message: str, detail: list[dict[str, Any]] | None = None) -> JSON:
+    body: dict[str, Any] = {"error": message}
+    if detail:
+        body["detail"] = detail
+    rid = context.request_id.get()
+    if rid:
+        body["requestId"] = rid
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSON(body, status_code=status, headers=headers)
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 as JSON, with the same shape as every other error."""
+    assert isinstance(exc, HTTPException)
+    messages = {404: "no such route", 405: f"method {request.method} not allowed here"}
+    response = error_response(exc.status_code, messages.get(exc.status_code, exc.detail))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+class ApiMiddleware:
+    """Pure ASGI: request id, body size limit, and a JSON 500 that leaks nothing."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int = 65536) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = _incoming_request_id(scope) or new_id()
+        token = context.request_id.set(rid)
+        started = False
+        too_large = False
+        received = 0
+        declared = _content_length(scope)
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    too_large = True
+                    raise ApiError(413, f"request body is larger than {self.max_body_bytes} bytes")
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            if declared is not None and declared > self.max_body_bytes:
+                response = error_response(413, f"request body is larger than {self.max_body_bytes} bytes")
+                await response(scope, receive, tracking_send)
+                return
+            await self.app(scope, limited_receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            if isinstance(exc, ApiError) or too_large:
+                status = exc.status if isinstance(exc, ApiError) else 413
+                message = exc.message if isinstance(exc, ApiError) else "request body too large"
+                await error_response(status, message)(scope, receive, tracking_send)
+            else:
+                log.exception("unhandled error")
+                await error_response(500, "internal error; quote the request id when reporting it")(scope, receive, tracking_send)
+        finally:
+            context.request_id.reset(token)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            if 0 < len(text) <= 64 and text.replace("-", "").isalnum():
+                return text
+    return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object: empty body means ``{}``; otherwise 415/400/422."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if ctype not in ("application/json", "") and not ctype.endswith("+json"):
+        raise ApiError(415, f"send JSON (Content-Type: application/json), not {ctype}")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid request", [{"loc": ["body"], "msg": "must be a JSON object", "type": "type_error"}])
+    return data
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class RouteBuilder:
+    """Builds one Starlette Route per exposure."""
+
+    def __init__(self, engine: Engine, authenticator: Authenticator | None) -> None:
+        self.engine = engine
+        self.authenticator = authenticator
+
+    async def user_for(self, request: Request) -> str:
+        if self.authenticator is None:
+            raise ApiError(401, "this server has no authenticator configured")
+        token = bearer_token(request)
+        if token is None:
+            raise ApiError(401, "log in first: send Authorization: Bearer <session token>")
+        a = self.authenticator
+        rows = await self.engine.query(a.concept, a.query, {a.token_input: token}, validated=True)
+        if not rows:
+            raise ApiError(401, "your session has expired or was logged out; log in again")
+        return rows[0][a.user_output]
+
+    def routes(self, exposures: list[Exposure]) -> list[Route]:
+        return [Route(e.path, self._endpoint(e), methods=["POST"], name=e.path) for e in exposures]
+
+    def _endpoint(self, exposure: Exposure) -> Callable[[Request], Awaitable[Response]]:
+        if exposure.kind == "requested":
+            handle = self._requested(exposure)
+        else:
+            handle = self._operation(exposure)
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except ApiError as exc:
+                return error_response(exc.status, exc.message, exc.detail)
+            except InvocationError:
+                return error_response(500, "internal error; quote the request id when reporting it")
+
+        return endpoint
+
+    def _operation(self, exposure: Exposure) -> Callable[[Request], Awaitable[Response]]:
+        spec = self.engine.spec(exposure.concept, exposure.name)
+        if spec is None:
+            raise LookupError(f"exposure {exposure.path} ({exposure.source}) names unknown {exposure.concept}.{exposure.name}")
+        user_input = exposure.user_input if exposure.auth else None
+        if user_input and user_input not in spec.params:
+            raise LookupError(f"authenticated {spec.qualname} has no {user_input!r} input to receive the caller")
+        engine = self.engine
+
+        async def handle(request: Request) -> Response:
+            body = await read_json_object(request)
+            if user_input:
+                if user_input in body:
+                    raise ApiError(422, "invalid request", [
+                        {"loc": ["body", user_input], "msg": "comes from your session; do not send it", "type": "extra_forbidden"}
+                    ])
+                body[user_input] = await self.user_for(request)
+            inputs, errors = spec.check_inputs(body)
+            if errors:
+                raise ApiError(422, "invalid request", errors)
+            if spec.kind == "query":
+                return JSON(await engine.query(spec.concept, spec.name, inputs, validated=True))
+            outputs = await engine.invoke(spec.concept, spec.name, inputs, validated=True)
+            if "error" in outputs:
+                kind = outputs.get("errorKind")
+                return JSON(
+                    {"error": outputs["error"], "errorKind": kind or "conflict"},
+                    status_code=ERROR_STATUS.get(kind or "", DEFAULT_ERROR_STATUS),
+                )
+            return JSON(outputs)
+
+        return handle
+
+    def _requested(self, exposure: Exposure) -> Callable[[Request], Awaitable[Response]]:
+        check, _ = compile_type(exposure.body)
+        requesting = self.engine.concepts.get("Requesting")
+        if requesting is None:
+            raise LookupError("request-driven routes need the Requesting concept registered")
+        engine = self.engine
+        path = exposure.name
+
+        async def handle(request: Request) -> Response:
+            body = await read_json_object(request)
+            errors: list[dict[str, Any]] = []
+            body = check(body, ("body",), errors)
+            if errors:
+                raise ApiError(422, "invalid request", errors)
+            user = await self.user_for(request) if exposure.auth else None
+            rid = new_id()
+            waiting = requesting.expect(rid)  # type: ignore[attr-defined]
+            try:
+                await engine.invoke("Requesting", "request", {"request": rid, "path": path, "body": body, "user": user}, validated=True)
+                result = await asyncio.wait_for(waiting, exposure.timeout_s)
+            except TimeoutError:
+                return error_response(504, f"no response within {exposure.timeout_s:g} s")
+            finally:
+                requesting.forget(rid)  # type: ignore[attr-defined]
+            output, status = result["output"], result["status"]
+            return JSON(output, status_code=status)
+
+        return handle

@@ -1,0 +1,85 @@
+"""Plugins: concepts, syncs, exposures and service adapters come from pluggy hooks.
+
+The app's own concepts load through the same path as a third party's: a
+package declares an entry point in the ``conceptkit`` group naming a module
+with ``@hookimpl`` functions. Every contribution is tagged with the plugin it
+came from, so a clash can name both sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pluggy
+
+from .concept import Concept
+from .exposure import Exposure
+from .sync import Sync
+
+PROJECT = "conceptkit"
+ENTRY_POINT_GROUP = "conceptkit"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class Hooks:
+    """Hook specifications. Implementations may take fewer arguments than listed."""
+
+    @hookspec
+    def conceptkit_concepts(self) -> Iterable[type[Concept]]:
+        """Concept classes this plugin contributes."""
+
+    @hookspec
+    def conceptkit_syncs(self) -> Iterable[Sync]:
+        """Synchronizations this plugin contributes."""
+
+    @hookspec
+    def conceptkit_exposures(self) -> Iterable[Exposure]:
+        """Routes this plugin declares reachable over HTTP."""
+
+    @hookspec
+    def conceptkit_services(self, register: Callable[[str, Any], None], use_mocks: bool, settings: Any) -> None:
+        """Register service adapters: ``register("telephony", adapter)``; mock or real per ``use_mocks``."""
+
+    @hookspec(firstresult=True)
+    def conceptkit_authenticator(self) -> Any:
+        """The Authenticator that resolves bearer tokens to users (first plugin to answer wins)."""
+
+    @hookspec
+    def conceptkit_action_recorded(self, record: Any, pending: bool) -> None:
+        """Observe each action record as it enters the log (``pending``: its reactions run next)."""
+
+
+def plugin_manager(load_entry_points: bool = True, extra: Iterable[object] = ()) -> pluggy.PluginManager:
+    """A plugin manager with the built-ins, installed entry-point plugins and ``extra`` registered."""
+    from . import builtins
+
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(Hooks)
+    pm.register(builtins, name="conceptkit.builtins")
+    if load_entry_points:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    for plugin in extra:
+        pm.register(plugin)
+    return pm
+
+
+def plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
+    name = pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin))
+    for dist_plugin, dist in pm.list_plugin_distinfo():
+        if dist_plugin is plugin:
+            return f"{name} (package {dist.project_name} {dist.version})"
+    return name
+
+
+def collect(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    """Call a list-returning hook on every plugin, pairing each item with its source."""
+    out = []
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        args = {k: v for k, v in kwargs.items() if k in impl.argnames}
+        result = impl.function(**args)
+        for item in result or ():
+            out.append((plugin_name(pm, impl.plugin), item))
+    return out

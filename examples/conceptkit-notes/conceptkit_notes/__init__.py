@@ -1,0 +1,1 @@
+"""Example conceptkit plugin package."""

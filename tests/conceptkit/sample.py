@@ -1,0 +1,172 @@
+"""Small concepts used to exercise the engine: nothing here knows about phones either."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypedDict
+
+from conceptkit import (
+    Authenticator,
+    Computed,
+    Concept,
+    Filter,
+    Len,
+    Range,
+    Sync,
+    action,
+    authenticated,
+    concepts,
+    fail,
+    hookimpl,
+    public,
+    query,
+    requested,
+    vars,
+)
+
+
+class Opened(TypedDict):
+    account: str
+
+
+class Ledger(Concept):
+    """Accounts with balances; deposits and withdrawals that may fail."""
+
+    async def setup(self) -> None:
+        await self.collection("accounts").create_index("owner")
+
+    @action
+    async def open(self, owner: str, label: Annotated[str, Len(1, 40)] = "main") -> Opened:
+        """Open an account for owner."""
+        account = self.new_id()
+        await self.collection("accounts").insert_one({"_id": account, "owner": owner, "label": label, "balance": 0})
+        return {"account": account}
+
+    @action
+    async def deposit(self, owner: str, account: str, amount: Annotated[int, Range(1, 10_000)]) -> dict[str, Any]:
+        """Add money to one of owner's accounts."""
+        res = await self.collection("accounts").update_one({"_id": account, "owner": owner}, {"$inc": {"balance": amount}})
+        if res.matched_count == 0:
+            return fail("no such account", "not_found")
+        return {"account": account, "amount": amount}
+
+    @action
+    async def withdraw(self, owner: str, account: str, amount: Annotated[int, Range(1, 10_000)]) -> dict[str, Any]:
+        res = await self.collection("accounts").update_one(
+            {"_id": account, "owner": owner, "balance": {"$gte": amount}}, {"$inc": {"balance": -amount}}
+        )
+        if res.matched_count == 0:
+            return fail("insufficient funds")
+        return {"account": account, "amount": amount}
+
+    @action
+    async def explode(self, owner: str) -> dict[str, Any]:
+        raise RuntimeError("secret internals: db password is hunter2")
+
+    @query
+    async def _accounts(self, owner: str) -> list[dict[str, Any]]:
+        docs = self.collection("accounts").find({"owner": owner}).sort("_id", 1)
+        return [{"account": d["_id"], "label": d["label"], "balance": d["balance"]} async for d in docs]
+
+    @query
+    async def _internal(self, owner: str) -> list[dict[str, Any]]:
+        """Not exposed: must be unreachable."""
+        return [{"owner": owner}]
+
+
+class Audit(Concept):
+    """A trail of notable events."""
+
+    @action
+    async def note(self, owner: str, event: str, detail: str = "") -> dict[str, Any]:
+        await self.collection("events").insert_one({"_id": self.new_id(), "owner": owner, "event": event, "detail": detail})
+        return {}
+
+    @query
+    async def _events(self, owner: str) -> list[dict[str, Any]]:
+        docs = self.collection("events").find({"owner": owner}).sort("_id", 1)
+        return [{"event": d["event"], "detail": d["detail"]} async for d in docs]
+
+
+class Sessions(Concept):
+    """Bearer tokens for tests: token 't-<user>' belongs to user."""
+
+    @action
+    async def login(self, user: str, password: str) -> dict[str, Any]:
+        if password != "pw":
+            return fail("wrong password", "unauthorized")
+        return {"token": f"t-{user}"}
+
+    @query
+    async def _user(self, token: str) -> list[dict[str, Any]]:
+        return [{"user": token[2:]}] if token.startswith("t-") and len(token) > 2 else []
+
+
+class Secrets(Concept):
+    """Has secret and private fields, to test what the log keeps."""
+
+    @action(secret=("password",), private=("diary",))
+    async def store(self, user: str, password: str, diary: str) -> dict[str, Any]:
+        return {"echo": diary}
+
+
+L, A, S, R = concepts("Ledger Audit Sessions Requesting")
+owner, account, amount, event, request, body, user = vars("owner account amount event request body user")
+
+AuditOpen = Sync("AuditOpen", when=[L.open({"owner": owner}, {"account": account})], then=[A.note({"owner": owner, "event": "opened", "detail": account})])
+AuditOverdraft = Sync(
+    "AuditOverdraft",
+    when=[L.withdraw({"owner": owner}, {"error": vars("err")[0]})],
+    then=[A.note({"owner": owner, "event": "overdraft"})],
+)
+# Two-pattern sync: a deposit and a withdrawal in the same flow.
+AuditRoundTrip = Sync(
+    "AuditRoundTrip",
+    when=[L.deposit({"owner": owner, "account": account}, {}), L.withdraw({"owner": owner, "account": account}, {})],
+    then=[A.note({"owner": owner, "event": "roundtrip", "detail": account})],
+)
+# where-clause expansion: one note per account with a balance above 100.
+AuditRich = Sync(
+    "AuditRich",
+    when=[L.deposit({"owner": owner}, {"amount": amount})],
+    where=[L._accounts({"owner": owner}, {"account": account, "balance": vars("balance")[0]}), Filter(lambda f: f["balance"] > 100, "balance > 100")],
+    then=[A.note({"owner": owner, "event": "rich", "detail": account})],
+)
+# request-driven route: /Bank/summary answered by a sync
+Summary = Sync(
+    "Summary",
+    when=[R.request({"path": "/Bank/summary", "user": user}, {"request": request})],
+    where=[L._accounts({"owner": user}, {"balance": vars("b")[0]})],
+    then=[R.respond({"request": request, "output": Computed(lambda f: {"balance": f["b"]}, "{balance}")})],
+)
+
+
+class SummaryBody(TypedDict):
+    currency: Literal["EUR", "USD"]
+
+
+class SamplePlugin:
+    @hookimpl
+    def conceptkit_concepts(self):
+        return [Ledger, Audit, Sessions, Secrets]
+
+    @hookimpl
+    def conceptkit_syncs(self):
+        return [AuditOpen, AuditOverdraft, AuditRoundTrip, AuditRich, Summary]
+
+    @hookimpl
+    def conceptkit_exposures(self):
+        return [
+            public(S.login),
+            authenticated(L.open, user="owner"),
+            authenticated(L.deposit, user="owner"),
+            authenticated(L.withdraw, user="owner"),
+            authenticated(L.explode, user="owner"),
+            authenticated(L._accounts, user="owner"),
+            authenticated(A._events, user="owner"),
+            requested("/Bank/summary", body=SummaryBody),
+            requested("/Bank/never", timeout_s=0.3),
+        ]
+
+    @hookimpl
+    def conceptkit_authenticator(self):
+        return Authenticator("Sessions", "_user")
