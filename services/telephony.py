@@ -1,0 +1,132 @@
+"""The telephony port: what the service needs from a phone provider.
+
+Two implementations satisfy `Telephony`: `services.telephony_twilio.TwilioTelephony`
+(real REST calls) and `services.telephony_mock.MockTelephony` (in-process, for tests
+and the local phone simulator). Code that dials people depends only on this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+__all__ = [
+    "AmbiguousDialError",
+    "CallRateLimiter",
+    "CallSummary",
+    "PlacedCall",
+    "Telephony",
+    "TelephonyError",
+]
+
+
+@attrs.frozen
+class PlacedCall:
+    """A call the provider accepted (it may still be queued behind the CPS limit)."""
+
+    sid: str
+    status: str
+
+
+@attrs.frozen
+class CallSummary:
+    """One call found while reconciling; times are UTC, None until the provider sets them."""
+
+    sid: str
+    to: str
+    status: str
+    start_time: datetime | None = None
+    date_created: datetime | None = None
+
+
+class TelephonyError(Exception):
+    """A definite failure: the provider did not act (no call placed, no SMS sent).
+
+    Safe to retry later. `code` is the provider's error code (e.g. Twilio 21211 for an
+    invalid number) or None when the request never reached the provider.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, status: int | None = None):
+        super().__init__(message if code is None else f"[{code}] {message}")
+        self.message = message
+        self.code = code
+        self.status = status
+
+
+class AmbiguousDialError(Exception):
+    """The request reached the provider but its outcome is unknown: the call (or SMS) may exist.
+
+    Deliberately NOT a `TelephonyError`, so `except TelephonyError` cannot swallow it and
+    redial. Reconcile with `Telephony.calls_to_since(to, attempted_at)` before dialling again.
+    """
+
+    def __init__(self, message: str, *, to: str, attempted_at: datetime):
+        super().__init__(message)
+        self.message = message
+        self.to = to
+        self.attempted_at = attempted_at
+
+
+@runtime_checkable
+class Telephony(Protocol):
+    """Outbound calls and SMS. Implementations are interchangeable for the code using them."""
+
+    async def place_call(
+        self,
+        *,
+        to: str,
+        answer_url: str,
+        status_callback_url: str,
+        recording_callback_url: str,
+        ring_timeout_s: int = 30,
+        time_limit_s: int = 900,
+    ) -> PlacedCall:
+        """Start an outbound call. Raises TelephonyError or AmbiguousDialError.
+
+        Cancelling this coroutine mid-request leaves the outcome unknown too: treat it
+        like AmbiguousDialError and reconcile before dialling again.
+        """
+        ...
+
+    async def end_call(self, sid: str) -> None:
+        """Hang up (or cancel) a call; a call that already ended is left alone."""
+        ...
+
+    async def send_sms(self, *, to: str, body: str) -> str:
+        """Send an SMS and return its message sid."""
+        ...
+
+    async def calls_to_since(self, to: str, since: datetime) -> list[CallSummary]:
+        """Calls to `to` created at or after `since` (aware datetime); used to reconcile."""
+        ...
+
+
+class CallRateLimiter:
+    """Spaces call attempts at most `per_second` apart, shared by everything using one instance.
+
+    Twilio queues calls beyond the account's CPS (and fails them after 24 h), so pacing
+    ourselves keeps queue times and 20429 responses down. Each `acquire` reserves the next
+    free slot before sleeping, so concurrent callers get distinct, evenly spaced slots. It
+    holds no asyncio objects, so one
+    instance works across event loops and threads.
+    """
+
+    def __init__(self, per_second: float) -> None:
+        if per_second <= 0:
+            raise ValueError("per_second must be positive")
+        self.interval = 1.0 / per_second
+        self._next_slot = 0.0
+        self._lock = threading.Lock()  # reservation only; never held while sleeping
+
+    async def acquire(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)

@@ -1,0 +1,241 @@
+"""In-process `Telephony` for tests and the local phone simulator: no network, same contract.
+
+It records what it was asked to do, paces calls with the same `CallRateLimiter`, validates
+numbers like Twilio (21211), and tells subscribers about each call and SMS so a simulator
+can "ring" a phone. Failures can be queued to exercise the caller's error handling.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import attrs
+
+from services.telephony import (
+    AmbiguousDialError,
+    CallRateLimiter,
+    CallSummary,
+    PlacedCall,
+    TelephonyError,
+)
+
+__all__ = [
+    "CallEnded",
+    "CallPlaced",
+    "MockCall",
+    "MockEvent",
+    "MockSms",
+    "MockTelephony",
+    "SmsSent",
+]
+
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+INVALID_NUMBER_CODE = 21211
+NOT_FOUND_CODE = 20404
+ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+
+
+@attrs.define
+class MockCall:
+    """A call the mock placed. `status` moves on via `MockTelephony.set_call_status`."""
+
+    sid: str
+    to: str
+    from_: str
+    answer_url: str
+    status_callback_url: str
+    recording_callback_url: str
+    ring_timeout_s: int
+    time_limit_s: int
+    date_created: datetime
+    status: str = "queued"
+    start_time: datetime | None = None
+
+
+@attrs.frozen
+class MockSms:
+    sid: str
+    to: str
+    from_: str
+    body: str
+    date_created: datetime
+
+
+@attrs.frozen
+class CallPlaced:
+    call: MockCall
+
+
+@attrs.frozen
+class CallEnded:
+    call: MockCall
+
+
+@attrs.frozen
+class SmsSent:
+    sms: MockSms
+
+
+MockEvent = CallPlaced | CallEnded | SmsSent
+Listener = Callable[[MockEvent], Awaitable[None] | None]
+
+
+@attrs.frozen
+class _QueuedFailure:
+    error: TelephonyError | AmbiguousDialError
+    still_placed: bool
+
+
+class MockTelephony:
+    """A `Telephony` that keeps everything in memory. Pass `seed` for reproducible sids."""
+
+    def __init__(
+        self,
+        from_number: str = "+15005550006",
+        *,
+        calls_per_second: float | None = None,
+        seed: int | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.from_number = from_number
+        self.limiter = CallRateLimiter(calls_per_second) if calls_per_second else None
+        self.calls: list[MockCall] = []
+        self.messages: list[MockSms] = []
+        self._random = random.Random(seed)
+        self._clock = clock
+        self._listeners: list[Listener] = []
+        self._failures: list[_QueuedFailure] = []
+
+    # -- events -----------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(event)` (sync or async) for every event; returns an unsubscribe."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    async def _emit(self, event: MockEvent) -> None:
+        for listener in list(self._listeners):
+            result = listener(event)
+            if inspect.isawaitable(result):
+                await result
+
+    # -- test controls ----------------------------------------------------------------
+
+    def fail_next_call(
+        self, error: TelephonyError | AmbiguousDialError, *, still_placed: bool = False
+    ) -> None:
+        """Make the next `place_call` raise `error`; with `still_placed` (for an
+        ambiguous error) the call is recorded anyway, as when Twilio created it but the
+        response was lost."""
+        self._failures.append(_QueuedFailure(error, still_placed))
+
+    def call(self, sid: str) -> MockCall:
+        for record in self.calls:
+            if record.sid == sid:
+                return record
+        raise TelephonyError(
+            f"The requested resource {sid} was not found", code=NOT_FOUND_CODE, status=404
+        )
+
+    def set_call_status(self, sid: str, status: str) -> MockCall:
+        """Advance a call (e.g. ringing, in-progress, completed), as a simulator would."""
+        record = self.call(sid)
+        record.status = status
+        if status != "queued" and record.start_time is None:
+            record.start_time = self._clock()
+        return record
+
+    # -- Telephony --------------------------------------------------------------------
+
+    async def place_call(
+        self,
+        *,
+        to: str,
+        answer_url: str,
+        status_callback_url: str,
+        recording_callback_url: str,
+        ring_timeout_s: int = 30,
+        time_limit_s: int = 900,
+    ) -> PlacedCall:
+        if not 1 <= ring_timeout_s <= 600:
+            raise ValueError("ring_timeout_s must be within 1..600 (Twilio's range)")
+        if time_limit_s < 1:
+            raise ValueError("time_limit_s must be positive")
+        if self.limiter is not None:
+            await self.limiter.acquire()
+        failure = self._failures.pop(0) if self._failures else None
+        if failure is not None and not failure.still_placed:
+            raise failure.error
+        _check_number(to)
+        record = MockCall(
+            sid=self._sid("CA"),
+            to=to,
+            from_=self.from_number,
+            answer_url=answer_url,
+            status_callback_url=status_callback_url,
+            recording_callback_url=recording_callback_url,
+            ring_timeout_s=ring_timeout_s,
+            time_limit_s=time_limit_s,
+            date_created=self._clock(),
+        )
+        self.calls.append(record)
+        await self._emit(CallPlaced(record))
+        if failure is not None:
+            raise failure.error
+        return PlacedCall(sid=record.sid, status=record.status)
+
+    async def end_call(self, sid: str) -> None:
+        record = self.call(sid)
+        if record.status in ENDED_STATUSES:
+            return
+        record.status = "completed" if record.status == "in-progress" else "canceled"
+        await self._emit(CallEnded(record))
+
+    async def send_sms(self, *, to: str, body: str) -> str:
+        _check_number(to)
+        sms = MockSms(
+            sid=self._sid("SM"),
+            to=to,
+            from_=self.from_number,
+            body=body,
+            date_created=self._clock(),
+        )
+        self.messages.append(sms)
+        await self._emit(SmsSent(sms))
+        return sms.sid
+
+    async def calls_to_since(self, to: str, since: datetime) -> list[CallSummary]:
+        if since.tzinfo is None:
+            raise ValueError("since must be timezone-aware")
+        return [
+            CallSummary(
+                sid=c.sid,
+                to=c.to,
+                status=c.status,
+                start_time=c.start_time,
+                date_created=c.date_created,
+            )
+            for c in self.calls
+            if c.to == to and c.date_created >= since
+        ]
+
+    def _sid(self, prefix: str) -> str:
+        return prefix + f"{self._random.getrandbits(128):032x}"
+
+
+def _check_number(to: str) -> None:
+    if not E164.match(to):
+        raise TelephonyError(
+            f"The 'To' number {to} is not a valid phone number.",
+            code=INVALID_NUMBER_CODE,
+            status=400,
+        )

@@ -1,0 +1,161 @@
+"""MockTelephony: same contract as the Twilio adapter, no network."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.telephony import AmbiguousDialError, PlacedCall, Telephony, TelephonyError
+from services.telephony_mock import CallEnded, CallPlaced, MockEvent, MockTelephony, SmsSent
+
+TO = "+15557654321"
+URLS = {
+    "answer_url": "https://example.test/voice/answer",
+    "status_callback_url": "https://example.test/voice/status",
+    "recording_callback_url": "https://example.test/voice/recording",
+}
+
+
+def place(mock: MockTelephony, to: str = TO) -> PlacedCall:
+    return asyncio.run(mock.place_call(to=to, **URLS))
+
+
+def test_mock_satisfies_the_protocol() -> None:
+    assert isinstance(MockTelephony(), Telephony)
+
+
+def test_place_call_records_the_request_with_a_realistic_sid() -> None:
+    mock = MockTelephony(from_number="+15550001111")
+    placed = asyncio.run(mock.place_call(to=TO, **URLS, ring_timeout_s=20, time_limit_s=300))
+
+    assert re.fullmatch(r"CA[0-9a-f]{32}", placed.sid)
+    assert placed.status == "queued"
+    [call] = mock.calls
+    assert (call.sid, call.to, call.from_) == (placed.sid, TO, "+15550001111")
+    assert (call.answer_url, call.status_callback_url, call.recording_callback_url) == (
+        URLS["answer_url"],
+        URLS["status_callback_url"],
+        URLS["recording_callback_url"],
+    )
+    assert (call.ring_timeout_s, call.time_limit_s) == (20, 300)
+
+
+def test_send_sms_records_with_a_realistic_sid() -> None:
+    mock = MockTelephony()
+    sid = asyncio.run(mock.send_sms(to=TO, body="Ready when you are & <3"))
+    assert re.fullmatch(r"SM[0-9a-f]{32}", sid)
+    assert [(m.sid, m.to, m.body) for m in mock.messages] == [(sid, TO, "Ready when you are & <3")]
+
+
+def test_seeded_sids_are_reproducible() -> None:
+    first, second, other = MockTelephony(seed=7), MockTelephony(seed=7), MockTelephony(seed=8)
+    assert place(first).sid == place(second).sid != place(other).sid
+
+
+def test_invalid_number_is_refused_like_twilio() -> None:
+    mock = MockTelephony()
+    with pytest.raises(TelephonyError) as caught:
+        place(mock, to="555-1234")
+    assert caught.value.code == 21211
+    with pytest.raises(TelephonyError):
+        asyncio.run(mock.send_sms(to="nope", body="x"))
+    assert mock.calls == [] and mock.messages == []
+
+
+def test_end_call() -> None:
+    mock = MockTelephony()
+    placed = place(mock)
+    mock.set_call_status(placed.sid, "in-progress")
+    asyncio.run(mock.end_call(placed.sid))
+    asyncio.run(mock.end_call(placed.sid))  # already over: no-op
+    assert mock.call(placed.sid).status == "completed"
+
+    queued = place(mock)
+    asyncio.run(mock.end_call(queued.sid))
+    assert mock.call(queued.sid).status == "canceled"
+
+
+def test_end_call_on_unknown_sid_raises() -> None:
+    with pytest.raises(TelephonyError) as caught:
+        asyncio.run(MockTelephony().end_call("CA" + "0" * 32))
+    assert caught.value.code == 20404
+
+
+def test_subscribers_receive_events_in_order() -> None:
+    mock = MockTelephony()
+    seen: list[MockEvent] = []
+    async_seen: list[str] = []
+
+    async def async_listener(event: MockEvent) -> None:
+        await asyncio.sleep(0)
+        async_seen.append(type(event).__name__)
+
+    mock.subscribe(seen.append)
+    unsubscribe = mock.subscribe(async_listener)
+
+    async def scenario() -> None:
+        placed = await mock.place_call(to=TO, **URLS)
+        await mock.send_sms(to=TO, body="hello")
+        await mock.end_call(placed.sid)
+        unsubscribe()
+        await mock.send_sms(to=TO, body="after unsubscribe")
+
+    asyncio.run(scenario())
+    assert [type(e) for e in seen] == [CallPlaced, SmsSent, CallEnded, SmsSent]
+    assert async_seen == ["CallPlaced", "SmsSent", "CallEnded"]
+    first = seen[0]
+    assert isinstance(first, CallPlaced)
+    assert first.call is mock.calls[0]
+    assert first.call.answer_url == URLS["answer_url"]
+
+
+def test_calls_to_since_answers_from_records() -> None:
+    now = [datetime(2026, 1, 5, 18, 0, tzinfo=UTC)]
+    mock = MockTelephony(clock=lambda: now[0])
+    old = place(mock)
+    now[0] += timedelta(minutes=10)
+    since = now[0]
+    recent = place(mock)
+    place(mock, to="+15550009999")
+
+    found = asyncio.run(mock.calls_to_since(TO, since))
+
+    assert [c.sid for c in found] == [recent.sid]
+    assert found[0].date_created == since
+    assert old.sid not in {c.sid for c in found}
+    with pytest.raises(ValueError):
+        asyncio.run(mock.calls_to_since(TO, datetime(2026, 1, 5)))
+
+
+def test_queued_failures() -> None:
+    mock = MockTelephony()
+    mock.fail_next_call(TelephonyError("busy", code=20429))
+    with pytest.raises(TelephonyError):
+        place(mock)
+    assert mock.calls == []
+
+    attempted_at = datetime.now(UTC)
+    mock.fail_next_call(
+        AmbiguousDialError("timed out", to=TO, attempted_at=attempted_at), still_placed=True
+    )
+    with pytest.raises(AmbiguousDialError):
+        place(mock)
+    [call] = mock.calls
+    assert [c.sid for c in asyncio.run(mock.calls_to_since(TO, attempted_at))] == [call.sid]
+    assert place(mock).sid != call.sid  # failures are one-shot
+
+
+def test_cps_limit_applies_when_configured() -> None:
+    mock = MockTelephony(calls_per_second=4)
+
+    async def three() -> None:
+        await asyncio.gather(*(mock.place_call(to=TO, **URLS) for _ in range(3)))
+
+    started = time.monotonic()
+    asyncio.run(three())
+    assert time.monotonic() - started >= 0.45  # slots at 0, 0.25, 0.5 s
+    assert len(mock.calls) == 3
