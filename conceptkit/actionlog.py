@@ -9,6 +9,7 @@ trail; they are written in batches off the hot path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -106,7 +107,13 @@ class ActionLog:
 
     # -- encoding ----------------------------------------------------------------
 
-    def encode_values(self, values: Mapping[str, Any], secret: frozenset[str], private: frozenset[str], context: str) -> dict[str, Any]:
+    def encode_values(
+        self,
+        values: Mapping[str, Any],
+        secret: frozenset[str],
+        private: frozenset[str],
+        context: str,
+    ) -> dict[str, Any]:
         out = {}
         for key, value in values.items():
             if key in secret:
@@ -130,7 +137,9 @@ class ActionLog:
     def decode_values(self, values: Mapping[str, Any], context: str) -> dict[str, Any]:
         return {k: self.open_value(v, f"{context}.{k}") for k, v in values.items()}
 
-    def to_document(self, record: ActionRecord, secret: frozenset[str], private: frozenset[str], pending: bool) -> dict[str, Any]:
+    def to_document(
+        self, record: ActionRecord, secret: frozenset[str], private: frozenset[str], pending: bool
+    ) -> dict[str, Any]:
         ctx = f"{record.concept}.{record.action}"
         return {
             "_id": record.id,
@@ -186,10 +195,8 @@ class ActionLog:
 
     async def _flush_loop(self) -> None:
         while not self._closing:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=0.05)
-            except TimeoutError:
-                pass
             self._wake.clear()
             await self.flush()
 
@@ -212,11 +219,19 @@ class ActionLog:
     async def load_firing(self, key: str) -> dict[str, Any] | None:
         return await self.firings.find_one({"_id": key})
 
-    async def save_firing(self, key: str, sync: str, records: list[str], frames: list[dict[str, Any]]) -> None:
+    async def save_firing(
+        self, key: str, sync: str, records: list[str], frames: list[dict[str, Any]]
+    ) -> None:
         sealed = self.seal_value(frames, f"firing.{sync}") if self.sealer else None
         await self.firings.replace_one(
             {"_id": key},
-            {"_id": key, "sync": sync, "records": records, "frames": sealed, "created": dt.datetime.now(dt.UTC)},
+            {
+                "_id": key,
+                "sync": sync,
+                "records": records,
+                "frames": sealed,
+                "created": dt.datetime.now(dt.UTC),
+            },
             upsert=True,
         )
 

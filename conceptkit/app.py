@@ -40,11 +40,17 @@ class ConceptApp:
     ) -> None:
         self.pm = pm
         self.registry = load_registry(pm)
-        self.services = dict(services) if services is not None else dict(load_services(pm, use_mocks, settings))
+        self.services = (
+            dict(services) if services is not None else dict(load_services(pm, use_mocks, settings))
+        )
         concepts = [cls(db, self.services) for cls in self.registry.concepts.values()]
         observers = []
         if pm.hook.conceptkit_action_recorded.get_hookimpls():
-            observers.append(lambda record, pending: pm.hook.conceptkit_action_recorded(record=record, pending=pending))
+            observers.append(
+                lambda record, pending: pm.hook.conceptkit_action_recorded(
+                    record=record, pending=pending
+                )
+            )
         self.engine = Engine(
             db,
             concepts,
@@ -54,7 +60,9 @@ class ConceptApp:
             observers=observers,
             concept_sources=self.registry.concept_sources,
         )
-        self.api_routes = RouteBuilder(self.engine, self.registry.authenticator).routes(self.registry.exposures)
+        self.api_routes = RouteBuilder(self.engine, self.registry.authenticator).routes(
+            self.registry.exposures
+        )
         self.openapi = openapi_document(self.engine, self.registry.exposures, title, version)
 
     def routes(self) -> list[BaseRoute]:

@@ -77,8 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_syncs.add_argument("--markdown", action="store_true", help="wrap in a Markdown code block")
     p_trace = sub.add_parser("trace", help="print the causal tree of a flow or action")
     p_trace.add_argument("id", help="a flow id or an action id")
-    p_trace.add_argument("--uri", default=os.environ.get("MONGODB_URI"), help="MongoDB URI (default $MONGODB_URI)")
-    p_trace.add_argument("--db", default=os.environ.get("DB_NAME", "reflection"), help="database name (default $DB_NAME)")
+    p_trace.add_argument(
+        "--uri", default=os.environ.get("MONGODB_URI"), help="MongoDB URI (default $MONGODB_URI)"
+    )
+    p_trace.add_argument(
+        "--db",
+        default=os.environ.get("DB_NAME", "reflection"),
+        help="database name (default $DB_NAME)",
+    )
     args = parser.parse_args(argv)
     if args.command == "syncs":
         sys.stdout.write(render_syncs(args.markdown))

@@ -18,7 +18,15 @@ import attrs
 from .ids import new_id
 from .types import Checker, check_fields, compile_type
 
-ERROR_KINDS = ("invalid", "not_found", "conflict", "forbidden", "unauthorized", "rate_limited", "unavailable")
+ERROR_KINDS = (
+    "invalid",
+    "not_found",
+    "conflict",
+    "forbidden",
+    "unauthorized",
+    "rate_limited",
+    "unavailable",
+)
 
 
 def fail(message: str, kind: str = "conflict") -> dict[str, Any]:
@@ -46,7 +54,9 @@ class OperationSpec:
     def qualname(self) -> str:
         return f"{self.concept}.{self.name}"
 
-    def check_inputs(self, inputs: Mapping[str, Any], loc_root: str = "body") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def check_inputs(
+        self, inputs: Mapping[str, Any], loc_root: str = "body"
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Validate and convert inputs; returns (converted, errors)."""
         errors: list[dict[str, Any]] = []
         converted = check_fields(self.params, self._names, dict(inputs), (loc_root,), errors)
@@ -59,10 +69,20 @@ class OperationSpec:
     def input_schema(self, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
         props = {n: s for n, (_, s, _) in self.params.items() if n not in exclude}
         required = [n for n, (_, _, req) in self.params.items() if req and n not in exclude]
-        return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
+        return {
+            "type": "object",
+            "properties": props,
+            "required": required,
+            "additionalProperties": False,
+        }
 
 
-def action(func: Callable[..., Awaitable[dict[str, Any]]] | None = None, *, secret: tuple[str, ...] = (), private: tuple[str, ...] = ()):
+def action(
+    func: Callable[..., Awaitable[dict[str, Any]]] | None = None,
+    *,
+    secret: tuple[str, ...] = (),
+    private: tuple[str, ...] = (),
+):
     """Mark an async method as an action.
 
     ``secret`` names inputs/outputs never written to the action log (passwords,
@@ -74,14 +94,20 @@ def action(func: Callable[..., Awaitable[dict[str, Any]]] | None = None, *, secr
         if not inspect.iscoroutinefunction(f):
             raise TypeError(f"action {f.__qualname__} must be async")
         if f.__name__.startswith("_"):
-            raise TypeError(f"action {f.__qualname__}: action names must not begin with '_' (that marks a query)")
+            raise TypeError(
+                f"action {f.__qualname__}: action names must not begin with '_' (that marks a query)"
+            )
         f.__conceptkit__ = ("action", frozenset(secret), frozenset(private))  # type: ignore[attr-defined]
         return f
 
     return mark(func) if func is not None else mark
 
 
-def query(func: Callable[..., Awaitable[list[dict[str, Any]]]] | None = None, *, private: tuple[str, ...] = ()):
+def query(
+    func: Callable[..., Awaitable[list[dict[str, Any]]]] | None = None,
+    *,
+    private: tuple[str, ...] = (),
+):
     """Mark an async, read-only method whose name begins with '_' as a query returning a list of dicts."""
 
     def mark(f: Callable[..., Awaitable[list[dict[str, Any]]]]):
@@ -114,7 +140,9 @@ class Concept:
         self.db = db
         missing = [s for s in self.uses if s not in services]
         if missing:
-            raise LookupError(f"concept {self.name} needs service adapter(s) {missing}, which no plugin provided")
+            raise LookupError(
+                f"concept {self.name} needs service adapter(s) {missing}, which no plugin provided"
+            )
         self.services = {s: services[s] for s in self.uses}
 
     def collection(self, name: str) -> Any:
@@ -128,7 +156,9 @@ class Concept:
         """Create indexes. Called once at startup; must be idempotent."""
 
     @classmethod
-    def operations(cls) -> dict[str, tuple[Callable[..., Any], str, frozenset[str], frozenset[str]]]:
+    def operations(
+        cls,
+    ) -> dict[str, tuple[Callable[..., Any], str, frozenset[str], frozenset[str]]]:
         found = {}
         for klass in reversed(cls.__mro__):
             for attr, value in vars(klass).items():
@@ -147,9 +177,13 @@ def describe_operations(instance: Concept) -> dict[str, OperationSpec]:
         params = {}
         for pname, p in list(sig.parameters.items())[1:]:
             if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-                raise TypeError(f"{instance.name}.{name}: parameters must be named (no *args/**kwargs)")
+                raise TypeError(
+                    f"{instance.name}.{name}: parameters must be named (no *args/**kwargs)"
+                )
             if pname not in hints:
-                raise TypeError(f"{instance.name}.{name}: parameter {pname!r} needs a type annotation")
+                raise TypeError(
+                    f"{instance.name}.{name}: parameter {pname!r} needs a type annotation"
+                )
             check, schema = compile_type(hints[pname])
             params[pname] = (check, schema, p.default is inspect.Parameter.empty)
         ret = hints.get("return", Any)

@@ -16,7 +16,6 @@ Semantics (see docs/conceptkit.md):
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import itertools
@@ -92,16 +91,22 @@ class Engine:
         for pattern in [*sync.when, *sync.then]:
             spec = self.operations.get((pattern.concept, pattern.action))
             if spec is None or spec.kind != "action":
-                raise EngineError(f"{where} names unknown action {pattern.concept}.{pattern.action}; {self._whereabouts(pattern.concept)}")
+                raise EngineError(
+                    f"{where} names unknown action {pattern.concept}.{pattern.action}; {self._whereabouts(pattern.concept)}"
+                )
             if pattern in sync.then:
                 unknown = set(pattern.inputs) - set(spec.params)
                 if unknown:
-                    raise EngineError(f"{where}: {pattern.concept}.{pattern.action} has no input(s) {sorted(unknown)}")
+                    raise EngineError(
+                        f"{where}: {pattern.concept}.{pattern.action} has no input(s) {sorted(unknown)}"
+                    )
         for clause in sync.where:
             if isinstance(clause, QueryPattern):
                 spec = self.operations.get((clause.concept, clause.query))
                 if spec is None or spec.kind != "query":
-                    raise EngineError(f"{where} names unknown query {clause.concept}.{clause.query}; {self._whereabouts(clause.concept)}")
+                    raise EngineError(
+                        f"{where} names unknown query {clause.concept}.{clause.query}; {self._whereabouts(clause.concept)}"
+                    )
 
     def _whereabouts(self, concept: str) -> str:
         if concept not in self.concepts:
@@ -167,7 +172,9 @@ class Engine:
         flow = flow or new_id()
         token = context.flow_id.set(flow)
         try:
-            record = await self._run(spec, dict(inputs), flow, cause or [], sync, action_id, validated)
+            record = await self._run(
+                spec, dict(inputs), flow, cause or [], sync, action_id, validated
+            )
         finally:
             context.flow_id.reset(token)
         if "__exception__" in record.outputs:
@@ -189,7 +196,9 @@ class Engine:
             inputs, errors = spec.check_inputs(inputs, "inputs")
             if errors:
                 outputs: dict[str, Any] = {"error": _describe(errors), "errorKind": "invalid"}
-                return await self._complete(spec, action_id, flow, inputs, outputs, cause, sync, started)
+                return await self._complete(
+                    spec, action_id, flow, inputs, outputs, cause, sync, started
+                )
         try:
             outputs = await spec.func(**inputs)
             if not isinstance(outputs, dict):
@@ -226,7 +235,9 @@ class Engine:
         self._remember(record)
         may_react = self._may_trigger(record)
         document = self.log.to_document(record, spec.secret, spec.private, pending=may_react)
-        if may_react:
+        # A sync-caused record is written at once too: a replay after a crash
+        # looks it up by id to skip actions that already ran.
+        if may_react or sync is not None:
             await self.log.write_now(document)
         else:
             self.log.write_later(document)
@@ -291,7 +302,13 @@ class Engine:
                 try:
                     inputs = resolve(then.inputs, f)
                 except Exception as exc:
-                    log.error("sync %s could not build inputs for %s.%s: %s", sync.name, then.concept, then.action, exc)
+                    log.error(
+                        "sync %s could not build inputs for %s.%s: %s",
+                        sync.name,
+                        then.concept,
+                        then.action,
+                        exc,
+                    )
                     continue
                 spec = self.operations[(then.concept, then.action)]
                 await self._run(spec, inputs, matched[0].flow, ids, sync.name, child_id, False)
@@ -318,7 +335,9 @@ class Engine:
                     out.append(extended)
         return out
 
-    async def query(self, concept: str, name: str, inputs: Mapping[str, Any], *, validated: bool = False) -> list[dict[str, Any]]:
+    async def query(
+        self, concept: str, name: str, inputs: Mapping[str, Any], *, validated: bool = False
+    ) -> list[dict[str, Any]]:
         spec = self.operations.get((concept, name))
         if spec is None or spec.kind != "query":
             raise EngineError(f"unknown query {concept}.{name}")
@@ -356,7 +375,11 @@ def _match_all(sync: Sync, pos: int, record: ActionRecord, flow_records: list[Ac
     others = [i for i in range(len(sync.when)) if i != pos]
     earlier = [r for r in flow_records if r.seq < record.seq]
     pools = [
-        [r for r in earlier if r.concept == sync.when[i].concept and r.action == sync.when[i].action]
+        [
+            r
+            for r in earlier
+            if r.concept == sync.when[i].concept and r.action == sync.when[i].action
+        ]
         for i in others
     ]
     seen: set[tuple[str, ...]] = set()
@@ -378,4 +401,6 @@ def _match_all(sync: Sync, pos: int, record: ActionRecord, flow_records: list[Ac
 
 
 def _describe(errors: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'input'}: {e['msg']}" for e in errors)
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'][1:]) or 'input'}: {e['msg']}" for e in errors
+    )

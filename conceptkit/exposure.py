@@ -45,7 +45,9 @@ def _target(ref: Any) -> tuple[str, str]:
         return ref.concept, ref.query
     concept, name = getattr(ref, "concept", None), getattr(ref, "name", None)
     if not (isinstance(concept, str) and isinstance(name, str)):
-        raise TypeError(f"expose a concept action or query reference, like Profile.update, not {ref!r}")
+        raise TypeError(
+            f"expose a concept action or query reference, like Profile.update, not {ref!r}"
+        )
     return concept, name
 
 
@@ -61,7 +63,9 @@ def authenticated(ref: Any, *, user: str = "user") -> Exposure:
     return Exposure("authenticated", True, concept, name, user_input=user)
 
 
-def requested(path: str, *, body: Any = dict[str, Any], auth: bool = True, timeout_s: float = 10.0) -> Exposure:
+def requested(
+    path: str, *, body: Any = dict[str, Any], auth: bool = True, timeout_s: float = 10.0
+) -> Exposure:
     """A route answered by syncs: ``Requesting.request`` in, ``Requesting.respond`` out."""
     if not path.startswith("/") or path.count("/") < 2:
         raise ValueError(f"requested path must look like /Area/name, not {path!r}")

@@ -57,7 +57,9 @@ class Authenticator:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, detail: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, detail: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.detail = status, message, detail
 
@@ -74,7 +76,9 @@ class JSON(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, default=_default, ensure_ascii=False, separators=(",", ":")).encode()
+        return json.dumps(
+            content, default=_default, ensure_ascii=False, separators=(",", ":")
+        ).encode()
 
 
 def error_response(status: int, message: str, detail: list[dict[str, Any]] | None = None) -> JSON:
@@ -136,7 +140,9 @@ class ApiMiddleware:
 
         try:
             if declared is not None and declared > self.max_body_bytes:
-                response = error_response(413, f"request body is larger than {self.max_body_bytes} bytes")
+                response = error_response(
+                    413, f"request body is larger than {self.max_body_bytes} bytes"
+                )
                 await response(scope, receive, tracking_send)
                 return
             await self.app(scope, limited_receive, tracking_send)
@@ -149,7 +155,9 @@ class ApiMiddleware:
                 await error_response(status, message)(scope, receive, tracking_send)
             else:
                 log.exception("unhandled error")
-                await error_response(500, "internal error; quote the request id when reporting it")(scope, receive, tracking_send)
+                await error_response(500, "internal error; quote the request id when reporting it")(
+                    scope, receive, tracking_send
+                )
         finally:
             context.request_id.reset(token)
 
@@ -186,7 +194,11 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise ApiError(422, "invalid request", [{"loc": ["body"], "msg": "must be a JSON object", "type": "type_error"}])
+        raise ApiError(
+            422,
+            "invalid request",
+            [{"loc": ["body"], "msg": "must be a JSON object", "type": "type_error"}],
+        )
     return data
 
 
@@ -239,19 +251,31 @@ class RouteBuilder:
     def _operation(self, exposure: Exposure) -> Callable[[Request], Awaitable[Response]]:
         spec = self.engine.spec(exposure.concept, exposure.name)
         if spec is None:
-            raise LookupError(f"exposure {exposure.path} ({exposure.source}) names unknown {exposure.concept}.{exposure.name}")
+            raise LookupError(
+                f"exposure {exposure.path} ({exposure.source}) names unknown {exposure.concept}.{exposure.name}"
+            )
         user_input = exposure.user_input if exposure.auth else None
         if user_input and user_input not in spec.params:
-            raise LookupError(f"authenticated {spec.qualname} has no {user_input!r} input to receive the caller")
+            raise LookupError(
+                f"authenticated {spec.qualname} has no {user_input!r} input to receive the caller"
+            )
         engine = self.engine
 
         async def handle(request: Request) -> Response:
             body = await read_json_object(request)
             if user_input:
                 if user_input in body:
-                    raise ApiError(422, "invalid request", [
-                        {"loc": ["body", user_input], "msg": "comes from your session; do not send it", "type": "extra_forbidden"}
-                    ])
+                    raise ApiError(
+                        422,
+                        "invalid request",
+                        [
+                            {
+                                "loc": ["body", user_input],
+                                "msg": "comes from your session; do not send it",
+                                "type": "extra_forbidden",
+                            }
+                        ],
+                    )
                 body[user_input] = await self.user_for(request)
             inputs, errors = spec.check_inputs(body)
             if errors:
@@ -287,7 +311,12 @@ class RouteBuilder:
             rid = new_id()
             waiting = requesting.expect(rid)  # type: ignore[attr-defined]
             try:
-                await engine.invoke("Requesting", "request", {"request": rid, "path": path, "body": body, "user": user}, validated=True)
+                await engine.invoke(
+                    "Requesting",
+                    "request",
+                    {"request": rid, "path": path, "body": body, "user": user},
+                    validated=True,
+                )
                 result = await asyncio.wait_for(waiting, exposure.timeout_s)
             except TimeoutError:
                 return error_response(504, f"no response within {exposure.timeout_s:g} s")

@@ -17,7 +17,11 @@ ERROR_SCHEMA = {
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"loc": {"type": "array"}, "msg": {"type": "string"}, "type": {"type": "string"}},
+                "properties": {
+                    "loc": {"type": "array"},
+                    "msg": {"type": "string"},
+                    "type": {"type": "string"},
+                },
             },
         },
         "requestId": {"type": "string"},
@@ -27,16 +31,24 @@ ERROR_SCHEMA = {
 
 
 def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
 
 
-def openapi_document(engine: Engine, exposures: list[Exposure], title: str, version: str) -> dict[str, Any]:
+def openapi_document(
+    engine: Engine, exposures: list[Exposure], title: str, version: str
+) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for e in sorted(exposures, key=lambda x: x.path):
         if e.kind == "requested":
             _, body_schema = compile_type(e.body)
             out_schema: dict[str, Any] = {}
-            summary, description = f"Request {e.name}", "Answered by synchronizations (Requesting.respond)."
+            summary, description = (
+                f"Request {e.name}",
+                "Answered by synchronizations (Requesting.respond).",
+            )
             operation_id = "request" + e.name.replace("/", "_")
         else:
             spec = engine.spec(e.concept, e.name)
@@ -48,7 +60,10 @@ def openapi_document(engine: Engine, exposures: list[Exposure], title: str, vers
             description = spec.doc
             operation_id = f"{e.concept}_{e.name}"
         responses: dict[str, Any] = {
-            "200": {"description": "Success", "content": {"application/json": {"schema": out_schema}}},
+            "200": {
+                "description": "Success",
+                "content": {"application/json": {"schema": out_schema}},
+            },
             "400": _error("Malformed JSON"),
             "413": _error("Body too large"),
             "422": _error("Invalid input (see detail) or an action refused it as invalid"),
@@ -65,7 +80,10 @@ def openapi_document(engine: Engine, exposures: list[Exposure], title: str, vers
             "summary": summary,
             "description": description,
             "tags": [e.concept if e.kind != "requested" else e.name.split("/")[1]],
-            "requestBody": {"required": False, "content": {"application/json": {"schema": body_schema}}},
+            "requestBody": {
+                "required": False,
+                "content": {"application/json": {"schema": body_schema}},
+            },
             "responses": responses,
             "security": [{"bearer": []}] if e.auth else [],
         }
@@ -76,6 +94,12 @@ def openapi_document(engine: Engine, exposures: list[Exposure], title: str, vers
         "paths": paths,
         "components": {
             "schemas": {"Error": ERROR_SCHEMA},
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "Session token from logging in"}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "Session token from logging in",
+                }
+            },
         },
     }

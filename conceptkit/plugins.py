@@ -40,7 +40,9 @@ class Hooks:
         """Routes this plugin declares reachable over HTTP."""
 
     @hookspec
-    def conceptkit_services(self, register: Callable[[str, Any], None], use_mocks: bool, settings: Any) -> None:
+    def conceptkit_services(
+        self, register: Callable[[str, Any], None], use_mocks: bool, settings: Any
+    ) -> None:
         """Register service adapters: ``register("telephony", adapter)``; mock or real per ``use_mocks``."""
 
     @hookspec(firstresult=True)
@@ -52,7 +54,9 @@ class Hooks:
         """Observe each action record as it enters the log (``pending``: its reactions run next)."""
 
 
-def plugin_manager(load_entry_points: bool = True, extra: Iterable[object] = ()) -> pluggy.PluginManager:
+def plugin_manager(
+    load_entry_points: bool = True, extra: Iterable[object] = ()
+) -> pluggy.PluginManager:
     """A plugin manager with the built-ins, installed entry-point plugins and ``extra`` registered."""
     from . import builtins
 
@@ -62,7 +66,7 @@ def plugin_manager(load_entry_points: bool = True, extra: Iterable[object] = ())
     if load_entry_points:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     for plugin in extra:
-        pm.register(plugin)
+        pm.register(plugin, name=getattr(plugin, "__name__", None) or type(plugin).__name__)
     return pm
 
 

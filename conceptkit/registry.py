@@ -38,7 +38,9 @@ def load_registry(pm: pluggy.PluginManager) -> Registry:
         if not (isinstance(cls, type) and issubclass(cls, Concept)):
             raise RegistryError(f"{source} contributed {cls!r}, which is not a Concept subclass")
         if cls.name in concepts and concepts[cls.name] is not cls:
-            raise RegistryError(f"two concepts are named {cls.name!r}: one from {sources[cls.name]}, one from {source}")
+            raise RegistryError(
+                f"two concepts are named {cls.name!r}: one from {sources[cls.name]}, one from {source}"
+            )
         concepts[cls.name] = cls
         sources[cls.name] = source
 
@@ -46,7 +48,9 @@ def load_registry(pm: pluggy.PluginManager) -> Registry:
     sync_sources: dict[str, str] = {}
     for source, sync in collect(pm, "conceptkit_syncs"):
         if sync.name in sync_sources:
-            raise RegistryError(f"two syncs are named {sync.name!r}: one from {sync_sources[sync.name]}, one from {source}")
+            raise RegistryError(
+                f"two syncs are named {sync.name!r}: one from {sync_sources[sync.name]}, one from {source}"
+            )
         sync_sources[sync.name] = source
         syncs.append(attrs.evolve(sync, source=source))
 
@@ -54,7 +58,9 @@ def load_registry(pm: pluggy.PluginManager) -> Registry:
     paths: dict[str, str] = {}
     for source, exposure in collect(pm, "conceptkit_exposures"):
         if exposure.path in paths:
-            raise RegistryError(f"route {exposure.path} is declared twice: by {paths[exposure.path]} and by {source}")
+            raise RegistryError(
+                f"route {exposure.path} is declared twice: by {paths[exposure.path]} and by {source}"
+            )
         paths[exposure.path] = source
         exposures.append(attrs.evolve(exposure, source=source))
 
@@ -72,7 +78,9 @@ def load_services(pm: pluggy.PluginManager, use_mocks: bool, settings: Any) -> M
 
         def register(name: str, adapter: Any, _source: str = source) -> None:
             if name in services:
-                raise RegistryError(f"two adapters for service {name!r}: from {owners[name]} and from {_source}")
+                raise RegistryError(
+                    f"two adapters for service {name!r}: from {owners[name]} and from {_source}"
+                )
             services[name] = adapter
             owners[name] = _source
 

@@ -31,12 +31,16 @@ class Requesting(Concept):
         self._waiting.pop(request, None)
 
     @action
-    async def request(self, request: str, path: str, body: dict[str, Any], user: str | None = None) -> dict[str, Any]:
+    async def request(
+        self, request: str, path: str, body: dict[str, Any], user: str | None = None
+    ) -> dict[str, Any]:
         """An HTTP request arrived at a request-driven route (``request`` is its id)."""
         return {"request": request}
 
     @action
-    async def respond(self, request: str, output: dict[str, Any], status: int = 200) -> dict[str, Any]:
+    async def respond(
+        self, request: str, output: dict[str, Any], status: int = 200
+    ) -> dict[str, Any]:
         """Answer a waiting request with ``output`` (and an HTTP status, 200 by default)."""
         future = self._waiting.pop(request, None)
         if future is None or future.done():

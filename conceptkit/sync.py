@@ -36,7 +36,7 @@ class Var:
         return f"?{self.name}"
 
 
-def vars(names: str) -> tuple[Var, ...]:  # noqa: A001 - reads naturally in sync modules
+def vars(names: str) -> tuple[Var, ...]:
     """``a, b = vars("a b")``."""
     return tuple(Var(n) for n in names.split())
 
@@ -141,11 +141,15 @@ class _ActionRef:
     def __init__(self, concept: str, name: str) -> None:
         self.concept, self.name = concept, name
 
-    def __call__(self, inputs: Mapping[str, Any] | None = None, outputs: Mapping[str, Any] | None = None):
+    def __call__(
+        self, inputs: Mapping[str, Any] | None = None, outputs: Mapping[str, Any] | None = None
+    ):
         inputs = dict(inputs or {})
         if self.name.startswith("_"):
             return QueryPattern(self.concept, self.name, inputs, dict(outputs or {}))
-        return ActionPattern(self.concept, self.name, inputs, None if outputs is None else dict(outputs))
+        return ActionPattern(
+            self.concept, self.name, inputs, None if outputs is None else dict(outputs)
+        )
 
 
 class ConceptRef:

@@ -61,7 +61,12 @@ def _type_name(value: Any) -> str:
     if value is None:
         return "null"
     return {bool: "boolean", int: "integer", float: "number", str: "string"}.get(
-        type(value), "object" if isinstance(value, dict) else "array" if isinstance(value, list) else type(value).__name__
+        type(value),
+        "object"
+        if isinstance(value, dict)
+        else "array"
+        if isinstance(value, list)
+        else type(value).__name__,
     )
 
 
@@ -144,7 +149,12 @@ def _datetime_checker(value: Any, loc: Loc, errors: list[dict[str, Any]]) -> Any
             _err(errors, loc, "must be an ISO 8601 date-time", "value_error")
             return value
     else:
-        _err(errors, loc, f"must be an ISO 8601 date-time string, not {_type_name(value)}", "type_error")
+        _err(
+            errors,
+            loc,
+            f"must be an ISO 8601 date-time string, not {_type_name(value)}",
+            "type_error",
+        )
         return value
     if parsed.tzinfo is None:
         _err(errors, loc, "must include a UTC offset", "value_error")
@@ -215,7 +225,9 @@ def _dict(value_type: Any) -> tuple[Checker, dict[str, Any]]:
     return check, {"type": "object", "additionalProperties": value_schema}
 
 
-def _object(fields: dict[str, tuple[Checker, dict[str, Any], bool]], build: Callable[[dict[str, Any]], Any]):
+def _object(
+    fields: dict[str, tuple[Checker, dict[str, Any], bool]], build: Callable[[dict[str, Any]], Any]
+):
     names = set(fields)
 
     def check(value: Any, loc: Loc, errors: list[dict[str, Any]]) -> Any:

@@ -38,21 +38,30 @@ class Ledger(Concept):
     async def open(self, owner: str, label: Annotated[str, Len(1, 40)] = "main") -> Opened:
         """Open an account for owner."""
         account = self.new_id()
-        await self.collection("accounts").insert_one({"_id": account, "owner": owner, "label": label, "balance": 0})
+        await self.collection("accounts").insert_one(
+            {"_id": account, "owner": owner, "label": label, "balance": 0}
+        )
         return {"account": account}
 
     @action
-    async def deposit(self, owner: str, account: str, amount: Annotated[int, Range(1, 10_000)]) -> dict[str, Any]:
+    async def deposit(
+        self, owner: str, account: str, amount: Annotated[int, Range(1, 10_000)]
+    ) -> dict[str, Any]:
         """Add money to one of owner's accounts."""
-        res = await self.collection("accounts").update_one({"_id": account, "owner": owner}, {"$inc": {"balance": amount}})
+        res = await self.collection("accounts").update_one(
+            {"_id": account, "owner": owner}, {"$inc": {"balance": amount}}
+        )
         if res.matched_count == 0:
             return fail("no such account", "not_found")
         return {"account": account, "amount": amount}
 
     @action
-    async def withdraw(self, owner: str, account: str, amount: Annotated[int, Range(1, 10_000)]) -> dict[str, Any]:
+    async def withdraw(
+        self, owner: str, account: str, amount: Annotated[int, Range(1, 10_000)]
+    ) -> dict[str, Any]:
         res = await self.collection("accounts").update_one(
-            {"_id": account, "owner": owner, "balance": {"$gte": amount}}, {"$inc": {"balance": -amount}}
+            {"_id": account, "owner": owner, "balance": {"$gte": amount}},
+            {"$inc": {"balance": -amount}},
         )
         if res.matched_count == 0:
             return fail("insufficient funds")
@@ -65,7 +74,9 @@ class Ledger(Concept):
     @query
     async def _accounts(self, owner: str) -> list[dict[str, Any]]:
         docs = self.collection("accounts").find({"owner": owner}).sort("_id", 1)
-        return [{"account": d["_id"], "label": d["label"], "balance": d["balance"]} async for d in docs]
+        return [
+            {"account": d["_id"], "label": d["label"], "balance": d["balance"]} async for d in docs
+        ]
 
     @query
     async def _internal(self, owner: str) -> list[dict[str, Any]]:
@@ -78,7 +89,9 @@ class Audit(Concept):
 
     @action
     async def note(self, owner: str, event: str, detail: str = "") -> dict[str, Any]:
-        await self.collection("events").insert_one({"_id": self.new_id(), "owner": owner, "event": event, "detail": detail})
+        await self.collection("events").insert_one(
+            {"_id": self.new_id(), "owner": owner, "event": event, "detail": detail}
+        )
         return {}
 
     @query
@@ -110,9 +123,15 @@ class Secrets(Concept):
 
 
 L, A, S, R = concepts("Ledger Audit Sessions Requesting")
-owner, account, amount, event, request, body, user = vars("owner account amount event request body user")
+owner, account, amount, event, request, body, user = vars(
+    "owner account amount event request body user"
+)
 
-AuditOpen = Sync("AuditOpen", when=[L.open({"owner": owner}, {"account": account})], then=[A.note({"owner": owner, "event": "opened", "detail": account})])
+AuditOpen = Sync(
+    "AuditOpen",
+    when=[L.open({"owner": owner}, {"account": account})],
+    then=[A.note({"owner": owner, "event": "opened", "detail": account})],
+)
 AuditOverdraft = Sync(
     "AuditOverdraft",
     when=[L.withdraw({"owner": owner}, {"error": vars("err")[0]})],
@@ -121,14 +140,20 @@ AuditOverdraft = Sync(
 # Two-pattern sync: a deposit and a withdrawal in the same flow.
 AuditRoundTrip = Sync(
     "AuditRoundTrip",
-    when=[L.deposit({"owner": owner, "account": account}, {}), L.withdraw({"owner": owner, "account": account}, {})],
+    when=[
+        L.deposit({"owner": owner, "account": account}, {}),
+        L.withdraw({"owner": owner, "account": account}, {}),
+    ],
     then=[A.note({"owner": owner, "event": "roundtrip", "detail": account})],
 )
 # where-clause expansion: one note per account with a balance above 100.
 AuditRich = Sync(
     "AuditRich",
     when=[L.deposit({"owner": owner}, {"amount": amount})],
-    where=[L._accounts({"owner": owner}, {"account": account, "balance": vars("balance")[0]}), Filter(lambda f: f["balance"] > 100, "balance > 100")],
+    where=[
+        L._accounts({"owner": owner}, {"account": account, "balance": vars("balance")[0]}),
+        Filter(lambda f: f["balance"] > 100, "balance > 100"),
+    ],
     then=[A.note({"owner": owner, "event": "rich", "detail": account})],
 )
 # request-driven route: /Bank/summary answered by a sync
@@ -136,7 +161,11 @@ Summary = Sync(
     "Summary",
     when=[R.request({"path": "/Bank/summary", "user": user}, {"request": request})],
     where=[L._accounts({"owner": user}, {"balance": vars("b")[0]})],
-    then=[R.respond({"request": request, "output": Computed(lambda f: {"balance": f["b"]}, "{balance}")})],
+    then=[
+        R.respond(
+            {"request": request, "output": Computed(lambda f: {"balance": f["b"]}, "{balance}")}
+        )
+    ],
 )
 
 
