@@ -117,7 +117,7 @@ class Sessions(Concept):
 class Secrets(Concept):
     """Has secret and private fields, to test what the log keeps."""
 
-    @action(secret=("password",), private=("diary",))
+    @action(secret=("password",), private=("diary", "echo"))
     async def store(self, user: str, password: str, diary: str) -> dict[str, Any]:
         return {"echo": diary}
 
