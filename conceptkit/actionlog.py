@@ -85,6 +85,7 @@ class ActionLog:
         self.sealer = sealer
         self.retention_days = retention_days
         self._buffer: list[dict[str, Any]] = []
+        self._done: list[str] = []
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._closing = False
@@ -182,10 +183,18 @@ class ActionLog:
         if len(self._buffer) >= 200:
             self._wake.set()
 
-    async def mark_done(self, record_id: str) -> None:
-        await self.actions.update_one({"_id": record_id}, {"$set": {"pending": False}})
+    def mark_done(self, record_id: str) -> None:
+        """Clear the pending mark later, in a batch: a replay before then finds the
+        children already logged and skips them, so deferring it is safe."""
+        self._done.append(record_id)
+        if len(self._done) >= 200:
+            self._wake.set()
 
     async def flush(self) -> None:
+        while self._done:
+            ids = self._done[:500]
+            await self.actions.update_many({"_id": {"$in": ids}}, {"$set": {"pending": False}})
+            del self._done[: len(ids)]
         while self._buffer:
             batch, self._buffer = self._buffer[:500], self._buffer[500:]
             try:
@@ -198,7 +207,11 @@ class ActionLog:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=0.05)
             self._wake.clear()
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception as exc:  # the database is away: keep the batch, try again
+                log.warning("action log flush failed (%s); will retry", type(exc).__name__)
+                await asyncio.sleep(0.5)
 
     # -- reading -------------------------------------------------------------------
 

@@ -140,10 +140,11 @@ class Engine:
                         flow_records = await self.log.flow_records(record.flow)
                         self._flows[record.flow] = flow_records
                         await self._react(record)
-                        await self.log.mark_done(record.id)
+                        self.log.mark_done(record.id)
                     finally:
                         context.flow_id.reset(token)
                     done += 1
+                await self.log.flush()
                 log.info("recovered reactions of %d pending action(s)", len(batch))
         finally:
             self._replaying = False
@@ -246,7 +247,7 @@ class Engine:
         if not may_react:
             return record
         await self._react(record)
-        await self.log.mark_done(record.id)
+        self.log.mark_done(record.id)
         return record
 
     def _remember(self, record: ActionRecord) -> None:

@@ -295,10 +295,6 @@ class RouteBuilder:
 
     def _requested(self, exposure: Exposure) -> Callable[[Request], Awaitable[Response]]:
         check, _ = compile_type(exposure.body)
-        requesting = self.engine.concepts.get("Requesting")
-        if requesting is None:
-            raise LookupError("request-driven routes need the Requesting concept registered")
-        engine = self.engine
         path = exposure.name
 
         async def handle(request: Request) -> Response:
@@ -308,21 +304,43 @@ class RouteBuilder:
             if errors:
                 raise ApiError(422, "invalid request", errors)
             user = await self.user_for(request) if exposure.auth else None
-            rid = new_id()
-            waiting = requesting.expect(rid)  # type: ignore[attr-defined]
-            try:
-                await engine.invoke(
-                    "Requesting",
-                    "request",
-                    {"request": rid, "path": path, "body": body, "user": user},
-                    validated=True,
-                )
-                result = await asyncio.wait_for(waiting, exposure.timeout_s)
-            except TimeoutError:
+            answer = await run_request(self.engine, path, body, user, exposure.timeout_s)
+            if answer is None:
                 return error_response(504, f"no response within {exposure.timeout_s:g} s")
-            finally:
-                requesting.forget(rid)  # type: ignore[attr-defined]
-            output, status = result["output"], result["status"]
-            return JSON(output, status_code=status)
+            return JSON(answer.output, status_code=answer.status)
 
         return handle
+
+
+@attrs.frozen
+class Answer:
+    output: dict[str, Any]
+    status: int
+
+
+async def run_request(
+    engine: Engine, path: str, body: dict[str, Any], user: str | None, timeout_s: float
+) -> Answer | None:
+    """Invoke ``Requesting.request`` and wait for the sync-produced response (None on timeout).
+
+    Generated request-driven routes use this, and so can an app's own endpoints
+    (webhooks) whose reply is composed by syncs.
+    """
+    requesting = engine.concepts.get("Requesting")
+    if requesting is None:
+        raise LookupError("request-driven routes need the Requesting concept registered")
+    rid = new_id()
+    waiting = requesting.expect(rid)  # type: ignore[attr-defined]
+    try:
+        await engine.invoke(
+            "Requesting",
+            "request",
+            {"request": rid, "path": path, "body": body, "user": user},
+            validated=True,
+        )
+        result = await asyncio.wait_for(waiting, timeout_s)
+    except TimeoutError:
+        return None
+    finally:
+        requesting.forget(rid)  # type: ignore[attr-defined]
+    return Answer(result["output"], result["status"])
