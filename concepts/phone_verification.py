@@ -1,0 +1,251 @@
+"""PhoneVerification: proof that a user owns a phone number before anything dials it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import math
+import re
+import secrets
+from typing import Annotated, Any, ClassVar, TypedDict
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from conceptkit import Concept, Doc, Len, Pattern, action, fail, query
+from concepts.phone_numbers import normalize_e164
+
+# Six ASCII digits, optionally split 3+3 by one space ("123 456"), spaces around allowed.
+CODE_PATTERN = r"\s*[0-9]{3} ?[0-9]{3}\s*"
+CODE_RE = re.compile(CODE_PATTERN)
+SMS_TEMPLATE = "Your reflection code is {code}"
+
+PhoneInput = Annotated[
+    str, Len(1, 64), Doc("in international form, e.g. +14155552671 or +1 (415) 555-2671")
+]
+CodeInput = Annotated[str, Pattern(CODE_PATTERN), Doc("the 6-digit code from the text message")]
+
+
+class Number(TypedDict):
+    phoneNumber: str
+
+
+class PhoneVerification(Concept):
+    """Proves that a user can read text messages sent to a phone number, so we only ever call numbers their owners asked for.
+
+    Principle: after ``start(u, n)`` texts a 6-digit code to n, ``confirm(u, code)`` with
+    that code within 10 minutes makes ``_isVerified(u, n)`` true; a wrong, expired or
+    over-guessed code verifies nothing.
+    """
+
+    uses = ("clock", "telephony")
+
+    code_lifetime: ClassVar[dt.timedelta] = dt.timedelta(minutes=10)
+    max_attempts: ClassVar[int] = 5
+    resend_interval: ClassVar[dt.timedelta] = dt.timedelta(seconds=30)
+    sends_per_hour: ClassVar[int] = 5  # per user, and separately per destination number
+    window: ClassVar[dt.timedelta] = dt.timedelta(hours=1)
+
+    async def setup(self) -> None:
+        await self.collection("pending").create_index("user", unique=True)
+        await self.collection("verified").create_index("user", unique=True)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _now(self) -> dt.datetime:
+        return self.services["clock"].now()
+
+    @staticmethod
+    def _code_hash(salt: str, user: str, number: str, code: str) -> str:
+        message = f"{user}\n{number}\n{code}".encode()
+        return hmac.new(bytes.fromhex(salt), message, hashlib.sha256).hexdigest()
+
+    @staticmethod
+    def _user_key(user: str) -> str:
+        return f"user:{user}"
+
+    @staticmethod
+    def _number_key(number: str) -> str:
+        # Hashed: the throttle of a number outlives any one user's data and must not hold it.
+        return "number:" + hashlib.sha256(number.encode()).hexdigest()
+
+    async def _claim_send(
+        self, key: str, now: dt.datetime, who: str
+    ) -> tuple[dict[str, Any] | None, int] | dict[str, Any]:
+        """Record a send for ``key`` if the throttle allows it (compare-and-set on a version).
+
+        Returns ``(previous document, new version)`` for ``_release_send``, or a failure.
+        """
+        throttle = self.collection("throttle")
+        doc = await throttle.find_one({"_id": key})
+        recent = [t for t in (doc or {}).get("sends", []) if t > now - self.window]
+        if recent and now - max(recent) < self.resend_interval:
+            wait = math.ceil((max(recent) + self.resend_interval - now).total_seconds())
+            return fail(
+                f"a code was just sent {who}; wait {wait} seconds before asking for another",
+                "rate_limited",
+            )
+        if len(recent) >= self.sends_per_hour:
+            retry = (min(recent) + self.window).strftime("%H:%M UTC")
+            return fail(f"too many codes sent {who}; try again after {retry}", "rate_limited")
+        sends = [*recent, now]
+        busy = fail(f"a code is being sent {who}; wait a moment", "rate_limited")
+        if doc is None:
+            try:
+                await throttle.insert_one({"_id": key, "sends": sends, "version": 1})
+            except DuplicateKeyError:
+                return busy
+            return None, 1
+        version = doc.get("version", 0) + 1
+        res = await throttle.update_one(
+            {"_id": key, "version": version - 1}, {"$set": {"sends": sends, "version": version}}
+        )
+        if res.matched_count == 0:
+            return busy
+        return doc, version
+
+    async def _release_send(self, key: str, claim: tuple[dict[str, Any] | None, int]) -> None:
+        """Undo ``_claim_send`` (unless someone has changed the record since)."""
+        previous, version = claim
+        throttle = self.collection("throttle")
+        if previous is None:
+            await throttle.delete_one({"_id": key, "version": version})
+        else:
+            await throttle.update_one(
+                {"_id": key, "version": version},
+                {"$set": {"sends": previous.get("sends", []), "version": version + 1}},
+            )
+
+    async def _add_verified(self, user: str, number: str) -> None:
+        """Add ``number`` to the user's set (whole-list $set, compare-and-set on a version)."""
+        verified = self.collection("verified")
+        while True:
+            doc = await verified.find_one({"user": user})
+            if doc is None:
+                try:
+                    await verified.insert_one(
+                        {"_id": self.new_id(), "user": user, "numbers": [number], "version": 1}
+                    )
+                    return
+                except DuplicateKeyError:
+                    continue
+            if number in doc["numbers"]:
+                return
+            res = await verified.update_one(
+                {"_id": doc["_id"], "version": doc["version"]},
+                {"$set": {"numbers": [*doc["numbers"], number], "version": doc["version"] + 1}},
+            )
+            if res.matched_count:
+                return
+
+    # -- actions ---------------------------------------------------------------------
+
+    @action
+    async def start(self, user: str, phoneNumber: PhoneInput) -> Number:
+        """Text a 6-digit code (valid 10 minutes) to the number; replaces any code pending."""
+        try:
+            number = normalize_e164(phoneNumber)
+        except ValueError as exc:
+            return fail(str(exc), "invalid")
+        now = self._now()
+        user_claim = await self._claim_send(self._user_key(user), now, "to you")
+        if isinstance(user_claim, dict):
+            return user_claim
+        number_claim = await self._claim_send(self._number_key(number), now, "to that number")
+        if isinstance(number_claim, dict):
+            await self._release_send(self._user_key(user), user_claim)
+            return number_claim
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        salt = secrets.token_hex(16)
+        try:
+            await self.services["telephony"].send_sms(
+                to=number, body=SMS_TEMPLATE.format(code=code)
+            )
+        except Exception:
+            await self._release_send(self._number_key(number), number_claim)
+            await self._release_send(self._user_key(user), user_claim)
+            return fail("the text message could not be sent; try again later", "unavailable")
+        await self.collection("pending").update_one(
+            {"user": user},
+            {
+                "$set": {
+                    "phoneNumber": number,
+                    "salt": salt,
+                    "codeHash": self._code_hash(salt, user, number, code),
+                    "attempts": 0,
+                    "createdAt": now,
+                    "expiresAt": now + self.code_lifetime,
+                },
+                "$setOnInsert": {"_id": self.new_id()},
+            },
+            upsert=True,
+        )
+        return {"phoneNumber": number}
+
+    @action
+    async def confirm(self, user: str, code: CodeInput) -> Number:
+        """Prove ownership with the code texted by ``start``; the number becomes verified."""
+        if not CODE_RE.fullmatch(code):
+            return fail("the code is the 6 digits from the text message", "invalid")
+        pending = self.collection("pending")
+        doc = await pending.find_one({"user": user})
+        if doc is None:
+            return fail("no code is waiting to be confirmed; ask for a new one", "not_found")
+        if doc["expiresAt"] <= self._now():
+            return fail("that code has expired; ask for a new one", "invalid")
+        # Count the attempt before comparing, so concurrent guesses cannot exceed the limit.
+        claimed = await pending.find_one_and_update(
+            {"_id": doc["_id"], "attempts": {"$lt": self.max_attempts}},
+            {"$inc": {"attempts": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if claimed is None:
+            return fail("too many wrong codes; ask for a new one", "rate_limited")
+        expected = claimed["codeHash"]
+        digits = "".join(code.split())
+        given = self._code_hash(claimed["salt"], user, claimed["phoneNumber"], digits)
+        if not hmac.compare_digest(expected, given):
+            left = self.max_attempts - claimed["attempts"]
+            if left <= 0:
+                return fail("wrong code, and that was the last try; ask for a new one", "invalid")
+            return fail(f"wrong code; {left} {'try' if left == 1 else 'tries'} left", "invalid")
+        res = await pending.delete_one({"_id": claimed["_id"], "codeHash": expected})
+        if res.deleted_count == 0:
+            return fail("no code is waiting to be confirmed; ask for a new one", "not_found")
+        await self._add_verified(user, claimed["phoneNumber"])
+        return {"phoneNumber": claimed["phoneNumber"]}
+
+    @action
+    async def forget(self, user: str) -> dict[str, Any]:
+        """Delete everything kept about the user: pending code, verified numbers, send history."""
+        await self.collection("pending").delete_many({"user": user})
+        await self.collection("verified").delete_many({"user": user})
+        await self.collection("throttle").delete_many({"_id": self._user_key(user)})
+        return {}
+
+    # -- queries ---------------------------------------------------------------------
+
+    @query
+    async def _isVerified(self, user: str, phoneNumber: str) -> list[dict[str, Any]]:
+        """Exactly one row: whether the user has verified this number (any spelling of it)."""
+        try:
+            number = normalize_e164(phoneNumber)
+        except ValueError:
+            return [{"verified": False}]
+        doc = await self.collection("verified").find_one({"user": user})
+        return [{"verified": bool(doc) and number in doc["numbers"]}]
+
+    @query
+    async def _verifiedNumbers(self, user: str) -> list[dict[str, Any]]:
+        """One row per number the user has verified, oldest first."""
+        doc = await self.collection("verified").find_one({"user": user})
+        return [{"phoneNumber": n} for n in (doc["numbers"] if doc else [])]
+
+    @query
+    async def _pendingNumber(self, user: str) -> list[dict[str, Any]]:
+        """The number a live code was sent to (at most one row), for "we texted +1..." screens."""
+        doc = await self.collection("pending").find_one({"user": user})
+        if doc is None or doc["expiresAt"] <= self._now() or doc["attempts"] >= self.max_attempts:
+            return []
+        return [{"phoneNumber": doc["phoneNumber"], "expiresAt": doc["expiresAt"]}]

@@ -1,0 +1,27 @@
+"""Fixtures shared by the concept tests: a fake clock, a test-key encryptor, a mock phone provider."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.clock import FakeClock
+from services.encryption import Encryptor
+from services.telephony_mock import MockTelephony
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Stands still at 2026-03-01 12:00 UTC until a test moves it."""
+    return FakeClock()
+
+
+@pytest.fixture
+def encryptor() -> Encryptor:
+    """The real encryptor under a fixed, all-zero test key."""
+    return Encryptor([("k1", bytes(32))])
+
+
+@pytest.fixture
+def mock_telephony(clock: FakeClock) -> MockTelephony:
+    """An in-memory phone provider that records every SMS and call."""
+    return MockTelephony(seed=0, clock=clock.now)
