@@ -1,0 +1,61 @@
+"""Shared fixtures: one MongoDB per test run, one fresh database per test.
+
+The embedded nx-27017 server starts once per session (about half a second);
+set MONGODB_URI to run the suite against a real MongoDB instead. Each test
+gets its own database, dropped afterwards, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.database import Database
+
+from services.database import make_async_client, make_client
+from services.embedded_mongo import EmbeddedMongo, free_port
+
+__all__ = ["free_port"]
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URI of the MongoDB used by this test run."""
+    if os.environ.get("MONGODB_URI"):
+        yield os.environ["MONGODB_URI"]
+        return
+    data_dir: Path = tmp_path_factory.mktemp("mongo")
+    with EmbeddedMongo(data_dir) as server:
+        yield server.uri
+
+
+def _fresh_db_name() -> str:
+    return f"test_{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture
+def db(mongo_uri: str) -> Iterator[Database]:
+    """A sync pymongo Database of its own, dropped after the test."""
+    client = make_client(mongo_uri)
+    name = _fresh_db_name()
+    try:
+        yield client[name]
+    finally:
+        client.drop_database(name)
+        client.close()
+
+
+@pytest.fixture
+async def async_db(mongo_uri: str) -> AsyncIterator[AsyncDatabase]:
+    """An asyncio pymongo AsyncDatabase of its own, dropped after the test."""
+    client = make_async_client(mongo_uri)
+    name = _fresh_db_name()
+    try:
+        yield client[name]
+    finally:
+        await client.drop_database(name)
+        await client.close()
