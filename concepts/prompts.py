@@ -1,0 +1,168 @@
+"""Prompts: each user's own reflection questions (one to five, in order)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from typing import Annotated, Any, TypedDict
+
+from pymongo.errors import DuplicateKeyError
+
+from conceptkit import Concept, Doc, Len, Range, action, fail, query
+
+MIN_PROMPTS = 1
+MAX_PROMPTS = 5
+MAX_PROMPT_CHARS = 300
+DEFAULT_PROMPTS = (
+    "What are you grateful for today?",
+    "What went well today?",
+    "What would you like to carry into tomorrow?",
+)
+
+PromptText = Annotated[str, Len(1, MAX_PROMPT_CHARS), Doc("a question, 1-300 characters")]
+PromptList = Annotated[
+    list[PromptText],
+    Len(MIN_PROMPTS, MAX_PROMPTS),
+    Doc("1-5 distinct questions, in the order they are asked"),
+]
+Position = Annotated[int, Range(1, MAX_PROMPTS), Doc("1 is the first prompt")]
+
+
+class PromptsOut(TypedDict):
+    prompts: list[str]
+
+
+def normalize_prompt(text: str) -> str:
+    """Surrounding whitespace removed and inner runs of whitespace (newlines too) made one space:
+    a prompt is one line, spoken aloud on the phone."""
+    return " ".join(text.split())
+
+
+def check_prompts(prompts: Any) -> tuple[list[str], str | None]:
+    """The normalized prompts, or what is wrong with them (the same rules over HTTP and in syncs)."""
+    if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
+        return [], "prompts must be a list of strings"
+    if not MIN_PROMPTS <= len(prompts) <= MAX_PROMPTS:
+        return [], f"you can have {MIN_PROMPTS} to {MAX_PROMPTS} prompts, not {len(prompts)}"
+    cleaned = [normalize_prompt(p) for p in prompts]
+    seen: dict[str, int] = {}
+    for position, text in enumerate(cleaned, start=1):
+        if not text:
+            return [], f"prompt {position} is blank"
+        if len(text) > MAX_PROMPT_CHARS:
+            return [], f"prompt {position} is longer than {MAX_PROMPT_CHARS} characters"
+        if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in text):
+            return [], f"prompt {position} contains control or unassigned characters"
+        key = text.casefold()
+        if key in seen:
+            return [], f"prompt {position} repeats prompt {seen[key]}"
+        seen[key] = position
+    return cleaned, None
+
+
+class Prompts(Concept):
+    """Keeps each user's reflection prompts: the one to five questions, in order, that their
+    daily reflection asks, so the call and the web app ask the user's own questions.
+
+    Principle: at sign-up ``setDefaults(u)`` gives three sensible prompts; after
+    ``setPrompts(u, ["How did you sleep?", "What went well today?"])``, ``_prompts(u)``
+    returns exactly those two, in that order, and the next reflection asks them;
+    ``movePrompt(u, 2, 1)`` asks the second first.
+    """
+
+    uses = ("clock",)
+
+    def _now(self) -> dt.datetime:
+        return self.services["clock"].now()
+
+    async def _store(self, user: str, prompts: list[str]) -> None:
+        await self.collection("prompts").update_one(
+            {"_id": user},
+            {"$set": {"prompts": prompts, "updatedAt": self._now()}, "$inc": {"version": 1}},
+            upsert=True,
+        )
+
+    # -- actions ------------------------------------------------------------------------
+
+    @action(private=("prompts",))
+    async def setDefaults(self, user: str) -> PromptsOut:
+        """Give a new user the three default prompts; fails (conflict) if they have prompts."""
+        prompts = list(DEFAULT_PROMPTS)
+        try:
+            await self.collection("prompts").insert_one(
+                {"_id": user, "prompts": prompts, "updatedAt": self._now(), "version": 1}
+            )
+        except DuplicateKeyError:
+            return fail("you already have prompts", "conflict")
+        return {"prompts": prompts}
+
+    @action(private=("prompts",))
+    async def setPrompts(self, user: str, prompts: PromptList) -> PromptsOut:
+        """Replace all prompts (edit, add, remove and reorder are all this one action).
+
+        1-5 prompts; each is trimmed, inner whitespace collapsed, non-blank, at most 300
+        characters, and different from the others (ignoring case).
+        """
+        cleaned, problem = check_prompts(prompts)
+        if problem:
+            return fail(problem, "invalid")
+        await self._store(user, cleaned)
+        return {"prompts": cleaned}
+
+    @action(private=("prompts",))
+    async def movePrompt(
+        self, user: str, fromPosition: Position, toPosition: Position
+    ) -> PromptsOut:
+        """Move the prompt at ``fromPosition`` to ``toPosition`` (1-based); the rest keep their order."""
+        for _ in range(10):
+            doc = await self.collection("prompts").find_one({"_id": user})
+            if doc is None:
+                return fail("you have no prompts yet", "not_found")
+            current = list(doc["prompts"])
+            for name, value in (("fromPosition", fromPosition), ("toPosition", toPosition)):
+                if not 1 <= value <= len(current):
+                    return fail(
+                        f"{name} {value} is out of range: you have {len(current)} prompt(s)",
+                        "invalid",
+                    )
+            moved = current.pop(fromPosition - 1)
+            current.insert(toPosition - 1, moved)
+            # Compare-and-set on the version read, so a concurrent edit is never overwritten.
+            res = await self.collection("prompts").update_one(
+                {"_id": user, "version": doc.get("version", 0)},
+                {"$set": {"prompts": current, "updatedAt": self._now()}, "$inc": {"version": 1}},
+            )
+            if res.matched_count:
+                return {"prompts": current}
+        return fail("your prompts are changing too often; try again", "unavailable")
+
+    async def _current(self, user: str) -> list[str] | None:
+        doc = await self.collection("prompts").find_one({"_id": user})
+        return None if doc is None else list(doc["prompts"])
+
+    @action
+    async def deleteAllFor(self, user: str) -> dict[str, Any]:
+        """Forget the user's prompts."""
+        await self.collection("prompts").delete_many({"_id": user})
+        return {}
+
+    # -- queries ------------------------------------------------------------------------
+
+    @query(private=("text",))
+    async def _prompts(self, user: str) -> list[dict[str, Any]]:
+        """The user's prompts in order, one row per prompt: ``{position, text}``.
+
+        Empty if the user never set any (sign-up calls ``setDefaults``; nothing is invented here).
+        """
+        prompts = await self._current(user) or []
+        return [{"position": i, "text": t} for i, t in enumerate(prompts, start=1)]
+
+    @query(private=("prompts",))
+    async def _promptList(self, user: str) -> list[dict[str, Any]]:
+        """All of the user's prompts as ONE row ``{prompts: [text, ...]}`` (empty if none).
+
+        For syncs: a where-clause on ``_prompts`` would make one frame per prompt, while
+        starting a reflection needs the whole list in one frame.
+        """
+        prompts = await self._current(user)
+        return [{"prompts": prompts}] if prompts else []

@@ -1,0 +1,428 @@
+"""Schedule: when each user wants their reflection call, in their own time zone.
+
+The heart is :func:`next_occurrence`, a pure function: given a weekly plan of
+local wall-clock times and an IANA time zone, the first planned instant after a
+given one, correct across daylight-saving changes (see docs/concepts/Schedule.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, TypedDict
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pymongo import ReturnDocument
+
+from conceptkit import Concept, Doc, Len, Pattern, Range, action, fail, query
+
+UTC = dt.UTC
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = date.weekday()
+TIME_RE = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+WINDOW_START = dt.time(8, 0)
+WINDOW_END = dt.time(21, 0)
+WINDOW_TEXT = "08:00-21:00"
+ADVANCE_LIMIT = dt.timedelta(days=1)
+
+LocalTime = Annotated[str, Pattern(TIME_RE.pattern), Doc("local wall-clock time, 24-hour HH:MM")]
+OptionalTime = Annotated[
+    str | None, Pattern(TIME_RE.pattern), Doc("HH:MM (24-hour) or null for no call that day")
+]
+TimeZoneName = Annotated[
+    str, Len(1, 64), Doc("an IANA time zone name, e.g. Europe/London or America/New_York")
+]
+
+
+class WeeklyTimes(TypedDict, total=False):
+    """One optional local time per weekday; a missing day means no call that day."""
+
+    mon: OptionalTime
+    tue: OptionalTime
+    wed: OptionalTime
+    thu: OptionalTime
+    fri: OptionalTime
+    sat: OptionalTime
+    sun: OptionalTime
+
+
+class Planned(TypedDict):
+    nextAt: dt.datetime | None
+
+
+# -- the pure core -----------------------------------------------------------------------
+
+
+def load_zone(name: str) -> ZoneInfo | None:
+    """The zone for an IANA name, or None if it is not one (no file paths, no junk)."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*", name):
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError, UnicodeError):
+        return None
+
+
+def parse_time(text: str) -> dt.time:
+    if not isinstance(text, str) or not TIME_RE.fullmatch(text):
+        raise ValueError(f"{text!r} is not a 24-hour HH:MM time")
+    return dt.time(int(text[:2]), int(text[3:]))
+
+
+def resolve_local(day: dt.date, at: dt.time, zone: ZoneInfo) -> dt.datetime:
+    """The UTC instant for a local wall time on a local date.
+
+    Ambiguous (fall-back) times give the first occurrence (fold=0). Non-existent
+    (spring-forward) times are read with the offset in force before the gap, which
+    moves them forward by the gap's length (02:30 in a one-hour gap becomes 03:30):
+    the rule of RFC 5545 section 3.3.5 and of PEP 495 for fold=0.
+    """
+    return dt.datetime.combine(day, at).replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
+def next_occurrence(
+    plan: Mapping[str, str | None], tz: str | ZoneInfo, after: dt.datetime
+) -> dt.datetime | None:
+    """The first planned instant strictly after ``after`` (UTC), or None if no day has a time.
+
+    ``plan`` maps "mon".."sun" to "HH:MM" or None (missing days have no call).
+    """
+    if after.tzinfo is None:
+        raise ValueError("after must be timezone-aware")
+    zone = tz if isinstance(tz, ZoneInfo) else load_zone(tz)
+    if zone is None:
+        raise ValueError(f"unknown time zone {tz!r}")
+    times = {day: parse_time(t) for day, t in plan.items() if t is not None}
+    unknown = set(times) - set(DAYS)
+    if unknown:
+        raise ValueError(f"unknown weekday keys {sorted(unknown)}; use {list(DAYS)}")
+    if not times:
+        return None
+    today = after.astimezone(zone).date()
+    best: dt.datetime | None = None
+    # One day back and eight ahead: a gap can push a late time past midnight, and the
+    # same weekday a week later is at most seven local days away.
+    for offset in range(-1, 9):
+        day = today + dt.timedelta(days=offset)
+        at = times.get(DAYS[day.weekday()])
+        if at is None:
+            continue
+        candidate = resolve_local(day, at, zone)
+        if candidate > after and (best is None or candidate < best):
+            best = candidate
+    return best
+
+
+def outside_window(plan: Mapping[str, str | None]) -> list[str]:
+    """The days whose planned time falls outside 08:00-21:00 (both inclusive)."""
+    return [
+        day
+        for day in DAYS
+        if plan.get(day) is not None and not WINDOW_START <= parse_time(plan[day]) <= WINDOW_END
+    ]
+
+
+def _check_times(times: Any) -> str | None:
+    """None if ``times`` is a valid weekly plan; else what is wrong with it."""
+    if not isinstance(times, Mapping):
+        return "times must map weekdays (mon..sun) to HH:MM or null"
+    unknown = [k for k in times if k not in DAYS]
+    if unknown:
+        return f"unknown weekday(s) {unknown}; use {', '.join(DAYS)}"
+    for day, value in times.items():
+        if value is not None and (not isinstance(value, str) or not TIME_RE.fullmatch(value)):
+            return f"{day}: {value!r} is not a 24-hour HH:MM time"
+    return None
+
+
+def _full_plan(times: Mapping[str, str | None]) -> dict[str, str | None]:
+    return {day: times.get(day) for day in DAYS}
+
+
+def _bad_zone(name: str) -> dict[str, Any]:
+    return fail(f"{name!r} is not an IANA time zone name (like Europe/London)", "invalid")
+
+
+def _busy() -> dict[str, Any]:
+    return fail("the schedule is changing too often; try again", "unavailable")
+
+
+def _epoch(when: dt.datetime | None) -> float | None:
+    return None if when is None else when.timestamp()
+
+
+def _from_epoch(value: float | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromtimestamp(value, UTC)
+
+
+# -- the concept --------------------------------------------------------------------------
+
+
+class Schedule(Concept):
+    """Remembers when each user wants their reflection call: a local time per weekday in
+    their time zone, which can be paused, and by default only inside 08:00-21:00 local time.
+
+    Principle: after ``setDaily(u, "Europe/London", "20:00")``, ``_nextCall(u)`` is the
+    next 20:00 London time, still 20:00 on the other side of a clock change; ``pause(u)``
+    empties it and ``resume(u)`` brings it back; a time like 22:30 is refused until
+    ``allowOutsideWindow(u, True)``. The call worker asks ``_dueUsers(before)``, plans a
+    call for each, and reports it with ``advance(u, at)``, so no slot is planned twice.
+    """
+
+    uses = ("clock",)
+
+    async def setup(self) -> None:
+        await self.collection("schedules").create_index("nextAt")
+
+    def _now(self) -> dt.datetime:
+        return self.services["clock"].now()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    @staticmethod
+    def _next_for(doc: Mapping[str, Any], start: dt.datetime) -> dt.datetime | None:
+        """The next call of a stored schedule after ``start``, honouring pause and advance.
+
+        A slot is never planned twice: the search starts after the last instant passed to
+        ``advance`` (``plannedThrough``), and skips the rest of that instant's local day,
+        so at most one automatic call is planned per local day even if the worker plans
+        ahead or the user edits the plan after today's call.
+        """
+        zone = load_zone(doc.get("timezone") or "")
+        if doc.get("paused") or zone is None:
+            return None
+        plan = doc.get("times") or {}
+        through = _from_epoch(doc.get("plannedThrough"))
+        if through is not None and through > start:
+            start = through
+        found = next_occurrence(plan, zone, start)
+        if found is not None and through is not None:
+            done_day = through.astimezone(zone).date()
+            while found is not None and found.astimezone(zone).date() <= done_day:
+                found = next_occurrence(plan, zone, found)
+        return found
+
+    async def _change(
+        self,
+        user: str,
+        sets: dict[str, Any],
+        *,
+        create: bool = True,
+        condition: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Set fields of the user's schedule, then recompute nextAt.
+
+        Returns the schedule as written, with ``nextAt`` as a datetime (or None); None if
+        nothing matched.
+
+        ``create`` makes a schedule with defaults if the user has none; ``condition`` adds
+        fields the stored schedule must have (a compare-and-set; never creates). Every
+        change bumps ``version``; nextAt is written only if no later change happened
+        meanwhile (that change writes its own), so nextAt always matches the latest plan.
+        """
+        now = self._now()
+        sets = {**sets, "updatedAt": now}
+        ops: dict[str, Any] = {"$set": sets, "$inc": {"version": 1}}
+        upsert = create and not condition
+        if upsert:
+            defaults = {
+                "timezone": None,
+                "times": _full_plan({}),
+                "paused": False,
+                "allowOutsideWindow": False,
+                "createdAt": now,
+            }
+            ops["$setOnInsert"] = {k: v for k, v in defaults.items() if k not in sets}
+        doc = await self.collection("schedules").find_one_and_update(
+            {"_id": user, **(condition or {})},
+            ops,
+            upsert=upsert,
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            return None
+        return {**doc, "nextAt": await self._store_next(doc, now)}
+
+    async def _store_next(self, doc: Mapping[str, Any], now: dt.datetime) -> dt.datetime | None:
+        nxt = self._next_for(doc, now)
+        change = {"$set": {"nextAt": _epoch(nxt)}} if nxt else {"$unset": {"nextAt": ""}}
+        await self.collection("schedules").update_one(
+            {"_id": doc["_id"], "version": doc["version"]}, change
+        )
+        return nxt
+
+    @staticmethod
+    def _window_failure(plan: Mapping[str, str | None]) -> dict[str, Any]:
+        listed = ", ".join(f"{d} {plan[d]}" for d in outside_window(plan))
+        return fail(
+            f"automatic calls are only made between {WINDOW_TEXT} local time "
+            f"({listed} is outside); choose a time in that window, or first allow calls "
+            "outside it",
+            "invalid",
+        )
+
+    async def _set_plan(
+        self, user: str, timezone: str, plan: dict[str, str | None]
+    ) -> dict[str, Any]:
+        if load_zone(timezone) is None:
+            return _bad_zone(timezone)
+        sets = {"timezone": timezone, "times": plan}
+        if not outside_window(plan):
+            await self._change(user, sets)
+            return {}
+        # Outside the window only with consent, checked in the same write as the change.
+        if await self._change(user, sets, condition={"allowOutsideWindow": True}) is None:
+            return self._window_failure(plan)
+        return {}
+
+    # -- actions ------------------------------------------------------------------------
+
+    @action
+    async def setWeekly(
+        self, user: str, timezone: TimeZoneName, times: WeeklyTimes
+    ) -> dict[str, Any]:
+        """Replace the weekly plan: a local HH:MM (or none) for each weekday, in a time zone."""
+        problem = _check_times(times)
+        if problem:
+            return fail(problem, "invalid")
+        return await self._set_plan(user, timezone, _full_plan(times))
+
+    @action
+    async def setDaily(self, user: str, timezone: TimeZoneName, time: LocalTime) -> dict[str, Any]:
+        """Call every day at the same local time."""
+        if not isinstance(time, str) or not TIME_RE.fullmatch(time):
+            return fail(f"{time!r} is not a 24-hour HH:MM time", "invalid")
+        return await self._set_plan(user, timezone, dict.fromkeys(DAYS, time))
+
+    @action
+    async def setTimezone(self, user: str, timezone: TimeZoneName) -> dict[str, Any]:
+        """Move the plan to another time zone; local times stay as they are (20:00 stays 20:00)."""
+        if load_zone(timezone) is None:
+            return _bad_zone(timezone)
+        await self._change(user, {"timezone": timezone})
+        return {}
+
+    @action
+    async def pause(self, user: str) -> dict[str, Any]:
+        """Stop automatic calls until resume; the plan is kept."""
+        if await self._change(user, {"paused": True}, create=False) is None:
+            return fail("you have no call schedule yet", "not_found")
+        return {}
+
+    @action
+    async def resume(self, user: str) -> dict[str, Any]:
+        """Start automatic calls again, from the next planned time after now."""
+        if await self._change(user, {"paused": False}, create=False) is None:
+            return fail("you have no call schedule yet", "not_found")
+        return {}
+
+    @action
+    async def allowOutsideWindow(self, user: str, allowed: bool) -> dict[str, Any]:
+        """Consent (or withdraw consent) to automatic calls outside 08:00-21:00 local time.
+
+        Consent may be given before any time is set. Withdrawing it while the plan has
+        a time outside the window fails: change those times first.
+        """
+        if allowed:
+            await self._change(user, {"allowOutsideWindow": True})
+            return {}
+        for _ in range(10):
+            doc = await self.collection("schedules").find_one({"_id": user})
+            if doc is None:
+                return {}  # nothing to withdraw: calls stay inside the window by default
+            late = outside_window(doc.get("times") or {})
+            if late:
+                return fail(
+                    f"your plan has calls outside {WINDOW_TEXT} ({', '.join(late)}); "
+                    "change those times first",
+                    "conflict",
+                )
+            changed = await self._change(
+                user, {"allowOutsideWindow": False}, condition={"version": doc["version"]}
+            )
+            if changed is not None:
+                return {}
+        return _busy()
+
+    @action
+    async def advance(self, user: str, after: dt.datetime) -> Planned:
+        """Internal (call worker): a call up to ``after`` has been planned; plan the next one.
+
+        The next call is the first planned time after both now and ``after``, on a later
+        local day than ``after``. ``after`` only ever moves forward, and may be at most a
+        day ahead of now (a worker bug must not silently stop someone's calls).
+        """
+        if after.tzinfo is None:
+            return fail("after must include a UTC offset", "invalid")
+        if after > self._now() + ADVANCE_LIMIT:
+            return fail(
+                "after is more than a day ahead: plan calls only when they are due", "invalid"
+            )
+        for _ in range(10):
+            doc = await self.collection("schedules").find_one({"_id": user})
+            if doc is None:
+                return fail("no call schedule for this user", "not_found")
+            through = max(doc.get("plannedThrough") or float("-inf"), after.timestamp())
+            changed = await self._change(
+                user, {"plannedThrough": through}, condition={"version": doc["version"]}
+            )
+            if changed is not None:
+                return {"nextAt": changed["nextAt"]}
+        return _busy()
+
+    @action
+    async def deleteAllFor(self, user: str) -> dict[str, Any]:
+        """Forget the user's schedule."""
+        await self.collection("schedules").delete_many({"_id": user})
+        return {}
+
+    # -- queries ------------------------------------------------------------------------
+
+    @query
+    async def _schedule(self, user: str) -> list[dict[str, Any]]:
+        """The user's plan: time zone, a time (or null) per weekday, paused, window consent."""
+        doc = await self.collection("schedules").find_one({"_id": user})
+        if doc is None:
+            return []
+        return [
+            {
+                "timezone": doc.get("timezone"),
+                "times": _full_plan(doc.get("times") or {}),
+                "paused": bool(doc.get("paused")),
+                "allowOutsideWindow": bool(doc.get("allowOutsideWindow")),
+            }
+        ]
+
+    @query
+    async def _nextCall(self, user: str, after: dt.datetime | None = None) -> list[dict[str, Any]]:
+        """When the next automatic call is planned (after ``after``, default now); empty if none."""
+        doc = await self.collection("schedules").find_one({"_id": user})
+        if doc is None:
+            return []
+        start = self._now() if after is None else after
+        found = self._next_for(doc, start)
+        return [] if found is None else [{"at": found}]
+
+    @query
+    async def _dueUsers(
+        self, before: dt.datetime, limit: Annotated[int, Range(1, 1000)] = 100
+    ) -> list[dict[str, Any]]:
+        """Internal (call worker only; never expose over HTTP): users whose next call is at
+        or before ``before``, earliest first, with that time."""
+        docs = (
+            self.collection("schedules")
+            .find({"nextAt": {"$lte": before.timestamp()}}, {"nextAt": 1})
+            .sort("nextAt", 1)
+            .limit(limit)
+        )
+        return [{"user": d["_id"], "at": _from_epoch(d["nextAt"])} async for d in docs]
+
+
+__all__ = [
+    "DAYS",
+    "Schedule",
+    "WeeklyTimes",
+    "next_occurrence",
+    "outside_window",
+    "resolve_local",
+]
