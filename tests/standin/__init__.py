@@ -1,0 +1,1 @@
+"""Tests of the local Twilio stand-in (call player + REST API)."""
