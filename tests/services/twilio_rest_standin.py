@@ -372,7 +372,7 @@ class ServerThread:
     """Serves an ASGI app with uvicorn in a daemon thread on a free 127.0.0.1 port."""
 
     def __init__(self, app: Callable[..., Any]) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))  # bound before start: no race for the port
         self.port: int = self._sock.getsockname()[1]

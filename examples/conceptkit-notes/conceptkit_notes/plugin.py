@@ -48,7 +48,12 @@ class NoteCounter(Concept):
 N, C = concepts("Notes NoteCounter")
 user = vars("user")[0]
 
-CountNotes = Sync("CountNotes", when=[N.post({"user": user}, {})], then=[C.count({"owner": user})], doc="every posted note is counted")
+CountNotes = Sync(
+    "CountNotes",
+    when=[N.post({"user": user}, {})],
+    then=[C.count({"owner": user})],
+    doc="every posted note is counted",
+)
 
 
 @hookimpl
