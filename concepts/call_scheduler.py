@@ -1,0 +1,439 @@
+"""CallScheduler: the queue of calls to place, with leases and retries.
+
+Spec: docs/concepts/CallScheduler.md. A scheduled call is PENDING until a
+worker claims it (DIALING, under a time-limited lease), IN_PROGRESS once
+dialled, and ends COMPLETED, FAILED or CANCELLED. A missed attempt goes back to
+PENDING with a later due time while attempts remain.
+
+Storage notes: the due time is kept twice, as ``scheduledFor`` / ``nextRetryAt``
+(UTC datetimes, for people) and as ``dueAt`` (float epoch seconds, indexed with
+``status``: range scans on floats are fast on the embedded server). Claims are
+single ``find_one_and_update`` calls, so two workers never claim one call.
+Other read-modify-write changes are compare-and-set on ``version``. "One
+active call per user" is a unique sparse index on ``activeUser``, a field set
+while the call is PENDING/DIALING/IN_PROGRESS and ``$unset`` by the same update
+that ends it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal, TypedDict
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from conceptkit import Concept, Doc, Len, Pattern, Range, action, fail, query
+
+PENDING = "PENDING"
+DIALING = "DIALING"
+IN_PROGRESS = "IN_PROGRESS"
+COMPLETED = "COMPLETED"
+FAILED = "FAILED"
+CANCELLED = "CANCELLED"
+
+ACTIVE = (PENDING, DIALING, IN_PROGRESS)
+ATTEMPTING = (DIALING, IN_PROGRESS)
+TERMINAL = (COMPLETED, FAILED, CANCELLED)
+
+E164 = r"\+[1-9][0-9]{6,14}"
+MAX_RETRIES = 10
+CAS_ATTEMPTS = 25
+
+Attempt = Annotated[int, Range(1, MAX_RETRIES), Doc("attempt number from claimDue")]
+
+
+class Scheduled(TypedDict):
+    scheduledCall: str
+
+
+class Claimed(TypedDict):
+    scheduledCall: str
+    user: str
+    phoneNumber: str
+    attempt: int
+    takeover: bool
+
+
+class Missed(TypedDict):
+    scheduledCall: str
+    user: str
+    status: str
+    retryAt: dt.datetime | None
+    attemptsLeft: int
+
+
+class Cancelled(TypedDict):
+    wasInProgress: bool
+
+
+class Deleted(TypedDict):
+    deleted: int
+
+
+class CallScheduler(Concept):
+    """The queue of reflection calls to place, claimed by workers under a lease, with retries."""
+
+    uses = ("clock",)
+
+    async def setup(self) -> None:
+        calls = self.collection("calls")
+        await calls.create_index([("status", 1), ("dueAt", 1)])
+        await calls.create_index([("status", 1), ("leaseUntil", 1)])
+        await calls.create_index("user")
+        await calls.create_index("activeUser", unique=True, sparse=True)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _now(self) -> dt.datetime:
+        return self.services["clock"].now()
+
+    async def _cas(
+        self, doc: dict[str, Any], changes: dict[str, Any], unset: tuple[str, ...] = ()
+    ) -> bool:
+        update: dict[str, Any] = {"$set": changes, "$inc": {"version": 1}}
+        if unset:
+            update["$unset"] = dict.fromkeys(unset, "")
+        res = await self.collection("calls").update_one(
+            {"_id": doc["_id"], "version": doc["version"]}, update
+        )
+        return res.matched_count == 1
+
+    @staticmethod
+    def _logged(doc: dict[str, Any], outcome: str) -> list[dict[str, Any]]:
+        """attemptLog with the current attempt's outcome appended (whole list, for $set)."""
+        entry = {"attempt": doc["attempts"], "at": doc.get("lastAttemptAt"), "outcome": outcome}
+        return [*doc.get("attemptLog", []), entry]
+
+    def _finish(
+        self, doc: dict[str, Any], status: str, outcome: str, **fields: Any
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """The $set/$unset that end a call: frees the user's slot and drops the lease."""
+        changes = {"status": status, "completedAt": self._now(), "lastOutcome": outcome, **fields}
+        if doc["status"] in ATTEMPTING:
+            changes["attemptLog"] = self._logged(doc, outcome)
+        return changes, ("activeUser", "leaseUntil", "claimKind")
+
+    @staticmethod
+    def _stale(doc: dict[str, Any], attempt: int | None) -> dict[str, Any] | None:
+        if attempt is not None and attempt != doc["attempts"]:
+            return fail(f"attempt {attempt} is not the current attempt ({doc['attempts']})")
+        return None
+
+    @staticmethod
+    def _contention() -> dict[str, Any]:
+        return fail("the call is being changed concurrently; try again", "unavailable")
+
+    # -- actions ---------------------------------------------------------------------
+
+    @action
+    async def scheduleCall(
+        self,
+        user: str,
+        phoneNumber: Annotated[str, Pattern(E164)],
+        scheduledFor: dt.datetime,
+        maxRetries: Annotated[int, Range(1, MAX_RETRIES)] = 4,
+        origin: Literal["schedule", "now"] = "schedule",
+    ) -> Scheduled:
+        """Queue a call to user at scheduledFor; refused while the user has a pending or active call."""
+        if type(maxRetries) is not int or not 1 <= maxRetries <= MAX_RETRIES:
+            return fail(f"maxRetries must be an integer from 1 to {MAX_RETRIES}", "invalid")
+        if not isinstance(scheduledFor, dt.datetime) or scheduledFor.tzinfo is None:
+            return fail("scheduledFor must be a timezone-aware date-time", "invalid")
+        if origin not in ("schedule", "now"):
+            return fail("origin must be 'schedule' or 'now'", "invalid")
+        scheduledFor = scheduledFor.astimezone(dt.UTC)
+        call = self.new_id()
+        doc = {
+            "_id": call,
+            "user": user,
+            "phoneNumber": phoneNumber,
+            "scheduledFor": scheduledFor,
+            "dueAt": scheduledFor.timestamp(),
+            "status": PENDING,
+            "activeUser": user,
+            "attempts": 0,
+            "attemptsLeft": maxRetries,
+            "maxRetries": maxRetries,
+            "lastAttemptAt": None,
+            "nextRetryAt": None,
+            "lastOutcome": None,
+            "errorMessage": None,
+            "claimedBy": None,
+            "attemptLog": [],
+            "createdAt": self._now(),
+            "completedAt": None,
+            "origin": origin,
+            "version": 0,
+        }
+        try:
+            await self.collection("calls").insert_one(doc)
+        except DuplicateKeyError:
+            return fail("this user already has a pending call")
+        return {"scheduledCall": call}
+
+    @action
+    async def claimDue(
+        self,
+        worker: Annotated[str, Len(1, 200)],
+        now: dt.datetime | None = None,
+        leaseSeconds: Annotated[float, Range(1, 3600)] = 60,
+    ) -> Claimed:
+        """Atomically claim the next due call for worker: an expired claim first, else the earliest PENDING."""
+        now = (now or self._now()).astimezone(dt.UTC)
+        ts = now.timestamp()
+        lease = {"claimedBy": worker, "leaseUntil": ts + float(leaseSeconds)}
+        calls = self.collection("calls")
+        # A crashed worker's claim: same attempt number (it may already have been dialled).
+        doc = await calls.find_one_and_update(
+            {"status": DIALING, "leaseUntil": {"$lte": ts}},
+            {"$set": {**lease, "claimKind": "takeover"}, "$inc": {"version": 1}},
+            sort=[("dueAt", 1)],
+            return_document=ReturnDocument.AFTER,
+        )
+        takeover = doc is not None
+        if doc is None:
+            doc = await calls.find_one_and_update(
+                {"status": PENDING, "dueAt": {"$lte": ts}, "attemptsLeft": {"$gt": 0}},
+                {
+                    "$set": {
+                        **lease,
+                        "status": DIALING,
+                        "claimKind": "fresh",
+                        "lastAttemptAt": now,
+                    },
+                    "$inc": {"attempts": 1, "attemptsLeft": -1, "version": 1},
+                },
+                sort=[("dueAt", 1)],
+                return_document=ReturnDocument.AFTER,
+            )
+        if doc is None:
+            return fail("no call is due", "not_found")
+        return {
+            "scheduledCall": doc["_id"],
+            "user": doc["user"],
+            "phoneNumber": doc["phoneNumber"],
+            "attempt": doc["attempts"],
+            "takeover": takeover,
+        }
+
+    @action
+    async def markDialed(
+        self, scheduledCall: str, worker: Annotated[str, Len(1, 200)], attempt: Attempt
+    ) -> dict[str, Any]:
+        """The lease holder dialled attempt: DIALING -> IN_PROGRESS (a repeat changes nothing)."""
+        calls = self.collection("calls")
+        res = await calls.update_one(
+            {"_id": scheduledCall, "status": DIALING, "claimedBy": worker, "attempts": attempt},
+            {"$set": {"status": IN_PROGRESS}, "$unset": {"leaseUntil": ""}, "$inc": {"version": 1}},
+        )
+        if res.matched_count == 1:
+            return {}
+        doc = await calls.find_one({"_id": scheduledCall})
+        if doc is None:
+            return fail("no such scheduled call", "not_found")
+        if doc["status"] not in ATTEMPTING:
+            return fail(f"the call is {doc['status']}, not DIALING")
+        if doc.get("claimedBy") != worker:
+            return fail("the claim belongs to another worker")
+        if doc["attempts"] != attempt:
+            return fail(f"attempt {attempt} is not the current attempt ({doc['attempts']})")
+        if doc["status"] == IN_PROGRESS:
+            return {}  # a repeat: already IN_PROGRESS for this worker and attempt
+        return self._contention()
+
+    @action
+    async def releaseClaim(
+        self, scheduledCall: str, worker: Annotated[str, Len(1, 200)]
+    ) -> dict[str, Any]:
+        """Give back an undialled claim (graceful shutdown): DIALING -> PENDING, attempt not counted."""
+        for _ in range(CAS_ATTEMPTS):
+            doc = await self.collection("calls").find_one({"_id": scheduledCall})
+            if doc is None:
+                return fail("no such scheduled call", "not_found")
+            if doc["status"] != DIALING:
+                return fail(f"the call is {doc['status']}, not DIALING")
+            if doc.get("claimedBy") != worker:
+                return fail("the claim belongs to another worker")
+            changes: dict[str, Any] = {"status": PENDING, "claimedBy": None}
+            if doc.get("claimKind") == "fresh":  # a taken-over attempt may have been dialled
+                changes.update(attempts=doc["attempts"] - 1, attemptsLeft=doc["attemptsLeft"] + 1)
+            if await self._cas(doc, changes, ("leaseUntil", "claimKind")):
+                return {}
+        return self._contention()
+
+    @action
+    async def markCompleted(self, scheduledCall: str) -> dict[str, Any]:
+        """The reflection call succeeded: DIALING/IN_PROGRESS -> COMPLETED."""
+        for _ in range(CAS_ATTEMPTS):
+            doc = await self.collection("calls").find_one({"_id": scheduledCall})
+            if doc is None:
+                return fail("no such scheduled call", "not_found")
+            if doc["status"] not in ATTEMPTING:
+                return fail(
+                    f"the call is {doc['status']}; only a dialling or active call completes"
+                )
+            changes, unset = self._finish(doc, COMPLETED, COMPLETED)
+            if await self._cas(doc, changes, unset):
+                return {}
+        return self._contention()
+
+    @action
+    async def recordMissed(
+        self,
+        scheduledCall: str,
+        outcome: Annotated[str, Len(1, 60), Doc("e.g. NO_ANSWER, BUSY, VOICEMAIL, ABANDONED")],
+        retryDelaySeconds: Annotated[float, Range(0, 7 * 24 * 3600)],
+        attempt: Attempt | None = None,
+    ) -> Missed:
+        """An attempt did not reach the user: retry after a delay while attempts remain, else FAILED."""
+        for _ in range(CAS_ATTEMPTS):
+            doc = await self.collection("calls").find_one({"_id": scheduledCall})
+            if doc is None:
+                return fail("no such scheduled call", "not_found")
+            if doc["status"] not in ATTEMPTING:
+                return fail(f"the call is {doc['status']}; no attempt is under way")
+            stale = self._stale(doc, attempt)
+            if stale:
+                return stale
+            left = doc["maxRetries"] - doc["attempts"]  # attempts already counts this one
+            out: Missed = {
+                "scheduledCall": doc["_id"],
+                "user": doc["user"],
+                "status": FAILED,
+                "retryAt": None,
+                "attemptsLeft": 0,
+            }
+            if left > 0:
+                retry_at = self._now() + dt.timedelta(seconds=float(retryDelaySeconds))
+                changes = {
+                    "status": PENDING,
+                    "nextRetryAt": retry_at,
+                    "dueAt": retry_at.timestamp(),
+                    "lastOutcome": outcome,
+                    "claimedBy": None,
+                    "attemptLog": self._logged(doc, outcome),
+                }
+                unset: tuple[str, ...] = ("leaseUntil", "claimKind")
+                out.update(status=PENDING, retryAt=retry_at, attemptsLeft=left)
+            else:
+                message = f"not reached after {doc['attempts']} attempt(s); last outcome {outcome}"
+                changes, unset = self._finish(doc, FAILED, outcome, errorMessage=message)
+            if await self._cas(doc, changes, unset):
+                return out
+        return self._contention()
+
+    @action
+    async def markFailed(
+        self,
+        scheduledCall: str,
+        error: Annotated[str, Len(1, 1000)],
+        attempt: Attempt | None = None,
+    ) -> dict[str, Any]:
+        """Give up on a call that has not ended (no retries): -> FAILED with the error."""
+        for _ in range(CAS_ATTEMPTS):
+            doc = await self.collection("calls").find_one({"_id": scheduledCall})
+            if doc is None:
+                return fail("no such scheduled call", "not_found")
+            if doc["status"] in TERMINAL:
+                return fail(f"the call has already ended ({doc['status']})")
+            stale = self._stale(doc, attempt)
+            if stale:
+                return stale
+            changes, unset = self._finish(doc, FAILED, FAILED, errorMessage=error)
+            if await self._cas(doc, changes, unset):
+                return {}
+        return self._contention()
+
+    @action
+    async def cancel(self, user: str, scheduledCall: str) -> Cancelled:
+        """The owner cancels a pending or active call; wasInProgress says a live call may need hanging up."""
+        for _ in range(CAS_ATTEMPTS):
+            doc = await self.collection("calls").find_one({"_id": scheduledCall, "user": user})
+            if doc is None:
+                return fail("no such scheduled call", "not_found")
+            if doc["status"] in TERMINAL:
+                return fail(f"the call has already ended ({doc['status']})")
+            changes, unset = self._finish(doc, CANCELLED, CANCELLED)
+            if await self._cas(doc, changes, unset):
+                return {"wasInProgress": doc["status"] in ATTEMPTING}
+        return self._contention()
+
+    @action
+    async def deleteAllFor(self, user: str) -> Deleted:
+        """Forget every scheduled call of user (account deletion)."""
+        res = await self.collection("calls").delete_many({"user": user})
+        return {"deleted": res.deleted_count}
+
+    # -- queries ---------------------------------------------------------------------
+
+    @query
+    async def _call(self, scheduledCall: str) -> list[dict[str, Any]]:
+        """Everything about one scheduled call, lease included (internal)."""
+        doc = await self.collection("calls").find_one({"_id": scheduledCall})
+        if doc is None:
+            return []
+        return [
+            {
+                **_view(doc),
+                "dueAt": doc["dueAt"],
+                "claimedBy": doc.get("claimedBy"),
+                "leaseUntil": doc.get("leaseUntil"),
+                "claimKind": doc.get("claimKind"),
+            }
+        ]
+
+    @query
+    async def _forUser(self, user: str, scheduledCall: str) -> list[dict[str, Any]]:
+        """One of user's scheduled calls."""
+        doc = await self.collection("calls").find_one({"_id": scheduledCall, "user": user})
+        return [_view(doc)] if doc else []
+
+    @query
+    async def _upcoming(self, user: str) -> list[dict[str, Any]]:
+        """User's pending or active calls, soonest first."""
+        cursor = self.collection("calls").find({"user": user, "status": {"$in": list(ACTIVE)}})
+        return [_view(d) async for d in cursor.sort("dueAt", 1)]
+
+    @query
+    async def _nextDueAt(self) -> list[dict[str, Any]]:
+        """The earliest time (epoch seconds) a call becomes claimable, for the worker to sleep until."""
+        calls = self.collection("calls")
+        pending = await calls.find_one(
+            {"status": PENDING, "attemptsLeft": {"$gt": 0}}, {"dueAt": 1}, sort=[("dueAt", 1)]
+        )
+        dialing = await calls.find_one(
+            {"status": DIALING, "leaseUntil": {"$exists": True}},
+            {"leaseUntil": 1},
+            sort=[("leaseUntil", 1)],
+        )
+        times = [d["dueAt"] for d in (pending,) if d] + [d["leaseUntil"] for d in (dialing,) if d]
+        return [{"dueAt": min(times)}] if times else []
+
+    @query
+    async def _recent(
+        self, user: str, limit: Annotated[int, Range(1, 100)] = 10
+    ) -> list[dict[str, Any]]:
+        """User's most recent scheduled calls, newest first."""
+        cursor = self.collection("calls").find({"user": user}).sort("_id", -1).limit(int(limit))
+        return [_view(d) async for d in cursor]
+
+
+def _view(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "scheduledCall": doc["_id"],
+        "user": doc["user"],
+        "phoneNumber": doc["phoneNumber"],
+        "scheduledFor": doc["scheduledFor"],
+        "status": doc["status"],
+        "attempts": doc["attempts"],
+        "maxRetries": doc["maxRetries"],
+        "lastAttemptAt": doc.get("lastAttemptAt"),
+        "nextRetryAt": doc.get("nextRetryAt"),
+        "lastOutcome": doc.get("lastOutcome"),
+        "errorMessage": doc.get("errorMessage"),
+        "attemptLog": doc.get("attemptLog", []),
+        "createdAt": doc["createdAt"],
+        "completedAt": doc.get("completedAt"),
+        "origin": doc["origin"],
+    }

@@ -1,0 +1,630 @@
+"""PhoneCall: one phone conversation, keyed by Twilio's CallSid.
+
+Spec: docs/concepts/PhoneCall.md. A call walks INITIATED -> CONNECTED ->
+IN_PROGRESS -> COMPLETED and may end early as ABANDONED, FAILED, NO_ANSWER,
+BUSY or VOICEMAIL from any non-terminal state; terminal states are final.
+
+Atomicity: every change is a compare-and-set on the document's ``version``
+(read, decide, ``update_one({_id, version})``; a lost race re-reads and decides
+again), so concurrent webhooks for one call never interleave. "At most one
+active call per user" is a unique *sparse* index on ``activeUser``: the field
+holds the user while the call is non-terminal and is ``$unset`` in the same
+update that ends the call, so there is no separate lock to leak on a crash
+(partial unique indexes are not portable to the embedded server; sparse ones are).
+
+The spoken answer buffer, the answers and the transcript are encrypted at rest
+with the per-user encryption adapter and marked private in the action log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal, TypedDict
+
+from pymongo.errors import DuplicateKeyError
+
+from conceptkit import Concept, Doc, Len, Pattern, Range, action, fail, query
+
+INITIATED = "INITIATED"
+CONNECTED = "CONNECTED"
+IN_PROGRESS = "IN_PROGRESS"
+COMPLETED = "COMPLETED"
+ABANDONED = "ABANDONED"
+FAILED = "FAILED"
+NO_ANSWER = "NO_ANSWER"
+BUSY = "BUSY"
+VOICEMAIL = "VOICEMAIL"
+
+ACTIVE = (INITIATED, CONNECTED, IN_PROGRESS)
+TERMINAL = (COMPLETED, ABANDONED, FAILED, NO_ANSWER, BUSY, VOICEMAIL)
+
+#: Twilio CallStatus values (status callbacks) and what they do here.
+TWILIO_PROGRESS = ("queued", "initiated", "ringing")  # never change the status
+TWILIO_ANSWERED = ("in-progress", "answered")  # INITIATED -> CONNECTED
+TWILIO_ENDED = {"busy": BUSY, "no-answer": NO_ANSWER, "failed": FAILED, "canceled": FAILED}
+TWILIO_STATUSES = (*TWILIO_PROGRESS, *TWILIO_ANSWERED, "completed", *TWILIO_ENDED)
+
+E164 = r"\+[1-9][0-9]{6,14}"
+CALL_SID = r"CA[0-9a-fA-F]{32}"
+MAX_PROMPTS = 20
+MAX_ANSWER_CHARS = 20_000
+CAS_ATTEMPTS = 25
+
+FIELD_BUFFER = "PhoneCall.currentAnswer"
+FIELD_ANSWER = "PhoneCall.answers"
+FIELD_TRANSCRIPT = "PhoneCall.transcript"
+
+CallSid = Annotated[str, Pattern(CALL_SID), Doc("Twilio's CallSid (CA + 32 hex digits)")]
+HANGUP_REASON = "caller hung up"
+EARLY_HANGUP_REASON = "hung up before the reflection began"
+
+
+class Initiated(TypedDict):
+    call: str
+
+
+class Connected(TypedDict):
+    call: str
+    user: str
+    scheduledCall: str
+
+
+class Prompting(TypedDict):
+    call: str
+    promptIndex: int
+
+
+class Speech(TypedDict):
+    call: str
+    answerSoFar: str
+    promptIndex: int
+
+
+class Silence(TypedDict):
+    call: str
+    silentTurns: int
+    promptIndex: int
+
+
+class Answered(TypedDict):
+    call: str
+    user: str
+    session: str
+    position: int
+    answer: str
+    nextIndex: int | None
+    isLast: bool
+
+
+class Completed(TypedDict):
+    call: str
+    user: str
+    scheduledCall: str
+    session: str | None
+    transcript: str
+
+
+class Ended(TypedDict):
+    call: str
+    user: str
+    scheduledCall: str
+    session: str | None
+    outcome: str
+
+
+class StatusApplied(TypedDict):
+    call: str
+    user: str
+    scheduledCall: str
+    session: str | None
+    outcome: str
+    changed: bool
+    transcript: str | None
+
+
+class PhoneCall(Concept):
+    """One phone conversation with a user, from dialling to hang-up, keyed by Twilio's CallSid."""
+
+    uses = ("clock", "encryption")
+
+    async def setup(self) -> None:
+        calls = self.collection("calls")
+        await calls.create_index("callSid", unique=True, sparse=True)
+        await calls.create_index("activeUser", unique=True, sparse=True)
+        await calls.create_index("scheduledCall")
+        await calls.create_index("user")
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _now(self) -> dt.datetime:
+        return self.services["clock"].now()
+
+    def _seal(self, text: str, user: str, field: str) -> str:
+        return self.services["encryption"].encrypt(text, user=user, field=field)
+
+    def _open(self, token: str | None, user: str, field: str) -> str:
+        if token is None:
+            return ""
+        return self.services["encryption"].decrypt(token, user=user, field=field)
+
+    async def _by_sid(self, callSid: str) -> dict[str, Any] | None:
+        return await self.collection("calls").find_one({"callSid": callSid})
+
+    async def _cas(
+        self, doc: dict[str, Any], changes: dict[str, Any], unset: tuple[str, ...] = ()
+    ) -> bool:
+        """Apply changes only if nobody changed the call since ``doc`` was read."""
+        update: dict[str, Any] = {"$inc": {"version": 1}}
+        if changes:
+            update["$set"] = changes
+        if unset:
+            update["$unset"] = dict.fromkeys(unset, "")
+        res = await self.collection("calls").update_one(
+            {"_id": doc["_id"], "version": doc["version"]}, update
+        )
+        return res.matched_count == 1
+
+    def _ending(self, status: str, **fields: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """The $set/$unset of a terminal transition: frees the user's active slot."""
+        return {"status": status, "endedAt": self._now(), **fields}, ("activeUser", "currentAnswer")
+
+    @staticmethod
+    def _ended(doc: dict[str, Any], outcome: str) -> Ended:
+        return {
+            "call": doc["_id"],
+            "user": doc["user"],
+            "scheduledCall": doc["scheduledCall"],
+            "session": doc.get("session"),
+            "outcome": outcome,
+        }
+
+    @staticmethod
+    def _unknown_sid() -> dict[str, Any]:
+        return fail("no call with that CallSid", "not_found")
+
+    @staticmethod
+    def _contention() -> dict[str, Any]:
+        return fail("the call is being changed concurrently; try again", "unavailable")
+
+    @staticmethod
+    def _prompting_problem(doc: dict[str, Any], promptIndex: int | None) -> dict[str, Any] | None:
+        """Why speech/silence/answers for ``promptIndex`` cannot be taken now, or None."""
+        status = doc["status"]
+        if status in TERMINAL:
+            return fail(f"the call has already ended ({status})")
+        if status != IN_PROGRESS:
+            return fail(f"the call is {status}; prompting has not started")
+        if doc["answeredCount"] >= doc["promptCount"]:
+            return fail("every prompt has already been answered")
+        if promptIndex is not None and promptIndex != doc["promptIndex"]:
+            return fail(
+                f"prompt {promptIndex} is not the current prompt ({doc['promptIndex']}); "
+                "a duplicated or late webhook changes nothing"
+            )
+        return None
+
+    async def _end(self, callSid: str, status: str, **fields: Any) -> Ended | dict[str, Any]:
+        """Move a non-terminal call to a terminal ``status``."""
+        for _ in range(CAS_ATTEMPTS):
+            doc = await self._by_sid(callSid)
+            if doc is None:
+                return self._unknown_sid()
+            if doc["status"] in TERMINAL:
+                return fail(f"the call has already ended ({doc['status']})")
+            changes, unset = self._ending(status, **fields)
+            if await self._cas(doc, changes, unset):
+                return self._ended(doc, status)
+        return self._contention()
+
+    # -- actions ---------------------------------------------------------------------
+
+    @action
+    async def initiate(
+        self, user: str, scheduledCall: str, toNumber: Annotated[str, Pattern(E164)]
+    ) -> Initiated:
+        """Start a call record for user (before dialling); refused while the user has an active call."""
+        call = self.new_id()
+        doc = {
+            "_id": call,
+            "user": user,
+            "scheduledCall": scheduledCall,
+            "toNumber": toNumber,
+            "status": INITIATED,
+            "activeUser": user,
+            "session": None,
+            "promptIndex": 0,
+            "promptCount": 0,
+            "answeredCount": 0,
+            "answers": [],
+            "transcript": None,
+            "silentTurns": 0,
+            "answeredBy": None,
+            "durationSeconds": None,
+            "lastSequence": -1,
+            "createdAt": self._now(),
+            "connectedAt": None,
+            "endedAt": None,
+            "errorMessage": None,
+            "reason": None,
+            "version": 0,
+        }
+        try:
+            await self.collection("calls").insert_one(doc)
+        except DuplicateKeyError:
+            return fail("this user already has an active call", "conflict")
+        return {"call": call}
+
+    @action
+    async def attachSid(self, call: str, callSid: CallSid) -> dict[str, Any]:
+        """Record Twilio's CallSid once the call has been dialled (idempotent for the same sid)."""
+        calls = self.collection("calls")
+        try:
+            res = await calls.update_one(
+                {"_id": call, "status": INITIATED, "callSid": {"$exists": False}},
+                {"$set": {"callSid": callSid}, "$inc": {"version": 1}},
+            )
+        except DuplicateKeyError:
+            return fail("that CallSid already belongs to another call")
+        if res.matched_count == 1:
+            return {}
+        doc = await calls.find_one({"_id": call})
+        if doc is None:
+            return fail("no such call", "not_found")
+        if doc.get("callSid") == callSid:
+            return {}
+        if doc.get("callSid") is not None:
+            return fail("the call already has a different CallSid")
+        return fail(f"the call has already ended ({doc['status']})")
+
+    @action
+    async def markConnected(self, callSid: CallSid, answeredBy: str | None = None) -> Connected:
+        """The callee answered: INITIATED -> CONNECTED (a repeat while CONNECTED changes nothing)."""
+        for _ in range(CAS_ATTEMPTS):
+            doc = await self._by_sid(callSid)
+            if doc is None:
+                return self._unknown_sid()
+            status = doc["status"]
+            if status in TERMINAL:
+                return fail(f"the call has already ended ({status})")
+            if status == IN_PROGRESS:
+                return fail("the call is already in progress")
+            changes: dict[str, Any] = {}
+            if status == INITIATED:
+                changes = {"status": CONNECTED, "connectedAt": self._now()}
+            if answeredBy is not None and answeredBy != doc.get("answeredBy"):
+                changes["answeredBy"] = answeredBy
+            if not changes or await self._cas(doc, changes):
+                return {
+                    "call": doc["_id"],
+                    "user": doc["user"],
+                    "scheduledCall": doc["scheduledCall"],
+                }
+        return self._contention()
+
+    @action
+    async def startPrompting(
+        self,
+        callSid: CallSid,
+        session: str,
+        promptCount: Annotated[int, Range(1, MAX_PROMPTS)],
+    ) -> Prompting:
+        """Begin the reflection: CONNECTED -> IN_PROGRESS at prompt 0, bound to a reflection session."""
+        if type(promptCount) is not int or not 1 <= promptCount <= MAX_PROMPTS:
+            return fail(f"promptCount must be an integer from 1 to {MAX_PROMPTS}", "invalid")
+        for _ in range(CAS_ATTEMPTS):
+            doc = await self._by_sid(callSid)
+            if doc is None:
+                return self._unknown_sid()
+            status = doc["status"]
+            if status in TERMINAL:
+                return fail(f"the call has already ended ({status})")
+            if status == IN_PROGRESS:
+                return fail("prompting has already started")
+            if status != CONNECTED:
+                return fail("the call is not connected yet")
+            changes = {
+                "status": IN_PROGRESS,
+                "session": session,
+                "promptCount": promptCount,
+                "promptIndex": 0,
+                "answeredCount": 0,
+                "silentTurns": 0,
+            }
+            if await self._cas(doc, changes, ("currentAnswer",)):
+                return {"call": doc["_id"], "promptIndex": 0}
+        return self._contention()
+
+    @action(private=("text", "answerSoFar"))
+    async def appendSpeech(
+        self,
+        callSid: CallSid,
+        text: Annotated[str, Len(1, 5000)],
+        promptIndex: Annotated[int, Range(0, MAX_PROMPTS - 1)] | None = None,
+    ) -> Speech:
+        """Add recognised speech to the answer of the current prompt (IN_PROGRESS only)."""
+        fragment = text.strip() if isinstance(text, str) else ""
+        if not fragment:
+            return fail("no speech to append; use noteSilence for an empty turn", "invalid")
+        for _ in range(CAS_ATTEMPTS):
+            doc = await self._by_sid(callSid)
+            if doc is None:
+                return self._unknown_sid()
+            problem = self._prompting_problem(doc, promptIndex)
+            if problem:
+                return problem
+            user = doc["user"]
+            buffer = self._open(doc.get("currentAnswer"), user, FIELD_BUFFER)
+            combined = f"{buffer} {fragment}" if buffer else fragment
+            if len(combined) > MAX_ANSWER_CHARS:
+                return fail(f"an answer may have at most {MAX_ANSWER_CHARS} characters", "invalid")
+            changes = {"currentAnswer": self._seal(combined, user, FIELD_BUFFER), "silentTurns": 0}
+            if await self._cas(doc, changes):
+                return {
+                    "call": doc["_id"],
+                    "answerSoFar": combined,
+                    "promptIndex": doc["promptIndex"],
+                }
+        return self._contention()
+
+    @action
+    async def noteSilence(
+        self,
+        callSid: CallSid,
+        promptIndex: Annotated[int, Range(0, MAX_PROMPTS - 1)] | None = None,
+    ) -> Silence:
+        """Count an empty turn (no speech heard) for the current prompt (IN_PROGRESS only)."""
+        for _ in range(CAS_ATTEMPTS):
+            doc = await self._by_sid(callSid)
+            if doc is None:
+                return self._unknown_sid()
+            problem = self._prompting_problem(doc, promptIndex)
+            if problem:
+                return problem
+            turns = doc["silentTurns"] + 1
+            if await self._cas(doc, {"silentTurns": turns}):
+                return {"call": doc["_id"], "silentTurns": turns, "promptIndex": doc["promptIndex"]}
+        return self._contention()
+
+    @action(private=("answer",))
+    async def finishAnswer(
+        self,
+        callSid: CallSid,
+        promptIndex: Annotated[int, Range(0, MAX_PROMPTS - 1)],
+        question: Annotated[str, Len(0, 2000), Doc("prompt text for the transcript")] | None = None,
+    ) -> Answered:
+        """Record the buffered speech as the answer to prompt promptIndex (must be current) and move on."""
+        for _ in range(CAS_ATTEMPTS):
+            doc = await self._by_sid(callSid)
+            if doc is None:
+                return self._unknown_sid()
+            problem = self._prompting_problem(doc, promptIndex)
+            if problem:
+                return problem
+            user, index, count = doc["user"], doc["promptIndex"], doc["promptCount"]
+            answer = self._open(doc.get("currentAnswer"), user, FIELD_BUFFER)
+            transcript = self._open(doc.get("transcript"), user, FIELD_TRANSCRIPT)
+            asked = question.strip() if question and question.strip() else f"Prompt {index + 1}"
+            lines = f"Q: {asked}\nA: {answer or '(no answer)'}"
+            transcript = f"{transcript}\n{lines}" if transcript else lines
+            is_last = index == count - 1
+            changes = {
+                "answers": [*doc["answers"], self._seal(answer, user, FIELD_ANSWER)],
+                "answeredCount": index + 1,
+                "transcript": self._seal(transcript, user, FIELD_TRANSCRIPT),
+                "promptIndex": index if is_last else index + 1,
+                "silentTurns": 0,
+            }
+            if await self._cas(doc, changes, ("currentAnswer",)):
+                return {
+                    "call": doc["_id"],
+                    "user": user,
+                    "session": doc["session"],
+                    "position": index,
+                    "answer": answer,
+                    "nextIndex": None if is_last else index + 1,
+                    "isLast": is_last,
+                }
+        return self._contention()
+
+    @action(private=("transcript",))
+    async def markCompleted(
+        self,
+        callSid: CallSid,
+        durationSeconds: Annotated[int, Range(0, None)] | None = None,
+    ) -> Completed:
+        """Finish a call whose every prompt is answered: IN_PROGRESS -> COMPLETED."""
+        for _ in range(CAS_ATTEMPTS):
+            doc = await self._by_sid(callSid)
+            if doc is None:
+                return self._unknown_sid()
+            status = doc["status"]
+            if status in TERMINAL:
+                return fail(f"the call has already ended ({status})")
+            if status != IN_PROGRESS:
+                return fail(f"the call is {status}; the reflection has not started")
+            missing = doc["promptCount"] - doc["answeredCount"]
+            if missing > 0:
+                return fail(
+                    f"{missing} of {doc['promptCount']} prompts are unanswered; abandon the call instead"
+                )
+            extra = {} if durationSeconds is None else {"durationSeconds": durationSeconds}
+            changes, unset = self._ending(COMPLETED, **extra)
+            if await self._cas(doc, changes, unset):
+                return {
+                    "call": doc["_id"],
+                    "user": doc["user"],
+                    "scheduledCall": doc["scheduledCall"],
+                    "session": doc.get("session"),
+                    "transcript": self._open(doc.get("transcript"), doc["user"], FIELD_TRANSCRIPT),
+                }
+        return self._contention()
+
+    @action
+    async def markAbandoned(self, callSid: CallSid, reason: Annotated[str, Len(1, 500)]) -> Ended:
+        """End a non-terminal call as ABANDONED (hung up or gave up midway), with a reason."""
+        return await self._end(callSid, ABANDONED, reason=reason)
+
+    @action
+    async def markFailed(self, callSid: CallSid, error: Annotated[str, Len(1, 1000)]) -> Ended:
+        """End a non-terminal call as FAILED (telephony or server error)."""
+        return await self._end(callSid, FAILED, errorMessage=error)
+
+    @action
+    async def markMissed(
+        self, callSid: CallSid, outcome: Literal["NO_ANSWER", "BUSY", "VOICEMAIL"]
+    ) -> Ended:
+        """End a non-terminal call as missed: NO_ANSWER, BUSY or VOICEMAIL."""
+        if outcome not in (NO_ANSWER, BUSY, VOICEMAIL):
+            return fail("outcome must be NO_ANSWER, BUSY or VOICEMAIL", "invalid")
+        return await self._end(callSid, outcome, reason=outcome.lower().replace("_", " "))
+
+    @action
+    async def failBeforeDial(self, call: str, error: Annotated[str, Len(1, 1000)]) -> Ended:
+        """End an INITIATED call whose dial attempt failed, so it never got a CallSid."""
+        for _ in range(CAS_ATTEMPTS):
+            doc = await self.collection("calls").find_one({"_id": call})
+            if doc is None:
+                return fail("no such call", "not_found")
+            if doc["status"] in TERMINAL:
+                return fail(f"the call has already ended ({doc['status']})")
+            if doc.get("callSid") is not None:
+                return fail("the call was dialled (it has a CallSid); use markFailed")
+            changes, unset = self._ending(FAILED, errorMessage=error)
+            if await self._cas(doc, changes, unset):
+                return self._ended(doc, FAILED)
+        return self._contention()
+
+    @action(private=("transcript",))
+    async def applyStatus(
+        self,
+        callSid: CallSid,
+        callStatus: Annotated[str, Doc("Twilio CallStatus, e.g. ringing, in-progress, completed")],
+        sequenceNumber: Annotated[int, Range(0, None)],
+        answeredBy: str | None = None,
+        durationSeconds: Annotated[int, Range(0, None)] | None = None,
+    ) -> StatusApplied:
+        """Apply a Twilio status callback; duplicates and late events change nothing."""
+        if callStatus not in TWILIO_STATUSES:
+            return fail(f"unknown CallStatus {callStatus!r}", "invalid")
+        for _ in range(CAS_ATTEMPTS):
+            doc = await self._by_sid(callSid)
+            if doc is None:
+                return self._unknown_sid()
+            status = doc["status"]
+            out: StatusApplied = {
+                **self._ended(doc, status),
+                "changed": False,
+                "transcript": None,
+            }
+            if sequenceNumber <= doc["lastSequence"]:
+                return out  # a duplicate or an event older than one already applied
+            target = _status_after(doc, callStatus, answeredBy)
+            changes: dict[str, Any] = {"lastSequence": sequenceNumber}
+            if answeredBy is not None:
+                changes["answeredBy"] = answeredBy
+            if durationSeconds is not None:
+                changes["durationSeconds"] = durationSeconds
+            unset: tuple[str, ...] = ()
+            if target == CONNECTED:
+                changes.update(status=CONNECTED, connectedAt=self._now())
+            elif target in TERMINAL:
+                reason = _ending_reason(target, callStatus, status)
+                ending, unset = self._ending(target, **reason)
+                changes.update(ending)
+            if not await self._cas(doc, changes, unset):
+                continue
+            if target is None:
+                return out
+            out.update(outcome=target, changed=True)
+            if target == COMPLETED:
+                out["transcript"] = self._open(doc.get("transcript"), doc["user"], FIELD_TRANSCRIPT)
+            return out
+        return self._contention()
+
+    # -- queries ---------------------------------------------------------------------
+
+    @query
+    async def _byCallSid(self, callSid: str) -> list[dict[str, Any]]:
+        """The call with this CallSid (no private fields)."""
+        doc = await self._by_sid(callSid)
+        return [_view(doc)] if doc else []
+
+    @query
+    async def _call(self, call: str) -> list[dict[str, Any]]:
+        """The call with this id (no private fields)."""
+        doc = await self.collection("calls").find_one({"_id": call})
+        return [_view(doc)] if doc else []
+
+    @query
+    async def _activeForUser(self, user: str) -> list[dict[str, Any]]:
+        """The user's non-terminal call, if any."""
+        doc = await self.collection("calls").find_one({"activeUser": user})
+        return [_view(doc)] if doc else []
+
+    @query(private=("answer",))
+    async def _answers(self, callSid: str) -> list[dict[str, Any]]:
+        """The recorded answers of a call by position, decrypted (internal use only)."""
+        doc = await self._by_sid(callSid)
+        if doc is None:
+            return []
+        user = doc["user"]
+        return [
+            {"position": i, "answer": self._open(token, user, FIELD_ANSWER)}
+            for i, token in enumerate(doc["answers"])
+        ]
+
+    @query
+    async def _forScheduledCall(self, scheduledCall: str) -> list[dict[str, Any]]:
+        """Every call placed for a scheduled call (one per attempt), newest first."""
+        cursor = self.collection("calls").find({"scheduledCall": scheduledCall}).sort("_id", -1)
+        return [_view(d) async for d in cursor]
+
+
+def _status_after(doc: dict[str, Any], callStatus: str, answeredBy: str | None) -> str | None:
+    """The status a (new) Twilio event moves the call to, or None for no change."""
+    status = doc["status"]
+    if status in TERMINAL or callStatus in TWILIO_PROGRESS:
+        return None
+    if callStatus in TWILIO_ANSWERED:
+        return CONNECTED if status == INITIATED else None
+    if callStatus in TWILIO_ENDED:
+        return TWILIO_ENDED[callStatus]
+    # completed: the call is over; what it means depends on how far it got
+    if status == IN_PROGRESS:
+        return COMPLETED if doc["answeredCount"] >= doc["promptCount"] else ABANDONED
+    machine = answeredBy or doc.get("answeredBy") or ""
+    return VOICEMAIL if machine.startswith("machine_") else ABANDONED
+
+
+def _ending_reason(target: str, callStatus: str, before: str) -> dict[str, Any]:
+    if target == FAILED:
+        return {"errorMessage": f"Twilio reported the call {callStatus}"}
+    if target == ABANDONED:
+        return {"reason": HANGUP_REASON if before == IN_PROGRESS else EARLY_HANGUP_REASON}
+    if target == COMPLETED:
+        return {}
+    return {"reason": target.lower().replace("_", " ")}
+
+
+def _view(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "call": doc["_id"],
+        "user": doc["user"],
+        "scheduledCall": doc["scheduledCall"],
+        "session": doc.get("session"),
+        "callSid": doc.get("callSid"),
+        "toNumber": doc["toNumber"],
+        "status": doc["status"],
+        "promptIndex": doc["promptIndex"],
+        "promptCount": doc["promptCount"],
+        "answeredCount": doc["answeredCount"],
+        "silentTurns": doc["silentTurns"],
+        "answeredBy": doc.get("answeredBy"),
+        "durationSeconds": doc.get("durationSeconds"),
+        "lastSequence": doc["lastSequence"],
+        "createdAt": doc["createdAt"],
+        "connectedAt": doc.get("connectedAt"),
+        "endedAt": doc.get("endedAt"),
+        "errorMessage": doc.get("errorMessage"),
+        "reason": doc.get("reason"),
+    }
