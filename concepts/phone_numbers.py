@@ -49,7 +49,10 @@ def normalize_e164(text: str, default_region: str | None = None) -> str:
         raise ValueError("that is not a valid phone number")
     if not phonenumbers.can_be_internationally_dialled(number):
         raise ValueError("that number cannot be dialled from abroad")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if len(e164) > 16:  # E.164 allows at most 15 digits
+        raise ValueError("that number is longer than an international number can be")
+    return e164
 
 
 def _parse_message(exc: phonenumbers.NumberParseException) -> str:
