@@ -74,7 +74,7 @@ class Deleted(TypedDict):
 class CallScheduler(Concept):
     """The queue of reflection calls to place, claimed by workers under a lease, with retries."""
 
-    uses = ("clock",)
+    uses = ("clock", "call_policy")
 
     async def setup(self) -> None:
         calls = self.collection("calls")
@@ -171,6 +171,36 @@ class CallScheduler(Concept):
         except DuplicateKeyError:
             return fail("this user already has a pending call")
         return {"scheduledCall": call}
+
+    @action
+    async def callNow(
+        self,
+        user: str,
+        phoneNumber: Annotated[str, Pattern(E164)],
+        maxRetries: Annotated[int, Range(1, MAX_RETRIES)] = 4,
+    ) -> Scheduled:
+        """The user asked to be called now: bring their planned call forward, or queue a new one.
+
+        A planned call not yet attempted is moved to now (so the user is not called
+        twice today); a call already being attempted is refused.
+        """
+        now = self._now()
+        for _ in range(CAS_ATTEMPTS):
+            doc = await self.collection("calls").find_one({"activeUser": user})
+            if doc is None:
+                return await self.scheduleCall(user, phoneNumber, now, maxRetries, "now")
+            if doc["status"] != PENDING:
+                return fail("a call to you is already under way")
+            changes = {
+                "scheduledFor": now,
+                "dueAt": now.timestamp(),
+                "nextRetryAt": None,
+                "origin": "now",
+                "phoneNumber": phoneNumber,
+            }
+            if await self._cas(doc, changes):
+                return {"scheduledCall": doc["_id"]}
+        return self._contention()
 
     @action
     async def claimDue(
@@ -283,10 +313,15 @@ class CallScheduler(Concept):
         self,
         scheduledCall: str,
         outcome: Annotated[str, Len(1, 60), Doc("e.g. NO_ANSWER, BUSY, VOICEMAIL, ABANDONED")],
-        retryDelaySeconds: Annotated[float, Range(0, 7 * 24 * 3600)],
+        retryDelaySeconds: Annotated[float, Range(0, 7 * 24 * 3600)] | None = None,
         attempt: Attempt | None = None,
     ) -> Missed:
-        """An attempt did not reach the user: retry after a delay while attempts remain, else FAILED."""
+        """An attempt did not reach the user: retry after a delay while attempts remain, else FAILED.
+
+        The delay defaults to the configured retry delay (RETRY_DELAY_SECONDS).
+        """
+        if retryDelaySeconds is None:
+            retryDelaySeconds = float(self.services["call_policy"].retry_delay_seconds)
         for _ in range(CAS_ATTEMPTS):
             doc = await self.collection("calls").find_one({"_id": scheduledCall})
             if doc is None:

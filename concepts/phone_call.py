@@ -84,6 +84,7 @@ class Silence(TypedDict):
     call: str
     silentTurns: int
     promptIndex: int
+    answerSoFar: str  # what was said before this silence ("" if nothing)
 
 
 class Answered(TypedDict):
@@ -366,7 +367,7 @@ class PhoneCall(Concept):
                 }
         return self._contention()
 
-    @action
+    @action(private=("answerSoFar",))
     async def noteSilence(
         self,
         callSid: CallSid,
@@ -382,7 +383,13 @@ class PhoneCall(Concept):
                 return problem
             turns = doc["silentTurns"] + 1
             if await self._cas(doc, {"silentTurns": turns}):
-                return {"call": doc["_id"], "silentTurns": turns, "promptIndex": doc["promptIndex"]}
+                answer = self._open(doc.get("currentAnswer"), doc["user"], FIELD_BUFFER)
+                return {
+                    "call": doc["_id"],
+                    "silentTurns": turns,
+                    "promptIndex": doc["promptIndex"],
+                    "answerSoFar": answer,
+                }
         return self._contention()
 
     @action(private=("answer",))
@@ -468,6 +475,12 @@ class PhoneCall(Concept):
     async def markFailed(self, callSid: CallSid, error: Annotated[str, Len(1, 1000)]) -> Ended:
         """End a non-terminal call as FAILED (telephony or server error)."""
         return await self._end(callSid, FAILED, errorMessage=error)
+
+    @action
+    async def deleteAllFor(self, user: str) -> dict[str, Any]:
+        """Forget every call of the user (account deletion)."""
+        res = await self.collection("calls").delete_many({"user": user})
+        return {"deleted": res.deleted_count}
 
     @action
     async def markMissed(

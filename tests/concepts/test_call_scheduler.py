@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,12 +14,13 @@ from concepts.call_scheduler import CallScheduler
 from services.clock import FakeClock
 
 NUMBER = "+15551234567"
+POLICY = SimpleNamespace(retry_delay_seconds=300)  # RETRY_DELAY_SECONDS
 
 
 # `clock` (FakeClock) comes from tests/concepts/conftest.py.
 @pytest.fixture
 async def cs(async_db, clock) -> CallScheduler:
-    concept = CallScheduler(async_db, {"clock": clock})
+    concept = CallScheduler(async_db, {"clock": clock, "call_policy": POLICY})
     await concept.setup()
     return concept
 
@@ -402,3 +404,35 @@ async def test_next_due_at_covers_pending_calls_and_expiring_leases(cs, clock):
     await schedule(cs, clock, user="u2", minutes=0)
     await cs.claimDue(worker="w1", leaseSeconds=60)
     assert await cs._nextDueAt() == [{"dueAt": clock.now().timestamp() + 60}]
+
+
+# -- callNow ---------------------------------------------------------------------------
+
+
+async def test_call_now_queues_a_call_due_at_once(cs, clock):
+    out = await cs.callNow(user="u1", phoneNumber=NUMBER)
+    (row,) = await cs._upcoming(user="u1")
+    assert row["scheduledCall"] == out["scheduledCall"] and row["origin"] == "now"
+    claimed = await cs.claimDue(worker="w", now=clock.now())
+    assert claimed["scheduledCall"] == out["scheduledCall"]
+
+
+async def test_call_now_brings_the_planned_call_forward_instead_of_adding_one(cs, clock):
+    planned = await schedule(cs, clock, minutes=240)
+    out = await cs.callNow(user="u1", phoneNumber=NUMBER)
+    assert out["scheduledCall"] == planned
+    assert len(await cs._upcoming(user="u1")) == 1
+    assert (await cs.claimDue(worker="w", now=clock.now()))["scheduledCall"] == planned
+
+
+async def test_call_now_is_refused_while_a_call_is_under_way(cs, clock):
+    await schedule(cs, clock)
+    await cs.claimDue(worker="w", now=clock.now())
+    assert is_error(await cs.callNow(user="u1", phoneNumber=NUMBER))
+
+
+async def test_a_missed_call_is_retried_after_the_configured_delay_by_default(cs, clock):
+    sc = await schedule(cs, clock)
+    await cs.claimDue(worker="w", now=clock.now())
+    out = await cs.recordMissed(scheduledCall=sc, outcome="NO_ANSWER")
+    assert out["retryAt"] == clock.now() + dt.timedelta(seconds=300)

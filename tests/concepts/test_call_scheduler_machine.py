@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -83,7 +84,10 @@ class CallSchedulerMachine(RuleBasedStateMachine):
         super().__init__()
         self.db_name = f"machine_{uuid.uuid4().hex[:12]}"
         self.clock = FakeClock()
-        self.cs = CallScheduler(self.harness.client[self.db_name], {"clock": self.clock})
+        self.cs = CallScheduler(
+            self.harness.client[self.db_name],
+            {"clock": self.clock, "call_policy": SimpleNamespace(retry_delay_seconds=300)},
+        )
         self.run(self.cs.setup())
         self.calls: dict[str, Model] = {}
 

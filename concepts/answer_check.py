@@ -1,0 +1,81 @@
+"""AnswerCheck: deciding whether a spoken answer is finished, so the call can move on.
+
+Purpose: let a caller finish their thought — neither cutting them off nor
+leaving them in silence. Principle: after each pause the answer so far is
+judged (by the LLM, or the local rules when it is slow or down); a complete
+answer with enough confidence lets the call advance, otherwise it keeps
+listening, with a gentle nudge if the pause was a long silence.
+Only the verdicts are kept (for tuning), never the words.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+from conceptkit import Concept, action, query
+from services.completion import COMPLETE_THRESHOLD
+
+
+class Judgement(TypedDict):
+    callSid: str
+    promptIndex: int
+    verdict: Literal["complete", "incomplete"]
+    confidence: float
+    source: str
+    nudge: bool
+
+
+class AnswerCheck(Concept):
+    uses = ("clock", "completion")
+
+    @action(private=("question", "answer"))
+    async def judge(
+        self,
+        callSid: str,
+        promptIndex: int,
+        question: str,
+        answer: str,
+        pauseSeconds: float,
+        afterSilence: bool = False,
+    ) -> Judgement:
+        """Judge the answer so far; ``afterSilence`` means the caller then stayed silent for a whole turn."""
+        verdict = await self.services["completion"].check(
+            question=question, answer=answer, pause_seconds=pauseSeconds
+        )
+        complete = verdict.is_complete and verdict.confidence > COMPLETE_THRESHOLD
+        await self.collection("judgements").insert_one(
+            {
+                "_id": self.new_id(),
+                "callSid": callSid,
+                "promptIndex": promptIndex,
+                "complete": complete,
+                "confidence": verdict.confidence,
+                "source": verdict.source,
+                "at": self.services["clock"].now(),
+            }
+        )
+        return {
+            "callSid": callSid,
+            "promptIndex": promptIndex,
+            "verdict": "complete" if complete else "incomplete",
+            "confidence": verdict.confidence,
+            "source": verdict.source,
+            "nudge": afterSilence and not complete,
+        }
+
+    @query
+    async def _judgements(self, callSid: str) -> list[dict[str, Any]]:
+        docs = (
+            await self.collection("judgements")
+            .find({"callSid": callSid})
+            .sort("_id", 1)
+            .to_list(None)
+        )
+        return [
+            {k: d[k] for k in ("promptIndex", "complete", "confidence", "source")} for d in docs
+        ]
+
+    @action
+    async def forgetCall(self, callSid: str) -> dict[str, Any]:
+        await self.collection("judgements").delete_many({"callSid": callSid})
+        return {}
