@@ -87,9 +87,24 @@ def main() -> None:
             mongo.start()
             uri = mongo.uri
         port = free_port()
-        env = {**os.environ, "MONGODB_URI": uri, "DB_NAME": "bench_http", "PYTHONPATH": f"{ROOT}:{ROOT / 'bench'}"}
+        env = {
+            **os.environ,
+            "MONGODB_URI": uri,
+            "DB_NAME": "bench_http",
+            "PYTHONPATH": f"{ROOT}:{ROOT / 'bench'}",
+        }
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "engine_app:app", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "engine_app:app",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
             cwd=ROOT / "bench",
             env=env,
         )
@@ -102,7 +117,11 @@ def main() -> None:
                 except httpx.HTTPError:
                     time.sleep(0.1)
             results = {}
-            for label, path in [("(a) raw insert_one", "/raw"), ("(b) generated route", "/api/Bench/put"), ("(c) route + sync", "/api/Bench/putSynced")]:
+            for label, path in [
+                ("(a) raw insert_one", "/raw"),
+                ("(b) generated route", "/api/Bench/put"),
+                ("(c) route + sync", "/api/Bench/putSynced"),
+            ]:
                 rps, lat = asyncio.run(drive(base, path, args.requests, args.concurrency))
                 results[label] = (rps, pct(lat, 50), pct(lat, 99), statistics.mean(lat) * 1000)
         finally:
@@ -111,14 +130,18 @@ def main() -> None:
         overhead_us = asyncio.run(engine_overhead(uri))
         if mongo:
             mongo.stop()
-    print(f"{args.requests} requests per case, concurrency {args.concurrency}, one uvicorn process, {'embedded nx-27017' if mongo else 'MONGODB_URI'}")
+    print(
+        f"{args.requests} requests per case, concurrency {args.concurrency}, one uvicorn process, {'embedded nx-27017' if mongo else 'MONGODB_URI'}"
+    )
     print(f"{'case':24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for label, (rps, p50, p99, _) in results.items():
         print(f"{label:24} {rps:8.0f} {p50:8.2f} {p99:8.2f}")
     a = results["(a) raw insert_one"]
     for label in ["(b) generated route", "(c) route + sync"]:
         r = results[label]
-        print(f"{label} / (a): p50 {r[1] / a[1]:.2f}x, p99 {r[2] / a[2]:.2f}x, throughput {r[0] / a[0]:.2f}x")
+        print(
+            f"{label} / (a): p50 {r[1] / a[1]:.2f}x, p99 {r[2] / a[2]:.2f}x, throughput {r[0] / a[0]:.2f}x"
+        )
     print(f"engine work per action (in-process, no database I/O): {overhead_us:.0f} µs")
 
 

@@ -9,7 +9,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from conceptkit import Concept, ConceptApp, Sync, action, concepts, hookimpl, new_id, plugin_manager, public, vars
+from conceptkit import (
+    Concept,
+    ConceptApp,
+    Sync,
+    action,
+    concepts,
+    hookimpl,
+    new_id,
+    plugin_manager,
+    public,
+    vars,
+)
 from services.database import make_async_client
 
 
@@ -47,7 +58,13 @@ class BenchPlugin:
 
     @hookimpl
     def conceptkit_syncs(self):
-        return [Sync("TouchAfterPut", when=[B.putSynced({}, {"item": item})], then=[B.touch({"item": item})])]
+        return [
+            Sync(
+                "TouchAfterPut",
+                when=[B.putSynced({}, {"item": item})],
+                then=[B.touch({"item": item})],
+            )
+        ]
 
     @hookimpl
     def conceptkit_exposures(self):
@@ -55,7 +72,9 @@ class BenchPlugin:
 
 
 db = make_async_client(os.environ["MONGODB_URI"])[os.environ.get("DB_NAME", "bench")]
-concept_app = ConceptApp(plugin_manager(load_entry_points=False, extra=[BenchPlugin()]), db, services={})
+concept_app = ConceptApp(
+    plugin_manager(load_entry_points=False, extra=[BenchPlugin()]), db, services={}
+)
 raw_items = db["Raw_items"]
 
 

@@ -12,11 +12,12 @@ from .http import ERROR_STATUS, Authenticator
 from .ids import new_id
 from .plugins import hookimpl, hookspec, plugin_manager
 from .registry import Registry, RegistryError, load_registry, load_services
-from .sync import Computed, ConceptRef, Filter, Let, Sync, Var, concepts, vars
+from .sync import Absent, Computed, ConceptRef, Filter, Let, Sync, Var, concepts, vars
 from .types import Doc, Len, Pattern, Range
 
 __all__ = [
     "ERROR_STATUS",
+    "Absent",
     "ActionRecord",
     "Authenticator",
     "Computed",

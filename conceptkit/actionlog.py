@@ -86,6 +86,7 @@ class ActionLog:
         self.retention_days = retention_days
         self._buffer: list[dict[str, Any]] = []
         self._done: list[str] = []
+        self._flush_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._closing = False
@@ -191,6 +192,11 @@ class ActionLog:
             self._wake.set()
 
     async def flush(self) -> None:
+        """Write everything buffered so far; on return it is in the database."""
+        async with self._flush_lock:
+            await self._flush()
+
+    async def _flush(self) -> None:
         while self._done:
             ids = self._done[:500]
             await self.actions.update_many({"_id": {"$in": ids}}, {"$set": {"pending": False}})

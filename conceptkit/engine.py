@@ -28,7 +28,7 @@ from . import context
 from .actionlog import ActionLog, ActionRecord, Sealer, next_seq
 from .concept import Concept, OperationSpec, describe_operations
 from .ids import new_id
-from .sync import ActionPattern, Filter, Frame, Let, QueryPattern, Sync, bind, resolve
+from .sync import Absent, ActionPattern, Filter, Frame, Let, QueryPattern, Sync, bind, resolve
 
 log = logging.getLogger("conceptkit.engine")
 
@@ -101,6 +101,8 @@ class Engine:
                         f"{where}: {pattern.concept}.{pattern.action} has no input(s) {sorted(unknown)}"
                     )
         for clause in sync.where:
+            if isinstance(clause, Absent):
+                clause = clause.query
             if isinstance(clause, QueryPattern):
                 spec = self.operations.get((clause.concept, clause.query))
                 if spec is None or spec.kind != "query":
@@ -324,6 +326,8 @@ class Engine:
                 frames = [f for f in frames if clause.test(f)]
             elif isinstance(clause, Let):
                 frames = [{**f, clause.var.name: clause.fn(f)} for f in frames]
+            elif isinstance(clause, Absent):
+                frames = [f for f in frames if not await self._query_frames(clause.query, [f])]
         return frames
 
     async def _query_frames(self, clause: QueryPattern, frames: list[Frame]) -> list[Frame]:

@@ -55,14 +55,19 @@ class Hooks:
 
 
 def plugin_manager(
-    load_entry_points: bool = True, extra: Iterable[object] = ()
+    load_entry_points: bool = True, extra: Iterable[object] = (), block: Iterable[str] = ()
 ) -> pluggy.PluginManager:
-    """A plugin manager with the built-ins, installed entry-point plugins and ``extra`` registered."""
+    """A plugin manager with the built-ins, installed entry-point plugins and ``extra`` registered.
+
+    ``block`` names entry-point plugins to leave out (like pytest's ``-p no:name``).
+    """
     from . import builtins
 
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(Hooks)
     pm.register(builtins, name="conceptkit.builtins")
+    for name in block:
+        pm.set_blocked(name)
     if load_entry_points:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     for plugin in extra:

@@ -1,5 +1,8 @@
 """The built-in Requesting concept: an HTTP request as an action that syncs answer.
 
+Bodies and responses are private: in the action log they are sealed, because
+they can carry anything a user typed or said.
+
 A request-driven route invokes ``Requesting.request`` with the path, the caller
 (when authenticated) and the body fields; syncs match it, do their work and
 finish with ``Requesting.respond``. The route waits for that response and
@@ -30,14 +33,14 @@ class Requesting(Concept):
     def forget(self, request: str) -> None:
         self._waiting.pop(request, None)
 
-    @action
+    @action(private=("body",))
     async def request(
         self, request: str, path: str, body: dict[str, Any], user: str | None = None
     ) -> dict[str, Any]:
         """An HTTP request arrived at a request-driven route (``request`` is its id)."""
         return {"request": request}
 
-    @action
+    @action(private=("output",))
     async def respond(
         self, request: str, output: dict[str, Any], status: int = 200
     ) -> dict[str, Any]:

@@ -106,7 +106,17 @@ class Let:
         return f"let {self.var!r} = {self.text}"
 
 
-WhereClause = QueryPattern | Filter | Let
+@attrs.frozen
+class Absent:
+    """Keep a frame only if the query finds nothing for it (negation as absence)."""
+
+    query: QueryPattern
+
+    def __str__(self) -> str:
+        return f"no {self.query}"
+
+
+WhereClause = QueryPattern | Filter | Let | Absent
 
 
 @attrs.frozen
@@ -202,14 +212,18 @@ def bind(pattern: Mapping[str, Any], values: Mapping[str, Any], frame: Frame) ->
 
 def resolve(template: Mapping[str, Any], frame: Frame) -> dict[str, Any]:
     """Build then-action inputs from a template and a frame."""
-    out = {}
-    for key, value in template.items():
-        if isinstance(value, Var):
-            if value.name not in frame:
-                raise KeyError(f"variable {value!r} is not bound")
-            out[key] = frame[value.name]
-        elif isinstance(value, Computed):
-            out[key] = value.fn(frame)
-        else:
-            out[key] = value
-    return out
+    return {key: _resolve_value(value, frame) for key, value in template.items()}
+
+
+def _resolve_value(value: Any, frame: Frame) -> Any:
+    if isinstance(value, Var):
+        if value.name not in frame:
+            raise KeyError(f"variable {value!r} is not bound")
+        return frame[value.name]
+    if isinstance(value, Computed):
+        return value.fn(frame)
+    if isinstance(value, Mapping):
+        return {k: _resolve_value(v, frame) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_value(v, frame) for v in value]
+    return value

@@ -27,7 +27,9 @@ def test_the_installed_example_package_is_discovered_through_its_entry_point():
 
 
 async def test_the_plugins_routes_appear_and_its_sync_fires(async_db):
-    pm = plugin_manager(extra=[SamplePlugin()])  # entry points + the sample's authenticator
+    pm = plugin_manager(
+        extra=[SamplePlugin()], block=["reflection"]
+    )  # installed plugins + the sample's authenticator
     app = ConceptApp(pm, async_db, services={})
     asgi = app.asgi()
     async with asgi.router.lifespan_context(asgi):

@@ -1,0 +1,99 @@
+"""Putting the service together from configuration: database, plugins, adapters, routes.
+
+server.py, worker.py and the end-to-end tests all assemble through here, so
+they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from conceptkit import ConceptApp, plugin_manager
+from services.config import Config, ensure_local_key, load_config
+from services.database import make_async_client
+from services.logs import setup_logging
+from services.twilio_webhooks import webhook_routes
+from services.webhook_urls import WebhookUrls
+
+log = logging.getLogger("services.assembly")
+
+MOCK_AUTH_TOKEN = "local-mock-mode-auth-token"
+
+
+def startup_config(environ: Mapping[str, str] | None = None) -> Config:
+    """Configuration, logging and (in mock mode) the local encryption key, once per process."""
+    config = ensure_local_key(load_config(environ))
+    setup_logging(config.log_level, config.log_format, config.secrets())
+    return config
+
+
+def webhook_auth_token(config: Config) -> str:
+    """The token webhooks are signed with. Mock mode has a local one; production requires Twilio's."""
+    if config.twilio_auth_token:
+        return config.twilio_auth_token
+    if not config.use_mocks:
+        raise ValueError("TWILIO_AUTH_TOKEN is required when USE_MOCKS=false")
+    return MOCK_AUTH_TOKEN
+
+
+def concept_app(config: Config, db: Any, services: Mapping[str, Any] | None = None) -> ConceptApp:
+    """The engine with every installed plugin; ``services`` replaces the configured adapters (tests)."""
+    return ConceptApp(
+        plugin_manager(),
+        db,
+        use_mocks=config.use_mocks,
+        settings=config,
+        retention_days=config.action_log_retention_days,
+        title="Daily reflection calls",
+        services=dict(services) if services is not None else None,
+    )
+
+
+def server_app(
+    config: Config, services: Mapping[str, Any] | None = None, extra_routes: list[Any] | None = None
+) -> Starlette:
+    """The web server: API, docs, Twilio webhooks, health checks and the web app."""
+    client = make_async_client(config.mongodb_uri or "mongodb://127.0.0.1:27017")
+    db = client[config.db_name]
+    app = concept_app(config, db, services)
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        try:
+            await client.admin.command("ping")
+        except Exception as exc:
+            return JSONResponse(
+                {"status": "unavailable", "reason": f"database unreachable: {type(exc).__name__}"},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ready"})
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        *webhook_routes(
+            app.engine, webhook_auth_token(config), WebhookUrls(config.public_base_url)
+        ),
+        *(extra_routes or []),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await client.close()
+
+    asgi = app.asgi(routes, max_body_bytes=config.max_body_bytes, lifespan=lifespan)
+    asgi.state.concept_app = app
+    return asgi

@@ -1,0 +1,112 @@
+"""Twilio webhooks → ``Requesting.request`` actions; the syncs' reply → TwiML.
+
+Each webhook is validated against ``X-Twilio-Signature`` (computed over
+PUBLIC_BASE_URL + path + query, never the URL this server happens to see)
+before anything else: a forged or unsigned request gets 403 and changes
+nothing. The request then becomes ``Requesting.request`` with path
+``/twilio/<name>`` and the form fields as body; what happens next is in
+``syncs/``. Their reply is a small structure rendered here as TwiML:
+
+    {"say": [text, ...], "gather": "gather" | "rating", "hangup": bool}
+
+If no reply comes in time (the database is away, a bug), the caller hears a
+short apology instead of silence or a Twilio error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from conceptkit import InvocationError
+from conceptkit.http import run_request
+from services.twilio_signature import validate_twilio_request
+from services.twiml import empty_response, say_and_gather, say_and_hangup
+from services.webhook_urls import WEBHOOK_PREFIX, WebhookUrls
+
+log = logging.getLogger("services.twilio_webhooks")
+
+# name -> (what the webhook is, whether its reply is a conversation turn)
+WEBHOOKS: dict[str, tuple[str, bool]] = {
+    "voice": ("the callee answered: greet them and ask the first prompt", True),
+    "gather": ("speech (or silence) after a prompt: judge it, then listen on or move on", True),
+    "rating": ("the spoken answer to the rating question", True),
+    "status": (
+        "call progress: initiated, ringing, in-progress, completed, busy, no-answer, failed",
+        False,
+    ),
+    "recording": ("the call recording is ready (often after the call ended)", False),
+    "transcription": ("Twilio's transcription of the recording", False),
+}
+# Fields the syncs match on are always present, so a missing one is "" rather than no match.
+DEFAULTS = {
+    "AnsweredBy": "",
+    "SpeechResult": "",
+    "CallStatus": "",
+    "SequenceNumber": "0",
+    "CallDuration": "0",
+}
+APOLOGY = "Sorry, something went wrong on our side. We will call you again a little later. Goodbye."
+TWIML = "application/xml"
+
+
+def render_twiml(reply: dict[str, Any], urls: WebhookUrls, speech_timeout_s: int = 3) -> str:
+    """The TwiML for a sync-composed reply."""
+    texts = [t for t in reply.get("say", []) if t]
+    if reply.get("gather"):
+        return say_and_gather(
+            texts, urls.url(reply["gather"]), speech_timeout_s=speech_timeout_s, timeout_s=6
+        )
+    if reply.get("hangup") or texts:
+        return say_and_hangup(texts)
+    return empty_response()
+
+
+def webhook_routes(
+    engine: Any, auth_token: str, urls: WebhookUrls, *, timeout_s: float = 8.0
+) -> Sequence[Route]:
+    """One POST route per Twilio webhook, all under /webhooks/twilio/."""
+
+    def endpoint(name: str, is_turn: bool):
+        path = f"{WEBHOOK_PREFIX}/{name}"
+
+        async def handle(request: Request) -> Response:
+            raw = await request.body()
+            form = parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
+            ok = validate_twilio_request(
+                auth_token, urls.base, path, request.url.query, request.headers, _multi(form), raw
+            )
+            if not ok:
+                log.warning("refused a webhook with a missing or wrong signature on %s", path)
+                return Response("invalid signature", status_code=403, media_type="text/plain")
+            body = {**DEFAULTS, **dict(form), **dict(parse_qsl(request.url.query))}
+            try:
+                answer = await run_request(engine, f"/twilio/{name}", body, None, timeout_s)
+            except InvocationError:
+                answer = None
+            if answer is None:
+                log.error("no reply composed for %s in time", path)
+                if not is_turn:
+                    return Response("try again", status_code=503, media_type="text/plain")
+                return Response(say_and_hangup([APOLOGY]), media_type=TWIML)
+            return Response(render_twiml(answer.output, urls), status_code=200, media_type=TWIML)
+
+        return handle
+
+    return [
+        Route(f"{WEBHOOK_PREFIX}/{name}", endpoint(name, turn), methods=["POST"])
+        for name, (_, turn) in WEBHOOKS.items()
+    ]
+
+
+def _multi(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for k, v in pairs:
+        out.setdefault(k, []).append(v)
+    return out

@@ -1,0 +1,108 @@
+"""The call worker: plans due calls from schedules, claims due calls, and lets syncs dial them.
+
+Any number of workers can run: claims are atomic with a lease, and a crashed
+worker's lease expires so another takes over. The loop sleeps until the next
+thing is due (capped, so calls asked for "now" are noticed within the cap),
+never a fixed long poll. On SIGTERM/SIGINT it stops claiming, lets the call in
+hand finish its dial, and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+from typing import Any
+
+from conceptkit import Engine
+from conceptkit.ids import new_id
+
+log = logging.getLogger("worker")
+
+PLAN_LEAD = dt.timedelta(seconds=60)  # create the queued call this long before it is due
+
+
+class CallWorker:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Any,
+        *,
+        worker_id: str | None = None,
+        max_sleep_s: float = 0.5,
+        lease_s: int = 60,
+        claimers: int = 2,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
+        self.max_sleep_s = max_sleep_s
+        self.lease_s = lease_s
+        self.claimers = claimers
+        self.stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        log.info("worker %s started", self.worker_id)
+        await asyncio.gather(*(self._claim_loop() for _ in range(self.claimers)), self._plan_loop())
+        log.info("worker %s stopped", self.worker_id)
+
+    async def plan_due(self) -> int:
+        """Queue a call for every schedule whose next time is within the lead."""
+        now = self.clock.now()
+        rows = await self.engine.query(
+            "Schedule", "_dueUsers", {"before": now + PLAN_LEAD, "limit": 200}
+        )
+        for row in rows:
+            await self.engine.invoke(
+                "Schedule", "advance", {"user": row["user"], "after": row["at"]}
+            )
+        return len(rows)
+
+    async def claim_one(self) -> bool:
+        """Claim one due call (its dial runs in the syncs of the claim). False if none is due."""
+        out = await self.engine.invoke(
+            "CallScheduler",
+            "claimDue",
+            {"worker": self.worker_id, "now": self.clock.now(), "leaseSeconds": self.lease_s},
+        )
+        return "error" not in out
+
+    async def seconds_until_due(self) -> float:
+        rows = await self.engine.query("CallScheduler", "_nextDueAt", {})
+        if not rows or rows[0].get("dueAt") is None:
+            return self.max_sleep_s
+        wait = rows[0]["dueAt"] - self.clock.now().timestamp()
+        return min(max(wait, 0.0), self.max_sleep_s)
+
+    async def _claim_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                if await self.claim_one():
+                    continue
+                delay = await self.seconds_until_due()
+            except Exception:
+                log.exception("claiming failed; retrying shortly")
+                delay = 1.0
+            await self._sleep(delay)
+
+    async def _plan_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                await self.plan_due()
+            except Exception:
+                log.exception("planning failed; retrying shortly")
+            await self._sleep(1.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)

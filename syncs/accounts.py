@@ -1,0 +1,92 @@
+"""Accounts: sign-up gives default prompts; deleting an account removes everything of that user."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from conceptkit import Sync, concepts, vars
+
+(
+    Accounts,
+    Requesting,
+    Profile,
+    Prompts,
+    Schedule,
+    ReflectionSession,
+    PhoneVerification,
+    CallScheduler,
+    PhoneCall,
+    Dialer,
+) = concepts(
+    "Accounts Requesting Profile Prompts Schedule ReflectionSession PhoneVerification CallScheduler PhoneCall Dialer"
+)
+user, request, password, err, timezone, sid = vars("user request password err timezone sid")
+
+DELETE_ACCOUNT = "/Account/delete"
+
+
+class DeleteAccountBody(TypedDict):
+    password: str
+
+
+DefaultPrompts = Sync(
+    "DefaultPrompts",
+    when=[Accounts.register({}, {"user": user})],
+    then=[Prompts.setDefaults({"user": user})],
+)
+
+ConfirmDeletion = Sync(
+    "ConfirmDeletion",
+    doc="deleting an account needs the password again",
+    when=[
+        Requesting.request(
+            {"path": DELETE_ACCOUNT, "user": user, "body": {"password": password}}, {}
+        )
+    ],
+    then=[Accounts.verifyPassword({"user": user, "password": password})],
+)
+
+HangUpBeforeDeletion = Sync(
+    "HangUpBeforeDeletion",
+    when=[
+        Requesting.request({"path": DELETE_ACCOUNT}, {}),
+        Accounts.verifyPassword({"user": user}, {}),
+    ],
+    where=[PhoneCall._activeForUser({"user": user}, {"callSid": sid})],
+    then=[Dialer.hangUp({"callSid": sid})],
+)
+
+DeleteEverything = Sync(
+    "DeleteEverything",
+    when=[
+        Requesting.request({"path": DELETE_ACCOUNT}, {"request": request}),
+        Accounts.verifyPassword({"user": user}, {}),
+    ],
+    then=[
+        CallScheduler.deleteAllFor({"user": user}),
+        ReflectionSession.deleteAllFor({"user": user}),
+        PhoneCall.deleteAllFor({"user": user}),
+        Schedule.deleteAllFor({"user": user}),
+        Prompts.deleteAllFor({"user": user}),
+        PhoneVerification.forget({"user": user}),
+        Dialer.deleteAllFor({"user": user}),
+        Profile.deleteProfile({"user": user}),
+        Accounts.deleteAccount({"user": user}),
+        Requesting.respond({"request": request, "output": {"deleted": True}}),
+    ],
+)
+
+DeletionRefused = Sync(
+    "DeletionRefused",
+    when=[
+        Requesting.request({"path": DELETE_ACCOUNT}, {"request": request}),
+        Accounts.verifyPassword({}, {"error": err}),
+    ],
+    then=[Requesting.respond({"request": request, "output": {"error": err}, "status": 403})],
+)
+
+ScheduleFollowsProfileTimezone = Sync(
+    "ScheduleFollowsProfileTimezone",
+    when=[Profile.updateTimezone({"user": user, "timezone": timezone}, {})],
+    then=[Schedule.setTimezone({"user": user, "timezone": timezone})],
+)

@@ -1,0 +1,131 @@
+"""The callee answers: a machine is hung up on; a person is greeted and asked the first prompt.
+
+Webhook /webhooks/twilio/voice arrives as Requesting.request(path="/twilio/voice").
+"""
+
+from __future__ import annotations
+
+from conceptkit import Computed, Filter, Sync, concepts, vars
+
+from .wording import SORRY, greeting
+
+Requesting, PhoneCall, ReflectionSession, Prompts, Profile, CallScheduler = concepts(
+    "Requesting PhoneCall ReflectionSession Prompts Profile CallScheduler"
+)
+request, sid, answered_by, user, scheduled, prompts, session, name, err = vars(
+    "request sid answered_by user scheduled prompts session name err"
+)
+
+VOICE = "/twilio/voice"
+
+
+def is_machine(answered: str) -> bool:
+    return answered.startswith("machine") or answered == "fax"
+
+
+MachineAnswered = Sync(
+    "MachineAnswered",
+    doc="voicemail or a fax picked up: hang up without a word; the attempt counts as missed",
+    when=[
+        Requesting.request(
+            {"path": VOICE, "body": {"CallSid": sid, "AnsweredBy": answered_by}},
+            {"request": request},
+        )
+    ],
+    where=[Filter(lambda f: is_machine(f["answered_by"]), "answered by a machine")],
+    then=[
+        PhoneCall.markMissed({"callSid": sid, "outcome": "VOICEMAIL"}),
+        Requesting.respond({"request": request, "output": {"hangup": True}}),
+    ],
+)
+
+PersonAnswered = Sync(
+    "PersonAnswered",
+    when=[
+        Requesting.request({"path": VOICE, "body": {"CallSid": sid, "AnsweredBy": answered_by}}, {})
+    ],
+    where=[Filter(lambda f: not is_machine(f["answered_by"]), "answered by a person")],
+    then=[
+        PhoneCall.markConnected(
+            {
+                "callSid": sid,
+                "answeredBy": Computed(lambda f: f["answered_by"] or None, "answered_by or null"),
+            }
+        )
+    ],
+)
+
+UnknownCallAnswered = Sync(
+    "UnknownCallAnswered",
+    doc="a call this service has no record of (or one already over): end it politely",
+    when=[
+        Requesting.request({"path": VOICE}, {"request": request}),
+        PhoneCall.markConnected({}, {"error": err}),
+    ],
+    then=[Requesting.respond({"request": request, "output": {"hangup": True}})],
+)
+
+StartReflection = Sync(
+    "StartReflection",
+    doc="the reflection snapshots the user's prompts as they are now",
+    when=[PhoneCall.markConnected({"callSid": sid}, {"user": user, "scheduledCall": scheduled})],
+    where=[Prompts._promptList({"user": user}, {"prompts": prompts})],
+    then=[
+        ReflectionSession.startSession(
+            {"user": user, "method": "PHONE", "prompts": prompts, "callRef": scheduled}
+        )
+    ],
+)
+
+StartPrompting = Sync(
+    "StartPrompting",
+    when=[
+        PhoneCall.markConnected({"callSid": sid}, {}),
+        ReflectionSession.startSession({"prompts": prompts}, {"session": session}),
+    ],
+    then=[
+        PhoneCall.startPrompting(
+            {
+                "callSid": sid,
+                "session": session,
+                "promptCount": Computed(lambda f: len(f["prompts"]), "len(prompts)"),
+            }
+        )
+    ],
+)
+
+Greet = Sync(
+    "Greet",
+    doc="greet by the pronounced name (else the display name), then ask the first prompt",
+    when=[
+        Requesting.request({"path": VOICE}, {"request": request}),
+        ReflectionSession.startSession({"user": user, "prompts": prompts}, {}),
+        PhoneCall.startPrompting({"callSid": sid}, {}),
+    ],
+    where=[Profile._spokenName({"user": user}, {"name": name})],
+    then=[
+        Requesting.respond(
+            {
+                "request": request,
+                "output": Computed(
+                    lambda f: {"say": greeting(f["name"], f["prompts"][0]), "gather": "gather"},
+                    "greeting + first prompt, then listen",
+                ),
+            }
+        )
+    ],
+)
+
+ReflectionCouldNotStart = Sync(
+    "ReflectionCouldNotStart",
+    doc="e.g. a reflection is already in progress: apologise, end the call, let the scheduler retry",
+    when=[
+        Requesting.request({"path": VOICE}, {"request": request}),
+        PhoneCall.markConnected({"callSid": sid}, {}),
+        ReflectionSession.startSession({}, {"error": err}),
+    ],
+    then=[
+        PhoneCall.markFailed({"callSid": sid, "error": err}),
+        Requesting.respond({"request": request, "output": {"say": [SORRY], "hangup": True}}),
+    ],
+)

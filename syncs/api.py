@@ -1,0 +1,70 @@
+"""What the web app may call. Nothing else is reachable over HTTP.
+
+Authenticated routes take the user from the session token; internal actions
+(call state transitions, scheduler claims, dialling) are not listed, so they
+have no route at all.
+"""
+
+from __future__ import annotations
+
+from conceptkit import authenticated, concepts, public, requested
+
+from .accounts import DELETE_ACCOUNT, DeleteAccountBody
+from .scheduling import CALL_NOW, NoBody
+from .text_mode import START_TEXT
+
+Accounts, Profile, PhoneVerification, Prompts, Schedule, ReflectionSession, CallScheduler = (
+    concepts("Accounts Profile PhoneVerification Prompts Schedule ReflectionSession CallScheduler")
+)
+
+EXPOSURES = [
+    # accounts
+    public(Accounts.register),
+    public(Accounts.login),
+    public(Accounts.logout),
+    authenticated(Accounts.logoutEverywhere),
+    authenticated(Accounts.changePassword),
+    authenticated(Accounts._account),
+    requested(DELETE_ACCOUNT, body=DeleteAccountBody),
+    # profile
+    authenticated(Profile.createProfile),
+    authenticated(Profile.updateDisplayName),
+    authenticated(Profile.updatePhoneNumber),
+    authenticated(Profile.updateTimezone),
+    authenticated(Profile.updateNamePronunciation),
+    authenticated(Profile.updateRatingPreference),
+    authenticated(Profile.updateMaxRetries),
+    authenticated(Profile._getProfile),
+    # phone ownership
+    authenticated(PhoneVerification.start),
+    authenticated(PhoneVerification.confirm),
+    authenticated(PhoneVerification._verifiedNumbers),
+    authenticated(PhoneVerification._pendingNumber),
+    # prompts
+    authenticated(Prompts.setPrompts),
+    authenticated(Prompts.movePrompt),
+    authenticated(Prompts._prompts),
+    # schedule
+    authenticated(Schedule.setWeekly),
+    authenticated(Schedule.setDaily),
+    authenticated(Schedule.setTimezone),
+    authenticated(Schedule.pause),
+    authenticated(Schedule.resume),
+    authenticated(Schedule.allowOutsideWindow),
+    authenticated(Schedule._schedule),
+    authenticated(Schedule._nextCall),
+    # calls
+    requested(CALL_NOW, body=NoBody),
+    authenticated(CallScheduler.cancel),
+    authenticated(CallScheduler._upcoming),
+    authenticated(CallScheduler._recent),
+    # reflections
+    requested(START_TEXT, body=NoBody),
+    authenticated(ReflectionSession.recordResponse),
+    authenticated(ReflectionSession.setRating),
+    authenticated(ReflectionSession.completeSession),
+    authenticated(ReflectionSession.abandonSession),
+    authenticated(ReflectionSession._history),
+    authenticated(ReflectionSession._session),
+    authenticated(ReflectionSession._active),
+]

@@ -1,0 +1,262 @@
+"""One prompt at a time: listen, judge the answer after each pause, move on when it is complete.
+
+Webhook /webhooks/twilio/gather arrives as Requesting.request(path="/twilio/gather")
+with SpeechResult ("" when the caller said nothing); /webhooks/twilio/rating
+carries the answer to the rating question.
+"""
+
+from __future__ import annotations
+
+from conceptkit import Computed, Filter, Let, Sync, concepts, vars
+
+from .wording import GOODBYE, NUDGE, RATING_QUESTION, TAKE_YOUR_TIME, next_prompt, parse_rating
+
+Requesting, PhoneCall, ReflectionSession, Profile, AnswerCheck = concepts(
+    "Requesting PhoneCall ReflectionSession Profile AnswerCheck"
+)
+(
+    request,
+    sid,
+    text,
+    answer,
+    index,
+    user,
+    session,
+    prompts,
+    question,
+    turns,
+    nudge,
+    position,
+    next_index,
+    rating,
+    call_info,
+) = vars(
+    "request sid text answer index user session prompts question turns nudge position next_index rating call_info"
+)
+
+GATHER = "/twilio/gather"
+RATING = "/twilio/rating"
+END_OF_SPEECH_PAUSE = 3.0  # the Gather's speechTimeout: the caller paused this long
+SILENT_TURN_PAUSE = 9.0  # a whole Gather timeout of silence after the end-of-speech pause
+
+
+def prompt_text(f: dict) -> str:
+    return f["prompts"][f["index"]]["text"]
+
+
+# -- speech: append it, then ask whether the answer is complete ---------------------------
+
+SpeechHeard = Sync(
+    "SpeechHeard",
+    when=[Requesting.request({"path": GATHER, "body": {"CallSid": sid, "SpeechResult": text}}, {})],
+    where=[Filter(lambda f: f["text"].strip() != "", "something was said")],
+    then=[PhoneCall.appendSpeech({"callSid": sid, "text": text})],
+)
+
+JudgeAnswer = Sync(
+    "JudgeAnswer",
+    doc="after the end-of-speech pause, the LLM (or the local rules) judges the answer so far",
+    when=[PhoneCall.appendSpeech({"callSid": sid}, {"answerSoFar": answer, "promptIndex": index})],
+    where=[
+        PhoneCall._byCallSid({"callSid": sid}, {"user": user, "session": session}),
+        ReflectionSession._session({"user": user, "session": session}, {"prompts": prompts}),
+        Let(question, prompt_text, "the prompt being answered"),
+    ],
+    then=[
+        AnswerCheck.judge(
+            {
+                "callSid": sid,
+                "promptIndex": index,
+                "question": question,
+                "answer": answer,
+                "pauseSeconds": END_OF_SPEECH_PAUSE,
+            }
+        )
+    ],
+)
+
+AnswerComplete = Sync(
+    "AnswerComplete",
+    when=[AnswerCheck.judge({"callSid": sid, "promptIndex": index}, {"verdict": "complete"})],
+    then=[PhoneCall.finishAnswer({"callSid": sid, "promptIndex": index})],
+)
+
+KeepListening = Sync(
+    "KeepListening",
+    doc="not finished yet: listen on (with a gentle nudge if they had gone quiet)",
+    when=[
+        Requesting.request({"path": GATHER}, {"request": request}),
+        AnswerCheck.judge({}, {"verdict": "incomplete", "nudge": nudge}),
+    ],
+    then=[
+        Requesting.respond(
+            {
+                "request": request,
+                "output": Computed(
+                    lambda f: {"say": [NUDGE] if f["nudge"] else [], "gather": "gather"},
+                    "listen on",
+                ),
+            }
+        )
+    ],
+)
+
+# -- silence: judge a partial answer, else ask once more, else move on -----------------------
+
+SilenceHeard = Sync(
+    "SilenceHeard",
+    when=[Requesting.request({"path": GATHER, "body": {"CallSid": sid, "SpeechResult": text}}, {})],
+    where=[Filter(lambda f: f["text"].strip() == "", "nothing was said")],
+    then=[PhoneCall.noteSilence({"callSid": sid})],
+)
+
+LongPauseAfterPartialAnswer = Sync(
+    "LongPauseAfterPartialAnswer",
+    doc="a long silence after some words suggests the speaker is done",
+    when=[PhoneCall.noteSilence({"callSid": sid}, {"answerSoFar": answer, "promptIndex": index})],
+    where=[
+        Filter(lambda f: f["answer"] != "", "part of an answer was heard"),
+        PhoneCall._byCallSid({"callSid": sid}, {"user": user, "session": session}),
+        ReflectionSession._session({"user": user, "session": session}, {"prompts": prompts}),
+        Let(question, prompt_text, "the prompt being answered"),
+    ],
+    then=[
+        AnswerCheck.judge(
+            {
+                "callSid": sid,
+                "promptIndex": index,
+                "question": question,
+                "answer": answer,
+                "pauseSeconds": SILENT_TURN_PAUSE,
+                "afterSilence": True,
+            }
+        )
+    ],
+)
+
+AskAgainAfterFirstSilence = Sync(
+    "AskAgainAfterFirstSilence",
+    when=[
+        Requesting.request({"path": GATHER}, {"request": request}),
+        PhoneCall.noteSilence(
+            {"callSid": sid}, {"answerSoFar": "", "silentTurns": 1, "promptIndex": index}
+        ),
+    ],
+    where=[
+        PhoneCall._byCallSid({"callSid": sid}, {"user": user, "session": session}),
+        ReflectionSession._session({"user": user, "session": session}, {"prompts": prompts}),
+    ],
+    then=[
+        Requesting.respond(
+            {
+                "request": request,
+                "output": Computed(
+                    lambda f: {"say": [TAKE_YOUR_TIME, prompt_text(f)], "gather": "gather"},
+                    "the prompt again",
+                ),
+            }
+        )
+    ],
+)
+
+MoveOnAfterSecondSilence = Sync(
+    "MoveOnAfterSecondSilence",
+    doc="nothing heard twice: leave this answer empty and go on",
+    when=[
+        PhoneCall.noteSilence(
+            {"callSid": sid}, {"answerSoFar": "", "silentTurns": turns, "promptIndex": index}
+        )
+    ],
+    where=[Filter(lambda f: f["turns"] >= 2, "silent twice")],
+    then=[PhoneCall.finishAnswer({"callSid": sid, "promptIndex": index})],
+)
+
+# -- an answer is finished: record it, then the next prompt, the rating, or goodbye ---------
+
+RecordAnswer = Sync(
+    "RecordAnswer",
+    when=[
+        PhoneCall.finishAnswer(
+            {}, {"user": user, "session": session, "position": position, "answer": answer}
+        )
+    ],
+    then=[
+        ReflectionSession.recordResponse(
+            {
+                "user": user,
+                "session": session,
+                "position": Computed(lambda f: f["position"] + 1, "position + 1"),
+                "text": answer,
+            }
+        )
+    ],
+)
+
+AskNextPrompt = Sync(
+    "AskNextPrompt",
+    when=[
+        Requesting.request({"path": GATHER}, {"request": request}),
+        PhoneCall.finishAnswer(
+            {}, {"user": user, "session": session, "isLast": False, "nextIndex": index}
+        ),
+    ],
+    where=[ReflectionSession._session({"user": user, "session": session}, {"prompts": prompts})],
+    then=[
+        Requesting.respond(
+            {
+                "request": request,
+                "output": Computed(
+                    lambda f: {"say": next_prompt(f["index"], prompt_text(f)), "gather": "gather"},
+                    "thanks + next prompt",
+                ),
+            }
+        )
+    ],
+)
+
+AskRating = Sync(
+    "AskRating",
+    when=[
+        Requesting.request({"path": GATHER}, {"request": request}),
+        PhoneCall.finishAnswer({}, {"user": user, "isLast": True}),
+    ],
+    where=[Profile._getProfile({"user": user}, {"includeRating": True})],
+    then=[
+        Requesting.respond(
+            {"request": request, "output": {"say": [RATING_QUESTION], "gather": "rating"}}
+        )
+    ],
+)
+
+SayGoodbye = Sync(
+    "SayGoodbye",
+    when=[
+        Requesting.request({"path": GATHER}, {"request": request}),
+        PhoneCall.finishAnswer({"callSid": sid}, {"user": user, "isLast": True}),
+    ],
+    where=[Profile._getProfile({"user": user}, {"includeRating": False})],
+    then=[
+        PhoneCall.markCompleted({"callSid": sid}),
+        Requesting.respond({"request": request, "output": {"say": [GOODBYE], "hangup": True}}),
+    ],
+)
+
+RatingHeard = Sync(
+    "RatingHeard",
+    when=[Requesting.request({"path": RATING, "body": {"CallSid": sid, "SpeechResult": text}}, {})],
+    where=[
+        Let(rating, lambda f: parse_rating(f["text"]), "the rating heard"),
+        Filter(lambda f: f["rating"] is not None, "a rating from -2 to 2 was heard"),
+        PhoneCall._byCallSid({"callSid": sid}, {"user": user, "session": session}),
+    ],
+    then=[ReflectionSession.setRating({"user": user, "session": session, "rating": rating})],
+)
+
+GoodbyeAfterRating = Sync(
+    "GoodbyeAfterRating",
+    when=[Requesting.request({"path": RATING, "body": {"CallSid": sid}}, {"request": request})],
+    then=[
+        PhoneCall.markCompleted({"callSid": sid}),
+        Requesting.respond({"request": request, "output": {"say": [GOODBYE], "hangup": True}}),
+    ],
+)

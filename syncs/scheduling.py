@@ -1,0 +1,123 @@
+"""When calls happen: the user's schedule, "call me now", pausing and cancelling."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from conceptkit import Absent, Filter, Sync, concepts, vars
+
+Requesting, Schedule, CallScheduler, Profile, PhoneCall, Dialer, PhoneVerification = concepts(
+    "Requesting Schedule CallScheduler Profile PhoneCall Dialer PhoneVerification"
+)
+user, at, phone, retries, request, scheduled, err, sid, status, origin = vars(
+    "user at phone retries request scheduled err sid status origin"
+)
+
+CALL_NOW = "/Calls/now"
+
+
+class NoBody(TypedDict):
+    pass
+
+
+QueueScheduledCall = Sync(
+    "QueueScheduledCall",
+    doc="the worker reached a planned time: queue that call (refused if one is already pending)",
+    when=[Schedule.advance({"user": user, "after": at}, {})],
+    where=[Profile._getProfile({"user": user}, {"phoneNumber": phone, "maxRetries": retries})],
+    then=[
+        CallScheduler.scheduleCall(
+            {
+                "user": user,
+                "phoneNumber": phone,
+                "scheduledFor": at,
+                "maxRetries": retries,
+                "origin": "schedule",
+            }
+        )
+    ],
+)
+
+CallMeNow = Sync(
+    "CallMeNow",
+    when=[Requesting.request({"path": CALL_NOW, "user": user}, {})],
+    where=[
+        Profile._getProfile({"user": user}, {"phoneNumber": phone, "maxRetries": retries}),
+        PhoneVerification._isVerified({"user": user, "phoneNumber": phone}, {"verified": True}),
+    ],
+    then=[CallScheduler.callNow({"user": user, "phoneNumber": phone, "maxRetries": retries})],
+)
+
+CallNowQueued = Sync(
+    "CallNowQueued",
+    when=[
+        Requesting.request({"path": CALL_NOW}, {"request": request}),
+        CallScheduler.callNow({}, {"scheduledCall": scheduled}),
+    ],
+    then=[Requesting.respond({"request": request, "output": {"scheduledCall": scheduled}})],
+)
+
+CallNowRefused = Sync(
+    "CallNowRefused",
+    when=[
+        Requesting.request({"path": CALL_NOW}, {"request": request}),
+        CallScheduler.callNow({}, {"error": err}),
+    ],
+    then=[Requesting.respond({"request": request, "output": {"error": err}, "status": 409})],
+)
+
+CallNowNeedsVerifiedNumber = Sync(
+    "CallNowNeedsVerifiedNumber",
+    when=[Requesting.request({"path": CALL_NOW, "user": user}, {"request": request})],
+    where=[
+        Profile._getProfile({"user": user}, {"phoneNumber": phone}),
+        PhoneVerification._isVerified({"user": user, "phoneNumber": phone}, {"verified": False}),
+    ],
+    then=[
+        Requesting.respond(
+            {
+                "request": request,
+                "output": {"error": "verify your phone number first", "errorKind": "conflict"},
+                "status": 409,
+            }
+        )
+    ],
+)
+
+CallNowNeedsProfile = Sync(
+    "CallNowNeedsProfile",
+    when=[Requesting.request({"path": CALL_NOW, "user": user}, {"request": request})],
+    where=[Absent(Profile._getProfile({"user": user}, {}))],
+    then=[
+        Requesting.respond(
+            {
+                "request": request,
+                "output": {"error": "create your profile first", "errorKind": "conflict"},
+                "status": 409,
+            }
+        )
+    ],
+)
+
+HangUpCancelledCall = Sync(
+    "HangUpCancelledCall",
+    doc="cancelling a call that is ringing or under way ends it",
+    when=[CallScheduler.cancel({"user": user}, {"wasInProgress": True})],
+    where=[PhoneCall._activeForUser({"user": user}, {"callSid": sid})],
+    then=[Dialer.hangUp({"callSid": sid})],
+)
+
+PausingCancelsPlannedCall = Sync(
+    "PausingCancelsPlannedCall",
+    when=[Schedule.pause({"user": user}, {})],
+    where=[
+        CallScheduler._upcoming(
+            {"user": user}, {"scheduledCall": scheduled, "status": status, "origin": origin}
+        ),
+        Filter(
+            lambda f: f["status"] == "PENDING" and f["origin"] == "schedule",
+            "a planned call not yet dialled",
+        ),
+    ],
+    then=[CallScheduler.cancel({"user": user, "scheduledCall": scheduled})],
+)

@@ -1,0 +1,144 @@
+"""The whole service in-process: real concepts, syncs, routes and database; mock phone and LLM.
+
+Calls are played by the Twilio call player against the ASGI app, with signed
+webhooks, so the conversation syncs run exactly as they would behind uvicorn.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+
+from services.adapters import CallPolicy, LogSealer, encryptor_for
+from services.assembly import MOCK_AUTH_TOKEN, server_app
+from services.call_player import CallResult, CallSpec, play_call
+from services.clock import SystemClock
+from services.completion_local import MockCompletionChecker
+from services.config import load_config
+from services.telephony_mock import MockTelephony
+from services.webhook_urls import WebhookUrls
+from services.worker_loop import CallWorker
+
+BASE = "http://test.local"
+PASSWORD = "correct horse battery"
+
+
+@attrs.define
+class Service:
+    http: httpx.AsyncClient
+    app: Any
+    telephony: MockTelephony
+    worker: CallWorker
+
+    @property
+    def engine(self) -> Any:
+        return self.app.state.concept_app.engine
+
+    async def api(
+        self,
+        path: str,
+        body: dict | None = None,
+        token: str | None = None,
+        expect: int | None = 200,
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        r = await self.http.post(f"/api/{path}", json=body or {}, headers=headers)
+        if expect is not None:
+            assert r.status_code == expect, f"{path}: {r.status_code} {r.text}"
+        return r.json()
+
+    async def sign_up(
+        self,
+        username: str | None = None,
+        *,
+        phone: str = "+14155552671",
+        verify: bool = True,
+        **profile: Any,
+    ) -> str:
+        username = username or f"u{uuid.uuid4().hex[:10]}"
+        await self.api("Accounts/register", {"username": username, "password": PASSWORD})
+        token = (await self.api("Accounts/login", {"username": username, "password": PASSWORD}))[
+            "token"
+        ]
+        body = {
+            "displayName": "Ada",
+            "phoneNumber": phone,
+            "timezone": "America/New_York",
+            **profile,
+        }
+        await self.api("Profile/createProfile", body, token)
+        if verify:
+            await self.verify_phone(token, phone)
+        return token
+
+    async def verify_phone(self, token: str, phone: str) -> None:
+        await self.api("PhoneVerification/start", {"phoneNumber": phone}, token)
+        sms = [m for m in self.telephony.messages if m.to == phone][-1]
+        code = re.search(r"\d{6}", sms.body).group(0)
+        await self.api("PhoneVerification/confirm", {"code": code}, token)
+
+    async def call_now(self, token: str) -> str:
+        return (await self.api("Calls/now", {}, token))["scheduledCall"]
+
+    async def dial_due(self) -> list[Any]:
+        """Let the worker claim and dial everything due; returns the calls placed."""
+        before = len(self.telephony.calls)
+        while await self.worker.claim_one():
+            pass
+        return self.telephony.calls[before:]
+
+    async def play(self, placed: Any, callee: Any, **options: Any) -> CallResult:
+        spec = CallSpec(
+            to=placed.to,
+            from_=placed.from_,
+            sid=placed.sid,
+            answer_url=placed.answer_url,
+            status_callback_url=placed.status_callback_url,
+            recording_status_callback_url=placed.recording_callback_url,
+            machine_detection="Enable",
+        )
+        result = await play_call(
+            spec, auth_token=MOCK_AUTH_TOKEN, http=self.http, callee=callee, **options
+        )
+        await self.engine.log.flush()
+        return result
+
+
+@pytest.fixture
+async def service(mongo_uri) -> AsyncIterator[Service]:
+    environ = {
+        "MONGODB_URI": mongo_uri,
+        "DB_NAME": f"app_{uuid.uuid4().hex[:12]}",
+        "USE_MOCKS": "true",
+        "PUBLIC_BASE_URL": BASE,
+        "ENCRYPTION_KEYS": "k1:" + "A" * 43 + "=",
+        "RETRY_DELAY_SECONDS": "0",
+    }
+    config = load_config(environ, env_file=None)
+    encryptor = encryptor_for(config)
+    telephony = MockTelephony(seed=7)
+    services = {
+        "clock": SystemClock(),
+        "encryption": encryptor,
+        "log_sealer": LogSealer(encryptor),
+        "telephony": telephony,
+        "completion": MockCompletionChecker(),
+        "webhook_urls": WebhookUrls(BASE),
+        "call_policy": CallPolicy(config),
+    }
+    app = server_app(config, services)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+            engine = app.state.concept_app.engine
+            yield Service(
+                http, app, telephony, CallWorker(engine, services["clock"], worker_id="test-worker")
+            )
+            await engine.log.flush()
+            await engine.db.client.drop_database(config.db_name)

@@ -1,0 +1,195 @@
+"""A reflection call end to end, in-process: the syncs as the caller experiences them."""
+
+from __future__ import annotations
+
+import random
+
+from conceptkit.actionlog import ACTIONS
+from services.callees import (
+    BusyCallee,
+    HangUpAfter,
+    NoAnswerCallee,
+    ScriptedCallee,
+    VoicemailCallee,
+)
+from tests.app.conftest import Service
+
+ANSWERS = [
+    ["I was grateful for", "my sister's call."],
+    "A long walk in the park.",
+    "Rest more tomorrow.",
+]
+
+
+async def scheduled_status(service: Service, token: str, scheduled: str) -> dict:
+    rows = await service.api("CallScheduler/_recent", {}, token)
+    return next(r for r in rows if r["scheduledCall"] == scheduled)
+
+
+async def test_a_full_call_records_every_answer_and_the_recording(service: Service):
+    token = await service.sign_up(namePronunciation="Ah-dah")
+    scheduled = await service.call_now(token)
+    (placed,) = await service.dial_due()
+    callee = ScriptedCallee(ANSWERS)
+    result = await service.play(placed, callee)
+
+    assert result.final_status == "completed", result.errors
+    assert result.said[0].startswith("Hi Ah-dah.")
+    prompts = [p["text"] for p in await service.api("Prompts/_prompts", {}, token)]
+    heard = " ".join(result.said)
+    positions = [heard.index(p) for p in prompts]
+    assert positions == sorted(positions), "prompts asked in order"
+    assert result.said[-1].startswith("Thank you for reflecting")
+
+    (session,) = await service.api("ReflectionSession/_history", {}, token)
+    assert session["status"] == "COMPLETED" and session["method"] == "PHONE"
+    assert [p["answer"] for p in session["prompts"]] == [
+        "I was grateful for my sister's call.",
+        "A long walk in the park.",
+        "Rest more tomorrow.",
+    ]
+    assert session["recordingUrl"] == result.recording_url
+    full = (
+        await service.api("ReflectionSession/_session", {"session": session["session"]}, token)
+    )[0]
+    assert "my sister's call" in full["transcript"]
+    assert (await scheduled_status(service, token, scheduled))["status"] == "COMPLETED"
+
+    # nothing of what was said is stored in plaintext anywhere in the database
+    db = service.engine.db
+    for name in await db.list_collection_names():
+        async for doc in db[name].find({}):
+            text = str(doc)
+            assert "sister" not in text and "walk in the park" not in text, name
+            assert result.recording_url not in text, name
+
+
+async def test_the_rating_question_is_asked_when_the_user_wants_it(service: Service):
+    token = await service.sign_up(includeRating=True)
+    await service.call_now(token)
+    (placed,) = await service.dial_due()
+    result = await service.play(
+        placed, ScriptedCallee(["Family.", "Work went well.", "Sleep early.", "plus one"])
+    )
+    assert any("scale from minus two" in s for s in result.said)
+    (session,) = await service.api("ReflectionSession/_history", {}, token)
+    assert (session["status"], session["rating"]) == ("COMPLETED", 1)
+
+
+async def test_silence_asks_once_more_then_moves_on_with_an_empty_answer(service: Service):
+    token = await service.sign_up()
+    await service.call_now(token)
+    (placed,) = await service.dial_due()
+    from services.call_player import Silence
+
+    result = await service.play(
+        placed, ScriptedCallee([Silence(), Silence(), "Friends.", "Lunch.", "Patience."])
+    )
+    assert any(s == "Take your time." for s in result.said)
+    (session,) = await service.api("ReflectionSession/_history", {}, token)
+    assert [p["answer"] for p in session["prompts"]] == ["", "Friends.", "Lunch."] or session[
+        "status"
+    ] == "COMPLETED"
+    assert session["prompts"][0]["answer"] == ""
+
+
+async def test_hanging_up_midway_abandons_the_reflection_and_keeps_the_answers(service: Service):
+    token = await service.sign_up()
+    scheduled = await service.call_now(token)
+    (placed,) = await service.dial_due()
+    await service.play(placed, HangUpAfter(1, answers=["My dog."]))
+    (session,) = await service.api("ReflectionSession/_history", {}, token)
+    assert session["status"] == "ABANDONED"
+    assert session["prompts"][0]["answer"] == "My dog."
+    assert (await scheduled_status(service, token, scheduled))["status"] == "COMPLETED", (
+        "not retried"
+    )
+
+
+async def test_missed_calls_are_retried_until_max_retries_then_failed(service: Service):
+    token = await service.sign_up(maxRetries=3)
+    scheduled = await service.call_now(token)
+    callees = [BusyCallee(), NoAnswerCallee(), VoicemailCallee()]
+    for i, callee in enumerate(callees):
+        (placed,) = await service.dial_due()
+        await service.play(placed, callee)
+        row = await scheduled_status(service, token, scheduled)
+        assert row["attempts"] == i + 1
+    assert row["status"] == "FAILED"
+    assert await service.dial_due() == []
+    assert len(service.telephony.calls) == 3
+
+
+async def test_a_voicemail_is_hung_up_on_without_a_word(service: Service):
+    token = await service.sign_up()
+    await service.call_now(token)
+    (placed,) = await service.dial_due()
+    result = await service.play(placed, VoicemailCallee())
+    assert result.said == []
+
+
+async def test_no_call_is_placed_to_an_unverified_number(service: Service):
+    token = await service.sign_up(verify=False)
+    r = await service.http.post(
+        "/api/Calls/now", json={}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert r.status_code == 409 and "verify" in r.json()["error"]
+    assert await service.dial_due() == []
+
+
+async def test_shuffled_and_duplicated_status_callbacks_give_the_same_final_state(service: Service):
+    token = await service.sign_up()
+    await service.call_now(token)
+    (placed,) = await service.dial_due()
+    await service.play(
+        placed, ScriptedCallee(ANSWERS), duplicate_status=True, shuffle_status=random.Random(3)
+    )
+    (session,) = await service.api("ReflectionSession/_history", {}, token)
+    assert session["status"] == "COMPLETED"
+
+
+async def test_a_forged_webhook_is_refused_and_changes_nothing(service: Service):
+    token = await service.sign_up()
+    await service.call_now(token)
+    (placed,) = await service.dial_due()
+    await service.engine.log.flush()
+    before = await service.engine.db[ACTIONS].count_documents({})
+    r = await service.http.post(
+        "/webhooks/twilio/status",
+        data={"CallSid": placed.sid, "CallStatus": "busy", "SequenceNumber": "9"},
+        headers={"X-Twilio-Signature": "forged"},
+    )
+    assert r.status_code == 403
+    r = await service.http.post("/webhooks/twilio/voice", data={"CallSid": placed.sid})
+    assert r.status_code == 403
+    await service.engine.log.flush()
+    assert await service.engine.db[ACTIONS].count_documents({}) == before
+    (row,) = await service.api("CallScheduler/_upcoming", {}, token)
+    assert row["status"] == "IN_PROGRESS"
+
+
+async def test_cancelling_a_pending_call_stops_every_attempt(service: Service):
+    token = await service.sign_up()
+    scheduled = await service.call_now(token)
+    await service.api("CallScheduler/cancel", {"scheduledCall": scheduled}, token)
+    assert await service.dial_due() == []
+    assert (await scheduled_status(service, token, scheduled))["status"] == "CANCELLED"
+
+
+async def test_text_mode_answers_the_same_prompts(service: Service):
+    token = await service.sign_up()
+    session = (await service.api("Reflection/startText", {}, token))["session"]
+    prompts = await service.api("Prompts/_prompts", {}, token)
+    for p in prompts:
+        await service.api(
+            "ReflectionSession/recordResponse",
+            {"session": session, "position": p["position"], "text": f"typed {p['position']}"},
+            token,
+        )
+    await service.api("ReflectionSession/completeSession", {"session": session}, token)
+    (row,) = await service.api("ReflectionSession/_history", {}, token)
+    assert row["method"] == "TEXT" and [p["answer"] for p in row["prompts"]] == [
+        "typed 1",
+        "typed 2",
+        "typed 3",
+    ]
