@@ -15,7 +15,7 @@ async def main() -> int:
     client = make_async_client(config.mongodb_uri)
     app = concept_app(config, client[config.db_name])
     async with app.running():
-        worker = CallWorker(app.engine, app.services["clock"])
+        worker = CallWorker(app.engine, app.services["clock"], lease_s=config.worker_lease_seconds)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)

@@ -79,7 +79,14 @@ def dumps(value: Any) -> str:
 class ActionLog:
     """Reads and writes action records and sync firings in MongoDB."""
 
-    def __init__(self, db: Any, sealer: Sealer | None, retention_days: float | None = 30) -> None:
+    def __init__(
+        self,
+        db: Any,
+        sealer: Sealer | None,
+        retention_days: float | None = 30,
+        recovery_grace_s: float = 30.0,
+    ) -> None:
+        self.recovery_grace_s = recovery_grace_s
         self.actions = db[ACTIONS]
         self.firings = db[FIRINGS]
         self.sealer = sealer
@@ -93,7 +100,7 @@ class ActionLog:
 
     async def setup(self) -> None:
         await self.actions.create_index("flow")
-        await self.actions.create_index("pending")
+        await self.actions.create_index([("pending", 1), ("retryAt", 1)])
         if self.retention_days:
             ttl = int(self.retention_days * 86400)
             await self.actions.create_index("finished", expireAfterSeconds=ttl)
@@ -156,6 +163,7 @@ class ActionLog:
             "started": record.started,
             "finished": record.finished,
             "pending": pending,
+            "retryAt": time.time() + self.recovery_grace_s if pending else None,
         }
 
     def from_document(self, doc: Mapping[str, Any]) -> ActionRecord:
@@ -229,9 +237,18 @@ class ActionLog:
         docs = await self.actions.find({"flow": flow}).sort("seq", 1).to_list(None)
         return [self.from_document(d) for d in docs]
 
-    async def pending(self, limit: int = 1000) -> list[ActionRecord]:
-        docs = await self.actions.find({"pending": True}).sort("_id", 1).limit(limit).to_list(None)
-        return [self.from_document(d) for d in docs]
+    async def claim_stale(self, grace_s: float) -> ActionRecord | None:
+        """Atomically take one record whose reactions have been owed for longer than ``grace_s``.
+
+        Taking it pushes its ``retryAt`` forward, so no other process replays it meanwhile.
+        """
+        now = time.time()
+        doc = await self.actions.find_one_and_update(
+            {"pending": True, "retryAt": {"$lte": now}},
+            {"$set": {"retryAt": now + grace_s}},
+            sort=[("retryAt", 1)],
+        )
+        return self.from_document(doc) if doc else None
 
     # -- firings -------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ class ConceptApp:
         title: str = "conceptkit API",
         version: str = "0.1.0",
         services: dict[str, Any] | None = None,
+        recovery_grace_s: float = 30.0,
     ) -> None:
         self.pm = pm
         self.registry = load_registry(pm)
@@ -59,6 +60,7 @@ class ConceptApp:
             retention_days=retention_days,
             observers=observers,
             concept_sources=self.registry.concept_sources,
+            recovery_grace_s=recovery_grace_s,
         )
         self.api_routes = RouteBuilder(self.engine, self.registry.authenticator).routes(
             self.registry.exposures

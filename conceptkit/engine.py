@@ -16,12 +16,15 @@ Semantics (see docs/conceptkit.md):
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import itertools
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from . import context
@@ -31,6 +34,10 @@ from .ids import new_id
 from .sync import Absent, ActionPattern, Filter, Frame, Let, QueryPattern, Sync, bind, resolve
 
 log = logging.getLogger("conceptkit.engine")
+
+# True while a recovery pass replays a record: child actions are then looked up
+# before they run, since a crashed process may have completed them already.
+_replaying: ContextVar[bool] = ContextVar("conceptkit_replaying", default=False)
 
 # Called with each record once it is in the log; ``pending`` says its reactions
 # are about to run (a durable point: a crash after it is repaired at restart).
@@ -63,7 +70,10 @@ class Engine:
         observers: Iterable[ActionObserver] = (),
         flow_cache_size: int = 2048,
         concept_sources: Mapping[str, str] | None = None,
+        recovery_grace_s: float = 30.0,
     ) -> None:
+        self.recovery_grace_s = recovery_grace_s
+        self._recovery_task: asyncio.Task[None] | None = None
         self.concept_sources = dict(concept_sources or {})
         self.db = db
         self.concepts: dict[str, Concept] = {}
@@ -78,11 +88,10 @@ class Engine:
             self._check_sync(sync)
             for pos, pattern in enumerate(sync.when):
                 self._triggers.setdefault((pattern.concept, pattern.action), []).append((sync, pos))
-        self.log = ActionLog(db, sealer, retention_days)
+        self.log = ActionLog(db, sealer, retention_days, recovery_grace_s)
         self.observers = list(observers)
         self._flows: OrderedDict[str, list[ActionRecord]] = OrderedDict()
         self._flow_cache_size = flow_cache_size
-        self._replaying = False
 
     # -- startup -------------------------------------------------------------------
 
@@ -118,38 +127,55 @@ class Engine:
         return f"concept {concept} (from {source}) has: {', '.join(names)}"
 
     async def start(self) -> None:
-        """Create indexes, then finish reactions a previous process left pending."""
+        """Create indexes, finish reactions a crashed process left owing, keep watching for more."""
         for concept in self.concepts.values():
             await concept.setup()
         await self.log.setup()
         await self.recover()
+        self._recovery_task = asyncio.create_task(self._recovery_loop(), name="conceptkit-recovery")
 
     async def close(self) -> None:
+        if self._recovery_task is not None:
+            self._recovery_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery_task
         await self.log.close()
 
     async def recover(self) -> int:
-        """Re-run the syncs of every record still marked pending. Returns how many."""
+        """Re-run the syncs of every record left pending for longer than the grace period.
+
+        Each record is claimed atomically before it is replayed, so several
+        processes can recover side by side; the grace period keeps them off
+        records a live process is still working on. Returns how many were replayed.
+        """
         done = 0
-        self._replaying = True
+        token = _replaying.set(True)
         try:
-            while True:
-                batch = await self.log.pending()
-                if not batch:
-                    return done
-                for record in batch:
-                    token = context.flow_id.set(record.flow)
-                    try:
-                        flow_records = await self.log.flow_records(record.flow)
-                        self._flows[record.flow] = flow_records
-                        await self._react(record)
-                        self.log.mark_done(record.id)
-                    finally:
-                        context.flow_id.reset(token)
-                    done += 1
+            while (record := await self.log.claim_stale(self.recovery_grace_s)) is not None:
+                flow_token = context.flow_id.set(record.flow)
+                try:
+                    self._flows[record.flow] = await self.log.flow_records(record.flow)
+                    await self._react(record)
+                    self.log.mark_done(record.id)
+                finally:
+                    context.flow_id.reset(flow_token)
+                done += 1
+            if done:
                 await self.log.flush()
-                log.info("recovered reactions of %d pending action(s)", len(batch))
+                log.warning(
+                    "recovered the owed reactions of %d action(s) left by a stopped process", done
+                )
+            return done
         finally:
-            self._replaying = False
+            _replaying.reset(token)
+
+    async def _recovery_loop(self) -> None:
+        while True:
+            await asyncio.sleep(max(self.recovery_grace_s / 2, 0.05))
+            try:
+                await self.recover()
+            except Exception:
+                log.exception("recovery pass failed; will try again")
 
     # -- invoking ------------------------------------------------------------------
 
@@ -288,7 +314,7 @@ class Engine:
         newest = max(ids)
         frames: list[Frame] | None = None
         if sync.where:
-            if self._replaying:
+            if _replaying.get():
                 saved = await self.log.load_firing(key)
                 if saved is not None:
                     frames = self.log.firing_frames(saved)
@@ -300,7 +326,7 @@ class Engine:
         for i, f in enumerate(frames):
             for j, then in enumerate(sync.then):
                 child_id = newest[:12] + hashlib.sha256(f"{key}|{i}|{j}".encode()).hexdigest()[:20]
-                if self._replaying and await self.log.find(child_id) is not None:
+                if _replaying.get() and await self.log.find(child_id) is not None:
                     continue
                 try:
                     inputs = resolve(then.inputs, f)

@@ -13,6 +13,8 @@ import datetime as dt
 import logging
 from typing import Any, TypedDict
 
+from pymongo.errors import DuplicateKeyError
+
 from conceptkit import Concept, action, fail, query
 from services.telephony import AmbiguousDialError, TelephonyError
 
@@ -21,6 +23,8 @@ log = logging.getLogger("concepts.dialer")
 RECONCILE_SKEW = dt.timedelta(seconds=120)
 # Only a call that can still reach the person is adopted; one already over was an
 # attempt that happened (its status callbacks tell its outcome), not one to take over.
+FRESH, RESUMED = "fresh", "resumed"
+DIAL_LOCK_SECONDS = 30.0  # longer than a dial can take (HTTP timeout and retries)
 LIVE_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress"})
 
 
@@ -48,26 +52,15 @@ class Dialer(Concept):
         """Place the call for this attempt, or adopt the one an earlier, unclear try placed."""
         key = f"{scheduledCall}:{attempt}"
         now = self.services["clock"].now()
-        existing = await self.attempts.find_one({"_id": key})
-        if existing and existing.get("callSid"):
-            return {"callSid": existing["callSid"], "adopted": True}
-        adopted = await self._reconcile(scheduledCall, to)
+        held = await self._lock(key, user, call, scheduledCall, to, now)
+        if held is None:
+            return fail("this attempt is being dialled by another worker right now", "conflict")
+        if held not in (FRESH, RESUMED):
+            return {"callSid": held, "adopted": True}
+        adopted = await self._reconcile(scheduledCall, to, skip=key if held == FRESH else None)
         if adopted:
             await self._settle(key, user, call, scheduledCall, to, now, adopted)
             return {"callSid": adopted, "adopted": True}
-        if existing is None:
-            await self.attempts.insert_one(
-                {
-                    "_id": key,
-                    "user": user,
-                    "call": call,
-                    "scheduledCall": scheduledCall,
-                    "to": to,
-                    "at": now,
-                    "state": "dialing",
-                    "callSid": None,
-                }
-            )
         urls = self.services["webhook_urls"]
         try:
             placed = await self.services["telephony"].place_call(
@@ -94,11 +87,48 @@ class Dialer(Concept):
         await self._settle(key, user, call, scheduledCall, to, now, placed.sid)
         return {"callSid": placed.sid, "adopted": False}
 
-    async def _reconcile(self, scheduledCall: str, to: str) -> str | None:
+    async def _lock(
+        self, key: str, user: str, call: str, scheduledCall: str, to: str, now: dt.datetime
+    ) -> str | None:
+        """Take the attempt for dialling: FRESH (first try), RESUMED (an earlier try of it
+        never finished), its CallSid (already placed), or None (someone is dialling it).
+
+        The attempt record is written before anyone dials, and holds a short lock, so
+        a worker taking over a crashed worker's claim and a replay of the crashed
+        worker's own reactions cannot both dial it.
+        """
+        until = now.timestamp() + DIAL_LOCK_SECONDS
+        fresh = {
+            "_id": key,
+            "user": user,
+            "call": call,
+            "scheduledCall": scheduledCall,
+            "to": to,
+            "at": now,
+            "state": "dialing",
+            "callSid": None,
+            "lockUntil": until,
+        }
+        try:
+            await self.attempts.insert_one(fresh)
+            return FRESH
+        except DuplicateKeyError:
+            pass
+        existing = await self.attempts.find_one({"_id": key})
+        if existing and existing.get("callSid"):
+            return existing["callSid"]
+        taken = await self.attempts.update_one(
+            {"_id": key, "callSid": None, "lockUntil": {"$lte": now.timestamp()}},
+            {"$set": {"lockUntil": until}},
+        )
+        return RESUMED if taken.modified_count else None
+
+    async def _reconcile(self, scheduledCall: str, to: str, skip: str | None = None) -> str | None:
         """A call the provider has for an earlier attempt whose outcome we never learned."""
         unclear = await self.attempts.find(
             {"scheduledCall": scheduledCall, "state": {"$in": ["dialing", "ambiguous"]}}
         ).to_list(None)
+        unclear = [a for a in unclear if a["_id"] != skip]
         if not unclear:
             return None
         since = min(a["at"] for a in unclear) - RECONCILE_SKEW

@@ -54,6 +54,7 @@ def concept_app(config: Config, db: Any, services: Mapping[str, Any] | None = No
         retention_days=config.action_log_retention_days,
         title="Daily reflection calls",
         services=dict(services) if services is not None else None,
+        recovery_grace_s=config.recovery_grace_seconds,
     )
 
 

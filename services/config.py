@@ -78,6 +78,8 @@ class Config:
     # The first key encrypts new data; all of them decrypt (key rotation).
     encryption_keys: tuple[EncryptionKey, ...] = attrs.field(repr=False)
     retry_delay_seconds: int
+    worker_lease_seconds: int
+    recovery_grace_seconds: float
     twilio_calls_per_second: float
     max_body_bytes: int
     action_log_retention_days: int
@@ -270,6 +272,8 @@ class _Reader:
             gemini_timeout_seconds=self.positive("GEMINI_TIMEOUT_SECONDS", 2.5),
             encryption_keys=self.encryption_keys(),
             retry_delay_seconds=self.integer("RETRY_DELAY_SECONDS", 300, 0),
+            worker_lease_seconds=self.integer("WORKER_LEASE_SECONDS", 60, 1, 3600),
+            recovery_grace_seconds=self.positive("RECOVERY_GRACE_SECONDS", 30.0),
             twilio_calls_per_second=self.positive("TWILIO_CALLS_PER_SECOND", 1.0),
             max_body_bytes=self.integer("MAX_BODY_BYTES", 65536, 1),
             action_log_retention_days=self.integer("ACTION_LOG_RETENTION_DAYS", 30, 1),

@@ -1,8 +1,12 @@
-"""A due call is claimed by a worker and dialled — only to a verified number, only once per attempt."""
+"""A due call is claimed by a worker and dialled — only to a verified number, only once per attempt.
+
+A claim whose worker died is taken over when its lease expires (``takeover``):
+the attempt may already have been dialled, so it is resumed, never restarted.
+"""
 
 from __future__ import annotations
 
-from conceptkit import Sync, concepts, vars
+from conceptkit import Absent, Filter, Sync, concepts, vars
 
 CallScheduler, PhoneCall, Dialer, Profile, PhoneVerification = concepts(
     "CallScheduler PhoneCall Dialer Profile PhoneVerification"
@@ -14,7 +18,9 @@ scheduled, user, attempt, worker, phone, call, sid, err = vars(
 StartClaimedCall = Sync(
     "StartClaimedCall",
     doc="dial the number on the profile now, and only if its owner verified it",
-    when=[CallScheduler.claimDue({}, {"scheduledCall": scheduled, "user": user})],
+    when=[
+        CallScheduler.claimDue({}, {"scheduledCall": scheduled, "user": user, "takeover": False})
+    ],
     where=[
         Profile._getProfile({"user": user}, {"phoneNumber": phone}),
         PhoneVerification._isVerified({"user": user, "phoneNumber": phone}, {"verified": True}),
@@ -76,7 +82,7 @@ DialFailed = Sync(
     doc="the provider refused, or the outcome is unclear (the next attempt reconciles first)",
     when=[
         CallScheduler.claimDue({}, {"scheduledCall": scheduled, "attempt": attempt}),
-        Dialer.dial({"call": call}, {"error": err}),
+        Dialer.dial({"call": call}, {"error": err, "errorKind": "unavailable"}),
     ],
     then=[
         PhoneCall.failBeforeDial({"call": call, "error": err}),
@@ -89,12 +95,73 @@ DialFailed = Sync(
 UserAlreadyOnACall = Sync(
     "UserAlreadyOnACall",
     when=[
-        CallScheduler.claimDue({}, {"scheduledCall": scheduled, "attempt": attempt}),
+        CallScheduler.claimDue(
+            {}, {"scheduledCall": scheduled, "attempt": attempt, "takeover": False}
+        ),
         PhoneCall.initiate({}, {"error": err}),
     ],
     then=[
         CallScheduler.recordMissed(
             {"scheduledCall": scheduled, "outcome": "BUSY", "attempt": attempt}
         )
+    ],
+)
+
+# -- taking over the claim of a worker that died -------------------------------------------
+
+RestartTakenOverCall = Sync(
+    "RestartTakenOverCall",
+    doc="the dead worker had not started the call yet: start it",
+    when=[CallScheduler.claimDue({}, {"scheduledCall": scheduled, "user": user, "takeover": True})],
+    where=[
+        Absent(PhoneCall._activeForUser({"user": user}, {"scheduledCall": scheduled})),
+        Profile._getProfile({"user": user}, {"phoneNumber": phone}),
+        PhoneVerification._isVerified({"user": user, "phoneNumber": phone}, {"verified": True}),
+    ],
+    then=[PhoneCall.initiate({"user": user, "scheduledCall": scheduled, "toNumber": phone})],
+)
+
+ResumeTakenOverDial = Sync(
+    "ResumeTakenOverDial",
+    doc="the dead worker may have dialled: the Dialer reconciles with the provider before any redial",
+    when=[
+        CallScheduler.claimDue(
+            {}, {"scheduledCall": scheduled, "user": user, "attempt": attempt, "takeover": True}
+        )
+    ],
+    where=[
+        PhoneCall._activeForUser(
+            {"user": user},
+            {"call": call, "scheduledCall": scheduled, "callSid": None, "toNumber": phone},
+        )
+    ],
+    then=[
+        Dialer.dial(
+            {
+                "user": user,
+                "call": call,
+                "scheduledCall": scheduled,
+                "attempt": attempt,
+                "to": phone,
+            }
+        )
+    ],
+)
+
+ConfirmTakenOverDial = Sync(
+    "ConfirmTakenOverDial",
+    doc="the dead worker had dialled and recorded the call; only the claim was left",
+    when=[
+        CallScheduler.claimDue(
+            {"worker": worker},
+            {"scheduledCall": scheduled, "user": user, "attempt": attempt, "takeover": True},
+        )
+    ],
+    where=[
+        PhoneCall._activeForUser({"user": user}, {"scheduledCall": scheduled, "callSid": sid}),
+        Filter(lambda f: f["sid"] is not None, "the call has a CallSid"),
+    ],
+    then=[
+        CallScheduler.markDialed({"scheduledCall": scheduled, "worker": worker, "attempt": attempt})
     ],
 )

@@ -18,6 +18,8 @@ from services.database import make_async_client
 from tests.conceptkit.conftest import TestSealer
 from tests.conceptkit.sample import SamplePlugin
 
+GRACE = 0.3  # seconds a record may owe reactions before another process takes them over
+
 
 class KillAt:
     def __init__(self, target: str) -> None:
@@ -32,7 +34,7 @@ class KillAt:
 async def main(uri: str, db_name: str, target: str) -> None:
     db = make_async_client(uri)[db_name]
     pm = plugin_manager(load_entry_points=False, extra=[SamplePlugin(), KillAt(target)])
-    app = ConceptApp(pm, db, services={"log_sealer": TestSealer()})
+    app = ConceptApp(pm, db, services={"log_sealer": TestSealer()}, recovery_grace_s=GRACE)
     async with app.running():
         await app.engine.invoke("Ledger", "open", {"owner": "crash-test", "label": "durable"})
         await app.engine.log.flush()

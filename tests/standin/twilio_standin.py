@@ -142,8 +142,13 @@ class TwilioStandIn(TwilioRestStandIn):
         auth_token: str = "standin-token",
         *,
         default_callee: CalleeFactory = NoAnswerCallee,
+        route: tuple[str, str] | None = None,
         **options: Any,
     ) -> None:
+        """``route=(public_base, local_base)`` delivers webhooks addressed to the public
+        https URL to the local server, as a TLS-terminating proxy would; they stay signed
+        for the public URL."""
+        self.route = route
         # Not calling super().__init__: it would build a plain state and bind a second port.
         self.state = PlayingState(account_sid or new_sid("AC"), auth_token, self)
         self.server = NoDelayServerThread(build_app(self.state))
@@ -254,7 +259,8 @@ class TwilioStandIn(TwilioRestStandIn):
         loop = asyncio.get_running_loop()
         self._loop = loop
         if self._http is None:
-            self._http = httpx.AsyncClient(trust_env=False)
+            transport = _RoutingTransport(*self.route) if self.route else None
+            self._http = httpx.AsyncClient(trust_env=False, transport=transport)
         player = CallPlayer(
             spec,
             auth_token=self.state.auth_token,
@@ -408,3 +414,20 @@ class ScriptedWebhooks:
             yield self
         finally:
             server.stop()
+
+
+class _RoutingTransport(httpx.AsyncBaseTransport):
+    """Sends requests for ``public_base`` to ``local_base`` (a proxy in front of the server)."""
+
+    def __init__(self, public_base: str, local_base: str) -> None:
+        self.public = httpx.URL(public_base)
+        self.local = httpx.URL(local_base)
+        self.inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == self.public.host:
+            request.url = request.url.copy_with(scheme=self.local.scheme, host=self.local.host, port=self.local.port)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
