@@ -6,6 +6,8 @@ webhooks, so the conversation syncs run exactly as they would behind uvicorn.
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +20,7 @@ import pytest
 from services.adapters import CallPolicy, LogSealer, encryptor_for
 from services.assembly import MOCK_AUTH_TOKEN, server_app
 from services.call_player import CallResult, CallSpec, play_call
-from services.clock import SystemClock
+from services.clock import FakeClock
 from services.completion_local import MockCompletionChecker
 from services.config import load_config
 from services.telephony_mock import MockTelephony
@@ -26,6 +28,7 @@ from services.webhook_urls import WebhookUrls
 from services.worker_loop import CallWorker
 
 BASE = "http://test.local"
+_numbers = (f"+1415555{n:04d}" for n in itertools.count(3000))
 PASSWORD = "correct horse battery"
 
 
@@ -35,6 +38,10 @@ class Service:
     app: Any
     telephony: MockTelephony
     worker: CallWorker
+
+    @property
+    def clock(self) -> FakeClock:
+        return self.worker.clock
 
     @property
     def engine(self) -> Any:
@@ -57,11 +64,12 @@ class Service:
         self,
         username: str | None = None,
         *,
-        phone: str = "+14155552671",
+        phone: str | None = None,
         verify: bool = True,
         **profile: Any,
     ) -> str:
         username = username or f"u{uuid.uuid4().hex[:10]}"
+        phone = phone or next(_numbers)  # a number of its own: codes are throttled per number
         await self.api("Accounts/register", {"username": username, "password": PASSWORD})
         token = (await self.api("Accounts/login", {"username": username, "password": PASSWORD}))[
             "token"
@@ -124,7 +132,7 @@ async def service(mongo_uri) -> AsyncIterator[Service]:
     encryptor = encryptor_for(config)
     telephony = MockTelephony(seed=7)
     services = {
-        "clock": SystemClock(),
+        "clock": FakeClock(dt.datetime.now(dt.UTC)),
         "encryption": encryptor,
         "log_sealer": LogSealer(encryptor),
         "telephony": telephony,

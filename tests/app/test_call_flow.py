@@ -193,3 +193,47 @@ async def test_text_mode_answers_the_same_prompts(service: Service):
         "typed 2",
         "typed 3",
     ]
+
+
+async def test_a_scheduled_call_is_placed_at_its_local_time_across_a_dst_change(service: Service):
+    """20:00 in New York: 01:00 UTC in winter, 00:00 UTC once daylight saving starts (8 March 2026)."""
+    import datetime as dt
+
+    service.clock.set(dt.datetime(2026, 3, 7, 15, 0, tzinfo=dt.UTC))
+    token = await service.sign_up()
+    await service.api("Schedule/setDaily", {"timezone": "America/New_York", "time": "20:00"}, token)
+    placed_at = []
+    for day_start in (
+        dt.datetime(2026, 3, 7, 15, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 8, 15, 0, tzinfo=dt.UTC),
+    ):
+        service.clock.set(day_start)
+        for _ in range(24 * 60):  # one simulated minute at a time
+            await service.worker.plan_due()
+            calls = await service.dial_due()
+            if calls:
+                placed_at.append(service.clock.now())
+                await service.play(calls[0], ScriptedCallee(["Rain.", "Music.", "Calm."]))
+                break
+            service.clock.advance(minutes=1)
+    assert placed_at == [
+        dt.datetime(2026, 3, 8, 1, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 9, 0, 0, tzinfo=dt.UTC),
+    ]
+    sessions = await service.api("ReflectionSession/_history", {}, token)
+    assert [s["status"] for s in sessions] == ["COMPLETED", "COMPLETED"]
+
+
+async def test_pausing_the_schedule_cancels_the_planned_call(service: Service):
+    import datetime as dt
+
+    service.clock.set(dt.datetime(2026, 6, 1, 23, 59, 30, tzinfo=dt.UTC))  # 19:59:30 in New York
+    token = await service.sign_up()
+    await service.api("Schedule/setDaily", {"timezone": "America/New_York", "time": "20:00"}, token)
+    await service.worker.plan_due()
+    (planned,) = await service.api("CallScheduler/_upcoming", {}, token)
+    await service.api("Schedule/pause", {}, token)
+    assert await service.api("CallScheduler/_upcoming", {}, token) == []
+    service.clock.advance(minutes=5)
+    assert await service.dial_due() == []
+    assert planned["status"] == "PENDING"
