@@ -324,21 +324,27 @@ async def run_request(
     """Invoke ``Requesting.request`` and wait for the sync-produced response (None on timeout).
 
     Generated request-driven routes use this, and so can an app's own endpoints
-    (webhooks) whose reply is composed by syncs.
+    (webhooks) whose reply is composed by syncs. The timeout bounds everything,
+    the reactions included: a database that stopped answering yields None in
+    time, and whatever reactions were cut short are owed in the log and replayed.
     """
     requesting = engine.concepts.get("Requesting")
     if requesting is None:
         raise LookupError("request-driven routes need the Requesting concept registered")
     rid = new_id()
     waiting = requesting.expect(rid)  # type: ignore[attr-defined]
-    try:
+
+    async def ask() -> dict[str, Any]:
         await engine.invoke(
             "Requesting",
             "request",
             {"request": rid, "path": path, "body": body, "user": user},
             validated=True,
         )
-        result = await asyncio.wait_for(waiting, timeout_s)
+        return await waiting
+
+    try:
+        result = await asyncio.wait_for(ask(), timeout_s)
     except TimeoutError:
         return None
     finally:

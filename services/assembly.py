@@ -59,7 +59,11 @@ def concept_app(config: Config, db: Any, services: Mapping[str, Any] | None = No
 
 
 def server_app(
-    config: Config, services: Mapping[str, Any] | None = None, extra_routes: list[Any] | None = None
+    config: Config,
+    services: Mapping[str, Any] | None = None,
+    extra_routes: list[Any] | None = None,
+    *,
+    webhook_timeout_s: float = 8.0,
 ) -> Starlette:
     """The web server: API, docs, Twilio webhooks, health checks and the web app."""
     client = make_async_client(config.mongodb_uri or "mongodb://127.0.0.1:27017")
@@ -83,7 +87,10 @@ def server_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         *webhook_routes(
-            app.engine, webhook_auth_token(config), WebhookUrls(config.public_base_url)
+            app.engine,
+            webhook_auth_token(config),
+            WebhookUrls(config.public_base_url),
+            timeout_s=webhook_timeout_s,
         ),
         *(extra_routes or []),
     ]

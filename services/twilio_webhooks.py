@@ -24,7 +24,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from conceptkit import InvocationError
 from conceptkit.http import run_request
 from services.twilio_signature import validate_twilio_request
 from services.twiml import empty_response, say_and_gather, say_and_hangup
@@ -88,7 +87,8 @@ def webhook_routes(
             body = {**DEFAULTS, **dict(form), **dict(parse_qsl(request.url.query))}
             try:
                 answer = await run_request(engine, f"/twilio/{name}", body, None, timeout_s)
-            except InvocationError:
+            except Exception:  # a bug, or the database is away: the caller must not hear an error
+                log.exception("handling %s failed", path)
                 answer = None
             if answer is None:
                 log.error("no reply composed for %s in time", path)

@@ -1,0 +1,63 @@
+"""The database stops answering mid-call: the caller hears an apology, nothing recorded is lost."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+
+from services.adapters import CallPolicy, LogSealer, encryptor_for
+from services.assembly import MOCK_AUTH_TOKEN, server_app
+from services.clock import SystemClock
+from services.completion_local import MockCompletionChecker
+from services.config import load_config
+from services.embedded_mongo import EmbeddedMongo
+from services.telephony_mock import MockTelephony
+from services.twilio_signature import sign_twilio_request
+from services.webhook_urls import WebhookUrls
+from syncs.wording import SORRY
+
+BASE = "http://outage.test"
+
+
+@pytest.mark.slow
+async def test_an_unreachable_database_gets_an_apology_in_time(tmp_path):
+    mongo = EmbeddedMongo(tmp_path)
+    mongo.start()
+    environ = {
+        "MONGODB_URI": mongo.uri,
+        "DB_NAME": f"outage_{uuid.uuid4().hex[:8]}",
+        "PUBLIC_BASE_URL": BASE,
+        "ENCRYPTION_KEYS": "k1:" + "C" * 43 + "=",
+    }
+    config = load_config(environ, env_file=None)
+    encryptor = encryptor_for(config)
+    services = {
+        "clock": SystemClock(),
+        "encryption": encryptor,
+        "log_sealer": LogSealer(encryptor),
+        "telephony": MockTelephony(),
+        "completion": MockCompletionChecker(),
+        "webhook_urls": WebhookUrls(BASE),
+        "call_policy": CallPolicy(config),
+    }
+    app = server_app(config, services, webhook_timeout_s=2.0)
+    try:
+        async with app.router.lifespan_context(app):
+            mongo.stop()
+            params = {"CallSid": "CA" + "1" * 32, "SpeechResult": "I am grateful for my friends."}
+            url = BASE + "/webhooks/twilio/gather"
+            headers = {"X-Twilio-Signature": sign_twilio_request(MOCK_AUTH_TOKEN, url, params)}
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url=BASE
+            ) as http:
+                started = time.monotonic()
+                r = await http.post("/webhooks/twilio/gather", data=params, headers=headers)
+                elapsed = time.monotonic() - started
+            assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
+            assert SORRY in r.text and "<Hangup" in r.text
+            assert elapsed < 5, "well inside Twilio's 15 s"
+    finally:
+        mongo.stop()
