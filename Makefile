@@ -11,7 +11,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt bench browser-deps clean
+.PHONY: help run test lint fmt bench docs browser-deps clean
 
 help:
 	@echo "make run           start the app; Ctrl-C stops everything"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint          ruff check + ruff format --check"
 	@echo "make fmt           format and auto-fix with ruff"
 	@echo "make bench         run every bench/*.py"
+	@echo "make docs          regenerate docs/syncs.md"
 	@echo "make browser-deps  install Debian chromium for browser tests (if missing)"
 	@echo "make clean         remove the virtualenv and caches (keeps ./data)"
 
@@ -67,6 +68,10 @@ bench: $(RUN_STAMP)
 	  [ -e "$$script" ] || continue; found=1; \
 	  echo "== $$script"; $(BIN)/python "$$script"; \
 	done; [ $$found = 1 ] || echo "no benchmarks in bench/"
+
+# docs/syncs.md is generated from the registered syncs (tests/test_docs.py checks it).
+docs: $(RUN_STAMP)
+	{ cat docs/_syncs_header.md; $(BIN)/conceptkit syncs --markdown --block notes; } > docs/syncs.md
 
 # Browser tests drive Debian's chromium; installs it only when it is missing.
 browser-deps:

@@ -9,15 +9,27 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
+
 from .plugins import plugin_manager
 from .registry import load_registry
 
 
-def render_syncs(markdown: bool = False) -> str:
-    registry = load_registry(plugin_manager())
-    blocks = [s.describe() for s in sorted(registry.syncs, key=lambda s: (s.source, s.name))]
-    text = "\n\n".join(blocks) if blocks else "(no syncs registered)"
-    return f"```\n{text}\n```\n" if markdown else text + "\n"
+def render_syncs(markdown: bool = False, block: Sequence[str] = ()) -> str:
+    """Every sync in registration order (each plugin's own reading order), grouped by plugin."""
+    registry = load_registry(plugin_manager(block=block))
+    groups: dict[str, list[str]] = {}
+    for sync in registry.syncs:
+        groups.setdefault(sync.source, []).append(attrs.evolve(sync, source="").describe())
+    if not groups:
+        return "(no syncs registered)\n"
+    parts = []
+    for source, blocks in groups.items():
+        body = "\n\n".join(blocks)
+        parts.append(
+            f"## {source}\n\n```\n{body}\n```\n" if markdown else f"# {source}\n\n{body}\n"
+        )
+    return "\n".join(parts)
 
 
 def _short(values: dict[str, Any]) -> str:
@@ -75,6 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_syncs = sub.add_parser("syncs", help="list every synchronization")
     p_syncs.add_argument("--markdown", action="store_true", help="wrap in a Markdown code block")
+    p_syncs.add_argument(
+        "--block",
+        action="append",
+        default=[],
+        metavar="PLUGIN",
+        help="leave out an installed plugin",
+    )
     p_trace = sub.add_parser("trace", help="print the causal tree of a flow or action")
     p_trace.add_argument("id", help="a flow id or an action id")
     p_trace.add_argument(
@@ -87,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "syncs":
-        sys.stdout.write(render_syncs(args.markdown))
+        sys.stdout.write(render_syncs(args.markdown, args.block))
         return 0
     if not args.uri:
         parser.error("trace needs --uri or $MONGODB_URI")

@@ -12,7 +12,7 @@ from services.database import make_client
 def test_syncs_lists_every_registered_sync(capsys):
     assert main(["syncs"]) == 0
     out = capsys.readouterr().out
-    assert "CountNotes  (notes (package conceptkit-notes" in out
+    assert "# notes (package conceptkit-notes" in out and "\nCountNotes\n" in out
     assert "  when  Notes.post" in out and "  then  NoteCounter.count" in out
 
 
@@ -23,7 +23,7 @@ def test_the_console_script_is_installed():
         text=True,
         check=True,
     ).stdout
-    assert out.startswith("```") and "CountNotes" in out
+    assert out.startswith("## ") and "```" in out and "CountNotes" in out
 
 
 async def test_trace_prints_the_causal_tree_of_a_flow(sample_app, mongo_uri):
