@@ -9,6 +9,7 @@ one instead of dialling again.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from typing import Any, TypedDict
@@ -24,7 +25,6 @@ RECONCILE_SKEW = dt.timedelta(seconds=120)
 # Only a call that can still reach the person is adopted; one already over was an
 # attempt that happened (its status callbacks tell its outcome), not one to take over.
 FRESH, RESUMED = "fresh", "resumed"
-DIAL_LOCK_SECONDS = 30.0  # longer than a dial can take (HTTP timeout and retries)
 LIVE_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress"})
 
 
@@ -34,7 +34,12 @@ class Dialled(TypedDict):
 
 
 class Dialer(Concept):
-    uses = ("clock", "telephony", "webhook_urls")
+    uses = ("clock", "telephony", "webhook_urls", "call_policy")
+
+    @property
+    def _lock_seconds(self) -> float:
+        """How long one dial may hold its attempt: the worker's claim lease."""
+        return float(self.services["call_policy"].claim_lease_seconds)
 
     @property
     def attempts(self) -> Any:
@@ -63,13 +68,18 @@ class Dialer(Concept):
             return {"callSid": adopted, "adopted": True}
         urls = self.services["webhook_urls"]
         try:
-            placed = await self.services["telephony"].place_call(
-                to=to,
-                answer_url=urls.answer,
-                status_callback_url=urls.status,
-                recording_callback_url=urls.recording,
+            # Bounded well inside the lock, so nobody else can resume this attempt while
+            # our request may still be on its way to the provider.
+            placed = await asyncio.wait_for(
+                self.services["telephony"].place_call(
+                    to=to,
+                    answer_url=urls.answer,
+                    status_callback_url=urls.status,
+                    recording_callback_url=urls.recording,
+                ),
+                timeout=self._lock_seconds * 0.75,
             )
-        except AmbiguousDialError:
+        except (AmbiguousDialError, TimeoutError):
             found = await self._reconcile(scheduledCall, to)
             if found:
                 await self._settle(key, user, call, scheduledCall, to, now, found)
@@ -97,7 +107,7 @@ class Dialer(Concept):
         a worker taking over a crashed worker's claim and a replay of the crashed
         worker's own reactions cannot both dial it.
         """
-        until = now.timestamp() + DIAL_LOCK_SECONDS
+        until = now.timestamp() + self._lock_seconds
         fresh = {
             "_id": key,
             "user": user,

@@ -76,6 +76,7 @@ class CallPolicy:
 
     def __init__(self, config: Config) -> None:
         self.retry_delay_seconds = config.retry_delay_seconds
+        self.claim_lease_seconds = config.worker_lease_seconds
 
 
 @hookimpl
