@@ -73,8 +73,8 @@ class Dialer(Concept):
             placed = await asyncio.wait_for(
                 self.services["telephony"].place_call(
                     to=to,
-                    answer_url=urls.answer,
-                    status_callback_url=urls.status,
+                    answer_url=urls.url("voice", call=call),
+                    status_callback_url=urls.url("status", call=call),
                     recording_callback_url=urls.recording,
                 ),
                 timeout=self._lock_seconds * 0.75,

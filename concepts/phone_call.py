@@ -18,6 +18,7 @@ with the per-user encryption adapter and marked private in the action log.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Annotated, Any, Literal, TypedDict
 
@@ -148,8 +149,20 @@ class PhoneCall(Concept):
             return ""
         return self.services["encryption"].decrypt(token, user=user, field=field)
 
-    async def _by_sid(self, callSid: str) -> dict[str, Any] | None:
-        return await self.collection("calls").find_one({"callSid": callSid})
+    async def _by_sid(self, callSid: str, call: str | None = None) -> dict[str, Any] | None:
+        """The call with this CallSid. Webhook URLs also carry our own call id, so a
+        webhook that arrives before ``attachSid`` (a fast answer, or a worker that died
+        between dialling and recording the sid) attaches the sid to its dialled call."""
+        calls = self.collection("calls")
+        doc = await calls.find_one({"callSid": callSid})
+        if doc is None and call:
+            with contextlib.suppress(DuplicateKeyError):
+                await calls.update_one(
+                    {"_id": call, "status": INITIATED, "callSid": {"$exists": False}},
+                    {"$set": {"callSid": callSid}, "$inc": {"version": 1}},
+                )
+            doc = await calls.find_one({"callSid": callSid})
+        return doc
 
     async def _cas(
         self, doc: dict[str, Any], changes: dict[str, Any], unset: tuple[str, ...] = ()
@@ -204,10 +217,12 @@ class PhoneCall(Concept):
             )
         return None
 
-    async def _end(self, callSid: str, status: str, **fields: Any) -> Ended | dict[str, Any]:
+    async def _end(
+        self, callSid: str, status: str, call: str | None = None, **fields: Any
+    ) -> Ended | dict[str, Any]:
         """Move a non-terminal call to a terminal ``status``."""
         for _ in range(CAS_ATTEMPTS):
-            doc = await self._by_sid(callSid)
+            doc = await self._by_sid(callSid, call)
             if doc is None:
                 return self._unknown_sid()
             if doc["status"] in TERMINAL:
@@ -278,10 +293,15 @@ class PhoneCall(Concept):
         return fail(f"the call has already ended ({doc['status']})")
 
     @action
-    async def markConnected(self, callSid: CallSid, answeredBy: str | None = None) -> Connected:
-        """The callee answered: INITIATED -> CONNECTED (a repeat while CONNECTED changes nothing)."""
+    async def markConnected(
+        self, callSid: CallSid, answeredBy: str | None = None, call: str | None = None
+    ) -> Connected:
+        """The callee answered: INITIATED -> CONNECTED (a repeat while CONNECTED changes nothing).
+
+        ``call`` (our id, from the webhook URL) finds a dialled call whose sid is not yet attached.
+        """
         for _ in range(CAS_ATTEMPTS):
-            doc = await self._by_sid(callSid)
+            doc = await self._by_sid(callSid, call)
             if doc is None:
                 return self._unknown_sid()
             status = doc["status"]
@@ -484,12 +504,15 @@ class PhoneCall(Concept):
 
     @action
     async def markMissed(
-        self, callSid: CallSid, outcome: Literal["NO_ANSWER", "BUSY", "VOICEMAIL"]
+        self,
+        callSid: CallSid,
+        outcome: Literal["NO_ANSWER", "BUSY", "VOICEMAIL"],
+        call: str | None = None,
     ) -> Ended:
         """End a non-terminal call as missed: NO_ANSWER, BUSY or VOICEMAIL."""
         if outcome not in (NO_ANSWER, BUSY, VOICEMAIL):
             return fail("outcome must be NO_ANSWER, BUSY or VOICEMAIL", "invalid")
-        return await self._end(callSid, outcome, reason=outcome.lower().replace("_", " "))
+        return await self._end(callSid, outcome, call, reason=outcome.lower().replace("_", " "))
 
     @action
     async def failBeforeDial(self, call: str, error: Annotated[str, Len(1, 1000)]) -> Ended:
@@ -515,12 +538,13 @@ class PhoneCall(Concept):
         sequenceNumber: Annotated[int, Range(0, None)],
         answeredBy: str | None = None,
         durationSeconds: Annotated[int, Range(0, None)] | None = None,
+        call: str | None = None,
     ) -> StatusApplied:
         """Apply a Twilio status callback; duplicates and late events change nothing."""
         if callStatus not in TWILIO_STATUSES:
             return fail(f"unknown CallStatus {callStatus!r}", "invalid")
         for _ in range(CAS_ATTEMPTS):
-            doc = await self._by_sid(callSid)
+            doc = await self._by_sid(callSid, call)
             if doc is None:
                 return self._unknown_sid()
             status = doc["status"]

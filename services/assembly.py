@@ -21,6 +21,7 @@ from services.config import Config, ensure_local_key, load_config
 from services.database import make_async_client
 from services.logs import setup_logging
 from services.twilio_webhooks import webhook_routes
+from services.webapp import webapp_routes
 from services.webhook_urls import WebhookUrls
 
 log = logging.getLogger("services.assembly")
@@ -93,6 +94,7 @@ def server_app(
             timeout_s=webhook_timeout_s,
         ),
         *(extra_routes or []),
+        *webapp_routes(),  # last: it claims only /, the app's client-side routes and /static/
     ]
 
     @asynccontextmanager

@@ -50,6 +50,7 @@ DEFAULTS = {
     "CallStatus": "",
     "SequenceNumber": "0",
     "CallDuration": "0",
+    "call": "",  # our call id, in the voice and status URLs the Dialer gives Twilio
 }
 APOLOGY = "Sorry, something went wrong on our side. We will call you again a little later. Goodbye."
 TWIML = "application/xml"

@@ -12,8 +12,8 @@ from .wording import SORRY, greeting
 Requesting, PhoneCall, ReflectionSession, Prompts, Profile, CallScheduler = concepts(
     "Requesting PhoneCall ReflectionSession Prompts Profile CallScheduler"
 )
-request, sid, answered_by, user, scheduled, prompts, session, name, err = vars(
-    "request sid answered_by user scheduled prompts session name err"
+request, sid, answered_by, user, scheduled, prompts, session, name, err, call = vars(
+    "request sid answered_by user scheduled prompts session name err call"
 )
 
 VOICE = "/twilio/voice"
@@ -28,13 +28,19 @@ MachineAnswered = Sync(
     doc="voicemail or a fax picked up: hang up without a word; the attempt counts as missed",
     when=[
         Requesting.request(
-            {"path": VOICE, "body": {"CallSid": sid, "AnsweredBy": answered_by}},
+            {"path": VOICE, "body": {"CallSid": sid, "AnsweredBy": answered_by, "call": call}},
             {"request": request},
         )
     ],
     where=[Filter(lambda f: is_machine(f["answered_by"]), "answered by a machine")],
     then=[
-        PhoneCall.markMissed({"callSid": sid, "outcome": "VOICEMAIL"}),
+        PhoneCall.markMissed(
+            {
+                "callSid": sid,
+                "outcome": "VOICEMAIL",
+                "call": Computed(lambda f: f["call"] or None, "call or null"),
+            }
+        ),
         Requesting.respond({"request": request, "output": {"hangup": True}}),
     ],
 )
@@ -42,7 +48,9 @@ MachineAnswered = Sync(
 PersonAnswered = Sync(
     "PersonAnswered",
     when=[
-        Requesting.request({"path": VOICE, "body": {"CallSid": sid, "AnsweredBy": answered_by}}, {})
+        Requesting.request(
+            {"path": VOICE, "body": {"CallSid": sid, "AnsweredBy": answered_by, "call": call}}, {}
+        )
     ],
     where=[Filter(lambda f: not is_machine(f["answered_by"]), "answered by a person")],
     then=[
@@ -50,6 +58,7 @@ PersonAnswered = Sync(
             {
                 "callSid": sid,
                 "answeredBy": Computed(lambda f: f["answered_by"] or None, "answered_by or null"),
+                "call": Computed(lambda f: f["call"] or None, "call or null"),
             }
         )
     ],

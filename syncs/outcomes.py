@@ -28,8 +28,9 @@ Requesting, PhoneCall, ReflectionSession, CallScheduler, AnswerCheck = concepts(
     url,
     text,
     err,
+    call,
 ) = vars(
-    "request sid status seq answered_by duration user session scheduled transcript outcome url text err"
+    "request sid status seq answered_by duration user session scheduled transcript outcome url text err call"
 )
 
 MISSED = ("NO_ANSWER", "BUSY", "VOICEMAIL", "FAILED")
@@ -80,6 +81,7 @@ ApplyStatus = Sync(
                     "SequenceNumber": seq,
                     "AnsweredBy": answered_by,
                     "CallDuration": duration,
+                    "call": call,
                 },
             },
             {},
@@ -93,6 +95,7 @@ ApplyStatus = Sync(
                 "sequenceNumber": Computed(lambda f: _int(f["seq"]), "int(SequenceNumber)"),
                 "answeredBy": Computed(lambda f: f["answered_by"] or None, "AnsweredBy or null"),
                 "durationSeconds": Computed(lambda f: _int(f["duration"]), "int(CallDuration)"),
+                "call": Computed(lambda f: f["call"] or None, "call or null"),
             }
         )
     ],

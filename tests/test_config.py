@@ -130,6 +130,9 @@ def test_blank_values_count_as_unset() -> None:
         ("GEMINI_TIMEOUT_SECONDS", "0"),
         ("GEMINI_TIMEOUT_SECONDS", "soon"),
         ("RETRY_DELAY_SECONDS", "-1"),
+        ("WORKER_LEASE_SECONDS", "0"),
+        ("WORKER_LEASE_SECONDS", "soon"),
+        ("RECOVERY_GRACE_SECONDS", "-5"),
         ("RETRY_DELAY_SECONDS", "1.5"),
         ("TWILIO_CALLS_PER_SECOND", "-2"),
         ("TWILIO_CALLS_PER_SECOND", "inf"),
@@ -287,4 +290,5 @@ def test_env_example_is_valid_and_names_every_variable() -> None:
         *("GEMINI_API_KEY", "GEMINI_MODEL", "GEMINI_BASE_URL", "GEMINI_TIMEOUT_SECONDS"),
         *("ENCRYPTION_KEYS", "RETRY_DELAY_SECONDS", "TWILIO_CALLS_PER_SECOND", "MAX_BODY_BYTES"),
         *("ACTION_LOG_RETENTION_DAYS", "LOG_FORMAT", "LOG_LEVEL"),
+        *("WORKER_LEASE_SECONDS", "RECOVERY_GRACE_SECONDS"),
     }

@@ -37,8 +37,9 @@ async def test_a_first_dial_places_one_call_with_the_webhook_urls(dialer, mock_t
     out = await dial(dialer)
     (placed,) = mock_telephony.calls
     assert out == {"callSid": placed.sid, "adopted": False}
-    assert placed.answer_url == "https://x.test/webhooks/twilio/voice"
-    assert placed.status_callback_url == "https://x.test/webhooks/twilio/status"
+    # our call id rides along, so a webhook that beats attachSid still finds its call
+    assert placed.answer_url == "https://x.test/webhooks/twilio/voice?call=c1"
+    assert placed.status_callback_url == "https://x.test/webhooks/twilio/status?call=c1"
     assert placed.recording_callback_url == "https://x.test/webhooks/twilio/recording"
     (row,) = await dialer._attempts(scheduledCall="s1")
     assert (row["state"], row["callSid"]) == ("placed", placed.sid)

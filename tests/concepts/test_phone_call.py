@@ -582,3 +582,19 @@ def test_spoken_text_is_private_in_the_action_log(pc):
     assert specs["markCompleted"].private == {"transcript"}
     assert specs["applyStatus"].private == {"transcript"}
     assert specs["_answers"].private == {"answer"}
+
+
+
+async def test_a_webhook_that_beats_attach_sid_attaches_it_through_the_call_id(pc, clock):
+    """Twilio can answer before the dialler recorded the CallSid (or the dialler died)."""
+    out = await pc.initiate(user="u1", scheduledCall="s1", toNumber="+14155550100")
+    sid = "CA" + "e" * 32
+    assert (await pc.markConnected(callSid=sid))["errorKind"] == "not_found"
+    connected = await pc.markConnected(callSid=sid, call=out["call"])
+    assert connected["call"] == out["call"]
+    (row,) = await pc._byCallSid(callSid=sid)
+    assert row["status"] == "CONNECTED"
+    # an ended call never adopts a sid
+    other = await pc.initiate(user="u2", scheduledCall="s2", toNumber="+14155550101")
+    await pc.failBeforeDial(call=other["call"], error="refused")
+    assert "error" in await pc.applyStatus(callSid="CA" + "f" * 32, callStatus="ringing", sequenceNumber=1, call=other["call"])
