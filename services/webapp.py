@@ -1,0 +1,183 @@
+"""Serving the web app (`webapp/`): the single page at `/` and its client routes, assets under `/static/`.
+
+Plain files, no build step. `index.html` is served for every client-side route
+with `Cache-Control: no-cache` (the browser revalidates it on every load). In
+it, every `/static/...` reference is rewritten to `/static/v<hash>/...`, where
+the hash covers every file of the app, so assets are cached for a year as
+immutable: ES modules import each other relatively, so they inherit the
+versioned prefix and a change to any file changes every URL. Unversioned
+`/static/...` URLs (and versions that are no longer current) are served too,
+with `no-cache`, so a page loaded just before a deploy still works.
+
+Nothing here claims a path outside `/`, the client routes and `/static/`, so
+`/api`, `/docs`, `/openapi.json`, `/healthz`, `/readyz`, `/webhooks` and
+`/simulator` are never shadowed: unknown paths stay 404 for the API's handler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import attrs
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+__all__ = ["CLIENT_ROUTES", "WEBAPP_DIR", "webapp_routes"]
+
+WEBAPP_DIR = Path(__file__).resolve().parent.parent / "webapp"
+
+# Paths the single-page app handles itself; each gets index.html.
+CLIENT_ROUTES = ("/", "/login", "/signup", "/welcome", "/today", "/history", "/account")
+
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".webp": "image/webp",
+    ".woff2": "font/woff2",
+    ".json": "application/json",
+    ".webmanifest": "application/manifest+json",
+    ".txt": "text/plain; charset=utf-8",
+}
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+
+# The page talks only to its own origin; recordings are links, not embedded.
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "media-src 'self' https:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+COMMON_HEADERS = {"X-Content-Type-Options": "nosniff"}
+PAGE_HEADERS = {**COMMON_HEADERS, "Content-Security-Policy": CSP, "Referrer-Policy": "same-origin"}
+
+_VERSIONED = re.compile(r"^v([0-9a-f]{12})/(.+)$")
+_STATIC_REF = re.compile(r"""(?P<attr>(?:src|href)=["'])/static/""")
+
+
+@attrs.frozen
+class _File:
+    body: bytes
+    etag: str
+    stamp: tuple[int, int]
+
+
+class _Assets:
+    """Files of the app directory, read once and re-read when they change on disk."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self._files: dict[Path, _File] = {}
+
+    def path_for(self, relative: str) -> Path | None:
+        """The file for a URL path inside the app directory, or None (missing, hidden, unknown type, outside)."""
+        if not relative or "\\" in relative or "\x00" in relative:
+            return None
+        parts = relative.split("/")
+        if any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+            return None
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root) or path.suffix.lower() not in CONTENT_TYPES:
+            return None
+        return path if path.is_file() else None
+
+    def read(self, path: Path) -> _File:
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = self._files.get(path)
+        if cached is not None and cached.stamp == stamp:
+            return cached
+        body = path.read_bytes()
+        loaded = _File(body, f'"{hashlib.sha256(body).hexdigest()[:20]}"', stamp)
+        self._files[path] = loaded
+        return loaded
+
+    def version(self) -> str:
+        """12 hex digits that change whenever any file of the app changes."""
+        digest = hashlib.sha256()
+        for path in sorted(self._all_files()):
+            stat = path.stat()
+            digest.update(
+                f"{path.relative_to(self.root)}\0{stat.st_mtime_ns}\0{stat.st_size}\n".encode()
+            )
+        return digest.hexdigest()[:12]
+
+    def _all_files(self) -> Iterable[Path]:
+        for path in self.root.rglob("*"):
+            relative = path.relative_to(self.root)
+            if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+                yield path
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    wanted = request.headers.get("if-none-match", "")
+    return any(tag.strip() in (etag, f"W/{etag}", "*") for tag in wanted.split(","))
+
+
+def _file_response(
+    request: Request, file: _File, content_type: str, cache: str, headers: dict[str, str]
+) -> Response:
+    all_headers = {**headers, "Cache-Control": cache, "ETag": file.etag}
+    if _not_modified(request, file.etag):
+        return Response(status_code=304, headers=all_headers)
+    return Response(file.body, media_type=content_type, headers=all_headers)
+
+
+def _not_found() -> Response:
+    return PlainTextResponse(
+        "not found", status_code=404, headers={**COMMON_HEADERS, "Cache-Control": REVALIDATE}
+    )
+
+
+def webapp_routes(root: Path | str | None = None) -> list[Route]:
+    """Routes serving the web app from ``root`` (default: the repository's ``webapp/``)."""
+    assets = _Assets(Path(root) if root is not None else WEBAPP_DIR)
+
+    async def index(request: Request) -> Response:
+        path = assets.path_for("index.html")
+        if path is None:
+            return _not_found()
+        version = assets.version()
+        html = assets.read(path).body.decode("utf-8")
+        html = _STATIC_REF.sub(lambda m: f"{m.group('attr')}/static/v{version}/", html)
+        body = html.encode("utf-8")
+        page = _File(body, f'"{hashlib.sha256(body).hexdigest()[:20]}"', (0, len(body)))
+        return _file_response(request, page, CONTENT_TYPES[".html"], REVALIDATE, PAGE_HEADERS)
+
+    async def static(request: Request) -> Response:
+        relative: str = request.path_params["path"]
+        cache = REVALIDATE
+        versioned = _VERSIONED.match(relative)
+        if versioned:
+            relative = versioned.group(2)
+            if versioned.group(1) == assets.version():
+                cache = IMMUTABLE
+        path = assets.path_for(relative)
+        if path is None:
+            return _not_found()
+        return _file_response(
+            request, assets.read(path), CONTENT_TYPES[path.suffix.lower()], cache, COMMON_HEADERS
+        )
+
+    return [
+        *(Route(route, index, methods=["GET"], name=f"webapp:{route}") for route in CLIENT_ROUTES),
+        Route("/static/{path:path}", static, methods=["GET"], name="webapp:static"),
+    ]

@@ -1,0 +1,228 @@
+// The web app: routing between pages, the signed-in user's profile, and the navigation.
+
+import { api, clearSession, getSession, isMockMode, onUnauthorized } from "./api.js";
+import { announce, h, loading, notice } from "./ui.js";
+import * as auth from "./pages/auth.js";
+import * as welcome from "./pages/welcome.js";
+import * as todayPage from "./pages/today.js";
+import * as historyPage from "./pages/history.js";
+import * as accountPage from "./pages/account.js";
+
+const APP_NAME = "Daily Reflection";
+
+// path -> [page module, title, needs a session, needs a profile]
+const ROUTES = {
+  "/login": { page: auth, mode: "login", title: "Log in", session: false },
+  "/signup": { page: auth, mode: "signup", title: "Create an account", session: false },
+  "/welcome": { page: welcome, title: "Welcome", session: true, profile: false },
+  "/today": { page: todayPage, title: "Today", session: true, profile: true },
+  "/history": { page: historyPage, title: "History", session: true, profile: true },
+  "/account": { page: accountPage, title: "Account", session: true, profile: true },
+};
+
+const state = {
+  profile: undefined, // undefined: not loaded; null: the user has none yet
+  flash: null, // {message, tone} shown once at the top of the next page
+  cleanup: null, // the current page's teardown (timers)
+  renderId: 0,
+};
+
+const main = document.getElementById("main");
+const nav = document.getElementById("nav");
+
+function flash(message, tone = "info") {
+  state.flash = { message, tone };
+}
+
+export function navigate(path, { replace = false } = {}) {
+  const url = new URL(path, location.origin);
+  if (url.origin !== location.origin || !(url.pathname in ROUTES || url.pathname === "/")) {
+    location.assign(url.href);
+    return;
+  }
+  if (replace) history.replaceState(null, "", url.pathname + url.search + url.hash);
+  else history.pushState(null, "", url.pathname + url.search + url.hash);
+  render();
+}
+
+async function loadProfile() {
+  const rows = await api("Profile/_getProfile");
+  state.profile = rows.length ? rows[0] : null;
+  return state.profile;
+}
+
+function setProfile(profile) {
+  state.profile = profile;
+}
+
+function updateNav(path, signedIn) {
+  nav.hidden = !signedIn;
+  for (const link of nav.querySelectorAll("a[data-route]")) {
+    if (link.getAttribute("href") === path) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+function focusHeading(view) {
+  const heading = view.querySelector("h1");
+  if (!heading) return;
+  heading.setAttribute("tabindex", "-1");
+  heading.focus({ preventScroll: true });
+}
+
+async function render() {
+  const renderId = ++state.renderId;
+  if (state.cleanup) {
+    try {
+      state.cleanup();
+    } catch (error) {
+      console.error(error);
+    }
+    state.cleanup = null;
+  }
+  let path = location.pathname.replace(/\/+$/, "") || "/";
+  const session = getSession();
+  if (path === "/") path = session ? "/today" : "/login";
+  const route = ROUTES[path];
+  if (!route) {
+    navigate(session ? "/today" : "/login", { replace: true });
+    return;
+  }
+  if (route.session && !session) {
+    navigate("/login", { replace: true });
+    return;
+  }
+  if (!route.session && session) {
+    navigate("/today", { replace: true });
+    return;
+  }
+  if (path !== location.pathname) history.replaceState(null, "", path + location.search + location.hash);
+
+  const view = h("div", { class: "view" });
+  main.replaceChildren(view);
+  updateNav(path, Boolean(session) && route.profile !== false);
+
+  if (route.session) {
+    if (state.profile === undefined) {
+      view.append(loading());
+      try {
+        await loadProfile();
+      } catch (error) {
+        if (renderId !== state.renderId || error.handled) return;
+        view.replaceChildren(notice("error", error.message), h("button", { type: "button", class: "btn btn-secondary", onclick: () => render() }, "Try again"));
+        return;
+      }
+      if (renderId !== state.renderId) return;
+      view.replaceChildren();
+    }
+    if (route.profile && state.profile === null) {
+      navigate("/welcome", { replace: true });
+      return;
+    }
+    if (route.profile === false && state.profile) {
+      navigate("/today", { replace: true });
+      return;
+    }
+  }
+
+  document.title = `${route.title} · ${APP_NAME}`;
+  if (state.flash) {
+    const { message, tone } = state.flash;
+    state.flash = null;
+    view.append(notice(tone, message));
+  }
+  const ctx = {
+    session: getSession(),
+    profile: state.profile,
+    mode: route.mode,
+    navigate,
+    flash,
+    setProfile,
+    loadProfile,
+    signedIn() {
+      state.profile = undefined;
+    },
+    signedOut(message, tone = "info") {
+      clearSession();
+      state.profile = undefined;
+      if (message) flash(message, tone);
+      navigate("/login");
+    },
+    isCurrent: () => renderId === state.renderId,
+    onLeave(fn) {
+      const previous = state.cleanup;
+      state.cleanup = () => {
+        if (previous) previous();
+        fn();
+      };
+    },
+  };
+  try {
+    await route.page.render(view, ctx);
+  } catch (error) {
+    if (error?.handled || renderId !== state.renderId) return;
+    console.error(error);
+    view.append(notice("error", error?.message || "Something went wrong while showing this page."));
+    return;
+  }
+  if (renderId !== state.renderId) return;
+  if (location.hash) {
+    const target = document.getElementById(location.hash.slice(1));
+    if (target) {
+      target.scrollIntoView();
+      const heading = target.querySelector("h2");
+      if (heading) {
+        heading.setAttribute("tabindex", "-1");
+        heading.focus({ preventScroll: true });
+      }
+      return;
+    }
+  }
+  if (state.hasNavigated) focusHeading(view);
+  state.hasNavigated = true;
+}
+
+// Same-origin links to our own pages are handled here, without reloading.
+document.addEventListener("click", (event) => {
+  if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  const link = event.target.closest("a[href]");
+  if (!link || link.target || link.hasAttribute("download")) return;
+  const url = new URL(link.href, location.origin);
+  if (url.origin !== location.origin || !(url.pathname in ROUTES)) return;
+  event.preventDefault();
+  if (url.pathname === location.pathname && url.hash) {
+    history.pushState(null, "", url.pathname + url.hash);
+    document.getElementById(url.hash.slice(1))?.scrollIntoView();
+    return;
+  }
+  navigate(url.pathname + url.search + url.hash);
+});
+
+window.addEventListener("popstate", () => render());
+
+onUnauthorized((error) => {
+  const message =
+    error.status === 401 && error.message && !/please log in/i.test(error.message)
+      ? error.message
+      : "Please log in to continue.";
+  state.profile = undefined;
+  flash(message, "warning");
+  if (location.pathname !== "/login") navigate("/login");
+  else render();
+});
+
+// The phone simulator exists only in mock mode; show its link only then.
+isMockMode().then((mock) => {
+  const item = document.getElementById("nav-simulator");
+  if (item) item.hidden = !mock;
+});
+
+window.addEventListener("unhandledrejection", (event) => {
+  if (event.reason?.handled) {
+    event.preventDefault();
+    return;
+  }
+  announce("Something went wrong. Please try again.", "error");
+});
+
+render();

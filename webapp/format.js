@@ -1,0 +1,123 @@
+// Dates and times, always in the user's own time zone (the profile's), never the browser's by accident.
+
+const FALLBACK_ZONES = [
+  "UTC", "Africa/Cairo", "Africa/Johannesburg", "Africa/Lagos", "Africa/Nairobi",
+  "America/Anchorage", "America/Argentina/Buenos_Aires", "America/Bogota", "America/Chicago",
+  "America/Denver", "America/Halifax", "America/Los_Angeles", "America/Mexico_City",
+  "America/New_York", "America/Phoenix", "America/Sao_Paulo", "America/St_Johns", "America/Toronto",
+  "Asia/Bangkok", "Asia/Dubai", "Asia/Hong_Kong", "Asia/Jakarta", "Asia/Jerusalem", "Asia/Karachi",
+  "Asia/Kolkata", "Asia/Manila", "Asia/Seoul", "Asia/Shanghai", "Asia/Singapore", "Asia/Tokyo",
+  "Atlantic/Reykjavik", "Australia/Adelaide", "Australia/Brisbane", "Australia/Perth",
+  "Australia/Sydney", "Europe/Amsterdam", "Europe/Athens", "Europe/Berlin", "Europe/Dublin",
+  "Europe/Istanbul", "Europe/Lisbon", "Europe/London", "Europe/Madrid", "Europe/Moscow",
+  "Europe/Paris", "Europe/Rome", "Europe/Stockholm", "Europe/Warsaw", "Europe/Zurich",
+  "Pacific/Auckland", "Pacific/Honolulu",
+];
+
+export function browserTimeZone() {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  } catch {
+    return "UTC";
+  }
+}
+
+/** Every zone the browser knows, plus UTC and `extra` (e.g. the profile's), sorted. */
+export function timeZones(...extra) {
+  let zones = [];
+  try {
+    zones = Intl.supportedValuesOf("timeZone");
+  } catch {
+    zones = [];
+  }
+  if (!zones.length) zones = FALLBACK_ZONES;
+  return Array.from(new Set([...zones, "UTC", ...extra.filter(Boolean)])).sort();
+}
+
+/** "America/Argentina/Buenos_Aires" -> "America / Argentina / Buenos Aires" */
+export function zoneLabel(zone) {
+  return String(zone).replaceAll("_", " ").replaceAll("/", " / ");
+}
+
+const cache = new Map();
+
+function formatter(timeZone, options) {
+  const key = JSON.stringify([timeZone, options]);
+  if (!cache.has(key)) {
+    let fmt;
+    try {
+      fmt = new Intl.DateTimeFormat(undefined, { timeZone, ...options });
+    } catch {
+      fmt = new Intl.DateTimeFormat(undefined, options);
+    }
+    cache.set(key, fmt);
+  }
+  return cache.get(key);
+}
+
+function toDate(value) {
+  return value instanceof Date ? value : new Date(value);
+}
+
+/** "2026-11-25": the calendar day of `value` in `timeZone`. */
+export function dayKey(value, timeZone) {
+  const parts = formatter(timeZone, { year: "numeric", month: "2-digit", day: "2-digit" }).formatToParts(toDate(value));
+  const get = (type) => parts.find((p) => p.type === type)?.value ?? "";
+  return `${get("year")}-${get("month")}-${get("day")}`;
+}
+
+export function formatTime(value, timeZone) {
+  return formatter(timeZone, { hour: "2-digit", minute: "2-digit" }).format(toDate(value));
+}
+
+/** "Wednesday, 25 November 2026" */
+export function formatDay(value, timeZone) {
+  return formatter(timeZone, { weekday: "long", day: "numeric", month: "long", year: "numeric" }).format(toDate(value));
+}
+
+/** "Wednesday, 25 November 2026 at 15:36" (locale-dependent) */
+export function formatDateTime(value, timeZone) {
+  return formatter(timeZone, { dateStyle: "full", timeStyle: "short" }).format(toDate(value));
+}
+
+/** "today at 09:00", "tomorrow at 09:00", "Thursday 3 December at 09:00" */
+export function describeWhen(value, timeZone, now = new Date()) {
+  const date = toDate(value);
+  const time = formatTime(date, timeZone);
+  const day = dayKey(date, timeZone);
+  if (day === dayKey(now, timeZone)) return `today at ${time}`;
+  if (day === dayKey(new Date(now.getTime() + 86400000), timeZone)) return `tomorrow at ${time}`;
+  if (day === dayKey(new Date(now.getTime() - 86400000), timeZone)) return `yesterday at ${time}`;
+  const dayText = formatter(timeZone, { weekday: "long", day: "numeric", month: "long" }).format(date);
+  return `${dayText} at ${time}`;
+}
+
+export const RATINGS = [
+  { value: -2, label: "Very hard" },
+  { value: -1, label: "Hard" },
+  { value: 0, label: "Okay" },
+  { value: 1, label: "Good" },
+  { value: 2, label: "Wonderful" },
+];
+
+export function ratingLabel(value) {
+  const found = RATINGS.find((r) => r.value === value);
+  if (!found) return "";
+  const sign = value > 0 ? `+${value}` : String(value);
+  return `${found.label} (${sign})`;
+}
+
+export const WEEKDAYS = [
+  { key: "mon", label: "Monday" },
+  { key: "tue", label: "Tuesday" },
+  { key: "wed", label: "Wednesday" },
+  { key: "thu", label: "Thursday" },
+  { key: "fri", label: "Friday" },
+  { key: "sat", label: "Saturday" },
+  { key: "sun", label: "Sunday" },
+];
+
+/** Is "HH:MM" inside the 08:00–21:00 calling window (both ends included)? */
+export function insideWindow(time) {
+  return typeof time === "string" && time >= "08:00" && time <= "21:00";
+}

@@ -1,0 +1,137 @@
+// History: past reflections, newest first, in the user's time zone.
+
+import { api } from "../api.js";
+import { formatDay, formatTime, ratingLabel, zoneLabel } from "../format.js";
+import { announce, badge, button, formError, h, loading, onSubmit, showFormError } from "../ui.js";
+import { ratingFieldset } from "./fields.js";
+
+const PAGE_SIZE = 10;
+
+const STATUS = {
+  COMPLETED: { label: "Completed", tone: "success" },
+  IN_PROGRESS: { label: "In progress", tone: "info" },
+  ABANDONED: { label: "Not finished", tone: "neutral" },
+};
+
+function answerText(answer) {
+  if (answer === null || answer === undefined) return h("p", { class: "answer answer-missing" }, "Not answered");
+  if (answer === "") return h("p", { class: "answer answer-missing" }, "No answer");
+  return h("p", { class: "answer" }, answer);
+}
+
+function ratingArea(session) {
+  const area = h("div", { class: "session-rating" });
+  const showValue = (value) => area.replaceChildren(h("p", {}, h("span", { class: "muted" }, "Your day: "), h("strong", {}, ratingLabel(value))));
+  if (session.rating !== null && session.rating !== undefined) {
+    showValue(session.rating);
+  } else if (session.status !== "ABANDONED") {
+    const rating = ratingFieldset({ legend: "How was this day?" });
+    const form = h("form", { class: "stack-tight rating-form" }, rating.fieldset, h("div", { class: "actions" }, button("Save rating", { kind: "secondary" })), formError());
+    onSubmit(form, async () => {
+      const value = rating.value();
+      if (value === null) {
+        showFormError(form, "Choose one of the five options first.");
+        return;
+      }
+      await api("ReflectionSession/setRating", { session: session.session, rating: value });
+      session.rating = value;
+      showValue(value);
+      announce("Rating saved.", "success");
+    });
+    area.append(form);
+  }
+  return area;
+}
+
+function sessionCard(session, tz) {
+  const status = STATUS[session.status] ?? { label: session.status, tone: "neutral" };
+  const headingId = `s-${session.session}`;
+  const recording = session.recordingUrl
+    ? h("p", { class: "recording" }, h("a", { href: session.recordingUrl, target: "_blank", rel: "noopener noreferrer" }, "Listen to the recording"))
+    : session.hasRecording
+      ? h("p", { class: "recording muted" }, "A recording is being processed.")
+      : null;
+  return h(
+    "li",
+    {},
+    h(
+      "article",
+      { class: "card session", "aria-labelledby": headingId, dataset: { session: session.session } },
+      h(
+        "header",
+        { class: "session-head" },
+        h("h2", { id: headingId, class: "card-title" }, formatDay(session.startedAt, tz)),
+        h(
+          "p",
+          { class: "session-meta" },
+          h("time", { datetime: session.startedAt }, formatTime(session.startedAt, tz)),
+          " · ",
+          session.method === "PHONE" ? "Phone call" : "Typed",
+          " ",
+          badge(status.label, status.tone),
+        ),
+      ),
+      h(
+        "ol",
+        { class: "qa" },
+        session.prompts.map((p) => h("li", {}, h("p", { class: "question" }, p.text), answerText(p.answer))),
+      ),
+      ratingArea(session),
+      recording,
+    ),
+  );
+}
+
+export async function render(view, ctx) {
+  const tz = ctx.profile.timezone;
+  const list = h("ol", { class: "sessions", "aria-label": "Reflections" });
+  const more = h("div", { class: "actions actions-center" });
+  view.append(
+    h("div", { class: "page-head" }, h("h1", {}, "History"), h("p", { class: "lead" }, `Your reflections, newest first. Times are in ${zoneLabel(tz)}.`)),
+    list,
+    more,
+  );
+  const spinner = loading();
+  view.insertBefore(spinner, list);
+
+  let before = null;
+  async function loadPage() {
+    const body = { limit: PAGE_SIZE };
+    if (before) body.before = before;
+    const rows = await api("ReflectionSession/_history", body);
+    if (!ctx.isCurrent()) return [];
+    for (const session of rows) list.append(sessionCard(session, tz));
+    if (rows.length) before = rows[rows.length - 1].session;
+    more.replaceChildren();
+    if (rows.length === PAGE_SIZE) {
+      const form = h("form", {}, button("Show older reflections", { kind: "secondary" }), formError());
+      onSubmit(
+        form,
+        async () => {
+          const firstNew = list.children.length;
+          const added = await loadPage();
+          announce(added.length ? `${added.length} older reflection${added.length === 1 ? "" : "s"} shown.` : "No older reflections.");
+          list.children[firstNew]?.querySelector("h2")?.setAttribute("tabindex", "-1");
+          list.children[firstNew]?.querySelector("h2")?.focus();
+        },
+        { busyLabel: "Loading…" },
+      );
+      more.append(form);
+    }
+    return rows;
+  }
+
+  const first = await loadPage();
+  spinner.remove();
+  if (!first.length && ctx.isCurrent()) {
+    list.replaceWith(
+      h(
+        "div",
+        { class: "card empty", id: "history-empty" },
+        h("h2", { class: "card-title" }, "No reflections yet"),
+        h("p", {}, "After your first call, or after answering today's prompts by typing, your reflections appear here."),
+        h("p", {}, h("a", { href: "/today" }, "Go to Today")),
+      ),
+    );
+  }
+}

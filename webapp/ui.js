@@ -1,0 +1,254 @@
+// Small DOM helpers: building elements, labelled fields, errors next to inputs, busy buttons, status messages.
+
+import { ApiError } from "./api.js";
+
+const PROPERTIES = new Set(["value", "checked", "disabled", "selected", "hidden", "indeterminate", "textContent"]);
+
+/** h("button", {type: "button", onclick}, "Save") — never parses HTML, so user text is always text. */
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null) continue;
+    if (key === "class") el.className = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (PROPERTIES.has(key)) el[key] = value;
+    else if (value === false) continue;
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+let nextId = 0;
+
+/** A unique element id with a readable prefix. */
+export function uid(prefix = "id") {
+  nextId += 1;
+  return `${prefix}-${nextId}`;
+}
+
+/**
+ * A labelled input with an optional hint and a slot for its error.
+ * `name` is the API field it edits (errors with detail.loc[1] == name land here).
+ * Returns {wrap, input}.
+ */
+export function field({ name, label, type = "text", value, hint, control, inputProps = {}, labelHidden = false }) {
+  const id = uid(`f-${String(name).replace(/[^a-zA-Z0-9]+/g, "-")}`);
+  let input = control;
+  if (!input) {
+    if (type === "textarea") input = h("textarea", { rows: 3, ...inputProps });
+    else input = h("input", { type, ...inputProps });
+    if (value !== undefined && value !== null) input.value = value;
+  }
+  input.id = id;
+  input.dataset.field = name;
+  const hintEl = hint ? h("p", { class: "hint", id: `${id}-hint` }, hint) : null;
+  const errorEl = h("p", { class: "field-error", id: `${id}-error`, hidden: true });
+  input.setAttribute("aria-describedby", [hintEl ? hintEl.id : null, errorEl.id].filter(Boolean).join(" "));
+  const labelEl = h("label", { for: id, class: labelHidden ? "visually-hidden" : null }, label);
+  const wrap = h("div", { class: `field field-${type}` }, labelEl, input, hintEl, errorEl);
+  return { wrap, input, label: labelEl };
+}
+
+/** A checkbox with its label on the right. */
+export function checkbox({ name, label, checked = false, hint }) {
+  const id = uid(`f-${name}`);
+  const input = h("input", { type: "checkbox", id, checked });
+  input.dataset.field = name;
+  const hintEl = hint ? h("p", { class: "hint", id: `${id}-hint` }, hint) : null;
+  const errorEl = h("p", { class: "field-error", id: `${id}-error`, hidden: true });
+  input.setAttribute("aria-describedby", [hintEl ? hintEl.id : null, errorEl.id].filter(Boolean).join(" "));
+  const wrap = h("div", { class: "field field-checkbox" }, h("div", { class: "check-row" }, input, h("label", { for: id }, label)), hintEl, errorEl);
+  return { wrap, input };
+}
+
+/** The message area of a form, next to its submit button. */
+export function formError() {
+  return h("p", { class: "form-error", role: "alert", hidden: true });
+}
+
+/** A submit (or plain) button; `kind` is primary, secondary, quiet or danger. */
+export function button(label, { kind = "primary", type = "submit", onclick, props = {} } = {}) {
+  return h("button", { type, class: `btn btn-${kind}`, onclick, ...props }, label);
+}
+
+export function clearErrors(form) {
+  for (const el of form.querySelectorAll(".field-error")) {
+    el.textContent = "";
+    el.hidden = true;
+  }
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  for (const el of form.querySelectorAll(".form-error")) {
+    el.textContent = "";
+    el.hidden = true;
+  }
+}
+
+function inputFor(form, key) {
+  if (key === null || key === undefined) return null;
+  const esc = window.CSS && CSS.escape ? CSS.escape(String(key)) : String(key);
+  return form.querySelector(`[data-field="${esc}"]`);
+}
+
+/** Shows `message` under the input `key` of `form`; false if the form has no such input. */
+export function showFieldError(form, key, message) {
+  const input = inputFor(form, key);
+  if (!input) return false;
+  const errorEl = document.getElementById(`${input.id}-error`);
+  if (!errorEl) return false;
+  errorEl.textContent = errorEl.textContent ? `${errorEl.textContent} ${message}` : message;
+  errorEl.hidden = false;
+  input.setAttribute("aria-invalid", "true");
+  return input;
+}
+
+export function showFormError(form, message) {
+  const el = form.querySelector(".form-error");
+  if (!el) return false;
+  el.textContent = message;
+  el.hidden = false;
+  return true;
+}
+
+function humanize(msg) {
+  const text = String(msg || "invalid value");
+  return text[0].toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? "" : ".");
+}
+
+/**
+ * Places an error: each `detail` entry next to the input named by loc[1] (or loc[1].loc[2] for
+ * list items), an error tagged with `field` next to that input, anything else near the submit
+ * button. Focuses the first input at fault.
+ */
+export function showError(form, error) {
+  if (error?.handled) return;
+  let firstInput = null;
+  let placedAll = true;
+  if (error instanceof ApiError && error.detail.length) {
+    for (const item of error.detail) {
+      const loc = Array.isArray(item.loc) ? item.loc.slice(1) : [];
+      const candidates = [loc.join("."), loc.slice(0, 2).join("."), loc[0], error.field];
+      let input = false;
+      for (const key of candidates) {
+        if (key === undefined || key === null || key === "") continue;
+        input = showFieldError(form, key, humanize(item.msg));
+        if (input) break;
+      }
+      if (input) firstInput = firstInput || input;
+      else placedAll = false;
+    }
+    if (!placedAll) showFormError(form, error.message);
+  } else if (error instanceof ApiError && error.field && error.status >= 400 && error.status < 500) {
+    const input = showFieldError(form, error.field, error.message);
+    if (input) firstInput = input;
+    else showFormError(form, error.message);
+  } else {
+    const message = error instanceof ApiError ? error.message : "Something went wrong. Please try again.";
+    if (!(error instanceof ApiError)) console.error(error);
+    if (!showFormError(form, message)) announce(message, "error");
+  }
+  if (firstInput) firstInput.focus();
+}
+
+/** Runs `fn` with `btn` disabled and showing a spinner and `label` ("Saving…"). */
+export async function withBusy(btn, label, fn) {
+  if (!btn) return fn();
+  const before = Array.from(btn.childNodes);
+  const width = btn.offsetWidth;
+  btn.disabled = true;
+  btn.setAttribute("aria-busy", "true");
+  if (width) btn.classList.add("is-busy");
+  btn.replaceChildren(h("span", { class: "spinner", "aria-hidden": "true" }), h("span", {}, label));
+  try {
+    return await fn();
+  } finally {
+    btn.replaceChildren(...before);
+    btn.disabled = false;
+    btn.removeAttribute("aria-busy");
+    btn.classList.remove("is-busy");
+  }
+}
+
+/**
+ * Handles a form's submit: clears old errors, shows progress on the button that submitted it,
+ * places errors next to the inputs they concern.
+ */
+export function onSubmit(form, handler, { busyLabel = "Saving…" } = {}) {
+  form.noValidate = true;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (form.dataset.busy) return;
+    const btn = event.submitter || form.querySelector('button[type="submit"]');
+    clearErrors(form);
+    const empty = Array.from(form.querySelectorAll("[required]")).filter((el) => !el.disabled && !String(el.value).trim());
+    if (empty.length) {
+      for (const el of empty) showFieldError(form, el.dataset.field, "Please fill this in.");
+      empty[0].focus();
+      return;
+    }
+    form.dataset.busy = "1";
+    form.setAttribute("aria-busy", "true");
+    try {
+      await withBusy(btn, busyLabel, () => handler(event));
+    } catch (error) {
+      showError(form, error);
+    } finally {
+      delete form.dataset.busy;
+      form.removeAttribute("aria-busy");
+    }
+  });
+}
+
+let toastTimer = null;
+
+/** Says `message` in the polite live region (and shows it briefly as a toast). */
+export function announce(message, tone = "info") {
+  const region = document.getElementById("status");
+  if (!region) return;
+  region.textContent = "";
+  region.dataset.tone = tone;
+  // A fresh text node after a tick, so screen readers announce a repeat of the same message.
+  setTimeout(() => {
+    region.textContent = message;
+    region.classList.add("is-visible");
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => region.classList.remove("is-visible"), 5000);
+  }, 30);
+}
+
+/** A card section with a heading; returns {section, body}. */
+export function card(title, { id, level = 2, intro, className = "" } = {}) {
+  const headingId = uid("h");
+  const heading = h(`h${level}`, { id: headingId, class: "card-title" }, title);
+  const body = h("div", { class: "card-body" });
+  const section = h(
+    "section",
+    { class: `card ${className}`.trim(), id, "aria-labelledby": headingId },
+    heading,
+    intro ? h("p", { class: "card-intro" }, intro) : null,
+    body,
+  );
+  return { section, body, heading };
+}
+
+/** A status pill. */
+export function badge(text, tone = "neutral") {
+  return h("span", { class: `badge badge-${tone}` }, text);
+}
+
+export function loading(text = "Loading…") {
+  return h("p", { class: "loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), " ", text);
+}
+
+/** A notice box; tone is info, warning, success or error. */
+export function notice(tone, ...children) {
+  return h("div", { class: `notice notice-${tone}`, role: tone === "error" ? "alert" : null }, ...children);
+}
