@@ -143,6 +143,8 @@ def setup_logging(
     root.setLevel(level.upper() if isinstance(level, str) else level)
     # httpx logs every request URL at INFO; our clients log what matters themselves.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # twilio logs every REST request with its parameters (phone numbers) at INFO.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     for name in _UVICORN_LOGGERS:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
