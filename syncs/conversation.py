@@ -40,6 +40,13 @@ END_OF_SPEECH_PAUSE = 3.0  # the Gather's speechTimeout: the caller paused this 
 SILENT_TURN_PAUSE = 9.0  # a whole Gather timeout of silence after the end-of-speech pause
 
 
+# where-clauses: the reflection's prompts, found through the call
+PROMPTS_OF_THE_CALL = (
+    PhoneCall._byCallSid({"callSid": sid}, {"user": user, "session": session}),
+    ReflectionSession._session({"user": user, "session": session}, {"prompts": prompts}),
+)
+
+
 def prompt_text(f: dict) -> str:
     return f["prompts"][f["index"]]["text"]
 
@@ -58,8 +65,7 @@ JudgeAnswer = Sync(
     doc="after the end-of-speech pause, the LLM (or the local rules) judges the answer so far",
     when=[PhoneCall.appendSpeech({"callSid": sid}, {"answerSoFar": answer, "promptIndex": index})],
     where=[
-        PhoneCall._byCallSid({"callSid": sid}, {"user": user, "session": session}),
-        ReflectionSession._session({"user": user, "session": session}, {"prompts": prompts}),
+        *PROMPTS_OF_THE_CALL,
         Let(question, prompt_text, "the prompt being answered"),
     ],
     then=[
@@ -116,8 +122,7 @@ LongPauseAfterPartialAnswer = Sync(
     when=[PhoneCall.noteSilence({"callSid": sid}, {"answerSoFar": answer, "promptIndex": index})],
     where=[
         Filter(lambda f: f["answer"] != "", "part of an answer was heard"),
-        PhoneCall._byCallSid({"callSid": sid}, {"user": user, "session": session}),
-        ReflectionSession._session({"user": user, "session": session}, {"prompts": prompts}),
+        *PROMPTS_OF_THE_CALL,
         Let(question, prompt_text, "the prompt being answered"),
     ],
     then=[
@@ -143,8 +148,7 @@ AskAgainAfterFirstSilence = Sync(
         ),
     ],
     where=[
-        PhoneCall._byCallSid({"callSid": sid}, {"user": user, "session": session}),
-        ReflectionSession._session({"user": user, "session": session}, {"prompts": prompts}),
+        *PROMPTS_OF_THE_CALL,
     ],
     then=[
         Requesting.respond(
