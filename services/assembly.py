@@ -20,6 +20,8 @@ from conceptkit import ConceptApp, plugin_manager
 from services.config import Config, ensure_local_key, load_config
 from services.database import make_async_client
 from services.logs import setup_logging
+from services.phone_simulator import attach_simulator
+from services.phone_simulator_routes import install_simulator
 from services.twilio_webhooks import webhook_routes
 from services.webapp import webapp_routes
 from services.webhook_urls import WebhookUrls
@@ -46,8 +48,12 @@ def webhook_auth_token(config: Config) -> str:
 
 
 def concept_app(config: Config, db: Any, services: Mapping[str, Any] | None = None) -> ConceptApp:
-    """The engine with every installed plugin; ``services`` replaces the configured adapters (tests)."""
-    return ConceptApp(
+    """The engine with every installed plugin; ``services`` replaces the configured adapters (tests).
+
+    In mock mode the mock phone provider reports its calls and SMS to the phone
+    simulator through the database, since the worker and the server are separate processes.
+    """
+    app = ConceptApp(
         plugin_manager(),
         db,
         use_mocks=config.use_mocks,
@@ -57,6 +63,9 @@ def concept_app(config: Config, db: Any, services: Mapping[str, Any] | None = No
         services=dict(services) if services is not None else None,
         recovery_grace_s=config.recovery_grace_seconds,
     )
+    if config.use_mocks and services is None:
+        attach_simulator(app.services["telephony"], db)
+    return app
 
 
 def server_app(
@@ -106,4 +115,6 @@ def server_app(
 
     asgi = app.asgi(routes, max_body_bytes=config.max_body_bytes, lifespan=lifespan)
     asgi.state.concept_app = app
+    if config.use_mocks and services is None:
+        install_simulator(asgi, app.engine, db, config)
     return asgi

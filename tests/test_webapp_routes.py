@@ -237,13 +237,14 @@ async def test_in_the_assembled_server_nothing_is_shadowed(full_app):
         "/api/Accounts/login",
         "/api/nope",
         "/webhooks/twilio/voice",
-        "/simulator/api/status",
         "/favicon.ico",
     ]:
         r = await http.get(path)
         assert r.status_code in (404, 405), path
         assert "<main" not in r.text, path
     assert (await http.post("/webhooks/twilio/voice")).status_code != 200
+    simulator = await http.get("/simulator/api/status")  # mock mode: the simulator answers as JSON
+    assert simulator.headers["content-type"].startswith("application/json")
     page = await http.get("/history")
     assert page.status_code == 200 and '<main id="main"' in page.text
     assert (await http.get("/static/app.js")).status_code == 200

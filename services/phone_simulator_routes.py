@@ -1,0 +1,190 @@
+"""HTTP side of the phone simulator: the page at /simulator and its JSON API (mock mode only).
+
+Every API route but ``status`` takes the web app's session token (``Authorization:
+Bearer``) and shows or acts on only the caller's own calls and SMS; someone else's
+call is "no such call" (404). Errors have the API's shape: ``{"error": ...}``.
+
+    GET  /simulator                              the page (simulator/index.html)
+    GET  /simulator/api/status                   {"mock": true}
+    GET  /simulator/api/inbox                    ringing / live / recent calls, SMS
+    GET  /simulator/api/calls/{sid}              one call with its live transcript
+    POST /simulator/api/calls/{sid}/answer       (also decline, ignore, voicemail)
+    POST /simulator/api/calls/{sid}/say          {"text": "..."}
+    POST /simulator/api/calls/{sid}/silence
+    POST /simulator/api/calls/{sid}/hangup
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route
+
+from conceptkit import EngineError
+from conceptkit.http import JSON, ApiError, bearer_token, error_response, read_json_object
+from services.phone_simulator import (
+    DECISIONS,
+    MAX_SPOKEN_CHARS,
+    PhoneSimulator,
+    SimulatorError,
+)
+
+__all__ = ["PAGE_DIR", "install_simulator", "phone_simulator_for", "simulator_routes"]
+
+PAGE_DIR = Path(__file__).resolve().parent.parent / "simulator"
+PAGE_FILES = {
+    "index.html": "text/html; charset=utf-8",
+    "simulator.js": "text/javascript; charset=utf-8",
+    "simulator.css": "text/css; charset=utf-8",
+}
+CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+}
+CONVERSATION = ("say", "silence", "hangup")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def phone_simulator_for(engine: Any, db: Any, config: Any, **options: Any) -> PhoneSimulator:
+    """The simulator of a mock-mode server: webhooks signed as the server expects them."""
+    if not config.use_mocks:
+        raise ValueError("the phone simulator exists only with USE_MOCKS=true")
+    from services.assembly import webhook_auth_token  # assembly imports this module lazily
+
+    return PhoneSimulator(engine, db, auth_token=webhook_auth_token(config), **options)
+
+
+def install_simulator(
+    asgi: Any, engine: Any, db: Any, config: Any, **options: Any
+) -> PhoneSimulator:
+    """Mount the simulator on the Starlette app `server_app` built, and run it with the app.
+
+    Its routes go first (so a catch-all mount of the web app cannot shadow them) and its
+    background work starts and stops inside the app's own lifespan.
+    """
+    simulator = phone_simulator_for(engine, db, config, **options)
+    asgi.router.routes[0:0] = simulator_routes(simulator)
+    inner = asgi.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        async with inner(app) as state, simulator.running():
+            yield state
+
+    asgi.router.lifespan_context = lifespan
+    asgi.state.phone_simulator = simulator
+    return simulator
+
+
+def simulator_routes(simulator: PhoneSimulator) -> list[Route]:
+    """The page and its API; mount them only in mock mode."""
+    engine = simulator.engine
+
+    async def user_of(request: Request) -> str:
+        token = bearer_token(request)
+        if token is None:
+            raise ApiError(401, "log in first: send Authorization: Bearer <session token>")
+        try:
+            rows = await engine.query("Accounts", "_userForToken", {"token": token})
+        except EngineError:
+            rows = []
+        if not rows:
+            raise ApiError(401, "your session has expired or was logged out; log in again")
+        return rows[0]["user"]
+
+    def api(handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ApiError as exc:
+                return error_response(exc.status, exc.message, exc.detail)
+            except SimulatorError as exc:
+                return error_response(exc.status, exc.message)
+
+        return endpoint
+
+    def call_sid(request: Request) -> str:
+        sid = request.path_params["sid"]
+        if not CALL_SID.match(sid):
+            raise SimulatorError(404, "no such call")
+        return sid
+
+    async def status(_: Request) -> Response:
+        return JSON({"mock": True})
+
+    async def inbox(request: Request) -> Response:
+        user = await user_of(request)
+        return JSON(await simulator.inbox(user))
+
+    async def call(request: Request) -> Response:
+        user = await user_of(request)
+        return JSON(await simulator.call(user, call_sid(request)))
+
+    async def act(request: Request) -> Response:
+        user = await user_of(request)
+        sid = call_sid(request)
+        action = request.path_params["action"]
+        if action in DECISIONS:
+            return JSON(await simulator.decide(user, sid, action))
+        if action not in CONVERSATION:
+            raise SimulatorError(404, f"no such action {action!r}")
+        if action == "say":
+            return JSON(
+                await simulator.say(user, sid, spoken_text(await read_json_object(request)))
+            )
+        if action == "silence":
+            return JSON(await simulator.silence(user, sid))
+        return JSON(await simulator.hang_up(user, sid))
+
+    def page(name: str) -> Handler:
+        async def serve(_: Request) -> Response:
+            path = PAGE_DIR / name
+            if not path.is_file():
+                return error_response(404, "the simulator page is not installed")
+            return FileResponse(path, media_type=PAGE_FILES[name], headers=PAGE_HEADERS)
+
+        return serve
+
+    return [
+        Route("/simulator", page("index.html"), methods=["GET"]),
+        Route("/simulator/simulator.js", page("simulator.js"), methods=["GET"]),
+        Route("/simulator/simulator.css", page("simulator.css"), methods=["GET"]),
+        Route("/simulator/api/status", api(status), methods=["GET"]),
+        Route("/simulator/api/inbox", api(inbox), methods=["GET"]),
+        Route("/simulator/api/calls/{sid}", api(call), methods=["GET"]),
+        Route("/simulator/api/calls/{sid}/{action}", api(act), methods=["POST"]),
+    ]
+
+
+def spoken_text(body: dict[str, Any]) -> str:
+    """The `text` of a say request: a non-blank string of at most MAX_SPOKEN_CHARS."""
+
+    def invalid(msg: str, kind: str) -> ApiError:
+        return ApiError(
+            422, "invalid request", [{"loc": ["body", "text"], "msg": msg, "type": kind}]
+        )
+
+    text = body.get("text")
+    if text is None:
+        raise invalid("field required", "missing")
+    if not isinstance(text, str):
+        raise invalid("must be a string", "type_error")
+    text = " ".join(text.split())
+    if not text:
+        raise invalid("say something, or use /silence", "value_error")
+    if len(text) > MAX_SPOKEN_CHARS:
+        raise invalid(f"at most {MAX_SPOKEN_CHARS} characters", "value_error")
+    return text
