@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
+import sys
 
-from services.assembly import concept_app, startup_config
-from services.database import make_async_client
-from services.worker_loop import CallWorker
+
+def _stop_while_starting(signum: int, frame: object) -> None:
+    sys.exit(0)  # nothing is in hand yet
+
+
+signal.signal(signal.SIGTERM, _stop_while_starting)
+signal.signal(signal.SIGINT, _stop_while_starting)
+
+import asyncio  # noqa: E402
+
+from services.assembly import concept_app, startup_config  # noqa: E402
+from services.database import make_async_client  # noqa: E402
+from services.worker_loop import CallWorker  # noqa: E402
 
 
 async def main() -> int:
+    # Signals are caught from the start, so a stop during start-up is clean too.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     config = startup_config()
     client = make_async_client(config.mongodb_uri)
     app = concept_app(config, client[config.db_name])
-    async with app.running():
-        worker = CallWorker(app.engine, app.services["clock"], lease_s=config.worker_lease_seconds)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, worker.stop)
-        await worker.run()
-    await client.close()
+    try:
+        async with app.running():
+            clock = app.services["clock"]
+            worker = CallWorker(
+                app.engine, clock, lease_s=config.worker_lease_seconds, stopping=stop
+            )
+            await worker.run()
+    finally:
+        await client.close()
     return 0
 
 

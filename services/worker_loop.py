@@ -35,6 +35,7 @@ class CallWorker:
         max_sleep_s: float = 0.5,
         lease_s: int = 60,
         claimers: int = 2,
+        stopping: asyncio.Event | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -42,12 +43,10 @@ class CallWorker:
         self.max_sleep_s = max_sleep_s
         self.lease_s = lease_s
         self.claimers = claimers
-        self.stopping = asyncio.Event()
-        self._wake = asyncio.Event()
+        self.stopping = stopping or asyncio.Event()
 
     def stop(self) -> None:
         self.stopping.set()
-        self._wake.set()
 
     async def run(self) -> None:
         log.info("worker %s started", self.worker_id)

@@ -10,7 +10,14 @@ import time
 import httpx
 import pytest
 
-from services.callees import BusyCallee, HangUpAfter, ScriptedCallee
+from services.callees import (
+    BusyCallee,
+    HangUpAfter,
+    InteractiveCallee,
+    NoAnswerCallee,
+    ScriptedCallee,
+    VoicemailCallee,
+)
 from services.twilio_signature import sign_twilio_request
 from tests.e2e.conftest import AUTH_TOKEN, PUBLIC, Stack
 
@@ -123,7 +130,9 @@ def test_a_forged_webhook_gets_403(stack: Stack):
 
 
 @pytest.mark.parametrize(
-    "stack", [{"TWILIO_CALLS_PER_SECOND": "3", "WORKER_LEASE_SECONDS": "2", "RECOVERY_GRACE_SECONDS": "1"}], indirect=True
+    "stack",
+    [{"TWILIO_CALLS_PER_SECOND": "3", "WORKER_LEASE_SECONDS": "2", "RECOVERY_GRACE_SECONDS": "1"}],
+    indirect=True,
 )
 def test_a_worker_killed_at_random_points_never_dials_an_attempt_twice(stack: Stack):
     """Calls are paced at 3 per second, so the kills land while dialling is under way."""
@@ -153,7 +162,9 @@ def test_a_worker_killed_at_random_points_never_dials_an_attempt_twice(stack: St
     try:
         rows = stack.wait_until(all_done, 60, "every call to end")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; last states {all_done.last}; dialled at kills {dialled_at_kill}") from None
+        raise AssertionError(
+            f"{exc}; last states {all_done.last}; dialled at kills {dialled_at_kill}"
+        ) from None
     print("dialled at each kill:", dialled_at_kill, "attempts:", [r["attempts"] for r in rows])
     assert all(r["status"] == "COMPLETED" for r in rows), rows
     created = [r for r in stack.standin.state.requests if r.endpoint == "calls.create"]
@@ -168,3 +179,49 @@ def test_a_worker_killed_at_random_points_never_dials_an_attempt_twice(stack: St
 
 def test_readyz_reports_the_database(stack: Stack):
     assert httpx.get(stack.base + "/readyz").json()["status"] == "ready"
+
+
+def test_missed_calls_are_retried_until_max_retries_then_failed(stack: Stack):
+    phone = "+14155550104"
+    token = stack.sign_up(phone, maxRetries=3)
+    stack.standin.callee_for(phone, BusyCallee(), NoAnswerCallee(), VoicemailCallee())
+    sc = stack.api("Calls/now", {}, token)["scheduledCall"]
+    results = stack.standin.wait_for_calls_sync(3, timeout=40)
+    assert [r.final_status for r in results] == ["busy", "no-answer", "completed"]
+    assert results[2].said == [], "a voicemail is hung up on without a word"
+    row = stack.wait_until(
+        lambda: (r := scheduled(stack, token, sc))["status"] == "FAILED" and r, 20, "FAILED"
+    )
+    assert row["attempts"] == 3
+    time.sleep(1.5)
+    assert len(stack.standin.results) == 3, "no fourth attempt"
+
+
+def test_cancelling_a_live_call_ends_it_and_stops_the_attempts(stack: Stack):
+    phone = "+14155550105"
+    token = stack.sign_up(phone)
+    callee = InteractiveCallee(response_timeout_s=20)
+    stack.standin.callee_for(phone, callee)
+    sc = stack.api("Calls/now", {}, token)["scheduledCall"]
+    stack.wait_until(
+        lambda: callee.listening is not None, 20, "the call to be answered and listening"
+    )
+    stack.api("CallScheduler/cancel", {"scheduledCall": sc}, token)
+    (result,) = stack.standin.wait_for_calls_sync(1, timeout=20)
+    assert result.ended_by == "api", "the service ended the live call"
+    assert scheduled(stack, token, sc)["status"] == "CANCELLED"
+    time.sleep(1.5)
+    assert len(stack.standin.results) == 1
+
+
+def test_a_worker_stops_cleanly_on_sigterm(stack: Stack):
+    worker = stack.workers[-1]
+    log = stack.logs / "worker-0.log"
+    stack.wait_until(lambda: "started" in log.read_text(), 20, "the worker to start")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(10) == 0
+    assert "stopped" in log.read_text()
+    early = stack.start_worker()  # a stop while it is still importing and connecting is clean too
+    time.sleep(0.3)
+    early.send_signal(signal.SIGTERM)
+    assert early.wait(10) == 0
