@@ -593,6 +593,16 @@ class PhoneCall(Concept):
         return [_view(doc)] if doc else []
 
     @query
+    async def _stale(
+        self, before: dt.datetime, limit: Annotated[int, Range(1, 500)] = 100
+    ) -> list[dict[str, Any]]:
+        """Internal (worker): calls still not ended that were created before ``before``,
+        i.e. whose end the provider never reported (lost status callbacks)."""
+        docs = self.collection("calls").find({"activeUser": {"$exists": True}}).limit(5000)
+        stale = [_view(d) async for d in docs if d["createdAt"] < before]
+        return sorted(stale, key=lambda v: v["createdAt"])[: int(limit)]
+
+    @query
     async def _activeForUser(self, user: str) -> list[dict[str, Any]]:
         """The user's non-terminal call, if any."""
         doc = await self.collection("calls").find_one({"activeUser": user})

@@ -23,6 +23,10 @@ from conceptkit.ids import new_id
 log = logging.getLogger("worker")
 
 PLAN_LEAD = dt.timedelta(seconds=60)  # create the queued call this long before it is due
+# A call is limited to 15 minutes by the provider; one not ended 10 minutes after that
+# lost its status callbacks (an outage while they came) and is closed here.
+LOST_AFTER = dt.timedelta(minutes=25)
+SWEEP_EVERY_S = 60.0
 
 
 class CallWorker:
@@ -65,6 +69,27 @@ class CallWorker:
             )
         return len(rows)
 
+    async def close_lost_calls(self) -> int:
+        """End calls whose end was never reported, so the user is not blocked by them."""
+        rows = await self.engine.query(
+            "PhoneCall", "_stale", {"before": self.clock.now() - LOST_AFTER}
+        )
+        for row in rows:
+            if row["callSid"]:
+                await self.engine.invoke(
+                    "PhoneCall",
+                    "markAbandoned",
+                    {
+                        "callSid": row["callSid"],
+                        "reason": "the provider never reported the end of the call",
+                    },
+                )
+            else:
+                await self.engine.invoke(
+                    "PhoneCall", "failBeforeDial", {"call": row["call"], "error": "never dialled"}
+                )
+        return len(rows)
+
     async def claim_one(self) -> bool:
         """Claim one due call (its dial runs in the syncs of the claim). False if none is due."""
         out = await self.engine.invoke(
@@ -93,9 +118,13 @@ class CallWorker:
             await self._sleep(delay)
 
     async def _plan_loop(self) -> None:
+        swept_at = 0.0
         while not self.stopping.is_set():
             try:
                 await self.plan_due()
+                if self.clock.now().timestamp() - swept_at >= SWEEP_EVERY_S:
+                    swept_at = self.clock.now().timestamp()
+                    await self.close_lost_calls()
             except Exception:
                 log.exception("planning failed; retrying shortly")
             await self._sleep(1.0)

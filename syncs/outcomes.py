@@ -182,6 +182,30 @@ KeepPartialReflection = Sync(
     ],
 )
 
+LostCallEnds = Sync(
+    "LostCallEnds",
+    doc="a call whose end was never reported (closed by the worker) releases its queued call",
+    when=[PhoneCall.markAbandoned({}, {"scheduledCall": scheduled})],
+    then=[CallScheduler.markCompleted({"scheduledCall": scheduled})],
+)
+
+LostCallKeepsItsAnswers = Sync(
+    "LostCallKeepsItsAnswers",
+    when=[PhoneCall.markAbandoned({}, {"user": user, "session": session})],
+    where=[Filter(lambda f: f["session"] is not None, "the reflection had started")],
+    then=[
+        ReflectionSession.abandonSession(
+            {"user": user, "session": session, "reason": "the call was lost"}
+        )
+    ],
+)
+
+LostDialEnds = Sync(
+    "LostDialEnds",
+    when=[PhoneCall.failBeforeDial({"error": "never dialled"}, {"scheduledCall": scheduled})],
+    then=[CallScheduler.recordMissed({"scheduledCall": scheduled, "outcome": "FAILED"})],
+)
+
 # -- recordings and transcriptions (often after the call is over) ------------------------------
 
 StoreRecording = Sync(

@@ -237,3 +237,30 @@ async def test_pausing_the_schedule_cancels_the_planned_call(service: Service):
     service.clock.advance(minutes=5)
     assert await service.dial_due() == []
     assert planned["status"] == "PENDING"
+
+
+async def test_a_call_whose_end_was_never_reported_is_closed_and_keeps_its_answers(
+    service: Service,
+):
+    """Status callbacks lost in an outage: the worker closes the call so the user is not blocked."""
+
+    from services.call_player import HangUp
+
+    token = await service.sign_up()
+    scheduled = await service.call_now(token)
+    (placed,) = await service.dial_due()
+    # the caller answers one prompt; every status callback is lost
+    await service.play(
+        placed, ScriptedCallee(["My garden.", HangUp()]), status_delivery=lambda held: []
+    )
+    (session,) = await service.api("ReflectionSession/_history", {}, token)
+    assert session["status"] == "IN_PROGRESS"
+    assert await service.worker.close_lost_calls() == 0, (
+        "not before the provider's time limit has passed"
+    )
+    service.clock.advance(minutes=30)
+    assert await service.worker.close_lost_calls() == 1
+    (session,) = await service.api("ReflectionSession/_history", {}, token)
+    assert session["status"] == "ABANDONED" and session["prompts"][0]["answer"] == "My garden."
+    assert (await scheduled_status(service, token, scheduled))["status"] == "COMPLETED"
+    assert (await service.call_now(token)) != scheduled, "the user can be called again"
