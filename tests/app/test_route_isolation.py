@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import re
 import zoneinfo
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,6 +83,7 @@ class UserA:
     user: str
     ids: list[str]  # every id of A's records, the user id first
     markers: dict[str, str]  # description -> a value of A's that must never leak
+    code: str  # the code texted to A's pending number (not a marker: six digits are common)
 
 
 async def build_user_a(service: Service) -> UserA:
@@ -131,6 +133,8 @@ async def build_user_a(service: Service) -> UserA:
     # a code pending for a second number (codes to one user are 30 s apart)
     service.clock.advance(seconds=31)
     await service.api("PhoneVerification/start", {"phoneNumber": A_PHONE_PENDING}, token)
+    (sms,) = [m for m in service.telephony.messages if m.to == A_PHONE_PENDING]
+    code = re.search(r"\d{6}", sms.body).group(0)
 
     doc = (await service.http.get("/openapi.json")).json()
     if "/api/Notes/post" in doc["paths"]:  # the example plugin's notes, when installed
@@ -154,7 +158,7 @@ async def build_user_a(service: Service) -> UserA:
         **{f"answer {i}": a for i, a in enumerate(A_ANSWERS, 1)},
         **{f"id {i}": x for i, x in enumerate(ids)},
     }
-    return UserA(token, user, ids, markers)
+    return UserA(token, user, ids, markers, code)
 
 
 async def documents_naming(service: Service, ids: list[str]) -> dict[tuple[str, str], dict]:
@@ -243,12 +247,14 @@ class Walker:
     service: Service
     a: UserA
     b_token: str
+    stored: dict[tuple[str, str], dict]  # A's documents before the walk
     b_password: str = B_PASSWORD
     leaks: list[str] = attrs.Factory(list)
     problems: list[str] = attrs.Factory(list)
     past_validation: set[str] = attrs.Factory(set)
     sent: set[str] = attrs.Factory(set)  # A's values B has typed in (phase 2)
     calls: int = 0
+    statuses: Counter[tuple[str, int]] = attrs.Factory(Counter)
 
     def b_values(self, path: str, name: str, schema: dict[str, Any]) -> list[Any]:
         """B's own plausible values for a field (phase 1)."""
@@ -293,6 +299,7 @@ class Walker:
             "namePronunciation": [A_SAYS],
             "prompts": [A_PROMPTS],
             "text": [A_TYPED],
+            "code": [self.a.code],  # as if B had read A's text message
         }
         return hints.get(name, [])
 
@@ -363,9 +370,21 @@ class Walker:
                 await self.call(path, body, authenticated, phase)
             if phase == 1:
                 await self.user_in_body_is_refused(path, op, authenticated)
+            if not is_query(path):
+                # after every route, not only at the end: a later request could undo a change
+                await self.check_a_unchanged(f"phase {phase} {path}")
+
+    async def check_a_unchanged(self, after: str) -> None:
+        now = await db_snapshot(self.service, self.a)
+        for key in sorted(now.keys() | self.stored.keys()):
+            if now.get(key) != self.stored.get(key):
+                was = self.stored.get(key)
+                self.problems.append(f"after {after}: A's {key} was {was}, is {now.get(key)}")
+        self.stored = now  # report each change once, where it happened
 
     async def call(self, path: str, body: dict[str, Any], authenticated: bool, phase: int) -> None:
         r = await self.send(path, body, authenticated)
+        self.statuses[(path, r.status_code)] += 1
         self.check_leaks(path, body, r)
         data = r.json()
         if phase == 2:
@@ -403,6 +422,41 @@ class Walker:
             if r.status_code != 422 or ["body", "user"] not in locs:
                 self.problems.append(f"{path}: a body naming user got {r.status_code} {r.text}")
             self.check_leaks(path, base, r)
+
+
+def mounted_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, set[str]]]:
+    """Every (path, methods) the app serves, mounts included."""
+    for route in routes:
+        path = prefix + getattr(route, "path", "")
+        if getattr(route, "routes", None):
+            yield from mounted_routes(route.routes, path)
+        else:
+            yield path, set(getattr(route, "methods", None) or ())
+
+
+async def the_rest_of_the_app(walker: Walker, a: UserA, api_paths: set[str]) -> list[str]:
+    """Routes outside the OpenAPI document: the Twilio webhooks (POST) answer only a valid
+    Twilio signature, whatever session B holds; the web pages (GET) are the same static
+    files for everyone. B tries each with A's ids; none may show anything of A's."""
+    service = walker.service
+    auth = {"Authorization": f"Bearer {walker.b_token}"}
+    visited = []
+    for path, methods in sorted(mounted_routes(service.app.routes)):
+        if path.startswith("/api/") or "{" in path:
+            assert path in api_paths or "{" in path, f"{path} is served but not in /openapi.json"
+            continue
+        if "POST" in methods:
+            for x in a.ids:
+                form = {"CallSid": x, "AccountSid": x, "RecordingSid": x, "SpeechResult": "hi"}
+                r = await service.http.post(path, data=form, headers=auth)
+                walker.check_leaks(path, form, r)
+                if r.status_code != 403:
+                    walker.problems.append(f"{path} unsigned, CallSid {x}: {r.status_code}")
+        if "GET" in methods:
+            r = await service.http.get(path, headers=auth)
+            walker.check_leaks(path, {}, r)
+        visited.append(path)
+    return visited
 
 
 async def a_can_read(service: Service, paths: dict[str, Any], a: UserA) -> dict[str, Any]:
@@ -451,12 +505,16 @@ async def test_no_route_lets_another_user_read_or_change_anything(service: Servi
     assert any(A_ANSWERS[0] in json.dumps(v) for v in readable.values()), "A's answers readable"
     stored = await db_snapshot(service, a)
 
-    walker = Walker(service, a, b_token)
+    walker = Walker(service, a, b_token, stored)
+    # Codes go to one user, and to one number, at most every 30 s: moving the clock on
+    # lets B have a code of its own pending (phase 1), and lets B's attempt to have one
+    # sent to A's number (phase 2) reach the number. A's schedule is hours away.
+    service.clock.advance(seconds=31)
     await walker.walk(paths, phase=1)
-    # codes go to one user, and to one number, at most every 30 s: let B's phase-2
-    # attempt to have a code sent to A's number get through to the number
     service.clock.advance(seconds=31)
     await walker.walk(paths, phase=2)
+    others = await the_rest_of_the_app(walker, a, set(paths))
+    assert "/webhooks/twilio/gather" in others and "/history" in others, others
 
     # B's right password deletes B's own account: only now, or the walk would end early.
     r = await walker.send(DELETE_ACCOUNT, {"password": walker.b_password}, True)
@@ -470,12 +528,13 @@ async def test_no_route_lets_another_user_read_or_change_anything(service: Servi
         "routes no body got past input validation (teach b_values their fields): "
         f"{sorted(set(paths) - walker.past_validation)}"
     )
+    await walker.check_a_unchanged("B deleted its account")
+    assert walker.problems == [], "\n".join(walker.problems)
     assert await a_can_read(service, paths, a) == readable
-    after = await db_snapshot(service, a)
-    assert after.keys() == stored.keys()
-    for key, before in stored.items():
-        assert after[key] == before, key
-    assert walker.calls > 10 * len(paths) / 2
+    # what the walk saw, for `pytest -s`: route, status and how often
+    for (path, status), n in sorted(walker.statuses.items()):
+        print(f"{path:45} {status} x{n}")
+    print(f"{walker.calls} requests as B over {len(paths)} API routes and {len(others)} others")
 
 
 async def test_a_number_someone_else_verified_is_never_called_for_another_user(
