@@ -84,6 +84,9 @@ class UserA:
     ids: list[str]  # every id of A's records, the user id first
     markers: dict[str, str]  # description -> a value of A's that must never leak
     code: str  # the code texted to A's pending number (not a marker: six digits are common)
+    # the id of A's a field aims at first, by the field's name (the rest are tried too):
+    # the records B could most easily damage, e.g. the reflection A is still typing
+    targets: dict[str, str]
 
 
 async def build_user_a(service: Service) -> UserA:
@@ -158,7 +161,12 @@ async def build_user_a(service: Service) -> UserA:
         **{f"answer {i}": a for i, a in enumerate(A_ANSWERS, 1)},
         **{f"id {i}": x for i, x in enumerate(ids)},
     }
-    return UserA(token, user, ids, markers, code)
+    targets = {
+        "session": text_session,
+        "before": phone_session["session"],
+        "scheduledCall": pending_call,
+    }
+    return UserA(token, user, ids, markers, code, targets)
 
 
 async def documents_naming(service: Service, ids: list[str]) -> dict[tuple[str, str], dict]:
@@ -288,7 +296,7 @@ class Walker:
         }
         return hints.get(name, [fallback_value(schema)])
 
-    def a_values(self, path: str, name: str) -> list[Any]:
+    def a_values(self, name: str) -> list[Any]:
         """What a stranger could type of A's without having seen A's data (phase 2)."""
         hints: dict[str, list[Any]] = {
             "password": [PASSWORD],
@@ -310,7 +318,7 @@ class Walker:
 
         def first(name: str) -> Any:
             if ID_FIELD.search(name) and name != "token":
-                return self.a.ids[0]
+                return self.a.targets.get(name, self.a.user)
             return self.b_values(path, name, props[name])[0]
 
         base = {name: first(name) for name in required}
@@ -338,7 +346,7 @@ class Walker:
                     yield from once({**base, name: value})
         else:
             for name in props:
-                for value in self.a_values(path, name):
+                for value in self.a_values(name):
                     yield from once({**base, name: value})
 
     async def send(self, path: str, body: dict[str, Any], authenticated: bool) -> httpx.Response:
@@ -388,7 +396,8 @@ class Walker:
         self.check_leaks(path, body, r)
         data = r.json()
         if phase == 2:
-            self.sent.update(v for v in self.a.markers.values() if v in json.dumps(body))
+            typed = json.dumps(body, ensure_ascii=False)
+            self.sent.update(v for v in self.a.markers.values() if v in typed)
         if not (r.status_code == 422 and "detail" in data):
             self.past_validation.add(path)
         if authenticated and r.status_code == 401 and "errorKind" not in data:
@@ -442,8 +451,13 @@ async def the_rest_of_the_app(walker: Walker, a: UserA, api_paths: set[str]) -> 
     auth = {"Authorization": f"Bearer {walker.b_token}"}
     visited = []
     for path, methods in sorted(mounted_routes(service.app.routes)):
-        if path.startswith("/api/") or "{" in path:
-            assert path in api_paths or "{" in path, f"{path} is served but not in /openapi.json"
+        if path.startswith("/api/"):
+            assert path in api_paths, f"{path} is served but not in /openapi.json: not walked"
+            continue
+        if "{" in path:
+            # /static/{path}: the web app's own files, the same for everyone; a page is
+            # fetched below, and its scripts only call the API walked above
+            assert path.startswith("/static/"), f"{path}: a parametrised route to walk"
             continue
         if "POST" in methods:
             for x in a.ids:

@@ -78,6 +78,18 @@ def iso(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value)
 
 
+GONE = object()  # a field left out of the body
+
+
+def cases(argnames: str, rows: dict[str, Any]) -> pytest.MarkDecorator:
+    """A table: {"what the case is": its values}; the description is the test id."""
+    return pytest.mark.parametrize(argnames, list(rows.values()), ids=list(rows))
+
+
+def with_changes(body: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in {**body, **change}.items() if v is not GONE}
+
+
 # ============================================================================ Accounts
 
 
@@ -91,57 +103,24 @@ async def test_register_creates_an_account_and_returns_its_user(svc: Service):
     assert abs(iso(me["createdAt"]) - svc.clock.now()) < dt.timedelta(milliseconds=1)
 
 
-@pytest.mark.parametrize(
-    ("case", "body", "status", "kind"),
-    [
-        (
-            "the username is taken",
-            {"username": " ADA.Lovelace", "password": PASSWORD},
-            409,
-            "conflict",
-        ),
-        (
-            "a password under 10 characters",
-            {"username": "grace", "password": "short"},
-            422,
-            "input",
-        ),
-        (
-            "a password over 200 characters",
-            {"username": "grace", "password": "p" * 201},
-            422,
-            "input",
-        ),
-        ("a username under 3 characters", {"username": "ab", "password": PASSWORD}, 422, "invalid"),
-        (
-            "a username with a space",
-            {"username": "grace hopper", "password": PASSWORD},
-            422,
-            "invalid",
-        ),
-        (
-            "an email address",
-            {"username": "grace@example.com", "password": PASSWORD},
-            422,
-            "invalid",
-        ),
-        (
-            "a raw username over 64 characters",
-            {"username": "g" * 65, "password": PASSWORD},
-            422,
-            "input",
-        ),
-        ("no password", {"username": "grace"}, 422, "input"),
-        (
-            "an unknown field",
-            {"username": "grace", "password": PASSWORD, "admin": True},
-            422,
-            "input",
-        ),
-    ],
+@cases(
+    "change, status, kind",
+    {
+        "the username taken, whatever its case": ({"username": " ADA.Lovelace"}, 409, "conflict"),
+        "a password under 10 characters": ({"password": "short"}, 422, "input"),
+        "a password over 200 characters": ({"password": "p" * 201}, 422, "input"),
+        "a username under 3 characters": ({"username": "ab"}, 422, "invalid"),
+        "a username over 40 characters": ({"username": "g" * 41}, 422, "invalid"),
+        "a username with a space": ({"username": "grace hopper"}, 422, "invalid"),
+        "an email address": ({"username": "grace@example.com"}, 422, "invalid"),
+        "a raw username over 64 characters": ({"username": "g" * 65}, 422, "input"),
+        "no password": ({"password": GONE}, 422, "input"),
+        "an unknown field": ({"admin": True}, 422, "input"),
+    },
 )
-async def test_register_refuses(svc: Service, case, body, status, kind):
+async def test_register_refuses(svc: Service, change, status, kind):
     await svc.api("Accounts/register", {"username": "ada.lovelace", "password": PASSWORD})
+    body = with_changes({"username": "grace", "password": PASSWORD}, change)
     await refused(svc, "Accounts/register", body, None, status, kind)
 
 
@@ -154,39 +133,37 @@ async def test_login_returns_a_session_token_for_30_days(svc: Service):
     assert (await svc.api("Accounts/_account", {}, out["token"]))[0]["user"] == user
 
 
-@pytest.mark.parametrize(
-    ("case", "body"),
-    [
-        ("a wrong password", {"username": "ada", "password": "not the password"}),
-        ("an unknown username", {"username": "nobody", "password": PASSWORD}),
-        ("a malformed username", {"username": "no body!", "password": PASSWORD}),
-    ],
+@cases(
+    "body",
+    {
+        "a wrong password": {"username": "ada", "password": "not the password"},
+        "an unknown username": {"username": "nobody", "password": PASSWORD},
+        "a malformed username": {"username": "no body!", "password": PASSWORD},
+    },
 )
-async def test_login_refuses_with_the_same_401(svc: Service, case, body):
+async def test_login_refuses_with_the_same_401(svc: Service, body):
     await svc.api("Accounts/register", {"username": "ada", "password": PASSWORD})
-    await refused(
-        svc, "Accounts/login", body, None, 401, "unauthorized", says="wrong username or password"
-    )
+    says = "wrong username or password"
+    await refused(svc, "Accounts/login", body, None, 401, "unauthorized", says)
 
 
 WRONG = "not the password"
 
 
-@pytest.mark.parametrize(
-    ("typed_in", "path", "body", "status"),
-    [
-        ("logging in", "Accounts/login", {"username": "ada", "password": WRONG}, 401),
-        (
-            "changing the password",
+@cases(
+    "path, body, status",
+    {
+        "logging in": ("Accounts/login", {"username": "ada", "password": WRONG}, 401),
+        "changing the password": (
             "Accounts/changePassword",
             {"currentPassword": WRONG, "newPassword": NEW_PASSWORD},
             401,
         ),
-        ("deleting the account", "Account/delete", {"password": WRONG}, 403),
-    ],
+        "deleting the account": ("Account/delete", {"password": WRONG}, 403),
+    },
 )
 async def test_five_wrong_passwords_lock_the_account_for_15_minutes(
-    svc: Service, typed_in, path, body, status
+    svc: Service, path, body, status
 ):
     await svc.api("Accounts/register", {"username": "ada", "password": PASSWORD})
     right = {"username": "ada", "password": PASSWORD}
@@ -234,26 +211,17 @@ async def test_change_password_replaces_every_session_with_a_fresh_one(svc: Serv
     await svc.api("Accounts/login", {"username": username, "password": NEW_PASSWORD})
 
 
-@pytest.mark.parametrize(
-    ("case", "body", "status", "kind"),
-    [
-        (
-            "a wrong current password",
-            {"currentPassword": "nope nope nope", "newPassword": NEW_PASSWORD},
-            401,
-            "unauthorized",
-        ),
-        (
-            "a new password under 10 characters",
-            {"currentPassword": PASSWORD, "newPassword": "short"},
-            422,
-            "input",
-        ),
-        ("no current password", {"newPassword": NEW_PASSWORD}, 422, "input"),
-    ],
+@cases(
+    "change, status, kind",
+    {
+        "a wrong current password": ({"currentPassword": WRONG}, 401, "unauthorized"),
+        "a new password under 10 characters": ({"newPassword": "short"}, 422, "input"),
+        "no current password": ({"currentPassword": GONE}, 422, "input"),
+    },
 )
-async def test_change_password_refuses(svc: Service, case, body, status, kind):
+async def test_change_password_refuses(svc: Service, change, status, kind):
     token, username = await account(svc)
+    body = with_changes({"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}, change)
     await refused(svc, "Accounts/changePassword", body, token, status, kind)
     await svc.api("Accounts/_account", {}, token)  # still logged in
     await svc.api("Accounts/login", {"username": username, "password": PASSWORD})
@@ -354,56 +322,82 @@ async def test_create_profile_twice_is_a_conflict(svc: Service):
     assert (await svc.api("Profile/_getProfile", {}, token))[0]["displayName"] == "Ada"
 
 
-@pytest.mark.parametrize(
-    ("case", "change", "kind"),
-    [
-        ("a number that is too short", {"phoneNumber": "+1"}, "invalid"),
-        ("a number without its country code", {"phoneNumber": "020 7946 0958"}, "invalid"),
-        ("letters for a number", {"phoneNumber": "call me maybe"}, "invalid"),
-        ("an unknown time zone", {"timezone": "Mars/Olympus_Mons"}, "invalid"),
-        ("a system pseudo-zone", {"timezone": "localtime"}, "invalid"),
-        ("a blank display name", {"displayName": "   "}, "invalid"),
-        ("a display name with a control character", {"displayName": "Ada\u0007"}, "invalid"),
-        ("an empty display name", {"displayName": ""}, "input"),
-        ("a display name over 80 characters", {"displayName": "A" * 81}, "input"),
-        ("a pronunciation over 120 characters", {"namePronunciation": "a" * 121}, "input"),
-        ("zero retries", {"maxRetries": 0}, "input"),
-        ("eleven retries", {"maxRetries": 11}, "input"),
-        ("retries as a boolean", {"maxRetries": True}, "input"),
-        ("a rating preference as text", {"includeRating": "yes"}, "input"),
-    ],
+@cases(
+    "change, kind",
+    {
+        "a number that is too short": ({"phoneNumber": "+1"}, "invalid"),
+        "a number without its country code": ({"phoneNumber": "020 7946 0958"}, "invalid"),
+        "letters for a number": ({"phoneNumber": "call me maybe"}, "invalid"),
+        "an unknown time zone": ({"timezone": "Mars/Olympus_Mons"}, "invalid"),
+        "a system pseudo-zone": ({"timezone": "localtime"}, "invalid"),
+        "a blank display name": ({"displayName": "   "}, "invalid"),
+        "a display name with a control character": ({"displayName": "Ada\u0007"}, "invalid"),
+        "an empty display name": ({"displayName": ""}, "input"),
+        "a display name over 80 characters": ({"displayName": "A" * 81}, "input"),
+        "a pronunciation over 120 characters": ({"namePronunciation": "a" * 121}, "input"),
+        "a pronunciation with a control character": ({"namePronunciation": "a\nb"}, "invalid"),
+        "zero retries": ({"maxRetries": 0}, "input"),
+        "eleven retries": ({"maxRetries": 11}, "input"),
+        "retries as a boolean": ({"maxRetries": True}, "input"),
+        "a rating preference as text": ({"includeRating": "yes"}, "input"),
+        "no time zone": ({"timezone": GONE}, "input"),
+    },
 )
-async def test_create_profile_refuses_invalid_values(svc: Service, case, change, kind):
+async def test_create_profile_refuses_invalid_values(svc: Service, change, kind):
     token, _ = await account(svc)
-    await refused(svc, "Profile/createProfile", {**PROFILE, **change}, token, 422, kind)
+    await refused(svc, "Profile/createProfile", with_changes(PROFILE, change), token, 422, kind)
     assert await svc.api("Profile/_getProfile", {}, token) == []
 
 
-UPDATES = [
-    ("updateDisplayName", {"displayName": "  Grace "}, {}, "displayName", "Grace"),
-    (
+UPDATES = {
+    "a display name, trimmed": (
+        "updateDisplayName",
+        {"displayName": "  Grace "},
+        {},
+        "displayName",
+        "Grace",
+    ),
+    "a phone number, in E.164": (
         "updatePhoneNumber",
         {"phoneNumber": "+1 (415) 555-2671"},
         {"phoneNumber": "+14155552671"},
         "phoneNumber",
         "+14155552671",
     ),
-    ("updateTimezone", {"timezone": "Asia/Kolkata"}, {}, "timezone", "Asia/Kolkata"),
-    (
+    "a time zone": ("updateTimezone", {"timezone": "Asia/Kolkata"}, {}, "timezone", "Asia/Kolkata"),
+    "a pronunciation, trimmed": (
         "updateNamePronunciation",
         {"namePronunciation": " Ah-dah "},
         {},
         "namePronunciation",
         "Ah-dah",
     ),
-    ("updateNamePronunciation", {"namePronunciation": "   "}, {}, "namePronunciation", None),
-    ("updateNamePronunciation", {"namePronunciation": None}, {}, "namePronunciation", None),
-    ("updateRatingPreference", {"includeRating": True}, {}, "includeRating", True),
-    ("updateMaxRetries", {"maxRetries": 10}, {}, "maxRetries", 10),
-]
+    "a blank pronunciation clears it": (
+        "updateNamePronunciation",
+        {"namePronunciation": "   "},
+        {},
+        "namePronunciation",
+        None,
+    ),
+    "a null pronunciation clears it": (
+        "updateNamePronunciation",
+        {"namePronunciation": None},
+        {},
+        "namePronunciation",
+        None,
+    ),
+    "the rating question": (
+        "updateRatingPreference",
+        {"includeRating": True},
+        {},
+        "includeRating",
+        True,
+    ),
+    "the retries": ("updateMaxRetries", {"maxRetries": 10}, {}, "maxRetries", 10),
+}
 
 
-@pytest.mark.parametrize(("action", "body", "output", "field", "stored"), UPDATES)
+@cases("action, body, output, field, stored", UPDATES)
 async def test_each_update_changes_one_setting(svc: Service, action, body, output, field, stored):
     token, _ = await account(svc)
     await svc.api("Profile/createProfile", {**PROFILE, "namePronunciation": "Ay-da"}, token)
@@ -417,21 +411,21 @@ async def test_each_update_changes_one_setting(svc: Service, action, body, outpu
     assert {k: after[k] for k in unchanged} == {k: before[k] for k in unchanged}
 
 
-@pytest.mark.parametrize(("action", "body"), list({a: b for a, b, *_ in UPDATES}.items()))
+@cases("action, body", {a: (a, b) for a, b, *_ in UPDATES.values()})
 async def test_updates_need_a_profile(svc: Service, action, body):
     token, _ = await account(svc)
     await refused(svc, f"Profile/{action}", body, token, 404, "not_found", "no profile yet")
 
 
-@pytest.mark.parametrize(
-    ("action", "body", "kind"),
-    [
-        ("updatePhoneNumber", {"phoneNumber": "+1"}, "invalid"),
-        ("updateTimezone", {"timezone": "Nowhere/Special"}, "invalid"),
-        ("updateDisplayName", {"displayName": " \t "}, "invalid"),
-        ("updateMaxRetries", {"maxRetries": 11}, "input"),
-        ("updateRatingPreference", {"includeRating": None}, "input"),
-    ],
+@cases(
+    "action, body, kind",
+    {
+        "a number that is too short": ("updatePhoneNumber", {"phoneNumber": "+1"}, "invalid"),
+        "an unknown zone": ("updateTimezone", {"timezone": "Nowhere/Special"}, "invalid"),
+        "a blank name": ("updateDisplayName", {"displayName": " \t "}, "invalid"),
+        "eleven retries": ("updateMaxRetries", {"maxRetries": 11}, "input"),
+        "a null rating preference": ("updateRatingPreference", {"includeRating": None}, "input"),
+    },
 )
 async def test_an_invalid_update_changes_nothing(svc: Service, action, body, kind):
     token, _ = await account(svc)
@@ -536,7 +530,16 @@ async def test_an_expired_code_is_refused(svc: Service):
     assert await svc.api("PhoneVerification/_pendingNumber", {}, token) == []
 
 
-@pytest.mark.parametrize("code", ["12345", "1234567", "12a456", "12  3456", ""])
+@cases(
+    "code",
+    {
+        "five digits": "12345",
+        "seven digits": "1234567",
+        "a letter": "12a456",
+        "two spaces in the middle": "12  3456",
+        "nothing": "",
+    },
+)
 async def test_a_code_that_is_not_six_digits_is_refused_without_using_a_try(svc: Service, code):
     token, _ = await account(svc)
     await svc.api("PhoneVerification/start", {"phoneNumber": "+14155550142"}, token)
@@ -544,15 +547,15 @@ async def test_a_code_that_is_not_six_digits_is_refused_without_using_a_try(svc:
     await svc.api("PhoneVerification/confirm", {"code": last_code(svc, "+14155550142")}, token)
 
 
-@pytest.mark.parametrize(
-    ("case", "number", "kind"),
-    [
-        ("too short", "+1", "invalid"),
-        ("national form", "415 555 0142", "invalid"),
-        ("over 64 characters", "+1" + "4" * 63, "input"),
-    ],
+@cases(
+    "number, kind",
+    {
+        "too short": ("+1", "invalid"),
+        "national form": ("415 555 0142", "invalid"),
+        "over 64 characters": ("+1" + "4" * 63, "input"),
+    },
 )
-async def test_start_refuses_an_invalid_number(svc: Service, case, number, kind):
+async def test_start_refuses_an_invalid_number(svc: Service, number, kind):
     token, _ = await account(svc)
     await refused(svc, "PhoneVerification/start", {"phoneNumber": number}, token, 422, kind)
     assert svc.telephony.messages == []
@@ -615,28 +618,32 @@ async def test_set_prompts_replaces_them_normalised(svc: Service):
     ]
 
 
-@pytest.mark.parametrize(
-    ("case", "prompts", "kind"),
-    [
-        ("no prompts", [], "input"),
-        ("six prompts", [f"Question {i}?" for i in range(6)], "input"),
-        ("a duplicate, ignoring case and spaces", ["How are you?", "how  are YOU?"], "invalid"),
-        ("a blank prompt", ["Fine?", "   "], "invalid"),
-        ("an empty prompt", ["Fine?", ""], "input"),
-        ("a prompt over 300 characters", ["x" * 301], "input"),
-        ("a control character", ["Why\u0000?"], "invalid"),
-        ("not a list", "How are you?", "input"),
-    ],
+@cases(
+    "prompts, kind",
+    {
+        "no prompts": ([], "input"),
+        "six prompts": ([f"Question {i}?" for i in range(6)], "input"),
+        "a duplicate, ignoring case and spaces": (["How are you?", "how  are YOU?"], "invalid"),
+        "a blank prompt": (["Fine?", "   "], "invalid"),
+        "an empty prompt": (["Fine?", ""], "input"),
+        "a prompt over 300 characters": (["x" * 301], "input"),
+        "a control character": (["Why\u0000?"], "invalid"),
+        "not a list": ("How are you?", "input"),
+    },
 )
-async def test_set_prompts_refuses(svc: Service, case, prompts, kind):
+async def test_set_prompts_refuses(svc: Service, prompts, kind):
     token, _ = await account(svc)
     await refused(svc, "Prompts/setPrompts", {"prompts": prompts}, token, 422, kind)
     assert [r["text"] for r in await svc.api("Prompts/_prompts", {}, token)] == DEFAULTS
 
 
-@pytest.mark.parametrize(
-    ("move", "order"),
-    [((3, 1), [2, 0, 1]), ((1, 3), [1, 2, 0]), ((2, 2), [0, 1, 2])],
+@cases(
+    "move, order",
+    {
+        "the last to the first": ((3, 1), [2, 0, 1]),
+        "the first to the last": ((1, 3), [1, 2, 0]),
+        "one to its own place": ((2, 2), [0, 1, 2]),
+    },
 )
 async def test_move_prompt_moves_one_and_keeps_the_others_in_order(svc: Service, move, order):
     token, _ = await account(svc)
@@ -646,9 +653,14 @@ async def test_move_prompt_moves_one_and_keeps_the_others_in_order(svc: Service,
     assert [r["text"] for r in await svc.api("Prompts/_prompts", {}, token)] == expected
 
 
-@pytest.mark.parametrize(
-    ("move", "kind"),
-    [((1, 4), "invalid"), ((4, 1), "invalid"), ((0, 1), "input"), ((1, 6), "input")],
+@cases(
+    "move, kind",
+    {
+        "to a position past the last prompt": ((1, 4), "invalid"),
+        "from a position past the last prompt": ((4, 1), "invalid"),
+        "from position 0": ((0, 1), "input"),
+        "to position 6": ((1, 6), "input"),
+    },
 )
 async def test_move_prompt_refuses_a_position_out_of_range(svc: Service, move, kind):
     token, _ = await account(svc)
@@ -702,16 +714,16 @@ async def test_set_weekly_leaves_unnamed_days_without_a_call(svc: Service):
     assert (local.strftime("%a"), local.strftime("%H:%M")) in {("Mon", "09:30"), ("Wed", "18:15")}
 
 
-@pytest.mark.parametrize(
-    ("time", "status"),
-    [
-        ("07:59", 422),
-        ("08:00", 200),
-        ("21:00", 200),
-        ("21:01", 422),
-        ("22:30", 422),
-        ("00:00", 422),
-    ],
+@cases(
+    "time, status",
+    {
+        "a minute before 8": ("07:59", 422),
+        "8 exactly": ("08:00", 200),
+        "21 exactly": ("21:00", 200),
+        "a minute after 21": ("21:01", 422),
+        "late evening": ("22:30", 422),
+        "midnight": ("00:00", 422),
+    },
 )
 async def test_calls_fall_between_8_and_21_without_consent(svc: Service, time, status):
     """Schedule.md: a time outside the window without consent is `invalid` (422)."""
@@ -754,17 +766,21 @@ async def test_withdrawing_consent_without_a_schedule_does_nothing(svc: Service)
     assert await svc.api("Schedule/_schedule", {}, token) == []
 
 
-@pytest.mark.parametrize(
-    ("action", "body", "kind"),
-    [
-        ("setDaily", {"timezone": "Mars/Base_One", "time": "20:00"}, "invalid"),
-        ("setDaily", {"timezone": "Europe/London", "time": "24:00"}, "input"),
-        ("setDaily", {"timezone": "Europe/London", "time": "8:00"}, "input"),
-        ("setWeekly", {"timezone": "Europe/London", "times": {"funday": "10:00"}}, "input"),
-        ("setWeekly", {"timezone": "Europe/London", "times": {"mon": "10:60"}}, "input"),
-        ("setWeekly", {"timezone": "Atlantis/Capital", "times": {"mon": "10:00"}}, "invalid"),
-        ("setTimezone", {"timezone": "Nowhere/Special"}, "invalid"),
-    ],
+@cases(
+    "action, body, kind",
+    {
+        "an unknown zone": ("setDaily", {"timezone": "Mars/Base_One", "time": "20:00"}, "invalid"),
+        "24:00": ("setDaily", {"timezone": "Europe/London", "time": "24:00"}, "input"),
+        "H:MM": ("setDaily", {"timezone": "Europe/London", "time": "8:00"}, "input"),
+        "an unknown day": ("setWeekly", {"timezone": "UTC", "times": {"funday": "10:00"}}, "input"),
+        "minute 60": ("setWeekly", {"timezone": "UTC", "times": {"mon": "10:60"}}, "input"),
+        "a weekly plan in an unknown zone": (
+            "setWeekly",
+            {"timezone": "Atlantis/Capital", "times": {"mon": "10:00"}},
+            "invalid",
+        ),
+        "moving to an unknown zone": ("setTimezone", {"timezone": "Nowhere/Special"}, "invalid"),
+    },
 )
 async def test_a_schedule_needs_a_real_zone_and_hh_mm_times(svc: Service, action, body, kind):
     token, _ = await account(svc)
@@ -968,21 +984,22 @@ async def test_record_response_stores_the_trimmed_answer(svc: Service):
     assert active["nextPosition"] == 1
 
 
-@pytest.mark.parametrize(
-    ("case", "change", "kind"),
-    [
-        ("a position past the last prompt", {"position": 4}, "invalid"),
-        ("position 0", {"position": 0}, "input"),
-        ("position 6", {"position": 6}, "input"),
-        ("an answer over 10,000 characters", {"text": "x" * 10_001}, "input"),
-        ("a start in the future", {"startedAt": "2999-01-01T00:00:00Z"}, "invalid"),
-        ("a start before the reflection", {"startedAt": "2000-01-01T00:00:00Z"}, "invalid"),
-        ("no text", {"text": None}, "input"),
-    ],
+@cases(
+    "change, kind",
+    {
+        "a position past the last prompt": ({"position": 4}, "invalid"),
+        "position 0": ({"position": 0}, "input"),
+        "position 6": ({"position": 6}, "input"),
+        "an answer over 10,000 characters": ({"text": "x" * 10_001}, "input"),
+        "no text": ({"text": GONE}, "input"),
+        "a start in the future": ({"startedAt": "2999-01-01T00:00:00Z"}, "invalid"),
+        "a start before the reflection": ({"startedAt": "2000-01-01T00:00:00Z"}, "invalid"),
+        "a start without its UTC offset": ({"startedAt": "2026-01-01T00:00:00"}, "input"),
+    },
 )
-async def test_record_response_refuses(svc: Service, case, change, kind):
+async def test_record_response_refuses(svc: Service, change, kind):
     token, session = await typing(svc)
-    body = {"session": session, "position": 1, "text": "Fine.", **change}
+    body = with_changes({"session": session, "position": 1, "text": "Fine."}, change)
     await refused(svc, "ReflectionSession/recordResponse", body, token, 422, kind)
     assert (await svc.api("ReflectionSession/_active", {}, token))[0]["nextPosition"] == 1
 
@@ -1029,18 +1046,18 @@ async def test_complete_session_needs_every_answer_an_empty_one_counts(svc: Serv
         await refused(svc, f"ReflectionSession/{path}", body, token, 409, "conflict")
 
 
-@pytest.mark.parametrize(
-    ("rating", "status", "kind"),
-    [
-        (-3, 422, "input"),
-        (3, 422, "input"),
-        (1.5, 422, "input"),
-        ("2", 422, "input"),
-        (True, 422, "input"),
-        (-2, 200, None),
-        (0, 200, None),
-        (2, 200, None),
-    ],
+@cases(
+    "rating, status, kind",
+    {
+        "-3": (-3, 422, "input"),
+        "3": (3, 422, "input"),
+        "1.5": (1.5, 422, "input"),
+        "a string": ("2", 422, "input"),
+        "a boolean": (True, 422, "input"),
+        "-2": (-2, 200, None),
+        "0": (0, 200, None),
+        "2": (2, 200, None),
+    },
 )
 async def test_set_rating_is_an_integer_from_minus_2_to_2(svc: Service, rating, status, kind):
     token, session = await typing(svc)
@@ -1091,8 +1108,13 @@ async def test_abandon_keeps_the_answers_and_the_reason(svc: Service):
     await refused(svc, "ReflectionSession/abandonSession", body, token, 409, "conflict")
 
 
-@pytest.mark.parametrize(
-    ("reason", "kind"), [("   ", "invalid"), ("", "input"), ("r" * 201, "input")]
+@cases(
+    "reason, kind",
+    {
+        "a blank reason": ("   ", "invalid"),
+        "an empty reason": ("", "input"),
+        "over 200 characters": ("r" * 201, "input"),
+    },
 )
 async def test_abandon_needs_a_short_reason(svc: Service, reason, kind):
     token, session = await typing(svc)
@@ -1101,14 +1123,14 @@ async def test_abandon_needs_a_short_reason(svc: Service, reason, kind):
     assert (await svc.api("ReflectionSession/_active", {}, token))[0]["session"] == session
 
 
-@pytest.mark.parametrize(
-    ("action", "extra"),
-    [
-        ("recordResponse", {"position": 1, "text": "Mine now."}),
-        ("setRating", {"rating": 2}),
-        ("completeSession", {}),
-        ("abandonSession", {"reason": "taken over"}),
-    ],
+@cases(
+    "action, extra",
+    {
+        "answering it": ("recordResponse", {"position": 1, "text": "Mine now."}),
+        "rating it": ("setRating", {"rating": 2}),
+        "completing it": ("completeSession", {}),
+        "abandoning it": ("abandonSession", {"reason": "taken over"}),
+    },
 )
 async def test_another_users_reflection_is_not_found(svc: Service, action, extra):
     owner, session = await typing(svc)
@@ -1176,6 +1198,7 @@ async def test_deleting_an_account_needs_the_password(svc: Service):
     token = await svc.sign_up()
     await refused(svc, "Account/delete", {"password": "not my password"}, token, 403)
     await refused(svc, "Account/delete", {}, token, 422, "input")
+    await refused(svc, "Account/delete", {"password": PASSWORD, "now": True}, token, 422, "input")
     assert (await svc.api("Accounts/_account", {}, token))[0]["user"]
 
 
@@ -1235,7 +1258,7 @@ async def test_deleting_an_account_hangs_up_its_call_under_way(svc: Service):
     ],
 )
 async def test_what_is_not_declared_has_no_route(svc: Service, path):
-    token = await svc.sign_up()
+    token, _ = await account(svc)
     await refused(svc, path, {}, token, 404, says="no such route")
 
 
