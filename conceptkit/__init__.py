@@ -13,7 +13,7 @@ from .ids import new_id
 from .plugins import hookimpl, hookspec, plugin_manager
 from .registry import Registry, RegistryError, load_registry, load_services
 from .sync import Absent, Computed, ConceptRef, Filter, Let, Sync, Var, concepts, vars
-from .types import Doc, Len, Pattern, Range
+from .types import Doc, Len, Pattern, Range, Strip
 
 __all__ = [
     "ERROR_STATUS",
@@ -37,6 +37,7 @@ __all__ = [
     "Registry",
     "RegistryError",
     "Sealer",
+    "Strip",
     "Sync",
     "Var",
     "action",

@@ -47,6 +47,11 @@ class Pattern:
 
 
 @attrs.frozen
+class Strip:
+    """Strip surrounding whitespace from a string before the other checks (and pass it on stripped)."""
+
+
+@attrs.frozen
 class Doc:
     """A human description of a field, shown in the API docs."""
 
@@ -287,15 +292,27 @@ def _attrs_class(cls: type) -> tuple[Checker, dict[str, Any]]:
     return _object(fields, build)
 
 
+def _member(schema: dict[str, Any], *types: str) -> dict[str, Any]:
+    """The part of a schema a constraint belongs to: ``str | None`` constrains its string member."""
+    for member in schema.get("anyOf", ()):
+        if member.get("type") in types:
+            return member
+    return schema
+
+
 def _with_constraints(check: Checker, schema: dict[str, Any], meta: list[Any]):
     tests: list[Callable[[Any, Loc, list[dict[str, Any]]], None]] = []
+    strip = any(isinstance(m, Strip) for m in meta)
+    if "anyOf" in schema:
+        schema = {**schema, "anyOf": [dict(m) for m in schema["anyOf"]]}
     for m in meta:
         if isinstance(m, Len):
             tests.append(_len_test(m))
-            is_str = schema.get("type") == "string"
-            schema["minLength" if is_str else "minItems"] = m.min
+            target = _member(schema, "string", "array")
+            is_str = target.get("type") == "string"
+            target["minLength" if is_str else "minItems"] = m.min
             if m.max is not None:
-                schema["maxLength" if is_str else "maxItems"] = m.max
+                target["maxLength" if is_str else "maxItems"] = m.max
         elif isinstance(m, Range):
             tests.append(_range_test(m))
             if m.min is not None:
@@ -305,15 +322,17 @@ def _with_constraints(check: Checker, schema: dict[str, Any], meta: list[Any]):
         elif isinstance(m, Pattern):
             compiled = re.compile(m.regex)
             tests.append(_pattern_test(compiled))
-            schema["pattern"] = m.regex
+            _member(schema, "string")["pattern"] = m.regex
         elif isinstance(m, Doc):
             schema["description"] = m.text
-    if not tests:
+    if not tests and not strip:
         return check, schema
 
     def constrained(value: Any, loc: Loc, errors: list[dict[str, Any]]) -> Any:
         before = len(errors)
         value = check(value, loc, errors)
+        if strip and isinstance(value, str):
+            value = value.strip()
         if len(errors) == before:
             for test in tests:
                 test(value, loc, errors)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypedDict
 
 from pymongo.errors import DuplicateKeyError
 
-from conceptkit import Concept, Doc, Len, Range, action, fail, query
+from conceptkit import Concept, Doc, Len, Range, Strip, action, fail, query
 
 MIN_PROMPTS = 1
 MAX_PROMPTS = 5
@@ -19,7 +19,7 @@ DEFAULT_PROMPTS = (
     "What would you like to carry into tomorrow?",
 )
 
-PromptText = Annotated[str, Len(1, MAX_PROMPT_CHARS), Doc("a question, 1-300 characters")]
+PromptText = Annotated[str, Strip(), Len(1, MAX_PROMPT_CHARS), Doc("a question, 1-300 characters")]
 PromptList = Annotated[
     list[PromptText],
     Len(MIN_PROMPTS, MAX_PROMPTS),
