@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from conceptkit import Sync, concepts, vars
+from conceptkit import Computed, Sync, concepts, vars
 
 (
     Accounts,
@@ -20,7 +20,9 @@ from conceptkit import Sync, concepts, vars
 ) = concepts(
     "Accounts Requesting Profile Prompts Schedule ReflectionSession PhoneVerification CallScheduler PhoneCall Dialer"
 )
-user, request, password, err, timezone, sid = vars("user request password err timezone sid")
+user, request, password, err, timezone, sid, kind = vars(
+    "user request password err timezone sid kind"
+)
 
 DELETE_ACCOUNT = "/Account/delete"
 
@@ -80,9 +82,20 @@ DeletionRefused = Sync(
     "DeletionRefused",
     when=[
         Requesting.request({"path": DELETE_ACCOUNT}, {"request": request}),
-        Accounts.verifyPassword({}, {"error": err}),
+        Accounts.verifyPassword({}, {"error": err, "errorKind": kind}),
     ],
-    then=[Requesting.respond({"request": request, "output": {"error": err}, "status": 403})],
+    doc="a wrong password is 403; a locked account says when to try again (429)",
+    then=[
+        Requesting.respond(
+            {
+                "request": request,
+                "output": {"error": err, "errorKind": kind},
+                "status": Computed(
+                    lambda f: 429 if f["kind"] == "rate_limited" else 403, "403 or 429"
+                ),
+            }
+        )
+    ],
 )
 
 ScheduleFollowsProfileTimezone = Sync(
