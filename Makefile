@@ -18,7 +18,7 @@ help:
 	@echo "make test          run the tests (extra pytest flags: PYTEST_ARGS='-k config')"
 	@echo "make lint          ruff check + ruff format --check"
 	@echo "make fmt           format and auto-fix with ruff"
-	@echo "make bench         run every bench/*.py"
+	@echo "make bench         run the benchmarks (bench/engine.py, bench/calls.py; BENCH_ARGS=--quick)"
 	@echo "make docs          regenerate docs/syncs.md"
 	@echo "make browser-deps  install Debian chromium for browser tests (if missing)"
 	@echo "make clean         remove the virtualenv and caches (keeps ./data)"
@@ -64,10 +64,8 @@ fmt: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(RUN_STAMP)
-	@set -e; found=0; for script in bench/*.py; do \
-	  [ -e "$$script" ] || continue; found=1; \
-	  echo "== $$script"; $(BIN)/python "$$script"; \
-	done; [ $$found = 1 ] || echo "no benchmarks in bench/"
+	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/calls.py $(BENCH_ARGS)
 
 # docs/syncs.md is generated from the registered syncs (tests/test_docs.py checks it).
 docs: $(RUN_STAMP)

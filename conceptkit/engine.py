@@ -162,9 +162,7 @@ class Engine:
                 done += 1
             if done:
                 await self.log.flush()
-                log.warning(
-                    "recovered the owed reactions of %d action(s) left by a stopped process", done
-                )
+                log.warning("replayed the owed reactions of %d action(s) left unfinished", done)
             return done
         finally:
             _replaying.reset(token)

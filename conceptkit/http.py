@@ -343,10 +343,19 @@ async def run_request(
         )
         return await waiting
 
+    # Shielded: on timeout the caller gets its answer (None) while the flow runs to its
+    # end in the background, rather than being cut off halfway and replayed later.
+    flow = asyncio.ensure_future(ask())
     try:
-        result = await asyncio.wait_for(ask(), timeout_s)
+        result = await asyncio.wait_for(asyncio.shield(flow), timeout_s)
     except TimeoutError:
+        flow.add_done_callback(_log_late_failure)
         return None
     finally:
         requesting.forget(rid)  # type: ignore[attr-defined]
     return Answer(result["output"], result["status"])
+
+
+def _log_late_failure(flow: asyncio.Future[Any]) -> None:
+    if not flow.cancelled() and flow.exception() is not None:
+        log.error("a request that timed out then failed: %s", type(flow.exception()).__name__)

@@ -264,7 +264,9 @@ class GeminiStandIn:
 
     def start(self) -> GeminiStandIn:
         # Bind first and hand uvicorn the socket: no race for the port.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(
+            socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+        )  # TCP_NODELAY on accepted sockets
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
