@@ -79,15 +79,28 @@ class CallPolicy:
         self.claim_lease_seconds = config.worker_lease_seconds
 
 
+def adapters_for(config: Config, **overrides: Any) -> dict[str, Any]:
+    """Every service adapter of the app for this configuration; ``overrides`` replace some
+    (tests swap in a fake clock or a mock phone they keep a handle on)."""
+    encryptor = overrides.get("encryption") or encryptor_for(config)
+    made: dict[str, Any] = {
+        "clock": SystemClock,
+        "encryption": lambda: encryptor,
+        "log_sealer": lambda: LogSealer(encryptor),
+        "telephony": lambda: telephony_for(config),
+        "completion": lambda: completion_for(config),
+        "webhook_urls": lambda: WebhookUrls(config.public_base_url),
+        "call_policy": lambda: CallPolicy(config),
+    }
+    unknown = set(overrides) - set(made)
+    if unknown:
+        raise ValueError(f"no such service adapter: {sorted(unknown)}")
+    return {name: overrides[name] if name in overrides else make() for name, make in made.items()}
+
+
 @hookimpl
 def conceptkit_services(
     register: Callable[[str, Any], None], use_mocks: bool, settings: Config
 ) -> None:
-    encryptor = encryptor_for(settings)
-    register("clock", SystemClock())
-    register("encryption", encryptor)
-    register("log_sealer", LogSealer(encryptor))
-    register("telephony", telephony_for(settings))
-    register("completion", completion_for(settings))
-    register("webhook_urls", WebhookUrls(settings.public_base_url))
-    register("call_policy", CallPolicy(settings))
+    for name, adapter in adapters_for(settings).items():
+        register(name, adapter)

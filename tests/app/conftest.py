@@ -17,14 +17,13 @@ import attrs
 import httpx
 import pytest
 
-from services.adapters import CallPolicy, LogSealer, encryptor_for
+from services.adapters import adapters_for
 from services.assembly import MOCK_AUTH_TOKEN, server_app
 from services.call_player import CallResult, CallSpec, play_call
 from services.clock import FakeClock
 from services.completion_local import MockCompletionChecker
 from services.config import load_config
 from services.telephony_mock import MockTelephony
-from services.webhook_urls import WebhookUrls
 from services.worker_loop import CallWorker
 
 BASE = "http://test.local"
@@ -129,17 +128,13 @@ async def service(mongo_uri) -> AsyncIterator[Service]:
         "RETRY_DELAY_SECONDS": "0",
     }
     config = load_config(environ, env_file=None)
-    encryptor = encryptor_for(config)
     telephony = MockTelephony(seed=7)
-    services = {
-        "clock": FakeClock(dt.datetime.now(dt.UTC)),
-        "encryption": encryptor,
-        "log_sealer": LogSealer(encryptor),
-        "telephony": telephony,
-        "completion": MockCompletionChecker(),
-        "webhook_urls": WebhookUrls(BASE),
-        "call_policy": CallPolicy(config),
-    }
+    services = adapters_for(
+        config,
+        clock=FakeClock(dt.datetime.now(dt.UTC)),
+        telephony=telephony,
+        completion=MockCompletionChecker(),
+    )
     app = server_app(config, services)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

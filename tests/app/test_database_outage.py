@@ -8,15 +8,13 @@ import uuid
 import httpx
 import pytest
 
-from services.adapters import CallPolicy, LogSealer, encryptor_for
+from services.adapters import adapters_for
 from services.assembly import MOCK_AUTH_TOKEN, server_app
-from services.clock import SystemClock
 from services.completion_local import MockCompletionChecker
 from services.config import load_config
 from services.embedded_mongo import EmbeddedMongo
 from services.telephony_mock import MockTelephony
 from services.twilio_signature import sign_twilio_request
-from services.webhook_urls import WebhookUrls
 from syncs.wording import SORRY
 
 BASE = "http://outage.test"
@@ -33,16 +31,7 @@ async def test_an_unreachable_database_gets_an_apology_in_time(tmp_path):
         "ENCRYPTION_KEYS": "k1:" + "C" * 43 + "=",
     }
     config = load_config(environ, env_file=None)
-    encryptor = encryptor_for(config)
-    services = {
-        "clock": SystemClock(),
-        "encryption": encryptor,
-        "log_sealer": LogSealer(encryptor),
-        "telephony": MockTelephony(),
-        "completion": MockCompletionChecker(),
-        "webhook_urls": WebhookUrls(BASE),
-        "call_policy": CallPolicy(config),
-    }
+    services = adapters_for(config, telephony=MockTelephony(), completion=MockCompletionChecker())
     app = server_app(config, services, webhook_timeout_s=2.0)
     try:
         async with app.router.lifespan_context(app):

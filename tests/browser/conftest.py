@@ -24,16 +24,14 @@ import attrs
 import httpx
 import pytest
 
-from services.adapters import CallPolicy, LogSealer, encryptor_for
+from services.adapters import adapters_for
 from services.assembly import server_app
-from services.clock import SystemClock
 from services.completion_local import MockCompletionChecker
 from services.config import load_config
 from services.database import make_client
 from services.embedded_mongo import free_port
 from services.telephony_mock import MockTelephony
 from services.webapp import webapp_routes
-from services.webhook_urls import WebhookUrls
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -127,17 +125,8 @@ def live_server(mongo_uri: str) -> Iterator[LiveServer]:
         "RETRY_DELAY_SECONDS": "0",
     }
     config = load_config(environ, env_file=None)
-    encryptor = encryptor_for(config)
     telephony = MockTelephony(seed=11)
-    services = {
-        "clock": SystemClock(),
-        "encryption": encryptor,
-        "log_sealer": LogSealer(encryptor),
-        "telephony": telephony,
-        "completion": MockCompletionChecker(),
-        "webhook_urls": WebhookUrls(base),
-        "call_policy": CallPolicy(config),
-    }
+    services = adapters_for(config, telephony=telephony, completion=MockCompletionChecker())
     app = server_app(config, services, extra_routes=_mock_status_routes())
     with_webapp(app)
     server = uvicorn.Server(

@@ -23,7 +23,7 @@ import attrs
 import httpx
 import uvicorn
 
-from services.adapters import CallPolicy, LogSealer, encryptor_for
+from services.adapters import adapters_for
 from services.assembly import concept_app, server_app
 from services.clock import SystemClock
 from services.completion_local import MockCompletionChecker
@@ -32,7 +32,6 @@ from services.database import make_async_client
 from services.phone_simulator import PhoneSimulator, attach_simulator
 from services.phone_simulator_routes import install_simulator
 from services.telephony_mock import MockTelephony
-from services.webhook_urls import WebhookUrls
 from services.worker_loop import CallWorker
 
 PASSWORD = "correct horse battery"
@@ -74,16 +73,7 @@ class LiveServer:
 
 
 def adapters(config: Config, telephony: MockTelephony) -> dict[str, Any]:
-    encryptor = encryptor_for(config)
-    return {
-        "clock": SystemClock(),
-        "encryption": encryptor,
-        "log_sealer": LogSealer(encryptor),
-        "telephony": telephony,
-        "completion": MockCompletionChecker(),
-        "webhook_urls": WebhookUrls(config.public_base_url),
-        "call_policy": CallPolicy(config),
-    }
+    return adapters_for(config, telephony=telephony, completion=MockCompletionChecker())
 
 
 @attrs.define
