@@ -14,7 +14,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -168,29 +167,6 @@ class JudgingGemini(GeminiStandIn):
         }
         model = request.path_params["model"]
         return JSONResponse(generate_content_response(json.dumps(verdict), model=model))
-
-    def start(self) -> JudgingGemini:
-        """As `GeminiStandIn.start`, on a socket made with proto=IPPROTO_TCP: asyncio sets
-        TCP_NODELAY only on such sockets, and without it every keep-alive reply stalls
-        ~40 ms (Nagle + delayed ACK; see `NoDelayServerThread` in the Twilio stand-in)."""
-        import uvicorn
-
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self._app(), log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True, name="gemini"
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("Gemini stand-in did not start")
-            time.sleep(0.01)
-        return self
 
 
 def _serve_gemini() -> None:
