@@ -25,6 +25,7 @@ from services.completion_local import MockCompletionChecker
 from services.config import load_config
 from services.telephony_mock import MockTelephony
 from services.worker_loop import CallWorker
+from tests.api_client import call_api
 
 BASE = "http://test.local"
 _numbers = (f"+1415555{n:04d}" for n in itertools.count(3000))
@@ -53,11 +54,7 @@ class Service:
         token: str | None = None,
         expect: int | None = 200,
     ) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        r = await self.http.post(f"/api/{path}", json=body or {}, headers=headers)
-        if expect is not None:
-            assert r.status_code == expect, f"{path}: {r.status_code} {r.text}"
-        return r.json()
+        return await call_api(self.http, path, body, token, expect)
 
     async def sign_up(
         self,

@@ -33,6 +33,7 @@ from services.phone_simulator import PhoneSimulator, attach_simulator
 from services.phone_simulator_routes import install_simulator
 from services.telephony_mock import MockTelephony
 from services.worker_loop import CallWorker
+from tests.api_client import call_api
 
 PASSWORD = "correct horse battery"
 
@@ -93,11 +94,7 @@ class World:
         token: str | None = None,
         expect: int | None = 200,
     ) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        r = await self.http.post(f"/api/{path}", json=body or {}, headers=headers)
-        if expect is not None:
-            assert r.status_code == expect, f"{path}: {r.status_code} {r.text}"
-        return r.json()
+        return await call_api(self.http, path, body, token, expect)
 
     async def sim(
         self, method: str, path: str, token: str | None, body: Any = None, expect: int | None = 200

@@ -1,0 +1,22 @@
+"""Calling the API from tests: one POST, the bearer token, the expected status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+async def call_api(
+    http: httpx.AsyncClient,
+    path: str,
+    body: dict | None = None,
+    token: str | None = None,
+    expect: int | None = 200,
+) -> Any:
+    """POST /api/<path>; asserts the status (unless ``expect`` is None) and returns the JSON."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    r = await http.post(f"/api/{path}", json=body or {}, headers=headers)
+    if expect is not None:
+        assert r.status_code == expect, f"{path}: {r.status_code} {r.text}"
+    return r.json()
