@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from services.clock import FakeClock
 from services.encryption import Encryptor
 from services.telephony_mock import MockTelephony
+from tests.concepts.loop_harness import Harness
 
 
 @pytest.fixture
@@ -25,3 +28,13 @@ def encryptor() -> Encryptor:
 def mock_telephony(clock: FakeClock) -> MockTelephony:
     """An in-memory phone provider that records every SMS and call."""
     return MockTelephony(seed=0, clock=clock.now)
+
+
+@pytest.fixture
+def harness(mongo_uri: str) -> Iterator[Harness]:
+    """A private event loop and client for the hypothesis state machines."""
+    h = Harness(mongo_uri)
+    try:
+        yield h
+    finally:
+        h.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,39 +28,11 @@ from hypothesis.stateful import (
 
 from concepts.call_scheduler import ACTIVE, ATTEMPTING, TERMINAL, CallScheduler
 from services.clock import FakeClock
-from services.database import make_async_client
+from tests.concepts.loop_harness import Harness
 
 USERS = ("u1", "u2", "u3")
 WORKERS = ("w1", "w2")
 LEASE = 60.0
-
-
-class Harness:
-    """A private event loop and client shared by the examples of one test run."""
-
-    def __init__(self, uri: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.client = self.run(self._client(uri))
-
-    @staticmethod
-    async def _client(uri: str) -> Any:
-        return make_async_client(uri)
-
-    def run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(coro)
-
-    def close(self) -> None:
-        self.run(self.client.close())
-        self.loop.close()
-
-
-@pytest.fixture
-def harness(mongo_uri: str) -> Iterator[Harness]:
-    h = Harness(mongo_uri)
-    try:
-        yield h
-    finally:
-        h.close()
 
 
 class Model:

@@ -584,7 +584,6 @@ def test_spoken_text_is_private_in_the_action_log(pc):
     assert specs["_answers"].private == {"answer"}
 
 
-
 async def test_a_webhook_that_beats_attach_sid_attaches_it_through_the_call_id(pc, clock):
     """Twilio can answer before the dialler recorded the CallSid (or the dialler died)."""
     out = await pc.initiate(user="u1", scheduledCall="s1", toNumber="+14155550100")
@@ -597,4 +596,6 @@ async def test_a_webhook_that_beats_attach_sid_attaches_it_through_the_call_id(p
     # an ended call never adopts a sid
     other = await pc.initiate(user="u2", scheduledCall="s2", toNumber="+14155550101")
     await pc.failBeforeDial(call=other["call"], error="refused")
-    assert "error" in await pc.applyStatus(callSid="CA" + "f" * 32, callStatus="ringing", sequenceNumber=1, call=other["call"])
+    assert "error" in await pc.applyStatus(
+        callSid="CA" + "f" * 32, callStatus="ringing", sequenceNumber=1, call=other["call"]
+    )

@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -28,8 +26,8 @@ from hypothesis.stateful import (
 
 from concepts.phone_call import ACTIVE, TERMINAL, PhoneCall
 from services.clock import FakeClock
-from services.database import make_async_client
 from services.encryption import Encryptor
+from tests.concepts.loop_harness import Harness
 
 USERS = ("u1", "u2")
 TWILIO = (
@@ -46,33 +44,7 @@ TWILIO = (
 ENDED = {"busy": "BUSY", "no-answer": "NO_ANSWER", "failed": "FAILED", "canceled": "FAILED"}
 
 
-class Harness:
-    """A private event loop and client shared by the examples of one test run."""
-
-    def __init__(self, uri: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.client = self.run(self._client(uri))
-        self.encryptor = Encryptor([("test", os.urandom(32))])
-
-    @staticmethod
-    async def _client(uri: str) -> Any:
-        return make_async_client(uri)
-
-    def run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(coro)
-
-    def close(self) -> None:
-        self.run(self.client.close())
-        self.loop.close()
-
-
-@pytest.fixture
-def harness(mongo_uri: str) -> Iterator[Harness]:
-    h = Harness(mongo_uri)
-    try:
-        yield h
-    finally:
-        h.close()
+ENCRYPTOR = Encryptor([("test", os.urandom(32))])
 
 
 class Model:
@@ -98,7 +70,7 @@ class PhoneCallMachine(RuleBasedStateMachine):
         super().__init__()
         self.db_name = f"machine_{uuid.uuid4().hex[:12]}"
         db = self.harness.client[self.db_name]
-        self.pc = PhoneCall(db, {"clock": FakeClock(), "encryption": self.harness.encryptor})
+        self.pc = PhoneCall(db, {"clock": FakeClock(), "encryption": ENCRYPTOR})
         self.run(self.pc.setup())
         self.calls: dict[str, Model] = {}
         self.sid_counter = 0
