@@ -103,16 +103,21 @@ class ConceptApp:
         lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
         middleware: Sequence[Middleware] = (),
     ) -> Starlette:
-        """A Starlette app serving the API and ``extra_routes``, starting the engine on startup."""
+        """A Starlette app serving the API and ``extra_routes``, starting the engine on startup.
+
+        ``lifespan`` holds what the engine stands on (the database client): it is
+        entered before the engine starts and left after the engine has closed, so
+        the engine's last log flush still has a connection.
+        """
 
         @asynccontextmanager
         async def app_lifespan(app: Starlette) -> AsyncIterator[None]:
-            async with self.running():
-                if lifespan is None:
+            if lifespan is None:
+                async with self.running():
                     yield
-                else:
-                    async with lifespan(app):
-                        yield
+            else:
+                async with lifespan(app), self.running():
+                    yield
 
         return Starlette(
             routes=[*self.routes(), *extra_routes],
