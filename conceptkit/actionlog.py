@@ -1,8 +1,9 @@
 """The persistent action log: every invocation, its cause, and what syncs still owe.
 
-Records that can take part in a synchronization are written before their
-reactions run (``pending: true``) and marked done after, so a crash in between
-is repaired at the next start. Records no sync can match are only an audit
+The record that starts a flow is written before its reactions run (``pending:
+true``) and marked done after, so a crash in between is repaired by a replay.
+The records and firings of the reactions are committed together, in order, once
+they have run (see the engine). Records no sync can match are only an audit
 trail; they are written in batches off the hot path.
 """
 
@@ -18,11 +19,12 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 import attrs
+from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 log = logging.getLogger("conceptkit.actionlog")
 
 ACTIONS = "conceptkit_actions"
-FIRINGS = "conceptkit_firings"
+FIRING_PREFIX = "firing:"  # firings live beside the records, so one write commits both
 SECRET = "[secret]"
 PRIVATE = "[private]"
 
@@ -88,7 +90,6 @@ class ActionLog:
     ) -> None:
         self.recovery_grace_s = recovery_grace_s
         self.actions = db[ACTIONS]
-        self.firings = db[FIRINGS]
         self.sealer = sealer
         self.retention_days = retention_days
         self._buffer: list[dict[str, Any]] = []
@@ -104,7 +105,6 @@ class ActionLog:
         if self.retention_days:
             ttl = int(self.retention_days * 86400)
             await self.actions.create_index("finished", expireAfterSeconds=ttl)
-            await self.firings.create_index("created", expireAfterSeconds=ttl)
         self._flusher = asyncio.create_task(self._flush_loop(), name="conceptkit-log-flusher")
 
     async def close(self) -> None:
@@ -185,7 +185,7 @@ class ActionLog:
     # -- writing -------------------------------------------------------------------
 
     async def write_now(self, document: dict[str, Any]) -> None:
-        await self.actions.replace_one({"_id": document["_id"]}, document, upsert=True)
+        await _insert_or_replace(self.actions, document)
 
     def write_later(self, document: dict[str, Any]) -> None:
         self._buffer.append(document)
@@ -204,17 +204,38 @@ class ActionLog:
         async with self._flush_lock:
             await self._flush()
 
+    async def commit(
+        self, firings: list[dict[str, Any]], actions: list[dict[str, Any]], done: list[str]
+    ) -> bool:
+        """Write one flow's firings and then its records in one ordered insert, then
+        mark ``done`` done.
+
+        Returns whether they are in the database; if not, they stay queued (in the same
+        order, ahead of the done marks) and the flusher retries them.
+        """
+        documents = [*firings, *actions]
+        try:
+            await _insert_all(self.actions, documents)
+        except Exception as exc:
+            log.warning("action log commit failed (%s); queued for retry", type(exc).__name__)
+            self._buffer.extend(documents)
+            self._done.extend(done)
+            self._wake.set()
+            return False
+        for record_id in done:
+            self.mark_done(record_id)
+        return True
+
     async def _flush(self) -> None:
+        # Records before done marks: a cause is never marked done ahead of what it caused.
+        while self._buffer:
+            batch = self._buffer[:500]
+            await _insert_all(self.actions, batch)
+            del self._buffer[: len(batch)]
         while self._done:
             ids = self._done[:500]
             await self.actions.update_many({"_id": {"$in": ids}}, {"$set": {"pending": False}})
             del self._done[: len(ids)]
-        while self._buffer:
-            batch, self._buffer = self._buffer[:500], self._buffer[500:]
-            try:
-                await self.actions.insert_many(batch, ordered=False)
-            except Exception as exc:  # duplicates after a replay are fine; anything else is logged
-                log.warning("action log batch write incomplete: %s", type(exc).__name__)
 
     async def _flush_loop(self) -> None:
         while not self._closing:
@@ -253,25 +274,55 @@ class ActionLog:
     # -- firings -------------------------------------------------------------------
 
     async def load_firing(self, key: str) -> dict[str, Any] | None:
-        return await self.firings.find_one({"_id": key})
+        return await self.actions.find_one({"_id": FIRING_PREFIX + key})
 
-    async def save_firing(
+    def firing_document(
         self, key: str, sync: str, records: list[str], frames: list[dict[str, Any]]
-    ) -> None:
-        sealed = self.seal_value(frames, f"firing.{sync}") if self.sealer else None
-        await self.firings.replace_one(
-            {"_id": key},
-            {
-                "_id": key,
-                "sync": sync,
-                "records": records,
-                "frames": sealed,
-                "created": dt.datetime.now(dt.UTC),
-            },
-            upsert=True,
-        )
+    ) -> dict[str, Any]:
+        """A sync firing and the frames its where-clauses produced (sealed).
+
+        It has no ``flow`` and no ``pending``, so flow reads and recovery pass it by;
+        ``finished`` lets the retention index expire it with the records.
+        """
+        return {
+            "_id": FIRING_PREFIX + key,
+            "firing": sync,
+            "records": records,
+            "frames": self.seal_value(frames, f"firing.{sync}") if self.sealer else None,
+            "finished": dt.datetime.now(dt.UTC),
+        }
+
+    async def write_firing(self, document: dict[str, Any]) -> None:
+        await _insert_or_replace(self.actions, document)
 
     def firing_frames(self, doc: Mapping[str, Any]) -> list[dict[str, Any]] | None:
         if doc.get("frames") is None:
             return None
-        return self.open_value(doc["frames"], f"firing.{doc['sync']}")
+        return self.open_value(doc["frames"], f"firing.{doc['firing']}")
+
+
+async def _insert_all(collection: Any, documents: list[dict[str, Any]]) -> None:
+    """Insert in order; documents a replay (or a retried write) already stored are replaced."""
+    if not documents:
+        return
+    try:
+        await collection.insert_many(documents, ordered=True)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors") or [{"index": 0}]
+        # ordered: everything before the first error landed; go on one by one from there
+        for document in documents[errors[0]["index"] :]:
+            try:
+                await _insert_or_replace(collection, document)
+            except WriteError as refused:  # this document can never be stored: say so, go on
+                log.error("the database refused log document %s: %s", document["_id"], refused)
+
+
+async def _insert_or_replace(collection: Any, document: dict[str, Any]) -> None:
+    """Insert a new document; replace it if a replay already wrote one with this id.
+
+    Almost every write is new, and an insert costs less than an upserting replace.
+    """
+    try:
+        await collection.insert_one(document)
+    except DuplicateKeyError:
+        await collection.replace_one({"_id": document["_id"]}, document, upsert=True)

@@ -7,11 +7,14 @@ Semantics (see docs/conceptkit.md):
   It fires at most once per set of matched records.
 - Its where-clauses expand or filter frames; its then-actions run once per frame,
   in order, each one's own syncs running before the next (depth first).
-- Reactions are durable: a record that can take part in a sync is written as
-  pending before its reactions run and marked done after; at start-up the engine
-  finishes what a crash left pending. Child actions get ids derived from their
-  cause, so a replay skips what already ran (at-least-once delivery, exactly
-  once in effect for actions that completed).
+- Reactions are durable: the record that starts a flow is written as pending
+  before its reactions run and marked done after; the records and firings of
+  its reactions are written together, in order, when they have all run (group
+  commit: one write per flow, before a request's reply goes out). A crash before
+  that leaves the cause pending, and any process replays its reactions after a
+  grace period. Child actions get ids derived from their cause, so a replay
+  skips what was recorded (at-least-once delivery, exactly once in effect for
+  actions whose records were committed).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import datetime as dt
 import hashlib
 import itertools
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
@@ -42,6 +46,27 @@ _replaying: ContextVar[bool] = ContextVar("conceptkit_replaying", default=False)
 # Called with each record once it is in the log; ``pending`` says its reactions
 # are about to run (a durable point: a crash after it is repaired at restart).
 ActionObserver = Callable[[ActionRecord, bool], None]
+
+
+class _Batch:
+    """What one flow's reactions wrote, held until they have all run (group commit).
+
+    Without ``group`` each record is written as soon as its action completes, and the
+    batch only orders the done marks (flows whose replay must skip every action that
+    ran, such as the worker's dialling)."""
+
+    def __init__(self, group: bool = True) -> None:
+        self.group = group
+        self.opened = time.monotonic()
+        self.records: list[ActionRecord] = []  # in memory, for matching if the cache lets go
+        self.actions: list[dict[str, Any]] = []
+        self.firings: list[dict[str, Any]] = []
+        self.done: set[str] = set()  # records whose reactions have all run
+        self.written_pending: set[str] = set()  # written earlier with pending: true
+        self.lock = asyncio.Lock()  # one commit at a time, so they land in order
+
+
+_batch: ContextVar[_Batch | None] = ContextVar("conceptkit_batch", default=None)
 
 
 class EngineError(Exception):
@@ -92,6 +117,8 @@ class Engine:
         self.observers = list(observers)
         self._flows: OrderedDict[str, list[ActionRecord]] = OrderedDict()
         self._flow_cache_size = flow_cache_size
+        self._open_batches: dict[str, _Batch] = {}  # flow -> its uncommitted batch
+        self._detached: set[asyncio.Future[Any]] = set()  # flows running past their reply
 
     # -- startup -------------------------------------------------------------------
 
@@ -134,7 +161,29 @@ class Engine:
         await self.recover()
         self._recovery_task = asyncio.create_task(self._recovery_loop(), name="conceptkit-recovery")
 
+    def detach(self, flow: asyncio.Future[Any]) -> None:
+        """Keep a flow that runs on after its request was answered; ``close`` waits for it."""
+        self._detached.add(flow)
+        flow.add_done_callback(self._detached.discard)
+
+    async def settle(self, timeout_s: float = 10.0) -> None:
+        """Wait for the flows still running after their reply (tests, shutdown)."""
+        while self._detached:
+            _, pending = await asyncio.wait(set(self._detached), timeout=timeout_s)
+            if pending:
+                log.warning(
+                    "%d flow(s) still running at shutdown; they will be replayed", len(pending)
+                )
+                return
+
+    async def commit_flow(self, flow: str) -> None:
+        """Commit what a running flow has recorded so far (before its reply goes out)."""
+        batch = self._open_batches.get(flow)
+        if batch is not None:
+            await self._commit(batch)
+
     async def close(self) -> None:
+        await self.settle()
         if self._recovery_task is not None:
             self._recovery_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -153,12 +202,17 @@ class Engine:
         try:
             while (record := await self.log.claim_stale(self.recovery_grace_s)) is not None:
                 flow_token = context.flow_id.set(record.flow)
+                batch = _Batch(group=False)
+                batch.written_pending.add(record.id)
+                batch_token = _batch.set(batch)
                 try:
                     self._flows[record.flow] = await self.log.flow_records(record.flow)
                     await self._react(record)
-                    self.log.mark_done(record.id)
+                    batch.done.add(record.id)
                 finally:
+                    _batch.reset(batch_token)
                     context.flow_id.reset(flow_token)
+                await self._commit(batch)
                 done += 1
             if done:
                 await self.log.flush()
@@ -191,19 +245,39 @@ class Engine:
         sync: str | None = None,
         action_id: str | None = None,
         validated: bool = False,
+        group_commit: bool = False,
     ) -> dict[str, Any]:
-        """Run one action, record it, run its syncs; returns the action's outputs."""
+        """Run one action, record it, run its syncs; returns the action's outputs.
+
+        ``group_commit`` writes the records of the reactions together once they have
+        run (one write, see ``_commit``) instead of one by one: for request turns,
+        whose latency it shortens. A crash before that commit replays the reactions,
+        so repeats of actions that had run become possible; flows that cannot afford
+        that (dialling) keep the default."""
         spec = self.operations.get((concept, action))
         if spec is None or spec.kind != "action":
             raise EngineError(f"unknown action {concept}.{action}")
         flow = flow or new_id()
         token = context.flow_id.set(flow)
+        batch = _batch.get()
+        # a nested invoke joins its caller's batch
+        own = _Batch(group=group_commit) if batch is None else None
+        batch_token = _batch.set(own) if own is not None else None
+        if own is not None:
+            self._open_batches[flow] = own
         try:
             record = await self._run(
                 spec, dict(inputs), flow, cause or [], sync, action_id, validated
             )
         finally:
+            if batch_token is not None:
+                _batch.reset(batch_token)
             context.flow_id.reset(token)
+            if own is not None:
+                try:
+                    await self._commit(own)
+                finally:
+                    self._open_batches.pop(flow, None)
         if "__exception__" in record.outputs:
             raise InvocationError(record)
         return record.outputs
@@ -262,19 +336,55 @@ class Engine:
         self._remember(record)
         may_react = self._may_trigger(record)
         document = self.log.to_document(record, spec.secret, spec.private, pending=may_react)
-        # A sync-caused record is written at once too: a replay after a crash
-        # looks it up by id to skip actions that already ran.
-        if may_react or sync is not None:
-            await self.log.write_now(document)
+        batch = _batch.get()
+        if sync is not None and batch is not None and batch.group:
+            # Caused by a sync: committed with the rest of the flow (a replay looks it
+            # up by id to skip what already ran). A long flow commits as it goes.
+            batch.actions.append(document)
+            batch.records.append(record)
+            if time.monotonic() - batch.opened > self.recovery_grace_s / 4:
+                await self._commit(batch)
         else:
-            self.log.write_later(document)
-        for observe in self.observers:
-            observe(record, may_react)
+            if may_react or sync is not None:  # the cause: durable before its reactions run
+                await self.log.write_now(document)
+                if batch is not None:
+                    batch.written_pending.add(record.id)
+            else:
+                self.log.write_later(document)
+            for observe in self.observers:
+                observe(record, may_react)
         if not may_react:
             return record
         await self._react(record)
-        self.log.mark_done(record.id)
+        if batch is not None:
+            batch.done.add(record.id)
+        else:
+            self.log.mark_done(record.id)
         return record
+
+    async def _commit(self, batch: _Batch) -> None:
+        """Write a batch's firings and records in order, then mark its causes done.
+
+        If the database refuses, the writes stay queued in the log and are retried
+        (the causes stay pending meanwhile, so a crash still ends in a replay).
+        """
+        async with batch.lock:
+            actions, firings, records = batch.actions, batch.firings, batch.records
+            batch.actions, batch.firings, batch.records = [], [], []
+            batch.opened = time.monotonic()
+            for document in actions:
+                if document["pending"] and document["_id"] in batch.done:
+                    document["pending"], document["retryAt"] = False, None
+                elif document["pending"]:
+                    batch.written_pending.add(document["_id"])
+            done_earlier = [i for i in batch.done if i in batch.written_pending]
+            batch.written_pending.difference_update(done_earlier)
+            batch.done.difference_update(done_earlier)
+            durable = await self.log.commit(firings, actions, done_earlier)
+            if durable:
+                for record, document in zip(records, actions, strict=True):
+                    for observe in self.observers:
+                        observe(record, document["pending"])
 
     def _remember(self, record: ActionRecord) -> None:
         records = self._flows.get(record.flow)
@@ -302,6 +412,13 @@ class Engine:
             flow_records = self._flows.get(record.flow)
             if flow_records is None:
                 flow_records = await self.log.flow_records(record.flow)
+                batch = _batch.get()
+                if batch is not None:  # records of this flow not committed yet
+                    known = {r.id for r in flow_records}
+                    flow_records += [
+                        r for r in batch.records if r.flow == record.flow and r.id not in known
+                    ]
+                    flow_records.sort(key=lambda r: r.seq)
                 self._flows[record.flow] = flow_records
             for matched, frame in _match_all(sync, pos, record, flow_records):
                 await self._fire(sync, matched, frame)
@@ -311,16 +428,23 @@ class Engine:
         key = hashlib.sha256("|".join([sync.name, *ids]).encode()).hexdigest()[:32]
         newest = max(ids)
         frames: list[Frame] | None = None
-        if sync.where:
+        if not sync.where:
+            frames = [frame]
+        elif not _reads_state(sync):  # Filter / Let only: a replay derives the same frames
+            frames = await self._expand(sync, [frame])
+        else:
             if _replaying.get():
                 saved = await self.log.load_firing(key)
                 if saved is not None:
                     frames = self.log.firing_frames(saved)
             if frames is None:
                 frames = await self._expand(sync, [frame])
-                await self.log.save_firing(key, sync.name, ids, frames)
-        else:
-            frames = [frame]
+                firing = self.log.firing_document(key, sync.name, ids, frames)
+                batch = _batch.get()
+                if batch is not None and batch.group:
+                    batch.firings.append(firing)  # committed before the records it caused
+                else:
+                    await self.log.write_firing(firing)
         for i, f in enumerate(frames):
             for j, then in enumerate(sync.then):
                 child_id = newest[:12] + hashlib.sha256(f"{key}|{i}|{j}".encode()).hexdigest()[:20]
@@ -375,6 +499,11 @@ class Engine:
             if errors:
                 raise EngineError(f"{spec.qualname}: {_describe(errors)}")
         return await spec.func(**inputs)
+
+
+def _reads_state(sync: Sync) -> bool:
+    """Whether the sync's where-clauses query concept state (which may change before a replay)."""
+    return any(isinstance(c, QueryPattern | Absent) for c in sync.where)
 
 
 def _match_one(pattern: ActionPattern, record: ActionRecord, frame: Frame) -> Frame | None:

@@ -324,32 +324,41 @@ async def run_request(
     """Invoke ``Requesting.request`` and wait for the sync-produced response (None on timeout).
 
     Generated request-driven routes use this, and so can an app's own endpoints
-    (webhooks) whose reply is composed by syncs. The timeout bounds everything,
-    the reactions included: a database that stopped answering yields None in
-    time, and whatever reactions were cut short are owed in the log and replayed.
+    (webhooks) whose reply is composed by syncs. The reply goes out as soon as a
+    sync responds and what the flow recorded up to then is committed; whatever the
+    syncs do after responding runs on in the background (``Engine.detach``). The
+    timeout bounds the wait: a database that stopped answering yields None in time,
+    and the flow, never cut off halfway, finishes or is replayed from the log.
     """
     requesting = engine.concepts.get("Requesting")
     if requesting is None:
         raise LookupError("request-driven routes need the Requesting concept registered")
-    rid = new_id()
+    rid, flow_id = new_id(), new_id()
     waiting = requesting.expect(rid)  # type: ignore[attr-defined]
-
-    async def ask() -> dict[str, Any]:
-        await engine.invoke(
+    flow = asyncio.ensure_future(
+        engine.invoke(
             "Requesting",
             "request",
             {"request": rid, "path": path, "body": body, "user": user},
+            flow=flow_id,
             validated=True,
+            group_commit=True,
         )
-        return await waiting
+    )
+    engine.detach(flow)
+    flow.add_done_callback(_log_late_failure)
 
-    # Shielded: on timeout the caller gets its answer (None) while the flow runs to its
-    # end in the background, rather than being cut off halfway and replayed later.
-    flow = asyncio.ensure_future(ask())
+    async def answer() -> dict[str, Any]:
+        await asyncio.wait({flow, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        if not waiting.done():
+            flow.result()  # the flow failed: raise that; else it ended without a reply
+            await waiting
+        await engine.commit_flow(flow_id)  # what led to the reply is durable before it
+        return waiting.result()
+
     try:
-        result = await asyncio.wait_for(asyncio.shield(flow), timeout_s)
+        result = await asyncio.wait_for(answer(), timeout_s)
     except TimeoutError:
-        flow.add_done_callback(_log_late_failure)
         return None
     finally:
         requesting.forget(rid)  # type: ignore[attr-defined]
@@ -358,4 +367,4 @@ async def run_request(
 
 def _log_late_failure(flow: asyncio.Future[Any]) -> None:
     if not flow.cancelled() and flow.exception() is not None:
-        log.error("a request that timed out then failed: %s", type(flow.exception()).__name__)
+        log.error("a request's flow failed: %s", type(flow.exception()).__name__)

@@ -19,7 +19,7 @@ import pytest
 
 from services.adapters import adapters_for
 from services.assembly import MOCK_AUTH_TOKEN, server_app
-from services.call_player import CallResult, CallSpec, play_call
+from services.call_player import CallResult, play_call
 from services.clock import FakeClock
 from services.completion_local import MockCompletionChecker
 from services.config import load_config
@@ -98,18 +98,10 @@ class Service:
         return self.telephony.calls[before:]
 
     async def play(self, placed: Any, callee: Any, **options: Any) -> CallResult:
-        spec = CallSpec(
-            to=placed.to,
-            from_=placed.from_,
-            sid=placed.sid,
-            answer_url=placed.answer_url,
-            status_callback_url=placed.status_callback_url,
-            recording_status_callback_url=placed.recording_callback_url,
-            machine_detection="Enable",
-        )
         result = await play_call(
-            spec, auth_token=MOCK_AUTH_TOKEN, http=self.http, callee=callee, **options
+            placed.call_spec(), auth_token=MOCK_AUTH_TOKEN, http=self.http, callee=callee, **options
         )
+        await self.engine.settle()  # flows still running after their reply (the goodbye's)
         await self.engine.log.flush()
         return result
 

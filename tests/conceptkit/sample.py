@@ -156,6 +156,13 @@ AuditRich = Sync(
     ],
     then=[A.note({"owner": owner, "event": "rich", "detail": account})],
 )
+# a where that reads no state (Filter only): a replay derives the same frames
+AuditLargeDeposit = Sync(
+    "AuditLargeDeposit",
+    when=[L.deposit({"owner": owner}, {"amount": amount})],
+    where=[Filter(lambda f: f["amount"] >= 5000, "amount >= 5000")],
+    then=[A.note({"owner": owner, "event": "large"})],
+)
 # request-driven route: /Bank/summary answered by a sync
 Summary = Sync(
     "Summary",
@@ -180,7 +187,7 @@ class SamplePlugin:
 
     @hookimpl
     def conceptkit_syncs(self):
-        return [AuditOpen, AuditOverdraft, AuditRoundTrip, AuditRich, Summary]
+        return [AuditOpen, AuditOverdraft, AuditRoundTrip, AuditRich, AuditLargeDeposit, Summary]
 
     @hookimpl
     def conceptkit_exposures(self):

@@ -80,6 +80,19 @@ async def test_where_expands_one_frame_per_row_and_filters(sample_app):
     assert rich == [a1, a1, a2]
 
 
+async def test_a_where_that_queries_state_saves_its_frames_and_a_pure_filter_does_not(sample_app):
+    eng = sample_app.engine
+    acct = (await eng.invoke("Ledger", "open", {"owner": "ann"}))["account"]
+    await eng.invoke("Ledger", "deposit", {"owner": "ann", "account": acct, "amount": 6000})
+    await eng.invoke("Ledger", "deposit", {"owner": "ann", "account": acct, "amount": 10})
+    firings = await eng.db[ACTIONS].find({"firing": {"$exists": True}}).to_list(None)
+    # AuditRich queries the accounts: both firings are saved, with their frames sealed
+    assert sorted(f["firing"] for f in firings) == ["AuditRich", "AuditRich"]
+    assert all("$sealed" in f["frames"] for f in firings)
+    # AuditLargeDeposit only filters: nothing saved, yet it fired for the large deposit only
+    assert [e for e in await events(sample_app, "ann") if e == "large"] == ["large"]
+
+
 async def test_sync_caused_actions_join_the_flow_and_name_their_cause(sample_app):
     eng = sample_app.engine
     await eng.invoke("Ledger", "open", {"owner": "ann"}, flow="flow-1")

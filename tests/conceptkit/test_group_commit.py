@@ -1,0 +1,161 @@
+"""Group commit: a flow costs one pending write for its cause and one ordered write for
+everything its reactions recorded; a commit the database refuses is kept and retried."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from pymongo import monitoring
+
+from conceptkit import (
+    Concept,
+    ConceptApp,
+    Sync,
+    action,
+    concepts,
+    hookimpl,
+    plugin_manager,
+    vars,
+)
+from conceptkit.actionlog import ACTIONS
+from services.database import make_async_client
+from services.embedded_mongo import EmbeddedMongo, free_port
+from tests.conceptkit.conftest import TestSealer
+from tests.conceptkit.sample import SamplePlugin
+
+
+class LogWrites(monitoring.CommandListener):
+    """The write commands sent to the action log collection."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, int]] = []  # (command, documents)
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command.get(event.command_name) != ACTIONS:
+            return
+        if event.command_name == "insert":
+            self.writes.append(("insert", len(event.command["documents"])))
+        elif event.command_name == "update":
+            self.writes.append(("update", len(event.command["updates"])))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_a_flow_is_logged_in_one_pending_write_and_one_commit(mongo_uri):
+    listener = LogWrites()
+    client = make_async_client(mongo_uri, event_listeners=[listener])
+    db = client[f"gc_{time.time_ns()}"]
+    pm = plugin_manager(load_entry_points=False, extra=[SamplePlugin()])
+    app = ConceptApp(pm, db, services={"log_sealer": TestSealer()})
+    try:
+        async with app.running():
+            eng = app.engine
+            acct = (await eng.invoke("Ledger", "open", {"owner": "ann"}))["account"]
+            await eng.log.flush()
+            listener.writes.clear()
+            await eng.invoke(
+                "Ledger",
+                "deposit",
+                {"owner": "ann", "account": acct, "amount": 6000},
+                flow="f",
+                group_commit=True,
+            )
+            # the deposit (pending), then in one ordered insert: AuditRich's firing (its
+            # where read the accounts), its note, and AuditLargeDeposit's note
+            assert listener.writes == [("insert", 1), ("insert", 3)]
+            await eng.log.flush()
+            assert listener.writes[2:] == [("update", 1)]  # the deposit marked done, later
+            docs = await db[ACTIONS].find({"flow": "f"}).sort("seq", 1).to_list(None)
+            assert [(d["action"], d["sync"], d["pending"]) for d in docs] == [
+                ("deposit", None, False),
+                ("note", "AuditRich", False),
+                ("note", "AuditLargeDeposit", False),
+            ]
+            # without group commit (the default) each record is written when it completes
+            listener.writes.clear()
+            await eng.invoke(
+                "Ledger", "deposit", {"owner": "ann", "account": acct, "amount": 6000}, flow="g"
+            )
+            assert listener.writes == [("insert", 1), ("insert", 1), ("insert", 1), ("insert", 1)]
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+
+
+class Switch(Concept):
+    """An action that stops the database: its own record cannot be committed."""
+
+    name = "Switch"
+    server: EmbeddedMongo | None = None
+
+    @action
+    async def flip(self, label: str) -> dict[str, Any]:
+        return {"label": label}
+
+    @action
+    async def stopDatabase(self, label: str) -> dict[str, Any]:
+        assert self.server is not None
+        await asyncio.to_thread(self.server.stop)
+        return {"stopped": label}
+
+
+S = concepts("Switch")[0]
+
+
+class SwitchPlugin:
+    @hookimpl
+    def conceptkit_concepts(self):
+        return [Switch]
+
+    @hookimpl
+    def conceptkit_syncs(self):
+        (lbl,) = vars("label")
+        return [
+            Sync(
+                "StopAfterFlip",
+                when=[S.flip({"label": lbl}, {})],
+                then=[S.stopDatabase({"label": lbl})],
+            )
+        ]
+
+
+async def test_a_commit_the_database_refuses_is_kept_and_written_when_it_returns(tmp_path):
+    port = free_port()
+    server = EmbeddedMongo(tmp_path / "db", port=port)
+    uri = server.start()
+    Switch.server = server
+    client = make_async_client(uri, serverSelectionTimeoutMS=500)
+    db = client["outage"]
+    pm = plugin_manager(load_entry_points=False, extra=[SwitchPlugin()])
+    app = ConceptApp(pm, db, services={"log_sealer": TestSealer()}, recovery_grace_s=3600)
+    try:
+        async with app.running():
+            out = await app.engine.invoke(
+                "Switch", "flip", {"label": "x"}, flow="f", group_commit=True
+            )
+            assert out == {"label": "x"}  # the flow ran; its commit failed and was queued
+            EmbeddedMongo(tmp_path / "db", port=port).start()  # the database is back
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    docs = await db[ACTIONS].find({"flow": "f"}).sort("seq", 1).to_list(None)
+                except Exception:
+                    docs = []
+                if len(docs) == 2 and not docs[0]["pending"]:
+                    break
+                assert time.monotonic() < deadline, f"queued commit not written: {docs}"
+                await asyncio.sleep(0.2)
+            assert [(d["action"], d["sync"]) for d in docs] == [
+                ("flip", None),
+                ("stopDatabase", "StopAfterFlip"),
+            ]
+    finally:
+        Switch.server = None
+        await client.close()
+        EmbeddedMongo(tmp_path / "db", port=port).stop()
