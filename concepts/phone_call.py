@@ -77,12 +77,16 @@ class Prompting(TypedDict):
 
 class Speech(TypedDict):
     call: str
+    user: str
+    session: str  # the reflection being answered (so syncs need not look the call up)
     answerSoFar: str
     promptIndex: int
 
 
 class Silence(TypedDict):
     call: str
+    user: str
+    session: str
     silentTurns: int
     promptIndex: int
     answerSoFar: str  # what was said before this silence ("" if nothing)
@@ -382,6 +386,8 @@ class PhoneCall(Concept):
             if await self._cas(doc, changes):
                 return {
                     "call": doc["_id"],
+                    "user": user,
+                    "session": doc["session"],
                     "answerSoFar": combined,
                     "promptIndex": doc["promptIndex"],
                 }
@@ -406,6 +412,8 @@ class PhoneCall(Concept):
                 answer = self._open(doc.get("currentAnswer"), doc["user"], FIELD_BUFFER)
                 return {
                     "call": doc["_id"],
+                    "user": doc["user"],
+                    "session": doc["session"],
                     "silentTurns": turns,
                     "promptIndex": doc["promptIndex"],
                     "answerSoFar": answer,

@@ -40,9 +40,9 @@ END_OF_SPEECH_PAUSE = 3.0  # the Gather's speechTimeout: the caller paused this 
 SILENT_TURN_PAUSE = 9.0  # a whole Gather timeout of silence after the end-of-speech pause
 
 
-# where-clauses: the reflection's prompts, found through the call
-PROMPTS_OF_THE_CALL = (
-    PhoneCall._byCallSid({"callSid": sid}, {"user": user, "session": session}),
+# where-clause: the prompts of the reflection being answered (appendSpeech and
+# noteSilence name its user and session)
+PROMPTS_OF_THE_SESSION = (
     ReflectionSession._session({"user": user, "session": session}, {"prompts": prompts}),
 )
 
@@ -63,9 +63,14 @@ SpeechHeard = Sync(
 JudgeAnswer = Sync(
     "JudgeAnswer",
     doc="after the end-of-speech pause, the LLM (or the local rules) judges the answer so far",
-    when=[PhoneCall.appendSpeech({"callSid": sid}, {"answerSoFar": answer, "promptIndex": index})],
+    when=[
+        PhoneCall.appendSpeech(
+            {"callSid": sid},
+            {"user": user, "session": session, "answerSoFar": answer, "promptIndex": index},
+        )
+    ],
     where=[
-        *PROMPTS_OF_THE_CALL,
+        *PROMPTS_OF_THE_SESSION,
         Let(question, prompt_text, "the prompt being answered"),
     ],
     then=[
@@ -119,10 +124,15 @@ SilenceHeard = Sync(
 LongPauseAfterPartialAnswer = Sync(
     "LongPauseAfterPartialAnswer",
     doc="a long silence after some words suggests the speaker is done",
-    when=[PhoneCall.noteSilence({"callSid": sid}, {"answerSoFar": answer, "promptIndex": index})],
+    when=[
+        PhoneCall.noteSilence(
+            {"callSid": sid},
+            {"user": user, "session": session, "answerSoFar": answer, "promptIndex": index},
+        )
+    ],
     where=[
         Filter(lambda f: f["answer"] != "", "part of an answer was heard"),
-        *PROMPTS_OF_THE_CALL,
+        *PROMPTS_OF_THE_SESSION,
         Let(question, prompt_text, "the prompt being answered"),
     ],
     then=[
@@ -144,12 +154,17 @@ AskAgainAfterFirstSilence = Sync(
     when=[
         Requesting.request({"path": GATHER}, {"request": request}),
         PhoneCall.noteSilence(
-            {"callSid": sid}, {"answerSoFar": "", "silentTurns": 1, "promptIndex": index}
+            {"callSid": sid},
+            {
+                "user": user,
+                "session": session,
+                "answerSoFar": "",
+                "silentTurns": 1,
+                "promptIndex": index,
+            },
         ),
     ],
-    where=[
-        *PROMPTS_OF_THE_CALL,
-    ],
+    where=[*PROMPTS_OF_THE_SESSION],
     then=[
         Requesting.respond(
             {
@@ -239,9 +254,11 @@ SayGoodbye = Sync(
         PhoneCall.finishAnswer({"callSid": sid}, {"user": user, "isLast": True}),
     ],
     where=[Profile._getProfile({"user": user}, {"includeRating": False})],
+    # goodbye first: the caller need not wait for the bookkeeping of a completed call
+    # (Twilio's "completed" status callback completes the call just as well if it wins)
     then=[
-        PhoneCall.markCompleted({"callSid": sid}),
         Requesting.respond({"request": request, "output": {"say": [GOODBYE], "hangup": True}}),
+        PhoneCall.markCompleted({"callSid": sid}),
     ],
 )
 
@@ -260,7 +277,7 @@ GoodbyeAfterRating = Sync(
     "GoodbyeAfterRating",
     when=[Requesting.request({"path": RATING, "body": {"CallSid": sid}}, {"request": request})],
     then=[
-        PhoneCall.markCompleted({"callSid": sid}),
         Requesting.respond({"request": request, "output": {"say": [GOODBYE], "hangup": True}}),
+        PhoneCall.markCompleted({"callSid": sid}),
     ],
 )

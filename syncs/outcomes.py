@@ -45,6 +45,20 @@ def _int(value: str) -> int:
 
 # -- a finished reflection ----------------------------------------------------------------
 
+# the call's transcript ("" if nothing was said) onto the reflection
+SAVE_TRANSCRIPT = ReflectionSession.setTranscript(
+    {
+        "user": user,
+        "session": session,
+        "transcript": Computed(lambda f: f["transcript"] or "", "transcript"),
+    }
+)
+COMPLETE_THE_REFLECTION = (
+    SAVE_TRANSCRIPT,
+    ReflectionSession.completeSession({"user": user, "session": session}),
+    CallScheduler.markCompleted({"scheduledCall": scheduled}),
+)
+
 CompleteReflection = Sync(
     "CompleteReflection",
     when=[
@@ -58,13 +72,28 @@ CompleteReflection = Sync(
             },
         )
     ],
-    then=[
-        ReflectionSession.setTranscript(
-            {"user": user, "session": session, "transcript": transcript}
-        ),
-        ReflectionSession.completeSession({"user": user, "session": session}),
-        CallScheduler.markCompleted({"scheduledCall": scheduled}),
+    then=[*COMPLETE_THE_REFLECTION],
+)
+
+CompleteReflectionOnHangUp = Sync(
+    "CompleteReflectionOnHangUp",
+    doc="Twilio reported the call completed after every prompt was answered, before "
+    "markCompleted ran (it runs after the goodbye is sent): the same completion",
+    when=[
+        PhoneCall.applyStatus(
+            {},
+            {
+                "outcome": "COMPLETED",
+                "changed": True,
+                "user": user,
+                "session": session,
+                "scheduledCall": scheduled,
+                "transcript": transcript,
+            },
+        )
     ],
+    where=[Filter(lambda f: f["session"] is not None, "the reflection had started")],
+    then=[*COMPLETE_THE_REFLECTION],
 )
 
 # -- status callbacks ---------------------------------------------------------------------
@@ -169,13 +198,7 @@ KeepPartialReflection = Sync(
     ],
     where=[Filter(lambda f: f["session"] is not None, "the reflection had started")],
     then=[
-        ReflectionSession.setTranscript(
-            {
-                "user": user,
-                "session": session,
-                "transcript": Computed(lambda f: f["transcript"] or "", "transcript"),
-            }
-        ),
+        SAVE_TRANSCRIPT,
         ReflectionSession.abandonSession(
             {"user": user, "session": session, "reason": "caller hung up"}
         ),

@@ -76,6 +76,20 @@ async def test_the_rating_question_is_asked_when_the_user_wants_it(service: Serv
     assert (session["status"], session["rating"]) == ("COMPLETED", 1)
 
 
+async def test_hanging_up_at_the_rating_question_still_completes_the_reflection(service: Service):
+    """Every prompt answered, then the caller hangs up instead of rating: Twilio's
+    "completed" status completes the reflection (it is not abandoned, and not retried)."""
+    token = await service.sign_up(includeRating=True)
+    scheduled = await service.call_now(token)
+    (placed,) = await service.dial_due()
+    result = await service.play(placed, HangUpAfter(3, answers=["Family.", "Work.", "Sleep."]))
+    assert any("scale from minus two" in s for s in result.said)
+    (session,) = await service.api("ReflectionSession/_history", {}, token)
+    assert session["status"] == "COMPLETED" and session["rating"] is None
+    assert [p["answer"] for p in session["prompts"]] == ["Family.", "Work.", "Sleep."]
+    assert (await scheduled_status(service, token, scheduled))["status"] == "COMPLETED"
+
+
 async def test_silence_asks_once_more_then_moves_on_with_an_empty_answer(service: Service):
     token = await service.sign_up()
     await service.call_now(token)

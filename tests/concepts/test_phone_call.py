@@ -229,7 +229,13 @@ async def test_append_speech_buffers_with_spaces_encrypted_at_rest(pc, encryptor
     first = await pc.appendSpeech(callSid=sid, text="I walked ")
     assert first["answerSoFar"] == "I walked"
     out = await pc.appendSpeech(callSid=sid, text="by the river")
-    assert out == {"call": out["call"], "answerSoFar": "I walked by the river", "promptIndex": 0}
+    assert out == {
+        "call": out["call"],
+        "user": "u1",
+        "session": "s1",  # the reflection being answered: syncs need not look the call up
+        "answerSoFar": "I walked by the river",
+        "promptIndex": 0,
+    }
     doc = await raw(pc, sid)
     assert "river" not in str(doc)
     assert Encryptor.is_token(doc["currentAnswer"])
@@ -256,6 +262,7 @@ async def test_note_silence_counts_empty_turns_of_the_current_prompt(pc):
     assert (await pc.noteSilence(callSid=sid))["silentTurns"] == 1
     out = await pc.noteSilence(callSid=sid, promptIndex=0)
     assert (out["silentTurns"], out["promptIndex"]) == (2, 0)
+    assert (out["user"], out["session"], out["answerSoFar"]) == ("u1", "s1", "")
     await pc.finishAnswer(callSid=sid, promptIndex=0)
     assert (await pc._byCallSid(callSid=sid))[0]["silentTurns"] == 0
     assert is_error(await pc.noteSilence(callSid=sid, promptIndex=0))
