@@ -57,7 +57,7 @@ def telephony_for(config: Config) -> Any:
 
 
 def completion_for(config: Config) -> Any:
-    if config.use_mocks or not config.gemini_api_key:
+    if config.use_mocks or config.completion_check == "local" or not config.gemini_api_key:
         from services.completion_local import MockCompletionChecker
 
         return MockCompletionChecker()

@@ -75,6 +75,9 @@ class Config:
     gemini_model: str
     gemini_base_url: str | None
     gemini_timeout_seconds: float
+    # "gemini": ask Gemini whether an answer is complete (local rules if it fails);
+    # "local": the local rules only, and no spoken text leaves the service
+    completion_check: str
     # The first key encrypts new data; all of them decrypt (key rotation).
     encryption_keys: tuple[EncryptionKey, ...] = attrs.field(repr=False)
     retry_delay_seconds: int
@@ -230,7 +233,11 @@ class _Reader:
         use_mocks = self.boolean("USE_MOCKS", True)
         live = not use_mocks
         port = self.integer("PORT", 8000, 1, 65535)
-        missing = [name for name in LIVE_REQUIRED if live and self.get(name) is None]
+        completion_check = self.choice("COMPLETION_CHECK", "gemini", ("gemini", "local"))
+        required = [
+            n for n in LIVE_REQUIRED if n != "GEMINI_API_KEY" or completion_check == "gemini"
+        ]
+        missing = [name for name in required if live and self.get(name) is None]
         if missing:
             self.errors.append(
                 "USE_MOCKS=false needs these variables, which are not set: " + ", ".join(missing)
@@ -270,6 +277,7 @@ class _Reader:
             gemini_model=self.get("GEMINI_MODEL") or "gemini-2.5-flash",
             gemini_base_url=self.url("GEMINI_BASE_URL", None),
             gemini_timeout_seconds=self.positive("GEMINI_TIMEOUT_SECONDS", 2.5),
+            completion_check=completion_check,
             encryption_keys=self.encryption_keys(),
             retry_delay_seconds=self.integer("RETRY_DELAY_SECONDS", 300, 0),
             worker_lease_seconds=self.integer("WORKER_LEASE_SECONDS", 60, 1, 3600),

@@ -10,6 +10,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from services.adapters import completion_for
 from services.config import (
     Config,
     ConfigError,
@@ -104,6 +105,17 @@ def test_live_mode_names_every_missing_variable_in_one_message() -> None:
     ):
         assert name in missing_line
     assert len(message.splitlines()) == 2  # heading + that one line
+
+
+def test_local_completion_check_needs_no_gemini_key_and_uses_the_local_rules() -> None:
+    live = {k: v for k, v in LIVE.items() if k != "GEMINI_API_KEY"}
+    assert "GEMINI_API_KEY" in errors_of(**live)
+    config = load(**live, COMPLETION_CHECK="local")
+    assert config.completion_check == "local" and config.gemini_api_key is None
+    assert type(completion_for(config)).__name__ == "MockCompletionChecker"
+    # with a key and the default check, Gemini answers
+    assert type(completion_for(load(**LIVE))).__name__ == "GeminiCompletionChecker"
+    assert "COMPLETION_CHECK" in errors_of(**LIVE, COMPLETION_CHECK="llm")
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -288,6 +300,7 @@ def test_env_example_is_valid_and_names_every_variable() -> None:
         *("MONGODB_URI", "DB_NAME", "DATA_DIR", "HOST", "PORT", "PUBLIC_BASE_URL", "USE_MOCKS"),
         *("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_PHONE_NUMBER", "TWILIO_API_BASE_URL"),
         *("GEMINI_API_KEY", "GEMINI_MODEL", "GEMINI_BASE_URL", "GEMINI_TIMEOUT_SECONDS"),
+        "COMPLETION_CHECK",
         *("ENCRYPTION_KEYS", "RETRY_DELAY_SECONDS", "TWILIO_CALLS_PER_SECOND", "MAX_BODY_BYTES"),
         *("ACTION_LOG_RETENTION_DAYS", "LOG_FORMAT", "LOG_LEVEL"),
         *("WORKER_LEASE_SECONDS", "RECOVERY_GRACE_SECONDS"),
