@@ -114,6 +114,16 @@ def _speaking_s(text: str) -> float:
     return max(0.5, len(text.split()) / WORDS_PER_SECOND)
 
 
+def _end_of_speech_s(speech_timeout: str, timeout_s: int) -> float:
+    """How long Twilio waits after speech ends: speechTimeout seconds ("auto": about 1 s)."""
+    if speech_timeout == "auto":
+        return 1.0
+    try:
+        return max(0.0, float(speech_timeout))
+    except ValueError:
+        return float(timeout_s)
+
+
 # -- the call --------------------------------------------------------------------------
 
 
@@ -273,6 +283,7 @@ class WebhookExchange:
     body: str
     elapsed_ms: float
     error: str = ""
+    sent_at: float = 0.0  # time.perf_counter() when the request went out
 
 
 @attrs.frozen
@@ -365,6 +376,10 @@ class PlayerOptions:
     * `recording_before_completed`: send the recording callback before the final status
       callback instead of after it;
     * `sleep`: how a callee's `pause_before_s` is waited (tests pass a no-op);
+    * `pace`: real seconds spent per second of call time the service talks (Say,
+      Pause), the callee talks, and Twilio waits for the end of speech (the Gather's
+      speechTimeout) before posting the result: 0 plays as fast as possible, 1 at
+      Twilio's own pace (each waited with `sleep`);
     * `max_steps`: verbs + TwiML fetches before the loop guard ends the call.
     """
 
@@ -373,6 +388,7 @@ class PlayerOptions:
     status_delivery: StatusOrder | None = None
     recording_before_completed: bool = False
     sleep: Sleep = asyncio.sleep
+    pace: float = 0.0
     max_steps: int = 200
     webhook_timeout_s: float = 15.0
     confidence: float = 0.92
@@ -721,6 +737,7 @@ class CallPlayer:
             body=body,
             elapsed_ms=elapsed * 1000,
             error=error,
+            sent_at=started,
         )
         self.result.webhooks.append(exchange)
         return exchange
@@ -831,7 +848,7 @@ class CallPlayer:
             if tag == "Say":
                 await self._say(verb)
             elif tag == "Pause":
-                self._pause(verb)
+                await self._pause(verb)
             elif tag == "Play":
                 self._play(verb)
             elif tag == "Gather":
@@ -867,14 +884,21 @@ class CallPlayer:
             self.result.said.append(text)
             self.result.transcript.append(TranscriptLine("service", text))
             self._heard_since_listen.append(text)
-            self._vt += _speaking_s(text)
+            await self._elapse(_speaking_s(text))
             await self.callee.hear(text)
 
-    def _pause(self, verb: ET.Element) -> None:
+    async def _pause(self, verb: ET.Element) -> None:
         try:
-            self._vt += max(0, int(verb.get("length", "1")))
+            length = max(0, int(verb.get("length", "1")))
         except ValueError:
-            self._vt += 1
+            length = 1
+        await self._elapse(length)
+
+    async def _elapse(self, seconds: float) -> None:
+        """Call time passes: virtual always, real too when the options set a pace."""
+        self._vt += seconds
+        if self.options.pace > 0 and seconds > 0:
+            await self._unless_ended(self.options.sleep(seconds * self.options.pace))
 
     def _play(self, verb: ET.Element) -> None:
         self.result.notes.append(f"<Play> {(verb.text or '').strip()} not heard by the callee")
@@ -932,7 +956,9 @@ class CallPlayer:
             return False
         self.result.callee_said.append(reply.text)
         self.result.transcript.append(TranscriptLine("callee", reply.text))
-        self._vt += _speaking_s(reply.text)
+        await self._elapse(_speaking_s(reply.text))
+        if ctx.kind == "gather":  # Twilio posts the result once the caller has paused this long
+            await self._elapse(_end_of_speech_s(ctx.speech_timeout, ctx.timeout_s))
         return True
 
     async def _gather(self, verb: ET.Element, url: str) -> tuple[ET.Element, str] | None:
@@ -947,7 +973,7 @@ class CallPlayer:
             if child.tag == "Say":
                 await self._say(child)
             elif child.tag == "Pause":
-                self._pause(child)
+                await self._pause(child)
             else:
                 self._play(child)
         ctx = self._context("gather", verb, action)

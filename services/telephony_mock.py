@@ -12,6 +12,7 @@ import random
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 
@@ -54,6 +55,21 @@ class MockCall:
     date_created: datetime
     status: str = "queued"
     start_time: datetime | None = None
+
+    def call_spec(self) -> Any:
+        """This call as the Twilio call player plays it (with answering-machine detection,
+        as `TwilioTelephony` asks for)."""
+        from services.call_player import CallSpec
+
+        return CallSpec(
+            to=self.to,
+            from_=self.from_,
+            sid=self.sid,
+            answer_url=self.answer_url,
+            status_callback_url=self.status_callback_url,
+            recording_status_callback_url=self.recording_callback_url,
+            machine_detection="Enable",
+        )
 
 
 @attrs.frozen

@@ -7,6 +7,7 @@ import random
 import re
 from collections.abc import AsyncIterator, Callable
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from starlette.responses import Response
 from twilio.twiml.voice_response import VoiceResponse
 
+from services import call_player as player_module
 from services import twiml
 from services.call_player import (
     APPLICATION_ERROR_MESSAGE,
@@ -90,6 +92,16 @@ async def play(
     assert hooks.requests, "no webhook was sent"
     assert all(r.signature_valid for r in hooks.requests), "a webhook had a bad signature"
     return result
+
+
+def sleep_recorder() -> tuple[list[float], Any]:
+    """A `sleep` that returns at once and notes how long it was asked to wait."""
+    waited: list[float] = []
+
+    async def record_sleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    return waited, record_sleep
 
 
 def gather(*texts: str, action: str = "/turn") -> str:
@@ -543,11 +555,7 @@ async def test_speech_after_the_gather_timeout_is_lost(
     hooks: ScriptedWebhooks, http: httpx.AsyncClient
 ) -> None:
     conversation(hooks)
-    waited: list[float] = []
-
-    async def record_sleep(seconds: float) -> None:
-        waited.append(seconds)
-
+    waited, record_sleep = sleep_recorder()
     callee = ScriptedCallee([Utterance("too late", pause_before_s=9), Utterance("ok", 1.5)])
     hooks.routes["/turn"] = lambda r: (
         twiml.hangup() if "SpeechResult" in r.form else gather("Still there?")
@@ -557,6 +565,23 @@ async def test_speech_after_the_gather_timeout_is_lost(
     assert [r.form.get("SpeechResult") for r in hooks.received("/turn")] == [None, "ok"]
     assert result.callee_said == ["ok"]
     assert any("too late" in n for n in result.notes)
+
+
+async def test_a_pace_takes_the_call_at_twilios_speed(
+    hooks: ScriptedWebhooks, http: httpx.AsyncClient
+) -> None:
+    """pace=1: the greeting is spoken, the answer said, then Twilio waits out speechTimeout."""
+    conversation(hooks)
+    waited, record_sleep = sleep_recorder()
+    callee = ScriptedCallee(["one two three four five"])  # 5 words: 2 s at 2.5 words/s
+    await play(hooks, http, callee, sleep=record_sleep, pace=1.0)
+    said = [player_module._speaking_s(t) for t in ("Hello Ana.", "What was good today?")]
+    # the greeting's two Says, the answer, the 3 s end-of-speech pause, then the goodbye
+    goodbye = player_module._speaking_s("Thank you. Goodbye.")
+    assert waited == [*said, 2.0, 3.0, goodbye]
+    waited.clear()
+    await play(hooks, http, ScriptedCallee(["one two three four five"]), sleep=record_sleep)
+    assert waited == []  # no pace: as fast as possible
 
 
 async def test_time_limit_ends_the_call(hooks: ScriptedWebhooks, http: httpx.AsyncClient) -> None:
