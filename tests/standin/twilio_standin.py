@@ -426,7 +426,9 @@ class _RoutingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.host == self.public.host:
-            request.url = request.url.copy_with(scheme=self.local.scheme, host=self.local.host, port=self.local.port)
+            request.url = request.url.copy_with(
+                scheme=self.local.scheme, host=self.local.host, port=self.local.port
+            )
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:
