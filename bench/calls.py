@@ -5,14 +5,20 @@ Starts what production runs, the way tests/e2e does: the embedded database
 and one worker (`python worker.py`), with USE_MOCKS=false. The real `twilio`
 client talks to the Twilio stand-in (a thread in this process), which plays
 every call against the server with signed webhooks to the public https URL
-(routed to the local port). Gemini is the Gemini stand-in in a process of its
-own, answering at once with a verdict read from the answer (complete unless it
-trails off), so the real adapter runs and the completion check costs ~0.
+(routed to the local port). The completion check is the mock LLM of the issue
+(COMPLETION_CHECK=local: the local rules, ~0 ms); with --llm standin it is the
+real Gemini adapter talking to the Gemini stand-in, a process of its own that
+answers at once with a verdict read from the answer (complete unless it trails
+off), which adds the adapter's own cost and an HTTP round trip per judgement.
 
   A  turn latency: --calls users (signed up through the API, phone verified with
-     the stand-in's SMS code) ask "call me now"; the worker dials them all; the
-     calls ring until every one is live, then all answer at once and the callee
-     answers 3 prompts (the first in two parts) with no pauses.
+     the stand-in's SMS code) ask "call me now"; the worker dials them all and each
+     callee answers 3 prompts (the first in two parts). By default (--pace 1) calls
+     go at Twilio's pace: each is answered when dialled, the service's Say takes its
+     spoken length, the callee's speech its own, and Twilio waits out the 3 s
+     end-of-speech pause before posting the result, so the calls overlap as real
+     ones do. With --pace 0 the calls ring until every one is live, then all answer
+     at once and play with no pauses at all: a closed loop that measures capacity.
      Turn latency = the round trip of each `gather` webhook, seen by the caller.
   B  dispatch lateness: --queued calls inserted into CallScheduler exactly as
      scheduleCall stores them (synthetic users with an unverified number, so the
@@ -22,12 +28,12 @@ trails off), so the real adapter runs and the completion check costs ~0.
      after each wave.
 Parts run in the order A, C, B (B's 10,000 rows would otherwise sit under C).
 
-The zero-pause callees of A make a closed loop: turn latency there is mostly queueing
-(about calls / webhooks-per-second); --think 3 adds spoken pauses for a gentler load.
+The closed loop of --pace 0 measures throughput: its turn latency is mostly queueing
+(about calls / webhooks-per-second); --think S adds the callee's own pauses on top.
 The Twilio stand-in and its 200 callers share this machine's cores with the service.
 
 Usage: python bench/calls.py [--quick] [--calls 200] [--queued 10000] [--long 1000]
-       [--think S] [--skip ABC] [--keep DIR]   (--help for all options; full run ~10 min)
+       [--pace 1] [--think S] [--skip ABC] [--keep DIR]   (--help for all options; full run ~10 min)
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ sys.path.insert(0, str(ROOT))
 from bench.calls_support import (  # noqa: E402
     Gate,
     GateHolder,
+    calls_live,
     cpu_seconds,
     machine_busy,
     pct,
@@ -114,9 +121,10 @@ def ms(values: list[float]) -> str:
 class Stack:
     """Database, Gemini stand-in, server, worker and Twilio stand-in, started and stopped."""
 
-    def __init__(self, tmp: Path, log_level: str) -> None:
+    def __init__(self, tmp: Path, log_level: str, llm: str = "local") -> None:
         self.tmp = tmp
         self.log_level = log_level
+        self.llm = llm
         self.logs = tmp / "logs"
         self.logs.mkdir()
         self.mongo: EmbeddedMongo | None = None
@@ -132,7 +140,9 @@ class Stack:
         self.mongo = EmbeddedMongo(self.tmp / "mongo")
         self.mongo.start()
         base_env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
-        self.gemini, gemini_url = start_gemini(base_env, self.logs / "gemini.log")
+        gemini_url = ""
+        if self.llm == "standin":
+            self.gemini, gemini_url = start_gemini(base_env, self.logs / "gemini.log")
         port = free_port()
         self.local = f"http://127.0.0.1:{port}"
         self.standin = TwilioStandIn(auth_token=AUTH_TOKEN, route=(PUBLIC, self.local))
@@ -150,7 +160,8 @@ class Stack:
             "TWILIO_PHONE_NUMBER": "+15005550006",
             "TWILIO_API_BASE_URL": self.standin.base_url,
             "TWILIO_CALLS_PER_SECOND": "500",  # Twilio's 1 CPS is an account limit, not ours
-            "GEMINI_API_KEY": "bench-key",
+            "GEMINI_API_KEY": "bench-key" if self.llm == "standin" else "",
+            "COMPLETION_CHECK": "gemini" if self.llm == "standin" else "local",
             "GEMINI_BASE_URL": gemini_url,
             "ENCRYPTION_KEYS": KEY,
             "RETRY_DELAY_SECONDS": "1",
@@ -230,7 +241,8 @@ class Stack:
 
     def cpu(self) -> dict[str, float]:
         out = {name: cpu_seconds(pid) for name, pid in self.pids().items()}
-        out["gemini stand-in"] = cpu_seconds(self.gemini.pid)
+        if self.gemini is not None:
+            out["gemini stand-in"] = cpu_seconds(self.gemini.pid)
         return out
 
     def count_in_log(self, name: str, needle: str) -> int:
@@ -401,24 +413,52 @@ async def run_wave(
 # -- part A -----------------------------------------------------------------------------
 
 
+def results_of(wave: dict[str, Any]) -> list[list[tuple[int, Any]]]:
+    """Each call's gather webhooks, numbered in the order the call sent them."""
+    return [list(enumerate(r.webhooks_of("gather"))) for r in wave["results"]]
+
+
 async def part_a(
-    stack: Stack, http: httpx.AsyncClient, users: list[User], gated: bool, think_s: float
+    stack: Stack,
+    http: httpx.AsyncClient,
+    users: list[User],
+    gated: bool,
+    think_s: float,
+    pace: float,
 ) -> dict:
     n = len(users)
     pauses = f"pauses of {think_s / 2:g}..{think_s * 1.5:g} s" if think_s else "no pauses"
-    print(f"\nA. turn latency: {n} concurrent calls, {pauses}", flush=True)
+    how = f"at {pace:g}x Twilio's pace" if pace else "a closed loop"
+    print(f"\nA. turn latency: {n} concurrent calls, {how}, callee {pauses}", flush=True)
     await asyncio.sleep(1.0)
     rss_before = rss_mb(stack.server.pid)
     stack.gates.think_s = think_s
-    if think_s:
-        stack.standin.configure(sleep=asyncio.sleep)  # callee pauses take real time
+    first_callee = len(stack.gates.callees)
+    if think_s or pace:  # callee pauses, speech and Say take real time
+        stack.standin.configure(sleep=asyncio.sleep, pace=pace)
     try:
-        wave = await run_wave(stack, http, users, gated, timeout=max(120.0, n * 1.0 + 60 * think_s))
+        timeout = max(120.0, n * 1.0 + 60 * think_s + 120 * pace)
+        wave = await run_wave(stack, http, users, gated, timeout=timeout)
     finally:
         stack.gates.think_s = 0.0
-        stack.standin.configure(sleep=no_sleep)
+        stack.standin.configure(sleep=no_sleep, pace=0.0)
+    with open(stack.tmp / "gather_turns.csv", "w") as out_csv:  # kept with --keep
+        out_csv.write("sent_at_s,turn,latency_ms\n")
+        turns = [(w.sent_at, k, w.elapsed_ms) for r in results_of(wave) for k, w in r]
+        for sent_at, turn, latency in sorted(turns):
+            out_csv.write(f"{sent_at:.4f},{turn},{latency:.2f}\n")
+    callees = stack.gates.callees[first_callee:]
+    peak_live, mean_live = calls_live(callees)
     results = wave["results"]
     gathers = [v for r in results for v in r.turn_latencies_ms]
+    # the steady part: every call answered, none dialling or being greeted any more
+    all_answered = max((c.answered_at or 0.0 for c in callees), default=0.0)
+    steady = [
+        w.elapsed_ms
+        for r in results
+        for w in r.webhooks_of("gather")
+        if w.sent_at > all_answered + 1.0
+    ]
     answers = [w.elapsed_ms for r in results for w in r.webhooks_of("answer")]
     statuses = [w.elapsed_ms for r in results for w in r.webhooks_of("status")]
     after_gate = [
@@ -435,7 +475,10 @@ async def part_a(
     out = {
         "n": n,
         "think_s": think_s,
+        "pace": pace,
+        "live": (peak_live, mean_live),
         "gathers": gathers,
+        "steady": steady,
         "answers": answers,
         "statuses": statuses,
         "webhooks_per_s": len(after_gate) / wave["busy_s"],
@@ -455,8 +498,13 @@ async def part_a(
     )
     how = "all answered at once" if gated else "each answered when dialled"
     log(f"{how}: done in {wave['busy_s']:.2f} s, {out['webhooks']} webhooks")
+    log(
+        f"calls live at once: peak {peak_live}, mean {mean_live:.0f} (first answer to last goodbye)"
+    )
     mean = statistics.fmean(gathers) if gathers else float("nan")
     log(f"gather turn (webhook round trip): {ms(gathers)}; mean {mean:.1f} ms")
+    if steady:
+        log(f"  of which after every call was answered ({len(steady)}): {ms(steady)}")
     log(f"answer webhook (greeting): {ms(answers)}")
     log(f"status callbacks: {ms(statuses)}")
     log(f"webhooks/s while busy: {out['webhooks_per_s']:.0f}")
@@ -797,10 +845,13 @@ def summary(
         f"bench/calls.py{' --quick' if args.quick else ''}: one uvicorn process, one worker, "
         f"embedded nx-27017, {os.cpu_count()} CPUs, LOG_LEVEL={args.log_level}"
     )
-    print(
-        "Gemini: the Gemini stand-in in its own process, answering at once (real adapter, "
-        f"~0 ms model time); local fallbacks used: {fallbacks}"
-    )
+    if args.llm == "standin":
+        print(
+            "LLM: the Gemini stand-in in its own process, answering at once (real adapter, "
+            f"~0 ms model time); local fallbacks used: {fallbacks}"
+        )
+    else:
+        print("LLM: none configured, so the local completion checker (a mock LLM, 0 ms)")
     print(f"CPU busy before the start (other processes): {stack.busy_before:.0%}")
     if stack.busy_before > 0.2:
         print("WARNING: the machine was busy before the start; figures include that contention")
@@ -812,7 +863,8 @@ def summary(
 
     if a is not None:
         p99 = pct(a["gathers"], 99)
-        scale = "" if a["n"] == 200 else f" (ran {a['n']})"
+        scale = "" if a["live"][0] >= 200 else f" (peak {a['live'][0]} live)"
+        scale += f" ({a['pace']:g}x pace)" if a["pace"] else " (closed loop)"
         scale += f" (pauses ~{a['think_s']:g} s)" if a["think_s"] else ""
         row(
             f"p99 turn latency <= 50 ms @ 200 calls{scale}",
@@ -836,7 +888,7 @@ def summary(
     print("-" * 78)
     if a is not None:
         print(
-            f"A  {a['n']} calls at once: gather turn {ms(a['gathers'])}; greeting p99 "
+            f"A  {a['n']} calls, peak {a['live'][0]} live: gather turn {ms(a['gathers'])}; greeting p99 "
             f"{pct(a['answers'], 99):.1f} ms; {a['webhooks_per_s']:.0f} webhooks/s; correct: "
             f"{a['played_ok']}/{a['n']} played, {a['sessions_ok']}/{a['sessions_checked']} "
             f"sessions; server RSS {a['rss'][0]:.0f} -> {a['rss'][1]:.0f} MiB"
@@ -895,9 +947,24 @@ def parse_args() -> argparse.Namespace:
         "part (default 0: a closed loop with no pauses, i.e. the worst case)",
     )
     p.add_argument(
+        "--pace",
+        type=float,
+        default=1.0,
+        help="part A: real seconds per second of call time (Say, speech, end-of-speech "
+        "pause); 1 = Twilio's pace (default), 0 = a closed loop with every call answered "
+        "at once",
+    )
+    p.add_argument(
         "--no-gate",
         action="store_true",
-        help="answer each call as soon as it is dialled instead of all at once",
+        help="with --pace 0: answer each call as soon as it is dialled instead of all at once",
+    )
+    p.add_argument(
+        "--llm",
+        choices=("standin", "local"),
+        default="local",
+        help="the completion check: local (COMPLETION_CHECK=local, the issue's zero-delay "
+        "mock LLM; default) or standin (the real Gemini adapter against the Gemini stand-in)",
     )
     p.add_argument("--skip", default="", help="parts to skip, e.g. --skip BC")
     p.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the server and worker")
@@ -933,7 +1000,8 @@ async def run(
         )
         users = await sign_up_many(stack, http, 0, needed) if needed else []
         if "A" not in skip:
-            a = await part_a(stack, http, users[: args.calls], not args.no_gate, args.think)
+            gated = not args.no_gate and not args.pace
+            a = await part_a(stack, http, users[: args.calls], gated, args.think, args.pace)
         if "C" not in skip:
             c = await part_c(
                 stack, http, users[: args.wave], args.long, args.wave, not args.no_gate
@@ -962,7 +1030,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-calls-") as tmp:
         workdir = Path(args.keep).absolute() if args.keep else Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        stack = Stack(workdir, args.log_level)
+        stack = Stack(workdir, args.log_level, args.llm)
         t0 = time.monotonic()
         try:
             print(f"starting the service (work dir {workdir})", flush=True)

@@ -80,12 +80,15 @@ class GateHolder:
         self.gate = Gate(opened=True)
         self.think_s = 0.0
         self.rng = random.Random(20261125)
+        self.callees: list[GatedCallee] = []
 
     def callee(self, answers: Sequence[Any]) -> GatedCallee:
         if self.think_s > 0:  # each part starts 0.5x..1.5x think_s after listening begins
             parts = [p for a in answers for p in ([a] if isinstance(a, str) else a)]
             answers = [Utterance(p, self.rng.uniform(0.5, 1.5) * self.think_s) for p in parts]
-        return GatedCallee(self.gate, answers)
+        callee = GatedCallee(self.gate, answers)
+        self.callees.append(callee)
+        return callee
 
 
 class GatedCallee(ScriptedCallee):
@@ -94,10 +97,39 @@ class GatedCallee(ScriptedCallee):
     def __init__(self, gate: Gate, answers: Sequence[Any]) -> None:
         super().__init__(answers)
         self._gate = gate
+        self.answered_at: float | None = None  # time.perf_counter() of the pick-up
+        self.last_heard_at: float | None = None  # of the last thing the service said
 
     async def pick_up(self, _ring_timeout_s: int) -> str:
         await self._gate.wait()
+        self.answered_at = time.perf_counter()
         return "answer"
+
+    async def hear(self, text: str) -> None:
+        self.last_heard_at = time.perf_counter()
+        await super().hear(text)
+
+
+def calls_live(callees: Sequence[GatedCallee]) -> tuple[int, float]:
+    """Calls live at once (answered, goodbye not yet heard): the peak, and the mean over
+    the time from the first answer to the last goodbye."""
+    spans = [
+        (c.answered_at, c.last_heard_at)
+        for c in callees
+        if c.answered_at is not None and c.last_heard_at is not None
+    ]
+    if not spans:
+        return 0, 0.0
+    events = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    live = peak = 0
+    area = 0.0
+    last = events[0][0]
+    for t, step in events:
+        area += live * (t - last)
+        last = t
+        live += step
+        peak = max(peak, live)
+    return peak, area / max(events[-1][0] - events[0][0], 1e-9)
 
 
 def routing_client(public: str, local: str) -> httpx.AsyncClient:
