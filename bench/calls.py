@@ -793,7 +793,7 @@ async def part_b(
         "claim_rate": rate,
         "offered_rate": len(docs) / spread,
         "inserted_in": inserted_in,
-        "real": len(real),
+        "real": len(real_rows),  # the verified users' calls due in the measured window
         "real_done": real_done,
         "dial_late": dial_late,
         "cpu": {k: (cpu1[k] - cpu0[k]) / busy for k in cpu0},
@@ -818,7 +818,8 @@ async def part_b(
         )
     log(f"claims/s sustained {rate:.0f} (offered: {out['offered_rate']:.0f} due per s)")
     log(
-        f"verified users: {real_done}/{len(real)} completed; due -> dialled: "
+        f"verified users: {real_done}/{len(real_rows)} due in the window completed "
+        f"({len(real)} queued); due -> dialled: "
         + (_s(dial_late) if dial_late else "no dials seen")
     )
     log(
@@ -898,7 +899,7 @@ def summary(
         print(
             f"B  {b['queued']} queued: claimed {b['claimed']}; lateness {_s(b['late_all'])}"
             f"{bound}; {b['claim_rate']:.0f} claims/s for {b['offered_rate']:.0f} due/s; "
-            f"verified users completed {b['real_done']}/{b['real']}"
+            f"verified users completed {b['real_done']}/{b['real']} due"
         )
     if c is not None:
         series = " ".join(f"{v:.0f}" for v in c["series"])
