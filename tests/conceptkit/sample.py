@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal, TypedDict
 
 from conceptkit import (
@@ -94,6 +95,12 @@ class Audit(Concept):
         )
         return {}
 
+    @action
+    async def noteSlowly(self, owner: str, event: str, seconds: float) -> dict[str, Any]:
+        """A note that takes a while (work a sync does after it has responded)."""
+        await asyncio.sleep(seconds)
+        return await self.note(owner=owner, event=event)
+
     @query
     async def _events(self, owner: str) -> list[dict[str, Any]]:
         docs = self.collection("events").find({"owner": owner}).sort("_id", 1)
@@ -176,6 +183,17 @@ Summary = Sync(
 )
 
 
+# after the reply: noted slowly, which the caller does not wait for
+SummaryViewed = Sync(
+    "SummaryViewed",
+    when=[
+        R.request({"path": "/Bank/summary", "user": user}, {"request": request}),
+        R.respond({"request": request}, {}),
+    ],
+    then=[A.noteSlowly({"owner": user, "event": "viewed", "seconds": 1.0})],
+)
+
+
 class SummaryBody(TypedDict):
     currency: Literal["EUR", "USD"]
 
@@ -187,7 +205,15 @@ class SamplePlugin:
 
     @hookimpl
     def conceptkit_syncs(self):
-        return [AuditOpen, AuditOverdraft, AuditRoundTrip, AuditRich, AuditLargeDeposit, Summary]
+        return [
+            AuditOpen,
+            AuditOverdraft,
+            AuditRoundTrip,
+            AuditRich,
+            AuditLargeDeposit,
+            Summary,
+            SummaryViewed,
+        ]
 
     @hookimpl
     def conceptkit_exposures(self):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from tests.conceptkit.conftest import ALICE, BOB
 
@@ -139,6 +140,22 @@ async def test_a_request_driven_route_is_answered_by_a_sync(client):
     r = await client.post("/api/Bank/summary", json={"currency": "GBP"}, headers=ALICE)
     assert r.status_code == 422
     assert (await client.post("/api/Bank/summary", json={"currency": "EUR"})).status_code == 401
+
+
+async def test_the_reply_goes_out_when_a_sync_responds_and_later_work_runs_on(client):
+    """SummaryViewed notes the view (slowly, 1 s) after Summary responded."""
+    engine = client.concept_app.engine
+    await open_account(client)
+    started = time.monotonic()
+    r = await client.post("/api/Bank/summary", json={"currency": "EUR"}, headers=ALICE)
+    assert r.status_code == 200 and time.monotonic() - started < 0.9
+    assert "viewed" not in await events_of(engine, "alice")
+    await engine.settle()
+    assert "viewed" in await events_of(engine, "alice")
+
+
+async def events_of(engine, owner: str) -> list[str]:
+    return [e["event"] for e in await engine.query("Audit", "_events", {"owner": owner})]
 
 
 async def test_a_request_nobody_answers_is_504(client):
