@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 import attrs
+from bson.errors import InvalidDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 log = logging.getLogger("conceptkit.actionlog")
@@ -92,8 +93,13 @@ class ActionLog:
         self.actions = db[ACTIONS]
         self.sealer = sealer
         self.retention_days = retention_days
-        self._buffer: list[dict[str, Any]] = []
-        self._done: list[str] = []
+        self._buffer: list[dict[str, Any]] = []  # audit records, no order to keep
+        self._done: list[str] = []  # done marks whose records are in the database
+        # Commits not written yet (failed or cut short), in order, and the done marks
+        # waiting behind them: a later commit queues up behind these, never overtakes.
+        self._owed: list[dict[str, Any]] = []
+        self._owed_done: list[str] = []
+        self._commit_lock = asyncio.Lock()  # one commit or owed-retry at a time
         self._flush_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -214,20 +220,40 @@ class ActionLog:
         order, ahead of the done marks) and the flusher retries them.
         """
         documents = [*firings, *actions]
-        try:
-            await _insert_all(self.actions, documents)
-        except Exception as exc:
-            log.warning("action log commit failed (%s); queued for retry", type(exc).__name__)
-            self._buffer.extend(documents)
-            self._done.extend(done)
-            self._wake.set()
-            return False
+        async with self._commit_lock:
+            if self._owed:  # an earlier commit is still owed: keep the order
+                self._owe(documents, done)
+                return False
+            try:
+                await _insert_all(self.actions, documents)
+            except BaseException as exc:  # failed, or cancelled mid-write: owe it all
+                self._owe(documents, done)
+                if not isinstance(exc, Exception):
+                    raise
+                log.warning("action log commit failed (%s); queued for retry", type(exc).__name__)
+                return False
         for record_id in done:
             self.mark_done(record_id)
         return True
 
+    def _owe(self, documents: list[dict[str, Any]], done: list[str]) -> None:
+        self._owed.extend(documents)
+        self._owed_done.extend(done)
+        self._wake.set()
+
+    async def _pay_owed(self) -> None:
+        """Write the owed commits in order; only then may their done marks go."""
+        async with self._commit_lock:
+            while self._owed:
+                batch = self._owed[:500]
+                await _insert_all(self.actions, batch)
+                del self._owed[: len(batch)]
+            self._done.extend(self._owed_done)
+            self._owed_done.clear()
+
     async def _flush(self) -> None:
         # Records before done marks: a cause is never marked done ahead of what it caused.
+        await self._pay_owed()
         while self._buffer:
             batch = self._buffer[:500]
             await _insert_all(self.actions, batch)
@@ -302,19 +328,30 @@ class ActionLog:
 
 
 async def _insert_all(collection: Any, documents: list[dict[str, Any]]) -> None:
-    """Insert in order; documents a replay (or a retried write) already stored are replaced."""
+    """Insert in order; documents a replay (or a retried write) already stored are replaced.
+
+    A document that can never be stored (refused by the server, or not encodable) is
+    logged and skipped, so it cannot hold up the log; a database that is away raises.
+    """
     if not documents:
         return
     try:
         await collection.insert_many(documents, ordered=True)
+        return
     except BulkWriteError as exc:
         errors = exc.details.get("writeErrors") or [{"index": 0}]
-        # ordered: everything before the first error landed; go on one by one from there
-        for document in documents[errors[0]["index"] :]:
-            try:
-                await _insert_or_replace(collection, document)
-            except WriteError as refused:  # this document can never be stored: say so, go on
-                log.error("the database refused log document %s: %s", document["_id"], refused)
+        start = errors[0]["index"]  # ordered: everything before the first error landed
+    except InvalidDocument:  # raised while encoding: how much was sent is unknown
+        start = 0
+    for document in documents[start:]:
+        try:
+            await _insert_or_replace(collection, document)
+        except (WriteError, InvalidDocument) as refused:
+            log.error(
+                "the log document %s can never be stored (%s); skipped",
+                document.get("_id"),
+                type(refused).__name__,
+            )
 
 
 async def _insert_or_replace(collection: Any, document: dict[str, Any]) -> None:

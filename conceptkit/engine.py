@@ -206,7 +206,11 @@ class Engine:
                 batch.written_pending.add(record.id)
                 batch_token = _batch.set(batch)
                 try:
-                    self._flows[record.flow] = await self.log.flow_records(record.flow)
+                    stored = await self.log.flow_records(record.flow)
+                    cached = self._flows.get(record.flow, [])  # a live flow here, maybe
+                    known = {r.id for r in stored}
+                    stored += [r for r in cached if r.id not in known]
+                    self._flows[record.flow] = sorted(stored, key=lambda r: r.seq)
                     await self._react(record)
                     batch.done.add(record.id)
                 finally:
@@ -380,7 +384,9 @@ class Engine:
             done_earlier = [i for i in batch.done if i in batch.written_pending]
             batch.written_pending.difference_update(done_earlier)
             batch.done.difference_update(done_earlier)
-            durable = await self.log.commit(firings, actions, done_earlier)
+            # Shielded: a caller that stops waiting (a reply's timeout) must not cut the
+            # write short; it lands, or the log owes it and retries.
+            durable = await asyncio.shield(self.log.commit(firings, actions, done_earlier))
             if durable:
                 for record, document in zip(records, actions, strict=True):
                     for observe in self.observers:

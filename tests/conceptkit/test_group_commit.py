@@ -4,6 +4,9 @@ everything its reactions recorded; a commit the database refuses is kept and ret
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import threading
 import time
 from typing import Any
 
@@ -20,6 +23,7 @@ from conceptkit import (
     vars,
 )
 from conceptkit.actionlog import ACTIONS
+from conceptkit.http import run_request
 from services.database import make_async_client
 from services.embedded_mongo import EmbeddedMongo, free_port
 from tests.conceptkit.conftest import TestSealer
@@ -104,8 +108,16 @@ class Switch(Concept):
         await asyncio.to_thread(self.server.stop)
         return {"stopped": label}
 
+    @action
+    async def freezeDatabase(self, seconds: float) -> dict[str, Any]:
+        """The database stops answering (SIGSTOP) for a while, then carries on."""
+        assert self.server is not None and self.server.pid is not None
+        os.kill(self.server.pid, signal.SIGSTOP)
+        threading.Timer(seconds, os.kill, (self.server.pid, signal.SIGCONT)).start()
+        return {}
 
-S = concepts("Switch")[0]
+
+S, R = concepts("Switch Requesting")
 
 
 class SwitchPlugin:
@@ -115,13 +127,21 @@ class SwitchPlugin:
 
     @hookimpl
     def conceptkit_syncs(self):
-        (lbl,) = vars("label")
+        lbl, request = vars("label request")
         return [
             Sync(
                 "StopAfterFlip",
                 when=[S.flip({"label": lbl}, {})],
                 then=[S.stopDatabase({"label": lbl})],
-            )
+            ),
+            Sync(
+                "FreezeThenAnswer",
+                when=[R.request({"path": "/freeze"}, {"request": request})],
+                then=[
+                    S.freezeDatabase({"seconds": 1.0}),
+                    R.respond({"request": request, "output": {"ok": True}}),
+                ],
+            ),
         ]
 
 
@@ -159,3 +179,31 @@ async def test_a_commit_the_database_refuses_is_kept_and_written_when_it_returns
         Switch.server = None
         await client.close()
         EmbeddedMongo(tmp_path / "db", port=port).stop()
+
+
+async def test_a_reply_that_times_out_mid_commit_loses_no_record(tmp_path):
+    """The database freezes after the flow's actions ran: the commit before the reply
+    waits, the reply's timeout passes (the caller gets None), and every record still
+    lands, in order and marked done, once the database is back."""
+    server = EmbeddedMongo(tmp_path / "db")
+    uri = server.start()
+    Switch.server = server
+    client = make_async_client(uri)
+    db = client["freeze"]
+    pm = plugin_manager(load_entry_points=False, extra=[SwitchPlugin()])
+    app = ConceptApp(pm, db, services={"log_sealer": TestSealer()}, recovery_grace_s=3600)
+    try:
+        async with app.running():
+            assert await run_request(app.engine, "/freeze", {}, None, timeout_s=0.3) is None
+            await app.engine.settle()
+            await app.engine.log.flush()
+            docs = await db[ACTIONS].find({}).sort("seq", 1).to_list(None)
+            assert [(d["action"], d["pending"]) for d in docs] == [
+                ("request", False),
+                ("freezeDatabase", False),
+                ("respond", False),
+            ]
+    finally:
+        Switch.server = None
+        await client.close()
+        server.stop()
