@@ -95,11 +95,10 @@ class ActionLog:
         self.retention_days = retention_days
         self._buffer: list[dict[str, Any]] = []  # audit records, no order to keep
         self._done: list[str] = []  # done marks whose records are in the database
-        # Commits not written yet (failed or cut short), in order, and the done marks
-        # waiting behind them: a later commit queues up behind these, never overtakes.
+        # Commits not written yet (failed), in order, and the done marks waiting behind
+        # them: while anything is owed, a new commit queues up behind it.
         self._owed: list[dict[str, Any]] = []
         self._owed_done: list[str] = []
-        self._commit_lock = asyncio.Lock()  # one commit or owed-retry at a time
         self._flush_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -220,18 +219,17 @@ class ActionLog:
         order, ahead of the done marks) and the flusher retries them.
         """
         documents = [*firings, *actions]
-        async with self._commit_lock:
-            if self._owed:  # an earlier commit is still owed: keep the order
-                self._owe(documents, done)
-                return False
-            try:
-                await _insert_all(self.actions, documents)
-            except BaseException as exc:  # failed, or cancelled mid-write: owe it all
-                self._owe(documents, done)
-                if not isinstance(exc, Exception):
-                    raise
-                log.warning("action log commit failed (%s); queued for retry", type(exc).__name__)
-                return False
+        if self._owed:  # an earlier commit is still owed: keep the order
+            self._owe(documents, done)
+            return False
+        try:
+            await _insert_all(self.actions, documents)
+        except BaseException as exc:  # failed, or cancelled mid-write: owe it all
+            self._owe(documents, done)
+            if not isinstance(exc, Exception):
+                raise
+            log.warning("action log commit failed (%s); queued for retry", type(exc).__name__)
+            return False
         for record_id in done:
             self.mark_done(record_id)
         return True
@@ -243,13 +241,12 @@ class ActionLog:
 
     async def _pay_owed(self) -> None:
         """Write the owed commits in order; only then may their done marks go."""
-        async with self._commit_lock:
-            while self._owed:
-                batch = self._owed[:500]
-                await _insert_all(self.actions, batch)
-                del self._owed[: len(batch)]
-            self._done.extend(self._owed_done)
-            self._owed_done.clear()
+        while self._owed:
+            batch = self._owed[:500]
+            await _insert_all(self.actions, batch)
+            del self._owed[: len(batch)]
+        self._done.extend(self._owed_done)
+        self._owed_done.clear()
 
     async def _flush(self) -> None:
         # Records before done marks: a cause is never marked done ahead of what it caused.

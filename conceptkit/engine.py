@@ -64,6 +64,7 @@ class _Batch:
         self.done: set[str] = set()  # records whose reactions have all run
         self.written_pending: set[str] = set()  # written earlier with pending: true
         self.lock = asyncio.Lock()  # one commit at a time, so they land in order
+        self.writing: asyncio.Future[bool] | None = None  # the last commit's write
 
 
 _batch: ContextVar[_Batch | None] = ContextVar("conceptkit_batch", default=None)
@@ -373,6 +374,8 @@ class Engine:
         (the causes stay pending meanwhile, so a crash still ends in a replay).
         """
         async with batch.lock:
+            if batch.writing is not None and not batch.writing.done():
+                await asyncio.shield(batch.writing)  # one cut short before: let it land first
             actions, firings, records = batch.actions, batch.firings, batch.records
             batch.actions, batch.firings, batch.records = [], [], []
             batch.opened = time.monotonic()
@@ -386,7 +389,8 @@ class Engine:
             batch.done.difference_update(done_earlier)
             # Shielded: a caller that stops waiting (a reply's timeout) must not cut the
             # write short; it lands, or the log owes it and retries.
-            durable = await asyncio.shield(self.log.commit(firings, actions, done_earlier))
+            batch.writing = asyncio.ensure_future(self.log.commit(firings, actions, done_earlier))
+            durable = await asyncio.shield(batch.writing)
             if durable:
                 for record, document in zip(records, actions, strict=True):
                     for observe in self.observers:
