@@ -129,7 +129,9 @@ async function render() {
   if (state.flash) {
     const { message, tone } = state.flash;
     state.flash = null;
-    view.append(notice(tone, message));
+    const shown = notice(tone, message);
+    shown.classList.add("flash"); // a page may take it down once it no longer holds
+    view.append(shown);
   }
   const ctx = {
     session: getSession(),

@@ -76,6 +76,7 @@ def test_sign_up_verify_edit_call_type_and_read_history(page, live_server, new_p
     phone_card.get_by_role("button", name="Confirm").click()
     expect(phone_card.locator("#phone-status")).to_contain_text("Verified")
     expect(phone_card).not_to_contain_text("not verified")
+    expect(page.get_by_text("Next: verify your phone number")).to_have_count(0)  # done
 
     # -- prompts: move the third up twice, add one, save; a reload shows the new order
     prompts = page.locator("#prompts")

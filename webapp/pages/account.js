@@ -219,6 +219,7 @@ function phoneSection(state) {
           state.verified = verified.map((row) => row.phoneNumber);
           state.pending = pending[0] ?? null;
           announce(`${confirmed.phoneNumber} is verified. We can call you now.`, "success");
+          document.querySelector(".flash")?.remove(); // "Next: verify your phone number" is done
           draw();
           section.querySelector("#phone-status")?.setAttribute("tabindex", "-1");
           section.querySelector("#phone-status")?.focus();
