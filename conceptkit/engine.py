@@ -8,13 +8,13 @@ Semantics (see docs/conceptkit.md):
 - Its where-clauses expand or filter frames; its then-actions run once per frame,
   in order, each one's own syncs running before the next (depth first).
 - Reactions are durable: the record that starts a flow is written as pending
-  before its reactions run and marked done after; the records and firings of
-  its reactions are written together, in order, when they have all run (group
-  commit: one write per flow, before a request's reply goes out). A crash before
-  that leaves the cause pending, and any process replays its reactions after a
-  grace period. Child actions get ids derived from their cause, so a replay
+  before its reactions run and marked done after. The records its syncs cause
+  are written as each action completes or, for requests (group commit), all
+  together in one ordered write when a sync responds and when the flow ends.
+  A crash leaves the cause pending, and any process replays its reactions after
+  a grace period. Child actions get ids derived from their cause, so a replay
   skips what was recorded (at-least-once delivery, exactly once in effect for
-  actions whose records were committed).
+  actions whose records were written).
 """
 
 from __future__ import annotations
@@ -350,7 +350,9 @@ class Engine:
             if time.monotonic() - batch.opened > self.recovery_grace_s / 4:
                 await self._commit(batch)
         else:
-            if may_react or sync is not None:  # the cause: durable before its reactions run
+            # Written at once: a cause before its reactions run, a sync-caused record
+            # so that a replay skips it.
+            if may_react or sync is not None:
                 await self.log.write_now(document)
                 if batch is not None:
                     batch.written_pending.add(record.id)
