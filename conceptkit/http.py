@@ -319,7 +319,13 @@ class Answer:
 
 
 async def run_request(
-    engine: Engine, path: str, body: dict[str, Any], user: str | None, timeout_s: float
+    engine: Engine,
+    path: str,
+    body: dict[str, Any],
+    user: str | None,
+    timeout_s: float,
+    *,
+    group_commit: bool = False,
 ) -> Answer | None:
     """Invoke ``Requesting.request`` and wait for the sync-produced response (None on timeout).
 
@@ -329,6 +335,8 @@ async def run_request(
     syncs do after responding runs on in the background (``Engine.detach``). The
     timeout bounds the wait: a database that stopped answering yields None in time,
     and the flow, never cut off halfway, finishes or is replayed from the log.
+    ``group_commit`` (see ``Engine.invoke``) suits requests someone is waiting on,
+    whose replay after a crash could not help them anyway.
     """
     requesting = engine.concepts.get("Requesting")
     if requesting is None:
@@ -342,7 +350,7 @@ async def run_request(
             {"request": rid, "path": path, "body": body, "user": user},
             flow=flow_id,
             validated=True,
-            group_commit=True,
+            group_commit=group_commit,
         )
     )
     engine.detach(flow)

@@ -87,7 +87,12 @@ def webhook_routes(
                 return Response("invalid signature", status_code=403, media_type="text/plain")
             body = {**DEFAULTS, **dict(form), **dict(parse_qsl(request.url.query))}
             try:
-                answer = await run_request(engine, f"/twilio/{name}", body, None, timeout_s)
+                # A conversation turn is latency-bound: its log is one group commit (a
+                # crash mid-turn loses the call anyway). Callbacks write record by record,
+                # so their replay after a crash skips exactly what ran (a retry is owed).
+                answer = await run_request(
+                    engine, f"/twilio/{name}", body, None, timeout_s, group_commit=is_turn
+                )
             except Exception:  # a bug, or the database is away: the caller must not hear an error
                 log.exception("handling %s failed", path)
                 answer = None

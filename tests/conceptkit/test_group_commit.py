@@ -194,7 +194,10 @@ async def test_a_reply_that_times_out_mid_commit_loses_no_record(tmp_path):
     app = ConceptApp(pm, db, services={"log_sealer": TestSealer()}, recovery_grace_s=3600)
     try:
         async with app.running():
-            assert await run_request(app.engine, "/freeze", {}, None, timeout_s=0.3) is None
+            answer = await run_request(
+                app.engine, "/freeze", {}, None, timeout_s=0.3, group_commit=True
+            )
+            assert answer is None
             await app.engine.settle()
             await app.engine.log.flush()
             docs = await db[ACTIONS].find({}).sort("seq", 1).to_list(None)
