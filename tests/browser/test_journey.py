@@ -231,6 +231,8 @@ async def test_sign_up_verify_edit_prompts_take_the_call_and_read_history(
     # the app's Today card follows the call (it refreshes every 4 s while one is under way)
     await app.bring_to_front()
     await expect(app.locator("#call-status")).to_contain_text("On the call", timeout=10_000)
+    # typing is not offered while the phone reflection is under way
+    await expect(app.locator("#type")).to_contain_text("A phone reflection is in progress")
     await shot(app, "08-today-on-the-call")
     await sim.bring_to_front()
 
@@ -291,6 +293,7 @@ async def test_sign_up_verify_edit_prompts_take_the_call_and_read_history(
     await expect(app.locator("#call-status")).to_contain_text(
         "Today's call is done", timeout=15_000
     )
+    await expect(app.locator("#type")).to_contain_text("Answer today's prompts here instead")
     await shot(app, "11-today-done")
     await app.get_by_role("navigation", name="Main").get_by_role("link", name="History").click()
     await expect(app).to_have_url(re.compile(r"/history$"))

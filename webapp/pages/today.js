@@ -41,15 +41,16 @@ export async function render(view, ctx) {
     );
   }
 
-  const calls = callPanel(callCard.body, ctx);
+  const text = textPanel(textCard.body, ctx, active[0] ?? null);
+  const calls = callPanel(callCard.body, ctx, (status) => text.callChanged(status));
   ctx.onLeave(() => calls.stop());
-  textPanel(textCard.body, ctx, active[0] ?? null);
   await calls.refresh();
 }
 
 // -- the call --------------------------------------------------------------------------------
 
-function callPanel(container, ctx) {
+// `onCall(status)` hears the status of the call under way (or null) after each refresh.
+function callPanel(container, ctx, onCall = () => {}) {
   const tz = ctx.profile.timezone;
   let timer = null;
   let stopped = false;
@@ -171,6 +172,7 @@ function callPanel(container, ctx) {
     if (stopped) return;
     draw(data);
     poll(data.upcoming.length > 0);
+    Promise.resolve(onCall(data.upcoming[0]?.status ?? null)).catch(() => {}); // next poll retries
   }
 
   // Coming back to the tab shows the current state at once.
@@ -199,6 +201,7 @@ function answerText(answer) {
 
 function textPanel(container, ctx, initial) {
   const tz = ctx.profile.timezone;
+  let showing = "idle"; // idle | text | phone | done: what the card shows
 
   function idle() {
     const form = h(
@@ -226,10 +229,12 @@ function textPanel(container, ctx, initial) {
       },
       { busyLabel: "Starting…" },
     );
+    showing = "idle";
     container.replaceChildren(form);
   }
 
   function done() {
+    showing = "done";
     container.replaceChildren(
       notice("success", h("strong", {}, "Thank you. Today's reflection is saved. "), h("a", { href: "/history" }, "Read it in History")),
     );
@@ -252,11 +257,10 @@ function textPanel(container, ctx, initial) {
 
   function show(active) {
     if (active.method !== "TEXT") {
-      container.replaceChildren(
-        notice("info", "A phone reflection is in progress. When it ends you'll find it in History."),
-      );
+      phoneNotice();
       return;
     }
+    showing = "text";
     const total = active.prompts.length;
     const answered = active.prompts.filter((p) => p.answer !== null);
     const list = answered.length
@@ -317,6 +321,26 @@ function textPanel(container, ctx, initial) {
     container.replaceChildren(...parts.filter(Boolean));
   }
 
+  function phoneNotice() {
+    showing = "phone";
+    container.replaceChildren(
+      notice("info", "A phone reflection is in progress. When it ends you'll find it in History."),
+    );
+  }
+
   if (initial) show(initial);
   else idle();
+
+  return {
+    // A call that goes live while this page is open takes the place of typing; once it
+    // is over, typing is offered again (for one more reflection today, if wanted).
+    async callChanged(status) {
+      if (status === "IN_PROGRESS" && showing === "idle") phoneNotice();
+      else if (status !== "IN_PROGRESS" && showing === "phone") {
+        const rows = await api("ReflectionSession/_active");
+        if (rows.length) show(rows[0]);
+        else idle();
+      }
+    },
+  };
 }
