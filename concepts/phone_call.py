@@ -204,6 +204,16 @@ class PhoneCall(Concept):
     def _contention() -> dict[str, Any]:
         return fail("the call is being changed concurrently; try again", "unavailable")
 
+    async def _prompted_call(
+        self, callSid: str, promptIndex: int | None
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The call with this sid, and why speech for ``promptIndex`` cannot be taken now
+        (None when it can)."""
+        doc = await self._by_sid(callSid)
+        if doc is None:
+            return {}, self._unknown_sid()
+        return doc, self._prompting_problem(doc, promptIndex)
+
     @staticmethod
     def _prompting_problem(doc: dict[str, Any], promptIndex: int | None) -> dict[str, Any] | None:
         """Why speech/silence/answers for ``promptIndex`` cannot be taken now, or None."""
@@ -371,10 +381,7 @@ class PhoneCall(Concept):
         if not fragment:
             return fail("no speech to append; use noteSilence for an empty turn", "invalid")
         for _ in range(CAS_ATTEMPTS):
-            doc = await self._by_sid(callSid)
-            if doc is None:
-                return self._unknown_sid()
-            problem = self._prompting_problem(doc, promptIndex)
+            doc, problem = await self._prompted_call(callSid, promptIndex)
             if problem:
                 return problem
             user = doc["user"]
@@ -401,10 +408,7 @@ class PhoneCall(Concept):
     ) -> Silence:
         """Count an empty turn (no speech heard) for the current prompt (IN_PROGRESS only)."""
         for _ in range(CAS_ATTEMPTS):
-            doc = await self._by_sid(callSid)
-            if doc is None:
-                return self._unknown_sid()
-            problem = self._prompting_problem(doc, promptIndex)
+            doc, problem = await self._prompted_call(callSid, promptIndex)
             if problem:
                 return problem
             turns = doc["silentTurns"] + 1
@@ -429,10 +433,7 @@ class PhoneCall(Concept):
     ) -> Answered:
         """Record the buffered speech as the answer to prompt promptIndex (must be current) and move on."""
         for _ in range(CAS_ATTEMPTS):
-            doc = await self._by_sid(callSid)
-            if doc is None:
-                return self._unknown_sid()
-            problem = self._prompting_problem(doc, promptIndex)
+            doc, problem = await self._prompted_call(callSid, promptIndex)
             if problem:
                 return problem
             user, index, count = doc["user"], doc["promptIndex"], doc["promptCount"]
