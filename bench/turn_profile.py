@@ -39,6 +39,7 @@ from services.config import load_config
 from services.embedded_mongo import EmbeddedMongo
 from services.telephony_mock import MockTelephony
 from services.worker_loop import CallWorker
+from tests.api_client import call_api, sign_up
 
 BASE = "http://bench.local"
 ANSWERS = [["I was grateful for", "my sister's call"], "Finishing the report", "Sleep early"]
@@ -174,26 +175,12 @@ async def _no_sleep(_: float) -> None:
 
 
 async def _sign_up_and_call(http: httpx.AsyncClient, telephony: MockTelephony, phone: str) -> None:
-    async def api(path: str, body: dict, token: str | None = None) -> dict:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = await http.post(f"/api/{path}", json=body, headers=headers)
-        response.raise_for_status()
-        return response.json()
-
-    name = f"u{uuid.uuid4().hex[:10]}"
-    password = "correct horse battery"
-    await api("Accounts/register", {"username": name, "password": password})
-    token = (await api("Accounts/login", {"username": name, "password": password}))["token"]
-    await api(
-        "Profile/createProfile",
-        {"displayName": "Ada", "phoneNumber": phone, "timezone": "America/New_York"},
-        token,
-    )
-    await api("PhoneVerification/start", {"phoneNumber": phone}, token)
+    token = await sign_up(http, f"u{uuid.uuid4().hex[:10]}", phone)
+    await call_api(http, "PhoneVerification/start", {"phoneNumber": phone}, token)
     sms = [m for m in telephony.messages if m.to == phone][-1]
     code = re.search(r"\d{6}", sms.body).group(0)
-    await api("PhoneVerification/confirm", {"code": code}, token)
-    await api("Calls/now", {}, token)
+    await call_api(http, "PhoneVerification/confirm", {"code": code}, token)
+    await call_api(http, "Calls/now", {}, token)
 
 
 def _report(listener: Commands, wall: dict[str, list[float]]) -> None:

@@ -25,11 +25,10 @@ from services.completion_local import MockCompletionChecker
 from services.config import load_config
 from services.telephony_mock import MockTelephony
 from services.worker_loop import CallWorker
-from tests.api_client import call_api
+from tests.api_client import call_api, sign_up
 
 BASE = "http://test.local"
 _numbers = (f"+1415555{n:04d}" for n in itertools.count(3000))
-PASSWORD = "correct horse battery"
 
 
 @attrs.define
@@ -66,17 +65,7 @@ class Service:
     ) -> str:
         username = username or f"u{uuid.uuid4().hex[:10]}"
         phone = phone or next(_numbers)  # a number of its own: codes are throttled per number
-        await self.api("Accounts/register", {"username": username, "password": PASSWORD})
-        token = (await self.api("Accounts/login", {"username": username, "password": PASSWORD}))[
-            "token"
-        ]
-        body = {
-            "displayName": "Ada",
-            "phoneNumber": phone,
-            "timezone": "America/New_York",
-            **profile,
-        }
-        await self.api("Profile/createProfile", body, token)
+        token = await sign_up(self.http, username, phone, **profile)
         if verify:
             await self.verify_phone(token, phone)
         return token

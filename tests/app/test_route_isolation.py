@@ -32,7 +32,8 @@ import httpx
 from argon2 import PasswordHasher
 
 from services.callees import ScriptedCallee
-from tests.app.conftest import PASSWORD, Service
+from tests.api_client import PASSWORD
+from tests.app.conftest import Service
 
 # --- A: distinctive values, so finding one in a response can only be a leak ----------
 

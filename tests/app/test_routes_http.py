@@ -19,7 +19,8 @@ import pytest
 from argon2 import PasswordHasher
 
 from syncs.api import EXPOSURES
-from tests.app.conftest import PASSWORD, Service
+from tests.api_client import PASSWORD
+from tests.app.conftest import Service
 
 NEW_PASSWORD = "a brand new passphrase"
 NY = zoneinfo.ZoneInfo("America/New_York")

@@ -30,7 +30,8 @@ from typing import Any
 
 import pytest
 
-from tests.simulator.world import PASSWORD, World, running_world
+from tests.api_client import PASSWORD
+from tests.simulator.world import World, running_world
 
 from .conftest import BROWSER_TZ, CHROMIUM, CHROMIUM_ARGS, DESKTOP, SCREENSHOTS
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.simulator.world import PASSWORD, World, running_world, until
+from tests.api_client import PASSWORD
+from tests.simulator.world import World, running_world, until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -33,9 +33,7 @@ from services.phone_simulator import PhoneSimulator, attach_simulator
 from services.phone_simulator_routes import install_simulator
 from services.telephony_mock import MockTelephony
 from services.worker_loop import CallWorker
-from tests.api_client import call_api
-
-PASSWORD = "correct horse battery"
+from tests.api_client import call_api, sign_up
 
 
 class LiveServer:
@@ -107,17 +105,7 @@ class World:
 
     async def sign_up(self, phone: str, *, verify: bool = True, **profile: Any) -> str:
         username = f"u{uuid.uuid4().hex[:10]}"
-        await self.api("Accounts/register", {"username": username, "password": PASSWORD})
-        token = (await self.api("Accounts/login", {"username": username, "password": PASSWORD}))[
-            "token"
-        ]
-        body = {
-            "displayName": "Ada",
-            "phoneNumber": phone,
-            "timezone": "America/New_York",
-            **profile,
-        }
-        await self.api("Profile/createProfile", body, token)
+        token = await sign_up(self.http, username, phone, **profile)
         if verify:
             await self.api("PhoneVerification/start", {"phoneNumber": phone}, token)
             inbox = await self.sim("GET", "inbox", token)
