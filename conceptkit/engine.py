@@ -109,6 +109,8 @@ class Engine:
             for name, spec in describe_operations(concept).items():
                 self.operations[(concept.name, name)] = spec
         self.syncs = list(syncs)
+        # syncs whose where-clauses query state: their frames are saved for replays
+        self._reads_state = {sync.name for sync in self.syncs if _reads_state(sync)}
         self._triggers: dict[tuple[str, str], list[tuple[Sync, int]]] = {}
         for sync in self.syncs:
             self._check_sync(sync)
@@ -442,7 +444,7 @@ class Engine:
         frames: list[Frame] | None = None
         if not sync.where:
             frames = [frame]
-        elif not _reads_state(sync):  # Filter / Let only: a replay derives the same frames
+        elif sync.name not in self._reads_state:  # Filter/Let only: a replay derives the same
             frames = await self._expand(sync, [frame])
         else:
             if _replaying.get():
