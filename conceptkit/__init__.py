@@ -6,6 +6,7 @@ The whole public API is named here.
 from .actionlog import ActionRecord, Sealer
 from .app import ConceptApp
 from .concept import Concept, action, fail, query
+from .effects import Change, Store
 from .engine import Engine, EngineError, InvocationError
 from .exposure import Exposure, authenticated, public, requested
 from .http import ERROR_STATUS, Authenticator
@@ -20,6 +21,7 @@ __all__ = [
     "Absent",
     "ActionRecord",
     "Authenticator",
+    "Change",
     "Computed",
     "Concept",
     "ConceptApp",
@@ -37,6 +39,7 @@ __all__ = [
     "Registry",
     "RegistryError",
     "Sealer",
+    "Store",
     "Strip",
     "Sync",
     "Var",

@@ -15,17 +15,20 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import attrs
 from bson.errors import InvalidDocument
+from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 log = logging.getLogger("conceptkit.actionlog")
 
 ACTIONS = "conceptkit_actions"
 FIRING_PREFIX = "firing:"  # firings live beside the records, so one write commits both
+RAISED = "__exception__"  # in outputs: the action raised (a bug or an outage), no outcome
+LOST = "__lost__"  # in outputs: a replay found the action had never taken effect
 SECRET = "[secret]"
 PRIVATE = "[private]"
 
@@ -53,10 +56,22 @@ class ActionRecord:
     sync: str | None = None
     started: dt.datetime | None = None
     finished: dt.datetime | None = None
+    intent: bool = False  # written before the action's effect; its outcome is not known yet
+    replays: int = 0  # how many recovery passes have taken it up (from the log)
 
     @property
     def is_error(self) -> bool:
         return "error" in self.outputs
+
+    @property
+    def raised(self) -> bool:
+        """The action raised instead of returning: it did not complete, and is run again."""
+        return RAISED in self.outputs
+
+    @property
+    def completed(self) -> bool:
+        """The action ran to an outcome (success or failure) that syncs may react to."""
+        return not (self.intent or RAISED in self.outputs or LOST in self.outputs)
 
 
 _last_seq = 0
@@ -88,8 +103,10 @@ class ActionLog:
         sealer: Sealer | None,
         retention_days: float | None = 30,
         recovery_grace_s: float = 30.0,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.recovery_grace_s = recovery_grace_s
+        self.now = wall_clock  # epoch seconds: when pending records become replayable
         self.actions = db[ACTIONS]
         self.sealer = sealer
         self.retention_days = retention_days
@@ -104,13 +121,16 @@ class ActionLog:
         self._wake = asyncio.Event()
         self._closing = False
 
-    async def setup(self) -> None:
+    async def setup(self, background: bool = True) -> None:
+        """Indexes, and (``background``) the task that writes buffered records every 50 ms;
+        without it they are written by ``flush`` (deterministic tests)."""
         await self.actions.create_index("flow")
         await self.actions.create_index([("pending", 1), ("retryAt", 1)])
         if self.retention_days:
             ttl = int(self.retention_days * 86400)
             await self.actions.create_index("finished", expireAfterSeconds=ttl)
-        self._flusher = asyncio.create_task(self._flush_loop(), name="conceptkit-log-flusher")
+        if background:
+            self._flusher = asyncio.create_task(self._flush_loop(), name="conceptkit-log-flusher")
 
     async def close(self) -> None:
         self._closing = True
@@ -168,11 +188,47 @@ class ActionLog:
             "started": record.started,
             "finished": record.finished,
             "pending": pending,
-            "retryAt": time.time() + self.recovery_grace_s if pending else None,
+            "retryAt": self.now() + self.recovery_grace_s if pending else None,
+        }
+
+    def intent_document(
+        self,
+        record_id: str,
+        flow: str,
+        concept: str,
+        action: str,
+        inputs: dict[str, Any],
+        cause: list[str],
+        started: dt.datetime,
+        secret: frozenset[str],
+        private: frozenset[str],
+    ) -> dict[str, Any]:
+        """The record of an action about to make its first write, before it makes it.
+
+        Pending with no outputs: if the process dies, recovery runs the action again in
+        replay-only mode, which returns what its marked write recorded (or finds that the
+        write never happened) and then runs the reactions it owed.
+        """
+        ctx = f"{concept}.{action}"
+        return {
+            "_id": record_id,
+            "seq": next_seq(),
+            "flow": flow,
+            "concept": concept,
+            "action": action,
+            "inputs": self.encode_values(inputs, secret, private, ctx + ".in"),
+            "outputs": None,
+            "cause": cause,
+            "sync": None,
+            "started": started,
+            "finished": started,  # for the retention index; replaced with the outcome
+            "pending": True,
+            "retryAt": self.now() + self.recovery_grace_s,
         }
 
     def from_document(self, doc: Mapping[str, Any]) -> ActionRecord:
         ctx = f"{doc['concept']}.{doc['action']}"
+        outputs = doc.get("outputs")
         return ActionRecord(
             id=doc["_id"],
             seq=doc.get("seq", 0),
@@ -180,17 +236,23 @@ class ActionLog:
             concept=doc["concept"],
             action=doc["action"],
             inputs=self.decode_values(doc.get("inputs", {}), ctx + ".in"),
-            outputs=self.decode_values(doc.get("outputs", {}), ctx + ".out"),
+            outputs={} if outputs is None else self.decode_values(outputs, ctx + ".out"),
             cause=list(doc.get("cause") or []),
             sync=doc.get("sync"),
             started=doc.get("started"),
             finished=doc.get("finished"),
+            intent=outputs is None,
+            replays=int(doc.get("replays") or 0),
         )
 
     # -- writing -------------------------------------------------------------------
 
     async def write_now(self, document: dict[str, Any]) -> None:
         await _insert_or_replace(self.actions, document)
+
+    async def replace_now(self, document: dict[str, Any]) -> None:
+        """Write a record over its intent (or insert it, if the intent is gone)."""
+        await self.actions.replace_one({"_id": document["_id"]}, document, upsert=True)
 
     def write_later(self, document: dict[str, Any]) -> None:
         self._buffer.append(document)
@@ -286,13 +348,28 @@ class ActionLog:
 
         Taking it pushes its ``retryAt`` forward, so no other process replays it meanwhile.
         """
-        now = time.time()
+        now = self.now()
         doc = await self.actions.find_one_and_update(
             {"pending": True, "retryAt": {"$lte": now}},
-            {"$set": {"retryAt": now + grace_s}},
+            {"$set": {"retryAt": now + grace_s}, "$inc": {"replays": 1}},
             sort=[("retryAt", 1)],
+            return_document=ReturnDocument.AFTER,
         )
         return self.from_document(doc) if doc else None
+
+    async def extend(self, record_ids: list[str], grace_s: float) -> None:
+        """Push back the replay time of records whose reactions a live process is running."""
+        if record_ids:
+            await self.actions.update_many(
+                {"_id": {"$in": record_ids}, "pending": True},
+                {"$set": {"retryAt": self.now() + grace_s}},
+            )
+
+    async def give_up(self, record_id: str, reason: str) -> None:
+        """Stop replaying a record whose reactions failed too many times (kept, marked)."""
+        await self.actions.update_one(
+            {"_id": record_id}, {"$set": {"pending": False, "retryAt": None, "gaveUp": reason}}
+        )
 
     # -- firings -------------------------------------------------------------------
 

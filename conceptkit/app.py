@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -38,6 +39,7 @@ class ConceptApp:
         version: str = "0.1.0",
         services: dict[str, Any] | None = None,
         recovery_grace_s: float = 30.0,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.pm = pm
         self.registry = load_registry(pm)
@@ -61,6 +63,7 @@ class ConceptApp:
             observers=observers,
             concept_sources=self.registry.concept_sources,
             recovery_grace_s=recovery_grace_s,
+            wall_clock=wall_clock,
         )
         self.api_routes = RouteBuilder(self.engine, self.registry.authenticator).routes(
             self.registry.exposures

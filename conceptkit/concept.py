@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from . import effects
 from .ids import new_id
 from .types import Checker, check_fields, compile_type
 
@@ -149,8 +150,15 @@ class Concept:
         """This concept's collection ``<Concept>_<name>`` (dots are not portable to every server)."""
         return self.db[f"{self.name}_{name}"]
 
+    def store(self, name: str) -> effects.Store:
+        """This concept's collection ``name`` for writes that are an action's effect: each
+        carries the action's mark, so a replay of the action returns what it returned
+        (see ``conceptkit.effects``)."""
+        return effects.Store(self.collection(name))
+
     def new_id(self) -> str:
-        return new_id()
+        """A new id; inside an action, derived from the action's id (the same on a replay)."""
+        return effects.new_id_for_action(new_id)
 
     async def setup(self) -> None:
         """Create indexes. Called once at startup; must be idempotent."""

@@ -6,15 +6,13 @@ Semantics (see docs/conceptkit.md):
   flow, with consistent variable bindings, and the newest of them just completed.
   It fires at most once per set of matched records.
 - Its where-clauses expand or filter frames; its then-actions run once per frame,
-  in order, each one's own syncs running before the next (depth first).
-- Reactions are durable: the record that starts a flow is written as pending
-  before its reactions run and marked done after. The records its syncs cause
-  are written as each action completes or, for requests (group commit), all
-  together in one ordered write when a sync responds and when the flow ends.
-  A crash leaves the cause pending, and any process replays its reactions after
-  a grace period. Child actions get ids derived from their cause, so a replay
-  skips what was recorded (at-least-once delivery, exactly once in effect for
-  actions whose records were written).
+  in order, each one's own syncs running before the next (depth first). An action
+  that raises stops the rest: its causes stay owed and the flow reports a failure.
+- Exactly once in effect: an action's write carries its id and outputs (a mark, see
+  ``effects``); a root action that may cause reactions writes its record as pending
+  just before its first write. A crash anywhere leaves a pending record that any
+  process replays after a grace period: the replayed actions find their marks and
+  return what they returned, and every reaction that was owed runs.
 """
 
 from __future__ import annotations
@@ -23,51 +21,32 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
-import itertools
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from contextvars import ContextVar
 from typing import Any
 
-from . import context
-from .actionlog import ActionLog, ActionRecord, Sealer, next_seq
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, WTimeoutError
+
+from . import batching, context, effects
+from .actionlog import LOST, RAISED, ActionLog, ActionRecord, Sealer, next_seq
+from .batching import Batch
 from .concept import Concept, OperationSpec, describe_operations
 from .ids import new_id
-from .sync import Absent, ActionPattern, Filter, Frame, Let, QueryPattern, Sync, bind, resolve
+from .matching import match_all, match_one, may_match_inputs, reads_state
+from .recovery import RecoveryMixin, replaying
+from .sync import Absent, Filter, Frame, Let, QueryPattern, Sync, bind, resolve
 
 log = logging.getLogger("conceptkit.engine")
-
-# True while a recovery pass replays a record: child actions are then looked up
-# before they run, since a crashed process may have completed them already.
-_replaying: ContextVar[bool] = ContextVar("conceptkit_replaying", default=False)
 
 # Called with each record once it is in the log; ``pending`` says its reactions
 # are about to run (a durable point: a crash after it is repaired at restart).
 ActionObserver = Callable[[ActionRecord, bool], None]
 
-
-class _Batch:
-    """What one flow's reactions wrote, held until they have all run (group commit).
-
-    Without ``group`` each record is written as soon as its action completes, and the
-    batch only orders the done marks (flows whose replay must skip every action that
-    ran, such as the worker's dialling)."""
-
-    def __init__(self, group: bool = True) -> None:
-        self.group = group
-        self.opened = time.monotonic()
-        self.records: list[ActionRecord] = []  # in memory, for matching if the cache lets go
-        self.actions: list[dict[str, Any]] = []
-        self.firings: list[dict[str, Any]] = []
-        self.done: set[str] = set()  # records whose reactions have all run
-        self.written_pending: set[str] = set()  # written earlier with pending: true
-        self.lock = asyncio.Lock()  # one commit at a time, so they land in order
-        self.writing: asyncio.Future[bool] | None = None  # the last commit's write
-
-
-_batch: ContextVar[_Batch | None] = ContextVar("conceptkit_batch", default=None)
+# An action that fails this way is run again at once (its marked write, if it landed
+# before the error, makes the second run return what the first did).
+TRANSIENT_DELAYS_S = (0.05, 0.25)
 
 
 class EngineError(Exception):
@@ -75,14 +54,33 @@ class EngineError(Exception):
 
 
 class InvocationError(Exception):
-    """An action raised instead of returning ``{"error": ...}``: a bug, reported as 500."""
+    """An action raised instead of returning ``{"error": ...}``: a bug or an outage.
+
+    ``owed`` means the invoked action itself completed but a reaction raised: the rest
+    of its reactions are owed, and a recovery pass will run them.
+    """
+
+    def __init__(self, record: ActionRecord, owed: bool = False) -> None:
+        super().__init__(f"{record.concept}.{record.action} raised")
+        self.record = record
+        self.owed = owed
+
+
+class FlowStopped(Exception):
+    """A then-action raised: the rest of the firing (and of the flow) stops; causes stay owed."""
 
     def __init__(self, record: ActionRecord) -> None:
         super().__init__(f"{record.concept}.{record.action} raised")
         self.record = record
 
 
-class Engine:
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, ConnectionFailure | ExecutionTimeout | WTimeoutError):
+        return True
+    return isinstance(exc, PyMongoError) and exc.has_error_label("RetryableWriteError")
+
+
+class Engine(RecoveryMixin):
     """Holds the concepts and syncs of one application and runs them against MongoDB."""
 
     def __init__(
@@ -97,9 +95,11 @@ class Engine:
         flow_cache_size: int = 2048,
         concept_sources: Mapping[str, str] | None = None,
         recovery_grace_s: float = 30.0,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.recovery_grace_s = recovery_grace_s
         self._recovery_task: asyncio.Task[None] | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
         self.concept_sources = dict(concept_sources or {})
         self.db = db
         self.concepts: dict[str, Concept] = {}
@@ -110,18 +110,22 @@ class Engine:
                 self.operations[(concept.name, name)] = spec
         self.syncs = list(syncs)
         # syncs whose where-clauses query state: their frames are saved for replays
-        self._reads_state = {sync.name for sync in self.syncs if _reads_state(sync)}
+        self._reads_state = {sync.name for sync in self.syncs if reads_state(sync)}
         self._triggers: dict[tuple[str, str], list[tuple[Sync, int]]] = {}
         for sync in self.syncs:
             self._check_sync(sync)
             for pos, pattern in enumerate(sync.when):
                 self._triggers.setdefault((pattern.concept, pattern.action), []).append((sync, pos))
-        self.log = ActionLog(db, sealer, retention_days, recovery_grace_s)
+        self.log = ActionLog(db, sealer, retention_days, recovery_grace_s, wall_clock)
         self.observers = list(observers)
         self._flows: OrderedDict[str, list[ActionRecord]] = OrderedDict()
+        # cached flows that began before this process joined them: read the log once
+        self._partial: set[str] = set()
         self._flow_cache_size = flow_cache_size
-        self._open_batches: dict[str, _Batch] = {}  # flow -> its uncommitted batch
+        self._open_batches: dict[str, Batch] = {}  # flow -> its uncommitted batch
         self._detached: set[asyncio.Future[Any]] = set()  # flows running past their reply
+        # records written pending whose reactions this process is running (heartbeat)
+        self._working: dict[str, float] = {}
 
     # -- startup -------------------------------------------------------------------
 
@@ -156,13 +160,23 @@ class Engine:
         source = self.concept_sources.get(concept, "unknown source")
         return f"concept {concept} (from {source}) has: {', '.join(names)}"
 
-    async def start(self) -> None:
-        """Create indexes, finish reactions a crashed process left owing, keep watching for more."""
+    async def start(self, background: bool = True) -> None:
+        """Create indexes, finish reactions a crashed process left owing, keep watching for more.
+
+        ``background=False`` starts no tasks (no recovery loop, heartbeat or log flusher):
+        the caller flushes and recovers explicitly, so every write happens at a known
+        point (crash-point tests).
+        """
         for concept in self.concepts.values():
             await concept.setup()
-        await self.log.setup()
+        await self.log.setup(background)
         await self.recover()
+        if not background:
+            return
         self._recovery_task = asyncio.create_task(self._recovery_loop(), name="conceptkit-recovery")
+        self._heartbeat_task = asyncio.create_task(
+            self._heartbeat_loop(), name="conceptkit-heartbeat"
+        )
 
     def detach(self, flow: asyncio.Future[Any]) -> None:
         """Keep a flow that runs on after its request was answered; ``close`` waits for it."""
@@ -187,54 +201,12 @@ class Engine:
 
     async def close(self) -> None:
         await self.settle()
-        if self._recovery_task is not None:
-            self._recovery_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._recovery_task
+        for task in (self._recovery_task, self._heartbeat_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.log.close()
-
-    async def recover(self) -> int:
-        """Re-run the syncs of every record left pending for longer than the grace period.
-
-        Each record is claimed atomically before it is replayed, so several
-        processes can recover side by side; the grace period keeps them off
-        records a live process is still working on. Returns how many were replayed.
-        """
-        done = 0
-        token = _replaying.set(True)
-        try:
-            while (record := await self.log.claim_stale(self.recovery_grace_s)) is not None:
-                flow_token = context.flow_id.set(record.flow)
-                batch = _Batch(group=False)
-                batch.written_pending.add(record.id)
-                batch_token = _batch.set(batch)
-                try:
-                    stored = await self.log.flow_records(record.flow)
-                    cached = self._flows.get(record.flow, [])  # a live flow here, maybe
-                    known = {r.id for r in stored}
-                    stored += [r for r in cached if r.id not in known]
-                    self._flows[record.flow] = sorted(stored, key=lambda r: r.seq)
-                    await self._react(record)
-                    batch.done.add(record.id)
-                finally:
-                    _batch.reset(batch_token)
-                    context.flow_id.reset(flow_token)
-                await self._commit(batch)
-                done += 1
-            if done:
-                await self.log.flush()
-                log.warning("replayed the owed reactions of %d action(s) left unfinished", done)
-            return done
-        finally:
-            _replaying.reset(token)
-
-    async def _recovery_loop(self) -> None:
-        while True:
-            await asyncio.sleep(max(self.recovery_grace_s / 2, 0.05))
-            try:
-                await self.recover()
-            except Exception:
-                log.exception("recovery pass failed; will try again")
 
     # -- invoking ------------------------------------------------------------------
 
@@ -257,37 +229,52 @@ class Engine:
         """Run one action, record it, run its syncs; returns the action's outputs.
 
         ``group_commit`` writes the records of the reactions together once they have
-        run (one write, see ``_commit``) instead of one by one: for request turns,
+        run (one write, see ``batching``) instead of one by one: for request turns,
         whose latency it shortens. A crash before that commit replays the reactions,
-        so repeats of actions that had run become possible; flows that cannot afford
-        that (dialling) keep the default."""
+        which find their marks and return what they returned.
+
+        Raises ``InvocationError`` if the action raised, or if a reaction raised (then
+        ``owed``: recovery will run the rest).
+        """
         spec = self.operations.get((concept, action))
         if spec is None or spec.kind != "action":
             raise EngineError(f"unknown action {concept}.{action}")
-        flow = flow or new_id()
+        flow = flow or self.new_flow()
         token = context.flow_id.set(flow)
-        batch = _batch.get()
+        batch = batching.current.get()
         # a nested invoke joins its caller's batch
-        own = _Batch(group=group_commit) if batch is None else None
-        batch_token = _batch.set(own) if own is not None else None
+        own = Batch(group=group_commit) if batch is None else None
+        batch_token = batching.current.set(own) if own is not None else None
         if own is not None:
             self._open_batches[flow] = own
+        stopped: FlowStopped | None = None
         try:
             record = await self._run(
                 spec, dict(inputs), flow, cause or [], sync, action_id, validated
             )
+        except FlowStopped as exc:
+            stopped = exc
         finally:
             if batch_token is not None:
-                _batch.reset(batch_token)
+                batching.current.reset(batch_token)
             context.flow_id.reset(token)
             if own is not None:
                 try:
                     await self._commit(own)
                 finally:
                     self._open_batches.pop(flow, None)
-        if "__exception__" in record.outputs:
+        if stopped is not None:
+            raise InvocationError(stopped.record, owed=True) from None
+        if record.raised:
             raise InvocationError(record)
         return record.outputs
+
+    def _may_react_to(self, spec: OperationSpec, inputs: Mapping[str, Any]) -> bool:
+        """Whether some sync could react to this invocation, whatever its outcome."""
+        return any(
+            may_match_inputs(sync.when[pos], dict(inputs))
+            for sync, pos in self._triggers.get((spec.concept, spec.name), ())
+        )
 
     async def _run(
         self,
@@ -298,37 +285,88 @@ class Engine:
         sync: str | None,
         action_id: str | None,
         validated: bool,
+        *,
+        replay_only: bool = False,
     ) -> ActionRecord:
         started = dt.datetime.now(dt.UTC)
+        action_id = action_id or new_id()
         if not validated:
             inputs, errors = spec.check_inputs(inputs, "inputs")
             if errors:
                 outputs: dict[str, Any] = {"error": _describe(errors), "errorKind": "invalid"}
                 return await self._complete(
-                    spec, action_id, flow, inputs, outputs, cause, sync, started
+                    spec, action_id, flow, inputs, outputs, cause, sync, started, False
                 )
-        try:
-            outputs = await spec.func(**inputs)
-            if not isinstance(outputs, dict):
-                raise TypeError(f"{spec.qualname} returned {type(outputs).__name__}, not a dict")
-        except Exception:
-            log.exception("action %s raised", spec.qualname)
-            outputs = {"error": "internal error", "errorKind": "unavailable", "__exception__": True}
-        return await self._complete(spec, action_id, flow, inputs, outputs, cause, sync, started)
+        scope = self._scope(spec, action_id, replay_only)
+        if sync is None and not replay_only and self._may_react_to(spec, inputs):
+            # A root that may cause reactions: its record is durable before its first write.
+            async def intent() -> None:
+                document = self.log.intent_document(
+                    action_id, flow, spec.concept, spec.name, inputs, cause, started,
+                    spec.secret, spec.private,
+                )  # fmt: skip
+                await self.log.write_now(document)
+                self._working[action_id] = time.monotonic()
+
+            scope.before_write = intent
+        for delay in (*TRANSIENT_DELAYS_S, None):
+            scope.ids = 0  # a second run makes the same ids as the first
+            token = effects.enter(scope)
+            try:
+                outputs = await spec.func(**inputs)
+                if not isinstance(outputs, dict):
+                    raise TypeError(
+                        f"{spec.qualname} returned {type(outputs).__name__}, not a dict"
+                    )
+                break
+            except effects.NotApplied:
+                outputs = {"error": "interrupted before it took effect", "errorKind": "unavailable"}
+                outputs[LOST] = True
+                break
+            except Exception as exc:
+                if delay is not None and _transient(exc):
+                    log.warning("action %s: %s; trying again", spec.qualname, type(exc).__name__)
+                    await asyncio.sleep(delay)
+                    continue
+                log.exception("action %s raised", spec.qualname)
+                outputs = {"error": "internal error", "errorKind": "unavailable", RAISED: True}
+                break
+            finally:
+                effects.leave(token)
+        intent = scope.wrote and scope.before_write is not None
+        return await self._complete(
+            spec, action_id, flow, inputs, outputs, cause, sync, started, intent or replay_only
+        )
+
+    def _scope(self, spec: OperationSpec, action_id: str, replay_only: bool) -> effects.Scope:
+        ctx = f"{spec.concept}.{spec.name}.out"
+        return effects.Scope(
+            action_id,
+            encode=lambda out: self.log.encode_values(out, spec.secret, spec.private, ctx),
+            decode=lambda stored: self.log.decode_values(stored, ctx),
+            replay_only=replay_only,
+            replaying=replaying.get(),
+        )
 
     async def _complete(
         self,
         spec: OperationSpec,
-        action_id: str | None,
+        action_id: str,
         flow: str,
         inputs: dict[str, Any],
         outputs: dict[str, Any],
         cause: list[str],
         sync: str | None,
         started: dt.datetime,
+        intent: bool,
     ) -> ActionRecord:
+        """Record a finished invocation, then run the syncs it triggers.
+
+        ``intent``: the record is already in the log as pending (written before the
+        action's first write), so it is replaced here even if nothing reacts.
+        """
         record = ActionRecord(
-            id=action_id or new_id(),
+            id=action_id,
             seq=next_seq(),
             flow=flow,
             concept=spec.concept,
@@ -341,9 +379,11 @@ class Engine:
             finished=dt.datetime.now(dt.UTC),
         )
         self._remember(record)
-        may_react = self._may_trigger(record)
+        if record.raised and intent:
+            return record  # the intent stays pending: recovery runs it again
+        may_react = record.completed and self._may_trigger(record)
         document = self.log.to_document(record, spec.secret, spec.private, pending=may_react)
-        batch = _batch.get()
+        batch = batching.current.get()
         if sync is not None and batch is not None and batch.group:
             # Caused by a sync: committed with the rest of the flow (a replay looks it
             # up by id to skip what already ran). A long flow commits as it goes.
@@ -353,13 +393,19 @@ class Engine:
                 await self._commit(batch)
         else:
             # Written at once: a cause before its reactions run, a sync-caused record
-            # so that a replay skips it.
-            if may_react or sync is not None:
+            # so that a replay skips it, an intent replaced by its outcome.
+            if intent:
+                await self.log.replace_now(document)
+            elif may_react or sync is not None:
                 await self.log.write_now(document)
+            else:
+                self.log.write_later(document)
+            if may_react:
+                self._working[record.id] = time.monotonic()
                 if batch is not None:
                     batch.written_pending.add(record.id)
             else:
-                self.log.write_later(document)
+                self._working.pop(record.id, None)
             for observe in self.observers:
                 observe(record, may_react)
         if not may_react:
@@ -368,52 +414,51 @@ class Engine:
         if batch is not None:
             batch.done.add(record.id)
         else:
+            self._working.pop(record.id, None)
             self.log.mark_done(record.id)
         return record
 
-    async def _commit(self, batch: _Batch) -> None:
-        """Write a batch's firings and records in order, then mark its causes done.
+    async def _commit(self, batch: Batch) -> None:
+        await batching.commit(batch, self.log, self.observers, self._track)
 
-        If the database refuses, the writes stay queued in the log and are retried
-        (the causes stay pending meanwhile, so a crash still ends in a replay).
-        """
-        async with batch.lock:
-            if batch.writing is not None and not batch.writing.done():
-                await asyncio.shield(batch.writing)  # one cut short before: let it land first
-            actions, firings, records = batch.actions, batch.firings, batch.records
-            batch.actions, batch.firings, batch.records = [], [], []
-            batch.opened = time.monotonic()
-            for document in actions:
-                if document["pending"] and document["_id"] in batch.done:
-                    document["pending"], document["retryAt"] = False, None
-                elif document["pending"]:
-                    batch.written_pending.add(document["_id"])
-            done_earlier = [i for i in batch.done if i in batch.written_pending]
-            batch.written_pending.difference_update(done_earlier)
-            batch.done.difference_update(done_earlier)
-            # Shielded: a caller that stops waiting (a reply's timeout) must not cut the
-            # write short; it lands, or the log owes it and retries.
-            batch.writing = asyncio.ensure_future(self.log.commit(firings, actions, done_earlier))
-            durable = await asyncio.shield(batch.writing)
-            if durable:
-                for record, document in zip(records, actions, strict=True):
-                    for observe in self.observers:
-                        observe(record, document["pending"])
+    def _track(self, pending: list[str], done: list[str]) -> None:
+        now = time.monotonic()
+        for record_id in pending:
+            self._working[record_id] = now
+        for record_id in done:
+            self._working.pop(record_id, None)
+
+    def new_flow(self) -> str:
+        """A new flow id; this process sees the whole flow, so it never reads it back."""
+        flow = new_id()
+        self._cache(flow, [])
+        return flow
+
+    def _cache(self, flow: str, records: list[ActionRecord]) -> list[ActionRecord]:
+        self._flows[flow] = records
+        self._flows.move_to_end(flow)
+        self._partial.discard(flow)
+        while len(self._flows) > self._flow_cache_size:
+            evicted, _ = self._flows.popitem(last=False)
+            self._partial.discard(evicted)
+        return records
 
     def _remember(self, record: ActionRecord) -> None:
         records = self._flows.get(record.flow)
         if records is None:
-            records = self._flows[record.flow] = []
-            if len(self._flows) > self._flow_cache_size:
-                self._flows.popitem(last=False)
+            records = self._cache(record.flow, [])
+            self._partial.add(record.flow)  # joined midway: earlier records are in the log
         else:
             self._flows.move_to_end(record.flow)
-        if all(r.id != record.id for r in records):
-            records.append(record)
+        for i, known in enumerate(records):
+            if known.id == record.id:
+                records[i] = record  # an intent (or a raised run) replaced by its outcome
+                return
+        records.append(record)
 
     def _may_trigger(self, record: ActionRecord) -> bool:
         for sync, pos in self._triggers.get((record.concept, record.action), ()):
-            if _match_one(sync.when[pos], record, {}) is not None:
+            if match_one(sync.when[pos], record, {}) is not None:
                 return True
         return False
 
@@ -421,21 +466,24 @@ class Engine:
 
     async def _react(self, record: ActionRecord) -> None:
         for sync, pos in self._triggers.get((record.concept, record.action), ()):
-            if _match_one(sync.when[pos], record, {}) is None:
+            if match_one(sync.when[pos], record, {}) is None:
                 continue
             flow_records = self._flows.get(record.flow)
-            if flow_records is None:
-                flow_records = await self.log.flow_records(record.flow)
-                batch = _batch.get()
-                if batch is not None:  # records of this flow not committed yet
-                    known = {r.id for r in flow_records}
-                    flow_records += [
-                        r for r in batch.records if r.flow == record.flow and r.id not in known
-                    ]
-                    flow_records.sort(key=lambda r: r.seq)
-                self._flows[record.flow] = flow_records
-            for matched, frame in _match_all(sync, pos, record, flow_records):
+            if flow_records is None or record.flow in self._partial:
+                flow_records = await self._read_flow(record.flow, flow_records or [])
+            for matched, frame in match_all(sync, pos, record, flow_records):
                 await self._fire(sync, matched, frame)
+
+    async def _read_flow(self, flow: str, seen: list[ActionRecord]) -> list[ActionRecord]:
+        """The flow's records from the log, with what this process holds of it uncommitted."""
+        records = await self.log.flow_records(flow)
+        batch = batching.current.get()
+        extra = [*seen, *(batch.records if batch is not None else ())]
+        by_id = {r.id: r for r in records}
+        for r in extra:
+            if r.flow == flow:
+                by_id[r.id] = r  # this process's copy is the newest (an intent's outcome)
+        return self._cache(flow, sorted(by_id.values(), key=lambda r: r.seq))
 
     async def _fire(self, sync: Sync, matched: list[ActionRecord], frame: Frame) -> None:
         ids = sorted(r.id for r in matched)
@@ -447,23 +495,25 @@ class Engine:
         elif sync.name not in self._reads_state:  # Filter/Let only: a replay derives the same
             frames = await self._expand(sync, [frame])
         else:
-            if _replaying.get():
+            if replaying.get():
                 saved = await self.log.load_firing(key)
                 if saved is not None:
                     frames = self.log.firing_frames(saved)
             if frames is None:
                 frames = await self._expand(sync, [frame])
                 firing = self.log.firing_document(key, sync.name, ids, frames)
-                batch = _batch.get()
+                batch = batching.current.get()
                 if batch is not None and batch.group:
                     batch.firings.append(firing)  # committed before the records it caused
                 else:
                     await self.log.write_firing(firing)
         for i, f in enumerate(frames):
             for j, then in enumerate(sync.then):
-                child_id = newest[:12] + hashlib.sha256(f"{key}|{i}|{j}".encode()).hexdigest()[:20]
-                if _replaying.get() and await self.log.find(child_id) is not None:
-                    continue
+                child_id = _child_id(newest, key, i, j)
+                if replaying.get():
+                    ran = await self.log.find(child_id)
+                    if ran is not None and ran.completed:
+                        continue
                 try:
                     inputs = resolve(then.inputs, f)
                 except Exception as exc:
@@ -476,7 +526,11 @@ class Engine:
                     )
                     continue
                 spec = self.operations[(then.concept, then.action)]
-                await self._run(spec, inputs, matched[0].flow, ids, sync.name, child_id, False)
+                record = await self._run(
+                    spec, inputs, matched[0].flow, ids, sync.name, child_id, False
+                )
+                if record.raised:
+                    raise FlowStopped(record)
 
     async def _expand(self, sync: Sync, frames: list[Frame]) -> list[Frame]:
         for clause in sync.where:
@@ -515,61 +569,12 @@ class Engine:
         return await spec.func(**inputs)
 
 
-def _reads_state(sync: Sync) -> bool:
-    """Whether the sync's where-clauses query concept state (which may change before a replay)."""
-    return any(isinstance(c, QueryPattern | Absent) for c in sync.where)
-
-
-def _match_one(pattern: ActionPattern, record: ActionRecord, frame: Frame) -> Frame | None:
-    """Bind one record against one when-pattern: inputs, then outputs (error or success)."""
-    if pattern.concept != record.concept or pattern.action != record.action:
-        return None
-    if pattern.matches_error != record.is_error:
-        return None
-    frame2 = bind(pattern.inputs, record.inputs, frame)
-    if frame2 is None:
-        return None
-    return bind(pattern.outputs or {}, record.outputs, frame2)
-
-
-def _match_all(sync: Sync, pos: int, record: ActionRecord, flow_records: list[ActionRecord]):
-    """Every set of flow records matching all when-patterns, with ``record`` at ``pos``.
-
-    Only sets in which ``record`` is the newest member are produced: a set fires
-    when its last action completes, never again for older records.
-    """
-    first = _match_one(sync.when[pos], record, {})
-    if first is None:
-        return
-    if len(sync.when) == 1:
-        yield [record], first
-        return
-    others = [i for i in range(len(sync.when)) if i != pos]
-    earlier = [r for r in flow_records if r.seq < record.seq]
-    pools = [
-        [
-            r
-            for r in earlier
-            if r.concept == sync.when[i].concept and r.action == sync.when[i].action
-        ]
-        for i in others
-    ]
-    seen: set[tuple[str, ...]] = set()
-    for combo in itertools.product(*pools):
-        if len({r.id for r in combo}) < len(combo):
-            continue
-        frame: Frame | None = first
-        for i, r in zip(others, combo, strict=True):
-            frame = _match_one(sync.when[i], r, frame)
-            if frame is None:
-                break
-        if frame is None:
-            continue
-        ids = tuple(sorted(r.id for r in (record, *combo)))
-        if ids in seen:
-            continue
-        seen.add(ids)
-        yield [record, *combo], frame
+def _child_id(newest: str, key: str, frame: int, position: int) -> str:
+    """The id of a then-action: the same on every replay of the firing. It starts with the
+    newest matched record's time, then the frame and position, so a firing's actions
+    (and the ids they make) sort in the order they ran."""
+    digest = hashlib.sha256(f"{key}|{frame}|{position}".encode()).hexdigest()
+    return f"{newest[:12]}{min(frame, 0xFFF):03x}{min(position, 0xFFF):03x}{digest[:14]}"
 
 
 def _describe(errors: list[dict[str, Any]]) -> str:

@@ -341,7 +341,7 @@ async def run_request(
     requesting = engine.concepts.get("Requesting")
     if requesting is None:
         raise LookupError("request-driven routes need the Requesting concept registered")
-    rid, flow_id = new_id(), new_id()
+    rid, flow_id = new_id(), engine.new_flow()
     waiting = requesting.expect(rid)  # type: ignore[attr-defined]
     flow = asyncio.ensure_future(
         engine.invoke(

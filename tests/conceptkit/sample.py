@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, ClassVar, Literal, TypedDict
 
 from conceptkit import (
     Authenticator,
+    Change,
     Computed,
     Concept,
     Filter,
@@ -39,34 +40,38 @@ class Ledger(Concept):
     async def open(self, owner: str, label: Annotated[str, Len(1, 40)] = "main") -> Opened:
         """Open an account for owner."""
         account = self.new_id()
-        await self.collection("accounts").insert_one(
-            {"_id": account, "owner": owner, "label": label, "balance": 0}
-        )
-        return {"account": account}
+        doc = {"_id": account, "owner": owner, "label": label, "balance": 0}
+        opened = await self.store("accounts").create(doc, {"account": account})
+        return fail("that account exists already") if opened is None else opened
 
     @action
     async def deposit(
         self, owner: str, account: str, amount: Annotated[int, Range(1, 10_000)]
     ) -> dict[str, Any]:
         """Add money to one of owner's accounts."""
-        res = await self.collection("accounts").update_one(
-            {"_id": account, "owner": owner}, {"$inc": {"balance": amount}}
+
+        def decide(doc: dict[str, Any]) -> Change:
+            out = {"account": account, "amount": amount}
+            return Change(out, set={"balance": doc["balance"] + amount})
+
+        return await self.store("accounts").change(
+            {"_id": account, "owner": owner}, decide, missing=fail("no such account", "not_found")
         )
-        if res.matched_count == 0:
-            return fail("no such account", "not_found")
-        return {"account": account, "amount": amount}
 
     @action
     async def withdraw(
         self, owner: str, account: str, amount: Annotated[int, Range(1, 10_000)]
     ) -> dict[str, Any]:
-        res = await self.collection("accounts").update_one(
-            {"_id": account, "owner": owner, "balance": {"$gte": amount}},
-            {"$inc": {"balance": -amount}},
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
+            if doc["balance"] < amount:
+                return fail("insufficient funds")
+            return Change(
+                {"account": account, "amount": amount}, set={"balance": doc["balance"] - amount}
+            )
+
+        return await self.store("accounts").change(
+            {"_id": account, "owner": owner}, decide, missing=fail("insufficient funds")
         )
-        if res.matched_count == 0:
-            return fail("insufficient funds")
-        return {"account": account, "amount": amount}
 
     @action
     async def explode(self, owner: str) -> dict[str, Any]:
@@ -90,10 +95,9 @@ class Audit(Concept):
 
     @action
     async def note(self, owner: str, event: str, detail: str = "") -> dict[str, Any]:
-        await self.collection("events").insert_one(
-            {"_id": self.new_id(), "owner": owner, "event": event, "detail": detail}
-        )
-        return {}
+        doc = {"_id": self.new_id(), "owner": owner, "event": event, "detail": detail}
+        noted = await self.store("events").create(doc, {})
+        return fail("noted already") if noted is None else noted
 
     @action
     async def noteSlowly(self, owner: str, event: str, seconds: float) -> dict[str, Any]:
@@ -129,7 +133,30 @@ class Secrets(Concept):
         return {"echo": diary}
 
 
-L, A, S, R = concepts("Ledger Audit Sessions Requesting")
+class Flaky(Concept):
+    """An action that raises while ``broken`` is set (an outage), and one that starts a flow."""
+
+    broken: ClassVar[bool] = False
+
+    @action
+    async def begin(self, owner: str) -> dict[str, Any]:
+        return {"owner": owner}
+
+    @action
+    async def step(self, owner: str, n: int) -> dict[str, Any]:
+        if Flaky.broken:
+            raise RuntimeError("the step's service is down")
+        doc = {"_id": self.new_id(), "owner": owner, "n": n}
+        done = await self.store("steps").create(doc, {"n": n})
+        return fail("stepped already") if done is None else done
+
+    @query
+    async def _steps(self, owner: str) -> list[dict[str, Any]]:
+        docs = self.collection("steps").find({"owner": owner}).sort("_id", 1)
+        return [{"n": d["n"]} async for d in docs]
+
+
+L, A, S, R, F = concepts("Ledger Audit Sessions Requesting Flaky")
 owner, account, amount, event, request, body, user = vars(
     "owner account amount event request body user"
 )
@@ -194,6 +221,18 @@ SummaryViewed = Sync(
 )
 
 
+# three then-actions; if the middle one raises, the third must not run until it is repaired
+ThreeSteps = Sync(
+    "ThreeSteps",
+    when=[F.begin({"owner": owner}, {})],
+    then=[
+        A.note({"owner": owner, "event": "first"}),
+        F.step({"owner": owner, "n": 2}),
+        A.note({"owner": owner, "event": "third"}),
+    ],
+)
+
+
 class SummaryBody(TypedDict):
     currency: Literal["EUR", "USD"]
 
@@ -201,7 +240,7 @@ class SummaryBody(TypedDict):
 class SamplePlugin:
     @hookimpl
     def conceptkit_concepts(self):
-        return [Ledger, Audit, Sessions, Secrets]
+        return [Ledger, Audit, Sessions, Secrets, Flaky]
 
     @hookimpl
     def conceptkit_syncs(self):
@@ -213,6 +252,7 @@ class SamplePlugin:
             AuditLargeDeposit,
             Summary,
             SummaryViewed,
+            ThreeSteps,
         ]
 
     @hookimpl

@@ -70,11 +70,12 @@ async def test_a_flow_is_logged_in_one_pending_write_and_one_commit(mongo_uri):
                 flow="f",
                 group_commit=True,
             )
-            # the deposit (pending), then in one ordered insert: AuditRich's firing (its
-            # where read the accounts), its note, and AuditLargeDeposit's note
-            assert listener.writes == [("insert", 1), ("insert", 3)]
+            # the deposit's intent (pending, before its write), its outcome written over
+            # it, then in one ordered insert: AuditRich's firing (its where read the
+            # accounts), its note, and AuditLargeDeposit's note
+            assert listener.writes == [("insert", 1), ("update", 1), ("insert", 3)]
             await eng.log.flush()
-            assert listener.writes[2:] == [("update", 1)]  # the deposit marked done, later
+            assert listener.writes[3:] == [("update", 1)]  # the deposit marked done, later
             docs = await db[ACTIONS].find({"flow": "f"}).sort("seq", 1).to_list(None)
             assert [(d["action"], d["sync"], d["pending"]) for d in docs] == [
                 ("deposit", None, False),
@@ -86,7 +87,13 @@ async def test_a_flow_is_logged_in_one_pending_write_and_one_commit(mongo_uri):
             await eng.invoke(
                 "Ledger", "deposit", {"owner": "ann", "account": acct, "amount": 6000}, flow="g"
             )
-            assert listener.writes == [("insert", 1), ("insert", 1), ("insert", 1), ("insert", 1)]
+            assert listener.writes == [
+                ("insert", 1),  # the intent
+                ("update", 1),  # its outcome
+                ("insert", 1),  # AuditRich's firing
+                ("insert", 1),  # its note
+                ("insert", 1),  # AuditLargeDeposit's note
+            ]
     finally:
         await client.drop_database(db.name)
         await client.close()
