@@ -269,6 +269,15 @@ class Store:
     async def create(self, document: dict[str, Any], outputs: dict[str, Any]) -> dict | None:
         return await create(self.collection, document, outputs)
 
+    async def recorded(self, find: Mapping[str, Any]) -> dict[str, Any] | None:
+        """What the running action returned before, if an earlier run of it changed the
+        document ``find`` matches (an action whose effect spans several steps checks
+        this first, and returns at once on a replay)."""
+        scope = current()
+        if scope is None:
+            return None
+        return scope.recorded(await self.collection.find_one(find))
+
     async def change(
         self,
         find: Find,

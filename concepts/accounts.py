@@ -12,7 +12,6 @@ from typing import Annotated, Any, ClassVar, TypedDict
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
 from conceptkit import Concept, Doc, Len, action, fail, query
 
@@ -162,23 +161,19 @@ class Accounts(Concept):
             return fail(
                 f"a password is {PASSWORD_MIN} to {PASSWORD_MAX} characters long", "invalid"
             )
-        if await self.collection("users").find_one({"username": name}, {"_id": 1}):
-            return fail("that username is taken", "conflict")
         user = self.new_id()
-        try:
-            await self.collection("users").insert_one(
-                {
-                    "_id": user,
-                    "username": name,
-                    "passwordHash": await self._hash(password),
-                    "createdAt": self._now(),
-                    "failedLogins": 0,
-                    "lockedUntil": None,
-                }
-            )
-        except DuplicateKeyError:
-            return fail("that username is taken", "conflict")
-        return {"user": user}
+        doc = {
+            "_id": user,
+            "username": name,
+            "passwordHash": await self._hash(password),
+            "createdAt": self._now(),
+            "failedLogins": 0,
+            "lockedUntil": None,
+        }
+        # The unique username index is the check: a separate look first would, on a
+        # replay, find this very account and call the name taken.
+        created = await self.store("users").create(doc, {"user": user})
+        return fail("that username is taken", "conflict") if created is None else created
 
     @action(secret=("password", "token"))
     async def login(self, username: Username, password: GivenPassword) -> Session:

@@ -43,18 +43,7 @@ class AnswerCheck(Concept):
             question=question, answer=answer, pause_seconds=pauseSeconds
         )
         complete = verdict.is_complete and verdict.confidence > COMPLETE_THRESHOLD
-        await self.collection("judgements").insert_one(
-            {
-                "_id": self.new_id(),
-                "callSid": callSid,
-                "promptIndex": promptIndex,
-                "complete": complete,
-                "confidence": verdict.confidence,
-                "source": verdict.source,
-                "at": self.services["clock"].now(),
-            }
-        )
-        return {
+        judged: Judgement = {
             "callSid": callSid,
             "promptIndex": promptIndex,
             "verdict": "complete" if complete else "incomplete",
@@ -62,6 +51,18 @@ class AnswerCheck(Concept):
             "source": verdict.source,
             "nudge": afterSilence and not complete,
         }
+        doc = {
+            "_id": self.new_id(),
+            "callSid": callSid,
+            "promptIndex": promptIndex,
+            "complete": complete,
+            "confidence": verdict.confidence,
+            "source": verdict.source,
+            "at": self.services["clock"].now(),
+        }
+        # A replay returns the first verdict (the mark on its judgement), not a new one.
+        kept = await self.store("judgements").create(doc, dict(judged))
+        return judged if kept is None else kept
 
     @query
     async def _judgements(self, callSid: str) -> list[dict[str, Any]]:

@@ -7,9 +7,9 @@ PENDING with a later due time while attempts remain.
 
 Storage notes: the due time is kept twice, as ``scheduledFor`` / ``nextRetryAt``
 (UTC datetimes, for people) and as ``dueAt`` (float epoch seconds, indexed with
-``status``: range scans on floats are fast on the embedded server). Claims are
-single ``find_one_and_update`` calls, so two workers never claim one call.
-Other read-modify-write changes are compare-and-set on ``version``. "One
+``status``: range scans on floats are fast on the embedded server). Every change,
+claims included, is a compare-and-set on ``version`` through conceptkit's ``Store``,
+so two workers never claim one call and a replayed action returns what it returned. "One
 active call per user" is a unique sparse index on ``activeUser``, a field set
 while the call is PENDING/DIALING/IN_PROGRESS and ``$unset`` by the same update
 that ends it.
@@ -20,10 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal, TypedDict
 
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
-
-from conceptkit import Concept, Doc, Len, Pattern, Range, action, fail, query
+from conceptkit import Change, Concept, Doc, Len, Pattern, Range, action, fail, query
 
 PENDING = "PENDING"
 DIALING = "DIALING"
@@ -38,7 +35,6 @@ TERMINAL = (COMPLETED, FAILED, CANCELLED)
 
 E164 = r"\+[1-9][0-9]{6,14}"
 MAX_RETRIES = 10
-CAS_ATTEMPTS = 25
 
 Attempt = Annotated[int, Range(1, MAX_RETRIES), Doc("attempt number from claimDue")]
 
@@ -88,16 +84,12 @@ class CallScheduler(Concept):
     def _now(self) -> dt.datetime:
         return self.services["clock"].now()
 
-    async def _cas(
-        self, doc: dict[str, Any], changes: dict[str, Any], unset: tuple[str, ...] = ()
-    ) -> bool:
-        update: dict[str, Any] = {"$set": changes, "$inc": {"version": 1}}
-        if unset:
-            update["$unset"] = dict.fromkeys(unset, "")
-        res = await self.collection("calls").update_one(
-            {"_id": doc["_id"], "version": doc["version"]}, update
+    async def _change(self, scheduledCall: str, decide: Any, user: str | None = None) -> Any:
+        """Compare-and-set one scheduled call (of ``user``, if given)."""
+        find = {"_id": scheduledCall} if user is None else {"_id": scheduledCall, "user": user}
+        return await self.store("calls").change(
+            find, decide, missing=fail("no such scheduled call", "not_found")
         )
-        return res.matched_count == 1
 
     @staticmethod
     def _logged(doc: dict[str, Any], outcome: str) -> list[dict[str, Any]]:
@@ -119,10 +111,6 @@ class CallScheduler(Concept):
         if attempt is not None and attempt != doc["attempts"]:
             return fail(f"attempt {attempt} is not the current attempt ({doc['attempts']})")
         return None
-
-    @staticmethod
-    def _contention() -> dict[str, Any]:
-        return fail("the call is being changed concurrently; try again", "unavailable")
 
     # -- actions ---------------------------------------------------------------------
 
@@ -166,11 +154,8 @@ class CallScheduler(Concept):
             "origin": origin,
             "version": 0,
         }
-        try:
-            await self.collection("calls").insert_one(doc)
-        except DuplicateKeyError:
-            return fail("this user already has a pending call")
-        return {"scheduledCall": call}
+        created = await self.store("calls").create(doc, {"scheduledCall": call})
+        return fail("this user already has a pending call") if created is None else created
 
     @action
     async def callNow(
@@ -185,10 +170,8 @@ class CallScheduler(Concept):
         twice today); a call already being attempted is refused.
         """
         now = self._now()
-        for _ in range(CAS_ATTEMPTS):
-            doc = await self.collection("calls").find_one({"activeUser": user})
-            if doc is None:
-                return await self.scheduleCall(user, phoneNumber, now, maxRetries, "now")
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
             if doc["status"] != PENDING:
                 return fail("a call to you is already under way")
             changes = {
@@ -198,9 +181,16 @@ class CallScheduler(Concept):
                 "origin": "now",
                 "phoneNumber": phoneNumber,
             }
-            if await self._cas(doc, changes):
-                return {"scheduledCall": doc["_id"]}
-        return self._contention()
+            return Change({"scheduledCall": doc["_id"]}, set=changes)
+
+        for _ in range(3):
+            out = await self.store("calls").change({"activeUser": user}, decide, missing={})
+            if out:
+                return out
+            out = await self.scheduleCall(user, phoneNumber, now, maxRetries, "now")
+            if "error" not in out:
+                return out  # else one was queued meanwhile: bring that one forward
+        return fail("your calls are changing too often; try again", "unavailable")
 
     @action
     async def claimDue(
@@ -213,74 +203,64 @@ class CallScheduler(Concept):
         now = (now or self._now()).astimezone(dt.UTC)
         ts = now.timestamp()
         lease = {"claimedBy": worker, "leaseUntil": ts + float(leaseSeconds)}
-        calls = self.collection("calls")
-        # A crashed worker's claim: same attempt number (it may already have been dialled).
-        doc = await calls.find_one_and_update(
-            {"status": DIALING, "leaseUntil": {"$lte": ts}},
-            {"$set": {**lease, "claimKind": "takeover"}, "$inc": {"version": 1}},
+        takeover = {"status": DIALING, "leaseUntil": {"$lte": ts}}  # a crashed worker's claim
+        fresh = {"status": PENDING, "dueAt": {"$lte": ts}, "attemptsLeft": {"$gt": 0}}
+
+        def decide(doc: dict[str, Any], which: int) -> Change:
+            if which == 0:  # the same attempt number: it may already have been dialled
+                changes: dict[str, Any] = {**lease, "claimKind": "takeover"}
+            else:
+                changes = {
+                    **lease,
+                    "status": DIALING,
+                    "claimKind": "fresh",
+                    "lastAttemptAt": now,
+                    "attempts": doc["attempts"] + 1,
+                    "attemptsLeft": doc["attemptsLeft"] - 1,
+                }
+            out = {
+                "scheduledCall": doc["_id"],
+                "user": doc["user"],
+                "phoneNumber": doc["phoneNumber"],
+                "attempt": changes.get("attempts", doc["attempts"]),
+                "takeover": which == 0,
+            }
+            return Change(out, set=changes)
+
+        claimed = await self.store("calls").claim(
+            [takeover, fresh],
             sort=[("dueAt", 1)],
-            return_document=ReturnDocument.AFTER,
+            decide=decide,
+            among={"status": {"$in": list(ACTIVE)}},
         )
-        takeover = doc is not None
-        if doc is None:
-            doc = await calls.find_one_and_update(
-                {"status": PENDING, "dueAt": {"$lte": ts}, "attemptsLeft": {"$gt": 0}},
-                {
-                    "$set": {
-                        **lease,
-                        "status": DIALING,
-                        "claimKind": "fresh",
-                        "lastAttemptAt": now,
-                    },
-                    "$inc": {"attempts": 1, "attemptsLeft": -1, "version": 1},
-                },
-                sort=[("dueAt", 1)],
-                return_document=ReturnDocument.AFTER,
-            )
-        if doc is None:
-            return fail("no call is due", "not_found")
-        return {
-            "scheduledCall": doc["_id"],
-            "user": doc["user"],
-            "phoneNumber": doc["phoneNumber"],
-            "attempt": doc["attempts"],
-            "takeover": takeover,
-        }
+        return fail("no call is due", "not_found") if claimed is None else claimed
 
     @action
     async def markDialed(
         self, scheduledCall: str, worker: Annotated[str, Len(1, 200)], attempt: Attempt
     ) -> dict[str, Any]:
         """The lease holder dialled attempt: DIALING -> IN_PROGRESS (a repeat changes nothing)."""
-        calls = self.collection("calls")
-        res = await calls.update_one(
-            {"_id": scheduledCall, "status": DIALING, "claimedBy": worker, "attempts": attempt},
-            {"$set": {"status": IN_PROGRESS}, "$unset": {"leaseUntil": ""}, "$inc": {"version": 1}},
-        )
-        if res.matched_count == 1:
-            return {}
-        doc = await calls.find_one({"_id": scheduledCall})
-        if doc is None:
-            return fail("no such scheduled call", "not_found")
-        if doc["status"] not in ATTEMPTING:
-            return fail(f"the call is {doc['status']}, not DIALING")
-        if doc.get("claimedBy") != worker:
-            return fail("the claim belongs to another worker")
-        if doc["attempts"] != attempt:
-            return fail(f"attempt {attempt} is not the current attempt ({doc['attempts']})")
-        if doc["status"] == IN_PROGRESS:
-            return {}  # a repeat: already IN_PROGRESS for this worker and attempt
-        return self._contention()
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
+            if doc["status"] not in ATTEMPTING:
+                return fail(f"the call is {doc['status']}, not DIALING")
+            if doc.get("claimedBy") != worker:
+                return fail("the claim belongs to another worker")
+            if doc["attempts"] != attempt:
+                return fail(f"attempt {attempt} is not the current attempt ({doc['attempts']})")
+            if doc["status"] == IN_PROGRESS:
+                return Change({})  # a repeat: already IN_PROGRESS for this worker and attempt
+            return Change({}, set={"status": IN_PROGRESS}, unset=("leaseUntil",))
+
+        return await self._change(scheduledCall, decide)
 
     @action
     async def releaseClaim(
         self, scheduledCall: str, worker: Annotated[str, Len(1, 200)]
     ) -> dict[str, Any]:
         """Give back an undialled claim (graceful shutdown): DIALING -> PENDING, attempt not counted."""
-        for _ in range(CAS_ATTEMPTS):
-            doc = await self.collection("calls").find_one({"_id": scheduledCall})
-            if doc is None:
-                return fail("no such scheduled call", "not_found")
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
             if doc["status"] != DIALING:
                 return fail(f"the call is {doc['status']}, not DIALING")
             if doc.get("claimedBy") != worker:
@@ -288,25 +268,23 @@ class CallScheduler(Concept):
             changes: dict[str, Any] = {"status": PENDING, "claimedBy": None}
             if doc.get("claimKind") == "fresh":  # a taken-over attempt may have been dialled
                 changes.update(attempts=doc["attempts"] - 1, attemptsLeft=doc["attemptsLeft"] + 1)
-            if await self._cas(doc, changes, ("leaseUntil", "claimKind")):
-                return {}
-        return self._contention()
+            return Change({}, set=changes, unset=("leaseUntil", "claimKind"))
+
+        return await self._change(scheduledCall, decide)
 
     @action
     async def markCompleted(self, scheduledCall: str) -> dict[str, Any]:
         """The reflection call succeeded: DIALING/IN_PROGRESS -> COMPLETED."""
-        for _ in range(CAS_ATTEMPTS):
-            doc = await self.collection("calls").find_one({"_id": scheduledCall})
-            if doc is None:
-                return fail("no such scheduled call", "not_found")
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
             if doc["status"] not in ATTEMPTING:
                 return fail(
                     f"the call is {doc['status']}; only a dialling or active call completes"
                 )
             changes, unset = self._finish(doc, COMPLETED, COMPLETED)
-            if await self._cas(doc, changes, unset):
-                return {}
-        return self._contention()
+            return Change({}, set=changes, unset=unset)
+
+        return await self._change(scheduledCall, decide)
 
     @action
     async def recordMissed(
@@ -322,10 +300,8 @@ class CallScheduler(Concept):
         """
         if retryDelaySeconds is None:
             retryDelaySeconds = float(self.services["call_policy"].retry_delay_seconds)
-        for _ in range(CAS_ATTEMPTS):
-            doc = await self.collection("calls").find_one({"_id": scheduledCall})
-            if doc is None:
-                return fail("no such scheduled call", "not_found")
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
             if doc["status"] not in ATTEMPTING:
                 return fail(f"the call is {doc['status']}; no attempt is under way")
             stale = self._stale(doc, attempt)
@@ -354,9 +330,9 @@ class CallScheduler(Concept):
             else:
                 message = f"not reached after {doc['attempts']} attempt(s); last outcome {outcome}"
                 changes, unset = self._finish(doc, FAILED, outcome, errorMessage=message)
-            if await self._cas(doc, changes, unset):
-                return out
-        return self._contention()
+            return Change(dict(out), set=changes, unset=unset)
+
+        return await self._change(scheduledCall, decide)
 
     @action
     async def markFailed(
@@ -366,33 +342,29 @@ class CallScheduler(Concept):
         attempt: Attempt | None = None,
     ) -> dict[str, Any]:
         """Give up on a call that has not ended (no retries): -> FAILED with the error."""
-        for _ in range(CAS_ATTEMPTS):
-            doc = await self.collection("calls").find_one({"_id": scheduledCall})
-            if doc is None:
-                return fail("no such scheduled call", "not_found")
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
             if doc["status"] in TERMINAL:
                 return fail(f"the call has already ended ({doc['status']})")
             stale = self._stale(doc, attempt)
             if stale:
                 return stale
             changes, unset = self._finish(doc, FAILED, FAILED, errorMessage=error)
-            if await self._cas(doc, changes, unset):
-                return {}
-        return self._contention()
+            return Change({}, set=changes, unset=unset)
+
+        return await self._change(scheduledCall, decide)
 
     @action
     async def cancel(self, user: str, scheduledCall: str) -> Cancelled:
         """The owner cancels a pending or active call; wasInProgress says a live call may need hanging up."""
-        for _ in range(CAS_ATTEMPTS):
-            doc = await self.collection("calls").find_one({"_id": scheduledCall, "user": user})
-            if doc is None:
-                return fail("no such scheduled call", "not_found")
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
             if doc["status"] in TERMINAL:
                 return fail(f"the call has already ended ({doc['status']})")
             changes, unset = self._finish(doc, CANCELLED, CANCELLED)
-            if await self._cas(doc, changes, unset):
-                return {"wasInProgress": doc["status"] in ATTEMPTING}
-        return self._contention()
+            return Change({"wasInProgress": doc["status"] in ATTEMPTING}, set=changes, unset=unset)
+
+        return await self._change(scheduledCall, decide, user)
 
     @action
     async def deleteAllFor(self, user: str) -> Deleted:

@@ -1,10 +1,15 @@
 """Dialer: placing a call attempt exactly once, even across crashes and ambiguous failures.
 
 Purpose: turn "phone this number for this attempt" into at most one real call.
-Principle: the attempt is written before the provider is asked; if the outcome
-is unknown (a crash, a timeout, a 5xx after sending), the next try first looks
-for calls the provider already has to that number since the attempt, and adopts
-one instead of dialling again.
+Principle: the attempt is written before the provider is asked, with a fencing token
+that grows with each holder; the token is checked right before the request goes out,
+so a stalled holder whose attempt was taken over (or cancelled) sends nothing. If the
+outcome is unknown (a crash, a timeout, a 5xx after sending), the attempt stays
+*unclear*: the call's own callbacks carry our call id and settle it, and the
+provider's list of calls is read to adopt it, but only when no other unclear attempt
+to the same number could own what is found. An unclear attempt is never counted as
+missed while it may be live; only after the provider has been asked and shows
+nothing for long enough is it given up as never placed.
 """
 
 from __future__ import annotations
@@ -14,26 +19,50 @@ import datetime as dt
 import logging
 from typing import Any, TypedDict
 
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from conceptkit import Concept, action, fail, query
-from services.telephony import AmbiguousDialError, TelephonyError
+from conceptkit import Change, Concept, action, fail, query
+from services.telephony import AmbiguousDialError, DialFenced, TelephonyError
 
 log = logging.getLogger("concepts.dialer")
 
 RECONCILE_SKEW = dt.timedelta(seconds=120)
+# The provider lists a created call within seconds; an unclear attempt it still does not
+# show after this long was never placed.
+GIVE_UP_UNCLEAR_AFTER = dt.timedelta(minutes=3)
+FRESH, RESUMED = "fresh", "resumed"
 # Only a call that can still reach the person is adopted; one already over was an
 # attempt that happened (its status callbacks tell its outcome), not one to take over.
-FRESH, RESUMED = "fresh", "resumed"
 LIVE_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress"})
+ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+UNCLEAR = ("dialing", "ambiguous")
 
 
 class Dialled(TypedDict):
-    callSid: str
+    callSid: str | None  # None while the outcome is unclear
     adopted: bool
+    unclear: bool
+
+
+class Reconciled(TypedDict):
+    call: str
+    callSid: str | None
+    placed: bool
+
+
+class Looked(TypedDict):
+    callSid: str
+    status: str
+    ended: bool
+    durationSeconds: int | None
+    answeredBy: str | None
 
 
 class Dialer(Concept):
+    """Places each call attempt at most once, through the telephony port, and finds out
+    what became of attempts whose outcome was unclear."""
+
     uses = ("clock", "telephony", "webhook_urls", "call_policy")
 
     @property
@@ -49,6 +78,7 @@ class Dialer(Concept):
         await self.attempts.create_index("scheduledCall")
         await self.attempts.create_index("to")
         await self.attempts.create_index("user")
+        await self.attempts.create_index("call")
 
     @action
     async def dial(
@@ -56,17 +86,29 @@ class Dialer(Concept):
     ) -> Dialled:
         """Place the call for this attempt, or adopt the one an earlier, unclear try placed."""
         key = f"{scheduledCall}:{attempt}"
+        done = await self.store("attempts").recorded({"_id": key})
+        if done is not None:
+            return done  # a replay: what this dial returned
         now = self.services["clock"].now()
         held = await self._lock(key, user, call, scheduledCall, to, now)
         if held is None:
             return fail("this attempt is being dialled by another worker right now", "conflict")
-        if held not in (FRESH, RESUMED):
-            return {"callSid": held, "adopted": True}
-        adopted = await self._reconcile(scheduledCall, to, skip=key if held == FRESH else None)
+        if isinstance(held, str):
+            return await self._settle(key, held, adopted=True)
+        how, fence = held
+        adopted = await self._reconcile(scheduledCall, to, skip=key if how == FRESH else None)
         if adopted:
-            await self._settle(key, user, call, scheduledCall, to, now, adopted)
-            return {"callSid": adopted, "adopted": True}
+            return await self._settle(key, adopted, adopted=True)
         urls = self.services["webhook_urls"]
+
+        async def still_ours() -> bool:
+            """The fence: this holder still owns the attempt and nobody cancelled it."""
+            res = await self.attempts.update_one(
+                {"_id": key, "fence": fence, "callSid": None, "cancelled": {"$in": [False, None]}},
+                {"$set": {"sentAt": self.services["clock"].now()}},
+            )
+            return res.matched_count == 1
+
         try:
             # Bounded well inside the lock, so nobody else can resume this attempt while
             # our request may still be on its way to the provider.
@@ -76,36 +118,48 @@ class Dialer(Concept):
                     answer_url=urls.url("voice", call=call),
                     status_callback_url=urls.url("status", call=call),
                     recording_callback_url=urls.recording,
+                    fence=still_ours,
                 ),
                 timeout=self._lock_seconds * 0.75,
             )
+        except DialFenced as exc:
+            log.warning("dial of %s called off: %s", key, exc.message)
+            return fail("the attempt was taken over or cancelled before it was dialled")
         except (AmbiguousDialError, TimeoutError):
-            found = await self._reconcile(scheduledCall, to)
+            found = await self._reconcile(scheduledCall, to, quiet=True)
             if found:
-                await self._settle(key, user, call, scheduledCall, to, now, found)
-                return {"callSid": found, "adopted": True}
-            await self.attempts.update_one({"_id": key}, {"$set": {"state": "ambiguous"}})
-            return fail(
-                "the provider may or may not have placed the call; will reconcile before any redial",
-                "unavailable",
+                return await self._settle(key, found, adopted=True)
+            # Unclear until reconciled: never counted as missed while it may be live.
+            return await self._outcome(
+                key,
+                {"callSid": None, "adopted": False, "unclear": True},
+                {"state": "ambiguous"},
             )
         except TelephonyError as exc:
-            await self.attempts.update_one(
-                {"_id": key}, {"$set": {"state": "failed", "error": exc.message}}
+            return await self._outcome(
+                key,
+                fail(f"the call could not be placed: {exc.message}", "unavailable"),
+                {"state": "failed", "error": exc.message},
             )
-            return fail(f"the call could not be placed: {exc.message}", "unavailable")
-        await self._settle(key, user, call, scheduledCall, to, now, placed.sid)
-        return {"callSid": placed.sid, "adopted": False}
+        return await self._settle(key, placed.sid, adopted=False)
+
+    async def _outcome(self, key: str, outputs: dict[str, Any], sets: dict[str, Any]) -> Any:
+        """Record how the attempt ended, with this dial's mark (a replay returns it)."""
+        return await self.store("attempts").change(
+            {"_id": key},
+            lambda doc: Change(outputs, set=sets),
+            missing=fail("the attempt was forgotten (account deleted)", "not_found"),
+        )
 
     async def _lock(
         self, key: str, user: str, call: str, scheduledCall: str, to: str, now: dt.datetime
-    ) -> str | None:
-        """Take the attempt for dialling: FRESH (first try), RESUMED (an earlier try of it
-        never finished), its CallSid (already placed), or None (someone is dialling it).
+    ) -> tuple[str, int] | str | None:
+        """Take the attempt for dialling: (FRESH or RESUMED, fencing token), its CallSid
+        (already placed), or None (someone else holds it right now).
 
         The attempt record is written before anyone dials, and holds a short lock, so
         a worker taking over a crashed worker's claim and a replay of the crashed
-        worker's own reactions cannot both dial it.
+        worker's own reactions cannot both dial it. Each holder gets a larger token.
         """
         until = now.timestamp() + self._lock_seconds
         fresh = {
@@ -118,72 +172,147 @@ class Dialer(Concept):
             "state": "dialing",
             "callSid": None,
             "lockUntil": until,
+            "fence": 1,
+            "cancelled": False,
+            "version": 0,
         }
         try:
             await self.attempts.insert_one(fresh)
-            return FRESH
+            return FRESH, 1
         except DuplicateKeyError:
             pass
         existing = await self.attempts.find_one({"_id": key})
         if existing and existing.get("callSid"):
             return existing["callSid"]
-        taken = await self.attempts.update_one(
-            {"_id": key, "callSid": None, "lockUntil": {"$lte": now.timestamp()}},
-            {"$set": {"lockUntil": until}},
+        taken = await self.attempts.find_one_and_update(
+            {
+                "_id": key,
+                "callSid": None,
+                "lockUntil": {"$lte": now.timestamp()},
+                "cancelled": {"$in": [False, None]},  # (None: written before cancelling existed)
+            },
+            {"$set": {"lockUntil": until, "state": "dialing"}, "$inc": {"fence": 1}},
+            return_document=ReturnDocument.AFTER,
         )
-        return RESUMED if taken.modified_count else None
+        return (RESUMED, taken["fence"]) if taken else None
 
-    async def _reconcile(self, scheduledCall: str, to: str, skip: str | None = None) -> str | None:
-        """A call the provider has for an earlier attempt whose outcome we never learned."""
+    async def _reconcile(
+        self, scheduledCall: str, to: str, skip: str | None = None, quiet: bool = False
+    ) -> str | None:
+        """A live call the provider has for an earlier attempt whose outcome we never learned.
+
+        The provider cannot tell whose call it is, only its number: a call is adopted
+        only if no other unclear attempt to that number (another user's, say) could own
+        it. Otherwise the call's own callbacks, which carry our call id, settle it.
+        ``quiet`` turns a failed lookup into "found nothing".
+        """
         unclear = await self.attempts.find(
-            {"scheduledCall": scheduledCall, "state": {"$in": ["dialing", "ambiguous"]}}
+            {"scheduledCall": scheduledCall, "state": {"$in": list(UNCLEAR)}}
         ).to_list(None)
         unclear = [a for a in unclear if a["_id"] != skip]
         if not unclear:
             return None
+        ours = {a["_id"] for a in unclear} | ({skip} if skip else set())
+        others = await self.attempts.find(
+            {"to": to, "state": {"$in": list(UNCLEAR)}, "_id": {"$nin": sorted(ours)}}, {"_id": 1}
+        ).to_list(None)
+        if others:
+            log.warning("not adopting by number: another unclear attempt to %s exists", to[-4:])
+            return None
         since = min(a["at"] for a in unclear) - RECONCILE_SKEW
         known = {
             a["callSid"]
-            for a in await self.attempts.find({"to": to, "state": "placed"}).to_list(None)
+            for a in await self.attempts.find({"to": to, "callSid": {"$ne": None}}).to_list(None)
         }
-        calls = await self.services["telephony"].calls_to_since(to, since)
+        try:
+            calls = await self.services["telephony"].calls_to_since(to, since)
+        except TelephonyError:
+            if quiet:
+                return None
+            raise
         for summary in calls:
             if summary.sid not in known and summary.status in LIVE_STATUSES:
                 log.warning("adopting call %s placed by an unclear earlier attempt", summary.sid)
                 return summary.sid
         return None
 
-    async def _settle(
-        self, key: str, user: str, call: str, scheduledCall: str, to: str, at: dt.datetime, sid: str
-    ) -> None:
-        await self.attempts.update_one(
-            {"_id": key},
-            {
-                "$set": {
-                    "user": user,
-                    "call": call,
-                    "scheduledCall": scheduledCall,
-                    "to": to,
-                    "state": "placed",
-                    "callSid": sid,
-                },
-                "$setOnInsert": {"at": at},
-            },
-            upsert=True,
+    async def _settle(self, key: str, sid: str, *, adopted: bool) -> Dialled:
+        """The attempt's call is known: record it (marked), and close its unclear siblings."""
+        done = await self._outcome(
+            key,
+            {"callSid": sid, "adopted": adopted, "unclear": False},
+            {"state": "placed", "callSid": sid},
         )
-        await self.attempts.update_many(
-            {"scheduledCall": scheduledCall, "state": {"$in": ["dialing", "ambiguous"]}},
-            {"$set": {"state": "reconciled"}},
+        doc = await self.attempts.find_one({"_id": key}, {"scheduledCall": 1})
+        if doc is not None:
+            await self.attempts.update_many(
+                {"scheduledCall": doc["scheduledCall"], "state": {"$in": list(UNCLEAR)}},
+                {"$set": {"state": "reconciled"}},
+            )
+        return done
+
+    @action
+    async def reconcile(self, call: str) -> Reconciled:
+        """Settle the unclear attempt of our call ``call``: adopt the live call the provider
+        has for it, or, once the provider has shown nothing for long enough, record that
+        it was never placed. Fails (unavailable) while it stays unclear."""
+        attempt = await self.attempts.find_one(
+            {"call": call, "state": {"$in": list(UNCLEAR)}}, sort=[("at", -1)]
+        )
+        if attempt is None:
+            placed = await self.attempts.find_one({"call": call, "callSid": {"$ne": None}})
+            if placed is not None:
+                return {"call": call, "callSid": placed["callSid"], "placed": True}
+            return fail("no unclear attempt for this call", "not_found")
+        now = self.services["clock"].now()
+        if attempt.get("lockUntil", 0) > now.timestamp():
+            return fail("the attempt is still being dialled", "unavailable")
+        try:
+            found = await self._reconcile(attempt["scheduledCall"], attempt["to"])
+        except TelephonyError as exc:
+            return fail(f"the provider could not be asked: {exc.message}", "unavailable")
+        if found:
+            await self._settle(attempt["_id"], found, adopted=True)
+            return {"call": call, "callSid": found, "placed": True}
+        if now - attempt["at"] < GIVE_UP_UNCLEAR_AFTER:
+            return fail("still unclear: the provider shows no call yet", "unavailable")
+        return await self._outcome(
+            attempt["_id"],
+            {"call": call, "callSid": None, "placed": False},
+            {"state": "not_placed"},
         )
 
     @action
+    async def cancelDial(self, call: str) -> dict[str, Any]:
+        """The call was cancelled: an attempt not yet sent to the provider will not be."""
+        res = await self.attempts.update_many(
+            {"call": call, "callSid": None}, {"$set": {"cancelled": True}}
+        )
+        return {"stopped": res.modified_count > 0}
+
+    @action
     async def hangUp(self, callSid: str) -> dict[str, Any]:
-        """End a live call (the user cancelled it)."""
+        """End a live call (the user cancelled it, or it should not exist)."""
         try:
             await self.services["telephony"].end_call(callSid)
         except TelephonyError as exc:
             return fail(f"could not end the call: {exc.message}", "unavailable")
         return {}
+
+    @action
+    async def lookUp(self, callSid: str) -> Looked:
+        """Ask the provider what became of a call whose end we never heard of."""
+        try:
+            summary = await self.services["telephony"].call_status(callSid)
+        except TelephonyError as exc:
+            return fail(f"the provider could not be asked: {exc.message}", "unavailable")
+        return {
+            "callSid": callSid,
+            "status": summary.status,
+            "ended": summary.status in ENDED_STATUSES,
+            "durationSeconds": summary.duration_s,
+            "answeredBy": summary.answered_by,
+        }
 
     @action
     async def deleteAllFor(self, user: str) -> dict[str, Any]:
@@ -203,5 +332,17 @@ class Dialer(Concept):
                 "callSid": d.get("callSid"),
                 "at": d["at"],
             }
+            for d in docs
+        ]
+
+    @query
+    async def _unclear(self, before: dt.datetime) -> list[dict[str, Any]]:
+        """Internal (reconciler): calls whose attempt is unclear and no longer being dialled."""
+        docs = await self.attempts.find(
+            {"state": {"$in": list(UNCLEAR)}, "lockUntil": {"$lte": before.timestamp()}},
+            {"call": 1, "user": 1, "scheduledCall": 1},
+        ).to_list(500)
+        return [
+            {"call": d["call"], "user": d["user"], "scheduledCall": d["scheduledCall"]}
             for d in docs
         ]

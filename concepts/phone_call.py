@@ -5,8 +5,10 @@ IN_PROGRESS -> COMPLETED and may end early as ABANDONED, FAILED, NO_ANSWER,
 BUSY or VOICEMAIL from any non-terminal state; terminal states are final.
 
 Atomicity: every change is a compare-and-set on the document's ``version``
-(read, decide, ``update_one({_id, version})``; a lost race re-reads and decides
-again), so concurrent webhooks for one call never interleave. "At most one
+(conceptkit's ``Store.change``: read, decide, write if unchanged; a lost race
+re-reads and decides again), so concurrent webhooks for one call never interleave,
+and each change carries its action's mark, so a replayed action returns what it
+returned the first time. "At most one
 active call per user" is a unique *sparse* index on ``activeUser``: the field
 holds the user while the call is non-terminal and is ``$unset`` in the same
 update that ends the call, so there is no separate lock to leak on a crash
@@ -24,7 +26,7 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from pymongo.errors import DuplicateKeyError
 
-from conceptkit import Concept, Doc, Len, Pattern, Range, action, fail, query
+from conceptkit import Change, Concept, Doc, Len, Pattern, Range, action, fail, query
 
 INITIATED = "INITIATED"
 CONNECTED = "CONNECTED"
@@ -35,9 +37,10 @@ FAILED = "FAILED"
 NO_ANSWER = "NO_ANSWER"
 BUSY = "BUSY"
 VOICEMAIL = "VOICEMAIL"
+CANCELLED = "CANCELLED"
 
 ACTIVE = (INITIATED, CONNECTED, IN_PROGRESS)
-TERMINAL = (COMPLETED, ABANDONED, FAILED, NO_ANSWER, BUSY, VOICEMAIL)
+TERMINAL = (COMPLETED, ABANDONED, FAILED, NO_ANSWER, BUSY, VOICEMAIL, CANCELLED)
 
 #: Twilio CallStatus values (status callbacks) and what they do here.
 TWILIO_PROGRESS = ("queued", "initiated", "ringing")  # never change the status
@@ -49,7 +52,6 @@ E164 = r"\+[1-9][0-9]{6,14}"
 CALL_SID = r"CA[0-9a-fA-F]{32}"
 MAX_PROMPTS = 20
 MAX_ANSWER_CHARS = 20_000
-CAS_ATTEMPTS = 25
 
 FIELD_BUFFER = "PhoneCall.currentAnswer"
 FIELD_ANSWER = "PhoneCall.answers"
@@ -118,6 +120,14 @@ class Ended(TypedDict):
     outcome: str
 
 
+class Cancelled(TypedDict):
+    call: str
+    callSid: str | None  # None if the provider has not told us its sid yet
+    user: str
+    scheduledCall: str
+    session: str | None
+
+
 class StatusApplied(TypedDict):
     call: str
     user: str
@@ -168,19 +178,21 @@ class PhoneCall(Concept):
             doc = await calls.find_one({"callSid": callSid})
         return doc
 
-    async def _cas(
-        self, doc: dict[str, Any], changes: dict[str, Any], unset: tuple[str, ...] = ()
-    ) -> bool:
-        """Apply changes only if nobody changed the call since ``doc`` was read."""
-        update: dict[str, Any] = {"$inc": {"version": 1}}
-        if changes:
-            update["$set"] = changes
-        if unset:
-            update["$unset"] = dict.fromkeys(unset, "")
-        res = await self.collection("calls").update_one(
-            {"_id": doc["_id"], "version": doc["version"]}, update
+    async def _change(self, callSid: str, decide: Any, call: str | None = None) -> dict[str, Any]:
+        """Compare-and-set the call with this sid (see ``_by_sid``); ``decide(doc)`` returns a
+        failure or a Change. Every change also records when the call last changed."""
+
+        def decided(doc: dict[str, Any]) -> Any:
+            out = decide(doc)
+            if isinstance(out, Change):
+                return Change(
+                    out.outputs, set={**out.set, "updatedAt": self._now()}, unset=out.unset
+                )
+            return out
+
+        return await self.store("calls").change(
+            lambda: self._by_sid(callSid, call), decided, missing=self._unknown_sid()
         )
-        return res.matched_count == 1
 
     def _ending(self, status: str, **fields: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
         """The $set/$unset of a terminal transition: frees the user's active slot."""
@@ -199,20 +211,6 @@ class PhoneCall(Concept):
     @staticmethod
     def _unknown_sid() -> dict[str, Any]:
         return fail("no call with that CallSid", "not_found")
-
-    @staticmethod
-    def _contention() -> dict[str, Any]:
-        return fail("the call is being changed concurrently; try again", "unavailable")
-
-    async def _prompted_call(
-        self, callSid: str, promptIndex: int | None
-    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """The call with this sid, and why speech for ``promptIndex`` cannot be taken now
-        (None when it can)."""
-        doc = await self._by_sid(callSid)
-        if doc is None:
-            return {}, self._unknown_sid()
-        return doc, self._prompting_problem(doc, promptIndex)
 
     @staticmethod
     def _prompting_problem(doc: dict[str, Any], promptIndex: int | None) -> dict[str, Any] | None:
@@ -235,16 +233,14 @@ class PhoneCall(Concept):
         self, callSid: str, status: str, call: str | None = None, **fields: Any
     ) -> Ended | dict[str, Any]:
         """Move a non-terminal call to a terminal ``status``."""
-        for _ in range(CAS_ATTEMPTS):
-            doc = await self._by_sid(callSid, call)
-            if doc is None:
-                return self._unknown_sid()
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
             if doc["status"] in TERMINAL:
                 return fail(f"the call has already ended ({doc['status']})")
             changes, unset = self._ending(status, **fields)
-            if await self._cas(doc, changes, unset):
-                return self._ended(doc, status)
-        return self._contention()
+            return Change(self._ended(doc, status), set=changes, unset=unset)
+
+        return await self._change(callSid, decide, call)
 
     # -- actions ---------------------------------------------------------------------
 
@@ -254,6 +250,7 @@ class PhoneCall(Concept):
     ) -> Initiated:
         """Start a call record for user (before dialling); refused while the user has an active call."""
         call = self.new_id()
+        now = self._now()
         doc = {
             "_id": call,
             "user": user,
@@ -271,40 +268,36 @@ class PhoneCall(Concept):
             "answeredBy": None,
             "durationSeconds": None,
             "lastSequence": -1,
-            "createdAt": self._now(),
+            "createdAt": now,
+            "updatedAt": now,
             "connectedAt": None,
             "endedAt": None,
             "errorMessage": None,
             "reason": None,
             "version": 0,
         }
-        try:
-            await self.collection("calls").insert_one(doc)
-        except DuplicateKeyError:
-            return fail("this user already has an active call", "conflict")
-        return {"call": call}
+        created = await self.store("calls").create(doc, {"call": call})
+        return fail("this user already has an active call") if created is None else created
 
     @action
     async def attachSid(self, call: str, callSid: CallSid) -> dict[str, Any]:
         """Record Twilio's CallSid once the call has been dialled (idempotent for the same sid)."""
-        calls = self.collection("calls")
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
+            if doc.get("callSid") == callSid:
+                return Change({})
+            if doc.get("callSid") is not None:
+                return fail("the call already has a different CallSid")
+            if doc["status"] != INITIATED:
+                return fail(f"the call has already ended ({doc['status']})")
+            return Change({}, set={"callSid": callSid, "updatedAt": self._now()})
+
         try:
-            res = await calls.update_one(
-                {"_id": call, "status": INITIATED, "callSid": {"$exists": False}},
-                {"$set": {"callSid": callSid}, "$inc": {"version": 1}},
+            return await self.store("calls").change(
+                {"_id": call}, decide, missing=fail("no such call", "not_found")
             )
         except DuplicateKeyError:
             return fail("that CallSid already belongs to another call")
-        if res.matched_count == 1:
-            return {}
-        doc = await calls.find_one({"_id": call})
-        if doc is None:
-            return fail("no such call", "not_found")
-        if doc.get("callSid") == callSid:
-            return {}
-        if doc.get("callSid") is not None:
-            return fail("the call already has a different CallSid")
-        return fail(f"the call has already ended ({doc['status']})")
 
     @action
     async def markConnected(
@@ -314,10 +307,8 @@ class PhoneCall(Concept):
 
         ``call`` (our id, from the webhook URL) finds a dialled call whose sid is not yet attached.
         """
-        for _ in range(CAS_ATTEMPTS):
-            doc = await self._by_sid(callSid, call)
-            if doc is None:
-                return self._unknown_sid()
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
             status = doc["status"]
             if status in TERMINAL:
                 return fail(f"the call has already ended ({status})")
@@ -328,13 +319,10 @@ class PhoneCall(Concept):
                 changes = {"status": CONNECTED, "connectedAt": self._now()}
             if answeredBy is not None and answeredBy != doc.get("answeredBy"):
                 changes["answeredBy"] = answeredBy
-            if not changes or await self._cas(doc, changes):
-                return {
-                    "call": doc["_id"],
-                    "user": doc["user"],
-                    "scheduledCall": doc["scheduledCall"],
-                }
-        return self._contention()
+            out = {"call": doc["_id"], "user": doc["user"], "scheduledCall": doc["scheduledCall"]}
+            return Change(out, set=changes)
+
+        return await self._change(callSid, decide, call)
 
     @action
     async def startPrompting(
@@ -346,10 +334,8 @@ class PhoneCall(Concept):
         """Begin the reflection: CONNECTED -> IN_PROGRESS at prompt 0, bound to a reflection session."""
         if type(promptCount) is not int or not 1 <= promptCount <= MAX_PROMPTS:
             return fail(f"promptCount must be an integer from 1 to {MAX_PROMPTS}", "invalid")
-        for _ in range(CAS_ATTEMPTS):
-            doc = await self._by_sid(callSid)
-            if doc is None:
-                return self._unknown_sid()
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
             status = doc["status"]
             if status in TERMINAL:
                 return fail(f"the call has already ended ({status})")
@@ -365,9 +351,11 @@ class PhoneCall(Concept):
                 "answeredCount": 0,
                 "silentTurns": 0,
             }
-            if await self._cas(doc, changes, ("currentAnswer",)):
-                return {"call": doc["_id"], "promptIndex": 0}
-        return self._contention()
+            return Change(
+                {"call": doc["_id"], "promptIndex": 0}, set=changes, unset=("currentAnswer",)
+            )
+
+        return await self._change(callSid, decide)
 
     @action(private=("text", "answerSoFar"))
     async def appendSpeech(
@@ -380,8 +368,9 @@ class PhoneCall(Concept):
         fragment = text.strip() if isinstance(text, str) else ""
         if not fragment:
             return fail("no speech to append; use noteSilence for an empty turn", "invalid")
-        for _ in range(CAS_ATTEMPTS):
-            doc, problem = await self._prompted_call(callSid, promptIndex)
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
+            problem = self._prompting_problem(doc, promptIndex)
             if problem:
                 return problem
             user = doc["user"]
@@ -389,16 +378,17 @@ class PhoneCall(Concept):
             combined = f"{buffer} {fragment}" if buffer else fragment
             if len(combined) > MAX_ANSWER_CHARS:
                 return fail(f"an answer may have at most {MAX_ANSWER_CHARS} characters", "invalid")
+            out = {
+                "call": doc["_id"],
+                "user": user,
+                "session": doc["session"],
+                "answerSoFar": combined,
+                "promptIndex": doc["promptIndex"],
+            }
             changes = {"currentAnswer": self._seal(combined, user, FIELD_BUFFER), "silentTurns": 0}
-            if await self._cas(doc, changes):
-                return {
-                    "call": doc["_id"],
-                    "user": user,
-                    "session": doc["session"],
-                    "answerSoFar": combined,
-                    "promptIndex": doc["promptIndex"],
-                }
-        return self._contention()
+            return Change(out, set=changes)
+
+        return await self._change(callSid, decide)
 
     @action(private=("answerSoFar",))
     async def noteSilence(
@@ -407,22 +397,23 @@ class PhoneCall(Concept):
         promptIndex: Annotated[int, Range(0, MAX_PROMPTS - 1)] | None = None,
     ) -> Silence:
         """Count an empty turn (no speech heard) for the current prompt (IN_PROGRESS only)."""
-        for _ in range(CAS_ATTEMPTS):
-            doc, problem = await self._prompted_call(callSid, promptIndex)
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
+            problem = self._prompting_problem(doc, promptIndex)
             if problem:
                 return problem
             turns = doc["silentTurns"] + 1
-            if await self._cas(doc, {"silentTurns": turns}):
-                answer = self._open(doc.get("currentAnswer"), doc["user"], FIELD_BUFFER)
-                return {
-                    "call": doc["_id"],
-                    "user": doc["user"],
-                    "session": doc["session"],
-                    "silentTurns": turns,
-                    "promptIndex": doc["promptIndex"],
-                    "answerSoFar": answer,
-                }
-        return self._contention()
+            out = {
+                "call": doc["_id"],
+                "user": doc["user"],
+                "session": doc["session"],
+                "silentTurns": turns,
+                "promptIndex": doc["promptIndex"],
+                "answerSoFar": self._open(doc.get("currentAnswer"), doc["user"], FIELD_BUFFER),
+            }
+            return Change(out, set={"silentTurns": turns})
+
+        return await self._change(callSid, decide)
 
     @action(private=("answer",))
     async def finishAnswer(
@@ -432,8 +423,9 @@ class PhoneCall(Concept):
         question: Annotated[str, Len(0, 2000), Doc("prompt text for the transcript")] | None = None,
     ) -> Answered:
         """Record the buffered speech as the answer to prompt promptIndex (must be current) and move on."""
-        for _ in range(CAS_ATTEMPTS):
-            doc, problem = await self._prompted_call(callSid, promptIndex)
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
+            problem = self._prompting_problem(doc, promptIndex)
             if problem:
                 return problem
             user, index, count = doc["user"], doc["promptIndex"], doc["promptCount"]
@@ -450,17 +442,18 @@ class PhoneCall(Concept):
                 "promptIndex": index if is_last else index + 1,
                 "silentTurns": 0,
             }
-            if await self._cas(doc, changes, ("currentAnswer",)):
-                return {
-                    "call": doc["_id"],
-                    "user": user,
-                    "session": doc["session"],
-                    "position": index,
-                    "answer": answer,
-                    "nextIndex": None if is_last else index + 1,
-                    "isLast": is_last,
-                }
-        return self._contention()
+            out = {
+                "call": doc["_id"],
+                "user": user,
+                "session": doc["session"],
+                "position": index,
+                "answer": answer,
+                "nextIndex": None if is_last else index + 1,
+                "isLast": is_last,
+            }
+            return Change(out, set=changes, unset=("currentAnswer",))
+
+        return await self._change(callSid, decide)
 
     @action(private=("transcript",))
     async def markCompleted(
@@ -469,10 +462,8 @@ class PhoneCall(Concept):
         durationSeconds: Annotated[int, Range(0, None)] | None = None,
     ) -> Completed:
         """Finish a call whose every prompt is answered: IN_PROGRESS -> COMPLETED."""
-        for _ in range(CAS_ATTEMPTS):
-            doc = await self._by_sid(callSid)
-            if doc is None:
-                return self._unknown_sid()
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
             status = doc["status"]
             if status in TERMINAL:
                 return fail(f"the call has already ended ({status})")
@@ -485,15 +476,16 @@ class PhoneCall(Concept):
                 )
             extra = {} if durationSeconds is None else {"durationSeconds": durationSeconds}
             changes, unset = self._ending(COMPLETED, **extra)
-            if await self._cas(doc, changes, unset):
-                return {
-                    "call": doc["_id"],
-                    "user": doc["user"],
-                    "scheduledCall": doc["scheduledCall"],
-                    "session": doc.get("session"),
-                    "transcript": self._open(doc.get("transcript"), doc["user"], FIELD_TRANSCRIPT),
-                }
-        return self._contention()
+            out = {
+                "call": doc["_id"],
+                "user": doc["user"],
+                "scheduledCall": doc["scheduledCall"],
+                "session": doc.get("session"),
+                "transcript": self._open(doc.get("transcript"), doc["user"], FIELD_TRANSCRIPT),
+            }
+            return Change(out, set=changes, unset=unset)
+
+        return await self._change(callSid, decide)
 
     @action
     async def markAbandoned(self, callSid: CallSid, reason: Annotated[str, Len(1, 500)]) -> Ended:
@@ -504,6 +496,29 @@ class PhoneCall(Concept):
     async def markFailed(self, callSid: CallSid, error: Annotated[str, Len(1, 1000)]) -> Ended:
         """End a non-terminal call as FAILED (telephony or server error)."""
         return await self._end(callSid, FAILED, errorMessage=error)
+
+    @action
+    async def markCancelled(self, call: str) -> Cancelled:
+        """The user cancelled the call (by our id): it ends as CANCELLED at whatever stage it
+        is, even before the provider's sid is known; ``callSid`` says if there is one to hang up."""
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
+            if doc["status"] in TERMINAL:
+                return fail(f"the call has already ended ({doc['status']})")
+            changes, unset = self._ending(CANCELLED, reason="cancelled by the user")
+            changes["updatedAt"] = changes["endedAt"]
+            out = {
+                "call": doc["_id"],
+                "callSid": doc.get("callSid"),
+                "user": doc["user"],
+                "scheduledCall": doc["scheduledCall"],
+                "session": doc.get("session"),
+            }
+            return Change(out, set=changes, unset=unset)
+
+        return await self.store("calls").change(
+            {"_id": call}, decide, missing=fail("no such call", "not_found")
+        )
 
     @action
     async def deleteAllFor(self, user: str) -> dict[str, Any]:
@@ -526,18 +541,18 @@ class PhoneCall(Concept):
     @action
     async def failBeforeDial(self, call: str, error: Annotated[str, Len(1, 1000)]) -> Ended:
         """End an INITIATED call whose dial attempt failed, so it never got a CallSid."""
-        for _ in range(CAS_ATTEMPTS):
-            doc = await self.collection("calls").find_one({"_id": call})
-            if doc is None:
-                return fail("no such call", "not_found")
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
             if doc["status"] in TERMINAL:
                 return fail(f"the call has already ended ({doc['status']})")
             if doc.get("callSid") is not None:
                 return fail("the call was dialled (it has a CallSid); use markFailed")
             changes, unset = self._ending(FAILED, errorMessage=error)
-            if await self._cas(doc, changes, unset):
-                return self._ended(doc, FAILED)
-        return self._contention()
+            return Change(self._ended(doc, FAILED), set=changes, unset=unset)
+
+        return await self.store("calls").change(
+            {"_id": call}, decide, missing=fail("no such call", "not_found")
+        )
 
     @action(private=("transcript",))
     async def applyStatus(
@@ -552,18 +567,12 @@ class PhoneCall(Concept):
         """Apply a Twilio status callback; duplicates and late events change nothing."""
         if callStatus not in TWILIO_STATUSES:
             return fail(f"unknown CallStatus {callStatus!r}", "invalid")
-        for _ in range(CAS_ATTEMPTS):
-            doc = await self._by_sid(callSid, call)
-            if doc is None:
-                return self._unknown_sid()
+
+        def decide(doc: dict[str, Any]) -> Change:
             status = doc["status"]
-            out: StatusApplied = {
-                **self._ended(doc, status),
-                "changed": False,
-                "transcript": None,
-            }
+            out: StatusApplied = {**self._ended(doc, status), "changed": False, "transcript": None}
             if sequenceNumber <= doc["lastSequence"]:
-                return out  # a duplicate or an event older than one already applied
+                return Change(out)  # a duplicate or an event older than one already applied
             target = _status_after(doc, callStatus, answeredBy)
             changes: dict[str, Any] = {"lastSequence": sequenceNumber}
             if answeredBy is not None:
@@ -577,15 +586,13 @@ class PhoneCall(Concept):
                 reason = _ending_reason(target, callStatus, status)
                 ending, unset = self._ending(target, **reason)
                 changes.update(ending)
-            if not await self._cas(doc, changes, unset):
-                continue
-            if target is None:
-                return out
-            out.update(outcome=target, changed=True)
+            if target is not None:
+                out.update(outcome=target, changed=True)
             if target == COMPLETED:
                 out["transcript"] = self._open(doc.get("transcript"), doc["user"], FIELD_TRANSCRIPT)
-            return out
-        return self._contention()
+            return Change(out, set=changes, unset=unset)
+
+        return await self._change(callSid, decide, call)
 
     # -- queries ---------------------------------------------------------------------
 

@@ -8,9 +8,7 @@ import unicodedata
 import zoneinfo
 from typing import Annotated, Any, TypedDict
 
-from pymongo.errors import DuplicateKeyError
-
-from conceptkit import Concept, Doc, Len, Range, action, fail, query
+from conceptkit import Change, Concept, Doc, Len, Range, action, fail, query
 from concepts.phone_numbers import normalize_e164
 
 DISPLAY_NAME_MAX = 80
@@ -116,12 +114,13 @@ class Profile(Concept):
         return self.services["clock"].now()
 
     async def _update(self, user: str, changes: dict[str, Any]) -> dict[str, Any] | None:
-        res = await self.collection("profiles").update_one(
-            {"user": user}, {"$set": {**changes, "updatedAt": self._now()}}
+        """Set fields of the user's profile (a marked write: a replayed update returns at once)."""
+        changed = await self.store("profiles").change(
+            {"user": user},
+            lambda doc: Change({}, set={**changes, "updatedAt": self._now()}),
+            missing=fail("you have no profile yet; create one first", "not_found"),
         )
-        if res.matched_count == 0:
-            return fail("you have no profile yet; create one first", "not_found")
-        return None
+        return changed or None
 
     # -- actions ---------------------------------------------------------------------
 
@@ -153,13 +152,9 @@ class Profile(Concept):
             return fail("you already have a profile", "conflict")
         now = self._now()
         profile = self.new_id()
-        try:
-            await profiles.insert_one(
-                {"_id": profile, "user": user, **fields, "createdAt": now, "updatedAt": now}
-            )
-        except DuplicateKeyError:
-            return fail("you already have a profile", "conflict")
-        return {"profile": profile}
+        doc = {"_id": profile, "user": user, **fields, "createdAt": now, "updatedAt": now}
+        created = await self.store("profiles").create(doc, {"profile": profile})
+        return fail("you already have a profile", "conflict") if created is None else created
 
     @action
     async def updateDisplayName(self, user: str, displayName: DisplayName) -> dict[str, Any]:

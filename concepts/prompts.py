@@ -6,8 +6,6 @@ import datetime as dt
 import unicodedata
 from typing import Annotated, Any, TypedDict
 
-from pymongo.errors import DuplicateKeyError
-
 from conceptkit import Concept, Doc, Len, Range, Strip, action, fail, query
 
 MIN_PROMPTS = 1
@@ -88,13 +86,9 @@ class Prompts(Concept):
     async def setDefaults(self, user: str) -> PromptsOut:
         """Give a new user the three default prompts; fails (conflict) if they have prompts."""
         prompts = list(DEFAULT_PROMPTS)
-        try:
-            await self.collection("prompts").insert_one(
-                {"_id": user, "prompts": prompts, "updatedAt": self._now(), "version": 1}
-            )
-        except DuplicateKeyError:
-            return fail("you already have prompts", "conflict")
-        return {"prompts": prompts}
+        doc = {"_id": user, "prompts": prompts, "updatedAt": self._now(), "version": 1}
+        created = await self.store("prompts").create(doc, {"prompts": prompts})
+        return fail("you already have prompts", "conflict") if created is None else created
 
     @action(private=("prompts",))
     async def setPrompts(self, user: str, prompts: PromptList) -> PromptsOut:

@@ -8,9 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, TypedDict
 from urllib.parse import urlsplit
 
-from pymongo.errors import DuplicateKeyError
-
-from conceptkit import Concept, Doc, Len, Pattern, Range, action, fail, query
+from conceptkit import Change, Concept, Doc, Len, Pattern, Range, action, fail, query
 
 IN_PROGRESS, COMPLETED, ABANDONED = "IN_PROGRESS", "COMPLETED", "ABANDONED"
 PHONE, TEXT = "PHONE", "TEXT"
@@ -19,7 +17,6 @@ MAX_PROMPT_CHARS = 300
 MAX_ANSWER_CHARS = 10_000
 MAX_TRANSCRIPT_CHARS = 200_000
 MAX_URL_CHARS = 2_000
-CAS_ATTEMPTS = 10
 
 Method = Literal["PHONE", "TEXT"]
 Status = Literal["IN_PROGRESS", "COMPLETED", "ABANDONED"]
@@ -142,25 +139,19 @@ class ReflectionSession(Concept):
         session: str,
         decide: Callable[[dict[str, Any]], dict[str, Any]],
     ) -> dict[str, Any]:
-        """Read the session, let ``decide`` return a failure or the fields to change, and
-        write them only if nobody changed the session meanwhile (compare-and-set on
-        ``version``); a lost race is decided again on the fresh state."""
-        for _ in range(CAS_ATTEMPTS):
-            doc = await self._find(user, session)
-            if doc is None:
-                return fail("no such reflection", "not_found")
+        """Read the session, let ``decide`` return a failure or the update to make
+        (``{"$set": ..., "$unset": ...}``, or ``{}`` for none), and write it only if nobody
+        changed the session meanwhile (conceptkit's compare-and-set, with the action's mark)."""
+
+        def decided(doc: dict[str, Any]) -> Change | dict[str, Any]:
             change = decide(doc)
             if "error" in change:
                 return change
-            if not change:
-                return {}
-            change.setdefault("$set", {})["version"] = doc.get("version", 0) + 1
-            res = await self.collection("sessions").update_one(
-                {"_id": session, "user": user, "version": doc.get("version", 0)}, change
-            )
-            if res.matched_count:
-                return {}
-        return fail("this reflection is changing too often; try again", "unavailable")
+            return Change({}, set=change.get("$set", {}), unset=tuple(change.get("$unset", {})))
+
+        return await self.store("sessions").change(
+            {"_id": session, "user": user}, decided, missing=fail("no such reflection", "not_found")
+        )
 
     @staticmethod
     def _require_status(
@@ -201,30 +192,30 @@ class ReflectionSession(Concept):
             if done is not None:
                 return fail("this call already has a completed reflection", "conflict")
         session = self.new_id()
-        try:
-            await self.collection("sessions").insert_one(
-                {
-                    "_id": session,
-                    "user": user,
-                    "activeFor": user,
-                    "method": method,
-                    "callRef": callRef,
-                    "prompts": [{"position": i, "text": t} for i, t in enumerate(cleaned, 1)],
-                    "responses": [],
-                    "rating": None,
-                    "transcript": None,
-                    "recordingUrl": None,
-                    "transcriptionText": None,
-                    "status": IN_PROGRESS,
-                    "abandonReason": None,
-                    "startedAt": self._now(),
-                    "endedAt": None,
-                    "version": 0,
-                }
-            )
-        except DuplicateKeyError:
+        created = await self.store("sessions").create(
+            {
+                "_id": session,
+                "user": user,
+                "activeFor": user,
+                "method": method,
+                "callRef": callRef,
+                "prompts": [{"position": i, "text": t} for i, t in enumerate(cleaned, 1)],
+                "responses": [],
+                "rating": None,
+                "transcript": None,
+                "recordingUrl": None,
+                "transcriptionText": None,
+                "status": IN_PROGRESS,
+                "abandonReason": None,
+                "startedAt": self._now(),
+                "endedAt": None,
+                "version": 0,
+            },
+            {"session": session},
+        )
+        if created is None:
             return fail("you already have a reflection in progress", "conflict")
-        return {"session": session}
+        return created
 
     @action(private=("text",))
     async def recordResponse(

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pymongo import ReturnDocument
-
-from conceptkit import Concept, Doc, Len, Pattern, Range, action, fail, query
+from conceptkit import Change, Concept, Doc, Len, Pattern, Range, action, fail, query
 
 UTC = dt.UTC
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = date.weekday()
@@ -143,6 +141,10 @@ def _bad_zone(name: str) -> dict[str, Any]:
     return fail(f"{name!r} is not an IANA time zone name (like Europe/London)", "invalid")
 
 
+def _no_schedule() -> dict[str, Any]:
+    return fail("you have no call schedule yet", "not_found")
+
+
 def _busy() -> dict[str, Any]:
     return fail("the schedule is changing too often; try again", "unavailable")
 
@@ -205,51 +207,57 @@ class Schedule(Concept):
     async def _change(
         self,
         user: str,
-        sets: dict[str, Any],
+        changes: Mapping[str, Any] | Callable[[Mapping[str, Any]], dict[str, Any]],
         *,
-        create: bool = True,
-        condition: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any] | None:
-        """Set fields of the user's schedule, then recompute nextAt.
+        missing: dict[str, Any] | None = None,
+        report_next: bool = False,
+    ) -> dict[str, Any]:
+        """Set fields of the user's schedule and recompute ``nextAt`` in the same write.
 
-        Returns the schedule as written, with ``nextAt`` as a datetime (or None); None if
-        nothing matched.
-
-        ``create`` makes a schedule with defaults if the user has none; ``condition`` adds
-        fields the stored schedule must have (a compare-and-set; never creates). Every
-        change bumps ``version``; nextAt is written only if no later change happened
-        meanwhile (that change writes its own), so nextAt always matches the latest plan.
+        ``changes`` is the fields to set, or a function of the stored schedule returning
+        them (or a failure). With ``missing`` given, a user without a schedule gets that
+        failure; otherwise a schedule with defaults is created. Every change is a
+        compare-and-set (conceptkit's ``Store``), so ``nextAt`` always matches the plan
+        it was computed from. Outputs ``{"nextAt": ...}`` if ``report_next``, else ``{}``.
         """
         now = self._now()
-        sets = {**sets, "updatedAt": now}
-        ops: dict[str, Any] = {"$set": sets, "$inc": {"version": 1}}
-        upsert = create and not condition
-        if upsert:
+        store = self.store("schedules")
+
+        def decide(doc: Mapping[str, Any]) -> Change | dict[str, Any]:
+            sets = changes(doc) if callable(changes) else dict(changes)
+            if "error" in sets:
+                return sets
+            sets["updatedAt"] = now
+            nxt = self._next_for({**doc, **sets}, now)
+            out = {"nextAt": nxt} if report_next else {}
+            if nxt is None:
+                return Change(out, set=sets, unset=("nextAt",))
+            return Change(out, set={**sets, "nextAt": _epoch(nxt)})
+
+        not_found = fail("you have no call schedule yet", "not_found")
+        for _ in range(10):
+            out = await store.change({"_id": user}, decide, missing=not_found)
+            if out is not not_found:
+                return out
+            if missing is not None:
+                return missing
             defaults = {
+                "_id": user,
                 "timezone": None,
                 "times": _full_plan({}),
                 "paused": False,
                 "allowOutsideWindow": False,
                 "createdAt": now,
+                "version": 0,
             }
-            ops["$setOnInsert"] = {k: v for k, v in defaults.items() if k not in sets}
-        doc = await self.collection("schedules").find_one_and_update(
-            {"_id": user, **(condition or {})},
-            ops,
-            upsert=upsert,
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc is None:
-            return None
-        return {**doc, "nextAt": await self._store_next(doc, now)}
-
-    async def _store_next(self, doc: Mapping[str, Any], now: dt.datetime) -> dt.datetime | None:
-        nxt = self._next_for(doc, now)
-        change = {"$set": {"nextAt": _epoch(nxt)}} if nxt else {"$unset": {"nextAt": ""}}
-        await self.collection("schedules").update_one(
-            {"_id": doc["_id"], "version": doc["version"]}, change
-        )
-        return nxt
+            decided = decide(defaults)
+            if not isinstance(decided, Change):
+                return decided
+            doc = {**defaults, **decided.set}
+            created = await store.create(doc, decided.outputs)
+            if created is not None:
+                return created  # else created by someone else meanwhile: change that one
+        return _busy()
 
     @staticmethod
     def _window_failure(plan: Mapping[str, str | None]) -> dict[str, Any]:
@@ -268,12 +276,13 @@ class Schedule(Concept):
             return _bad_zone(timezone)
         sets = {"timezone": timezone, "times": plan}
         if not outside_window(plan):
-            await self._change(user, sets)
-            return {}
-        # Outside the window only with consent, checked in the same write as the change.
-        if await self._change(user, sets, condition={"allowOutsideWindow": True}) is None:
-            return self._window_failure(plan)
-        return {}
+            return await self._change(user, sets)
+
+        def with_consent(doc: Mapping[str, Any]) -> dict[str, Any]:
+            # outside the window only with consent, checked in the same write as the change
+            return sets if doc.get("allowOutsideWindow") else self._window_failure(plan)
+
+        return await self._change(user, with_consent)
 
     # -- actions ------------------------------------------------------------------------
 
@@ -299,22 +308,17 @@ class Schedule(Concept):
         """Move the plan to another time zone; local times stay as they are (20:00 stays 20:00)."""
         if load_zone(timezone) is None:
             return _bad_zone(timezone)
-        await self._change(user, {"timezone": timezone})
-        return {}
+        return await self._change(user, {"timezone": timezone})
 
     @action
     async def pause(self, user: str) -> dict[str, Any]:
         """Stop automatic calls until resume; the plan is kept."""
-        if await self._change(user, {"paused": True}, create=False) is None:
-            return fail("you have no call schedule yet", "not_found")
-        return {}
+        return await self._change(user, {"paused": True}, missing=_no_schedule())
 
     @action
     async def resume(self, user: str) -> dict[str, Any]:
         """Start automatic calls again, from the next planned time after now."""
-        if await self._change(user, {"paused": False}, create=False) is None:
-            return fail("you have no call schedule yet", "not_found")
-        return {}
+        return await self._change(user, {"paused": False}, missing=_no_schedule())
 
     @action
     async def allowOutsideWindow(self, user: str, allowed: bool) -> dict[str, Any]:
@@ -324,12 +328,9 @@ class Schedule(Concept):
         a time outside the window fails: change those times first.
         """
         if allowed:
-            await self._change(user, {"allowOutsideWindow": True})
-            return {}
-        for _ in range(10):
-            doc = await self.collection("schedules").find_one({"_id": user})
-            if doc is None:
-                return {}  # nothing to withdraw: calls stay inside the window by default
+            return await self._change(user, {"allowOutsideWindow": True})
+
+        def withdraw(doc: Mapping[str, Any]) -> dict[str, Any]:
             late = outside_window(doc.get("times") or {})
             if late:
                 return fail(
@@ -337,12 +338,10 @@ class Schedule(Concept):
                     "change those times first",
                     "conflict",
                 )
-            changed = await self._change(
-                user, {"allowOutsideWindow": False}, condition={"version": doc["version"]}
-            )
-            if changed is not None:
-                return {}
-        return _busy()
+            return {"allowOutsideWindow": False}
+
+        # nothing to withdraw without a schedule: calls stay inside the window by default
+        return await self._change(user, withdraw, missing={})
 
     @action
     async def advance(self, user: str, after: dt.datetime) -> Planned:
@@ -358,17 +357,18 @@ class Schedule(Concept):
             return fail(
                 "after is more than a day ahead: plan calls only when they are due", "invalid"
             )
-        for _ in range(10):
-            doc = await self.collection("schedules").find_one({"_id": user})
-            if doc is None:
-                return fail("no call schedule for this user", "not_found")
-            through = max(doc.get("plannedThrough") or float("-inf"), after.timestamp())
-            changed = await self._change(
-                user, {"plannedThrough": through}, condition={"version": doc["version"]}
-            )
-            if changed is not None:
-                return {"nextAt": changed["nextAt"]}
-        return _busy()
+
+        def planned(doc: Mapping[str, Any]) -> dict[str, Any]:
+            return {
+                "plannedThrough": max(doc.get("plannedThrough") or float("-inf"), after.timestamp())
+            }
+
+        return await self._change(
+            user,
+            planned,
+            missing=fail("no call schedule for this user", "not_found"),
+            report_next=True,
+        )
 
     @action
     async def deleteAllFor(self, user: str) -> dict[str, Any]:

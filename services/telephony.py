@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -17,6 +18,8 @@ import attrs
 
 __all__ = [
     "AmbiguousDialError",
+    "DialFenced",
+    "Fence",
     "CallRateLimiter",
     "CallSummary",
     "PlacedCall",
@@ -42,6 +45,8 @@ class CallSummary:
     status: str
     start_time: datetime | None = None
     date_created: datetime | None = None
+    duration_s: int | None = None  # set once the call has ended
+    answered_by: str | None = None  # with answering-machine detection
 
 
 class TelephonyError(Exception):
@@ -56,6 +61,19 @@ class TelephonyError(Exception):
         self.message = message
         self.code = code
         self.status = status
+
+
+class DialFenced(TelephonyError):
+    """The dial was called off at the last moment (its fence said no): nothing was sent.
+
+    The fence is the caller's check, run right before the request leaves (after any
+    pacing wait): a dial whose attempt was taken over by another worker, or cancelled,
+    must not go out, however long this one stalled.
+    """
+
+
+# Asked right before a call request is sent; False stops it (``DialFenced``).
+Fence = Callable[[], Awaitable[bool]]
 
 
 class AmbiguousDialError(Exception):
@@ -85,11 +103,14 @@ class Telephony(Protocol):
         recording_callback_url: str,
         ring_timeout_s: int = 30,
         time_limit_s: int = 900,
+        fence: Fence | None = None,
     ) -> PlacedCall:
         """Start an outbound call. Raises TelephonyError or AmbiguousDialError.
 
-        Cancelling this coroutine mid-request leaves the outcome unknown too: treat it
-        like AmbiguousDialError and reconcile before dialling again.
+        ``fence`` is awaited right before each request is sent; if it returns False the
+        call is not placed and ``DialFenced`` is raised. Cancelling this coroutine
+        mid-request leaves the outcome unknown too: treat it like AmbiguousDialError and
+        reconcile before dialling again.
         """
         ...
 
@@ -103,6 +124,12 @@ class Telephony(Protocol):
 
     async def calls_to_since(self, to: str, since: datetime) -> list[CallSummary]:
         """Calls to `to` created at or after `since` (aware datetime); used to reconcile."""
+        ...
+
+    async def call_status(self, sid: str) -> CallSummary:
+        """The provider's view of one call now (its status, and duration once ended).
+
+        Raises TelephonyError (code 20404 for an unknown sid) if it cannot be read."""
         ...
 
 

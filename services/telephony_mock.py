@@ -19,6 +19,8 @@ import attrs
 from services.telephony import (
     AmbiguousDialError,
     CallRateLimiter,
+    DialFenced,
+    Fence,
     CallSummary,
     PlacedCall,
     TelephonyError,
@@ -181,6 +183,7 @@ class MockTelephony:
         recording_callback_url: str,
         ring_timeout_s: int = 30,
         time_limit_s: int = 900,
+        fence: Fence | None = None,
     ) -> PlacedCall:
         if not 1 <= ring_timeout_s <= 600:
             raise ValueError("ring_timeout_s must be within 1..600 (Twilio's range)")
@@ -188,6 +191,8 @@ class MockTelephony:
             raise ValueError("time_limit_s must be positive")
         if self.limiter is not None:
             await self.limiter.acquire()
+        if fence is not None and not await fence():
+            raise DialFenced("place_call: called off before sending (the attempt moved on)")
         failure = self._failures.pop(0) if self._failures else None
         if failure is not None and not failure.still_placed:
             raise failure.error
@@ -243,6 +248,16 @@ class MockTelephony:
             for c in self.calls
             if c.to == to and c.date_created >= since
         ]
+
+    async def call_status(self, sid: str) -> CallSummary:
+        record = self.call(sid)
+        return CallSummary(
+            sid=record.sid,
+            to=record.to,
+            status=record.status,
+            start_time=record.start_time,
+            date_created=record.date_created,
+        )
 
     def _sid(self, prefix: str) -> str:
         return prefix + f"{self._random.getrandbits(128):032x}"

@@ -27,6 +27,8 @@ from twilio.rest import Client
 from services.telephony import (
     AmbiguousDialError,
     CallRateLimiter,
+    DialFenced,
+    Fence,
     CallSummary,
     PlacedCall,
     TelephonyError,
@@ -155,6 +157,7 @@ class TwilioTelephony:
         recording_callback_url: str,
         ring_timeout_s: int = 30,
         time_limit_s: int = 900,
+        fence: Fence | None = None,
     ) -> PlacedCall:
         if not 1 <= ring_timeout_s <= 600:
             raise ValueError("ring_timeout_s must be within 1..600 (Twilio's range)")
@@ -182,7 +185,7 @@ class TwilioTelephony:
             )
             return PlacedCall(sid=str(call.sid), status=str(call.status))
 
-        return await self._run("place_call", create, to=to, rate_limited=True)
+        return await self._run("place_call", create, to=to, rate_limited=True, fence=fence)
 
     async def end_call(self, sid: str) -> None:
         def update() -> None:
@@ -229,6 +232,22 @@ class TwilioTelephony:
 
         return await self._run("calls_to_since", fetch, idempotent=True)
 
+    async def call_status(self, sid: str) -> CallSummary:
+        def fetch() -> CallSummary:
+            call = self._client.calls(sid).fetch()
+            duration = str(call.duration or "")
+            return CallSummary(
+                sid=str(call.sid),
+                to=str(call.to),
+                status=str(call.status),
+                start_time=_as_datetime(call.start_time),
+                date_created=_as_datetime(call.date_created),
+                duration_s=int(duration) if duration.isdigit() else None,
+                answered_by=str(call.answered_by) if call.answered_by else None,
+            )
+
+        return await self._run("call_status", fetch, idempotent=True)
+
     async def _run(
         self,
         op: str,
@@ -237,8 +256,13 @@ class TwilioTelephony:
         to: str = "",
         rate_limited: bool = False,
         idempotent: bool = False,
+        fence: Fence | None = None,
     ) -> T:
-        """Run `fn` in a thread, retrying only what is safe; map failures to our errors."""
+        """Run `fn` in a thread, retrying only what is safe; map failures to our errors.
+
+        ``fence`` is asked right before each send, after the pacing wait: a stalled
+        caller whose attempt was taken over meanwhile stops here, having sent nothing.
+        """
         attempted_at = datetime.now(UTC)
         last: TelephonyError | None = None
         for attempt in range(1, self.max_attempts + 1):
@@ -250,6 +274,8 @@ class TwilioTelephony:
                 await asyncio.sleep(delay)
             if rate_limited:
                 await self.limiter.acquire()
+            if fence is not None and not await fence():
+                raise DialFenced(f"{op}: called off before sending (the attempt moved on)")
             try:
                 return await asyncio.to_thread(fn)
             except (TwilioRestException, TwilioServiceException) as exc:

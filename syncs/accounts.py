@@ -20,8 +20,8 @@ from conceptkit import Computed, Sync, concepts, vars
 ) = concepts(
     "Accounts Requesting Profile Prompts Schedule ReflectionSession PhoneVerification CallScheduler PhoneCall Dialer"
 )
-user, request, password, err, timezone, sid, kind = vars(
-    "user request password err timezone sid kind"
+user, request, password, err, timezone, call, kind = vars(
+    "user request password err timezone call kind"
 )
 
 DELETE_ACCOUNT = "/Account/delete"
@@ -50,12 +50,13 @@ ConfirmDeletion = Sync(
 
 HangUpBeforeDeletion = Sync(
     "HangUpBeforeDeletion",
+    doc="a call under way is ended first, at whatever stage (see CancelEndsTheCall)",
     when=[
         Requesting.request({"path": DELETE_ACCOUNT}, {}),
         Accounts.verifyPassword({"user": user}, {}),
     ],
-    where=[PhoneCall._activeForUser({"user": user}, {"callSid": sid})],
-    then=[Dialer.hangUp({"callSid": sid})],
+    where=[PhoneCall._activeForUser({"user": user}, {"call": call})],
+    then=[PhoneCall.markCancelled({"call": call}), Dialer.cancelDial({"call": call})],
 )
 
 DeleteEverything = Sync(

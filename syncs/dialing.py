@@ -69,12 +69,63 @@ Dialled = Sync(
         ),
         Dialer.dial({"call": call}, {"callSid": sid}),
     ],
+    where=[Filter(lambda f: f["sid"] is not None, "the provider's CallSid is known")],
     then=[
         PhoneCall.attachSid({"call": call, "callSid": sid}),
         CallScheduler.markDialed(
             {"scheduledCall": scheduled, "worker": worker, "attempt": attempt}
         ),
     ],
+)
+
+DialUnclear = Sync(
+    "DialUnclear",
+    doc="the provider may have placed the call: the attempt is under way (not missed) until "
+    "the call's callbacks, or the reconciler asking the provider, settle it",
+    when=[
+        CallScheduler.claimDue(
+            {"worker": worker}, {"scheduledCall": scheduled, "attempt": attempt}
+        ),
+        Dialer.dial({}, {"unclear": True}),
+    ],
+    then=[
+        CallScheduler.markDialed({"scheduledCall": scheduled, "worker": worker, "attempt": attempt})
+    ],
+)
+
+HangUpUnwantedCall = Sync(
+    "HangUpUnwantedCall",
+    doc="the provider placed a call we no longer want (cancelled, or its account deleted, "
+    "while it was being dialled): end it as soon as its sid is known",
+    when=[
+        Dialer.dial({}, {"callSid": sid}),
+        PhoneCall.attachSid({"callSid": sid}, {"error": err}),
+    ],
+    then=[Dialer.hangUp({"callSid": sid})],
+)
+
+# -- an unclear dial, settled later by the reconciler (syncs/invariants.py) -----------------
+
+UnclearDialFound = Sync(
+    "UnclearDialFound",
+    when=[Dialer.reconcile({}, {"call": call, "callSid": sid, "placed": True})],
+    then=[PhoneCall.attachSid({"call": call, "callSid": sid})],
+)
+
+FoundCallUnwanted = Sync(
+    "FoundCallUnwanted",
+    when=[
+        Dialer.reconcile({}, {"callSid": sid, "placed": True}),
+        PhoneCall.attachSid({"callSid": sid}, {"error": err}),
+    ],
+    then=[Dialer.hangUp({"callSid": sid})],
+)
+
+UnclearDialNeverPlaced = Sync(
+    "UnclearDialNeverPlaced",
+    doc="the provider shows no call for the attempt: it was never placed, so it is a miss",
+    when=[Dialer.reconcile({}, {"call": call, "placed": False})],
+    then=[PhoneCall.failBeforeDial({"call": call, "error": "never dialled"})],
 )
 
 DialFailed = Sync(

@@ -9,8 +9,8 @@ from conceptkit import Absent, Filter, Sync, concepts, vars
 Requesting, Schedule, CallScheduler, Profile, PhoneCall, Dialer, PhoneVerification = concepts(
     "Requesting Schedule CallScheduler Profile PhoneCall Dialer PhoneVerification"
 )
-user, at, phone, retries, request, scheduled, err, sid, status, origin = vars(
-    "user at phone retries request scheduled err sid status origin"
+user, at, phone, retries, request, scheduled, err, sid, status, origin, call = vars(
+    "user at phone retries request scheduled err sid status origin call"
 )
 
 CALL_NOW = "/Calls/now"
@@ -99,11 +99,21 @@ CallNowNeedsProfile = Sync(
     ],
 )
 
+CancelEndsTheCall = Sync(
+    "CancelEndsTheCall",
+    doc="cancelling a call that is being dialled, ringing or under way ends it at whatever "
+    "stage it is: a dial not yet sent is called off, a placed call is hung up",
+    when=[CallScheduler.cancel({"user": user, "scheduledCall": scheduled}, {"wasInProgress": True})],
+    where=[PhoneCall._activeForUser({"user": user}, {"call": call, "scheduledCall": scheduled})],
+    then=[PhoneCall.markCancelled({"call": call}), Dialer.cancelDial({"call": call})],
+)
+
 HangUpCancelledCall = Sync(
     "HangUpCancelledCall",
-    doc="cancelling a call that is ringing or under way ends it",
-    when=[CallScheduler.cancel({"user": user}, {"wasInProgress": True})],
-    where=[PhoneCall._activeForUser({"user": user}, {"callSid": sid})],
+    doc="a cancelled call the provider has placed is hung up now; one whose sid is not known "
+    "yet is hung up when it is (HangUpUnwantedCall)",
+    when=[PhoneCall.markCancelled({}, {"callSid": sid})],
+    where=[Filter(lambda f: f["sid"] is not None, "the provider's CallSid is known")],
     then=[Dialer.hangUp({"callSid": sid})],
 )
 

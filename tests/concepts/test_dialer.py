@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import pytest
@@ -36,7 +37,7 @@ async def dial(dialer: Dialer, attempt: int = 1, call: str = "c1") -> dict:
 async def test_a_first_dial_places_one_call_with_the_webhook_urls(dialer, mock_telephony):
     out = await dial(dialer)
     (placed,) = mock_telephony.calls
-    assert out == {"callSid": placed.sid, "adopted": False}
+    assert out == {"callSid": placed.sid, "adopted": False, "unclear": False}
     # our call id rides along, so a webhook that beats attachSid still finds its call
     assert placed.answer_url == "https://x.test/webhooks/twilio/voice?call=c1"
     assert placed.status_callback_url == "https://x.test/webhooks/twilio/status?call=c1"
@@ -48,7 +49,7 @@ async def test_a_first_dial_places_one_call_with_the_webhook_urls(dialer, mock_t
 async def test_dialling_an_attempt_again_returns_its_call_and_places_none(dialer, mock_telephony):
     first = await dial(dialer)
     again = await dial(dialer)
-    assert again == {"callSid": first["callSid"], "adopted": True}
+    assert again == {"callSid": first["callSid"], "adopted": True, "unclear": False}
     assert len(mock_telephony.calls) == 1
 
 
@@ -92,7 +93,7 @@ async def test_a_crashed_dial_is_resumed_by_adopting_the_call_the_provider_has(
         }
     )
     out = await dial(dialer)
-    assert out == {"callSid": placed.sid, "adopted": True}
+    assert out == {"callSid": placed.sid, "adopted": True, "unclear": False}
     assert len(mock_telephony.calls) == 1
 
 
@@ -126,20 +127,120 @@ async def test_an_ambiguous_failure_adopts_the_call_if_the_provider_made_it(
     assert out["adopted"] is True and out["callSid"] == mock_telephony.calls[0].sid
 
 
-async def test_an_ambiguous_failure_is_reconciled_before_the_next_attempt_dials(
+async def test_an_ambiguous_failure_stays_unclear_and_is_adopted_when_the_provider_shows_it(
     dialer, mock_telephony, clock
 ):
     mock_telephony.fail_next_call(AmbiguousDialError("timeout", to=TO, attempted_at=clock.now()))
     first = await dial(dialer)
-    assert first["errorKind"] == "unavailable" and mock_telephony.calls == []
+    assert first == {"callSid": None, "adopted": False, "unclear": True}, "never a miss"
+    assert mock_telephony.calls == []
+    (row,) = await dialer._attempts(scheduledCall="s1")
+    assert row["state"] == "ambiguous"
     # the provider did create it after all (queued behind the rate limit), and says so now
     late = await mock_telephony.place_call(
         to=TO, answer_url="a", status_callback_url="b", recording_callback_url="c"
     )
-    clock.advance(minutes=5)
-    second = await dial(dialer, attempt=2, call="c2")
-    assert second == {"callSid": late.sid, "adopted": True}
+    clock.advance(minutes=2)
+    assert await dialer.reconcile(call="c1") == {"call": "c1", "callSid": late.sid, "placed": True}
     assert len(mock_telephony.calls) == 1
+    # the next attempt of the same scheduled call dials nothing new either
+    second = await dial(dialer, attempt=2, call="c2")
+    assert second["callSid"] != late.sid and len(mock_telephony.calls) == 2
+
+
+async def test_an_unclear_attempt_the_provider_never_shows_is_given_up_only_after_a_while(
+    dialer, mock_telephony, clock
+):
+    mock_telephony.fail_next_call(AmbiguousDialError("timeout", to=TO, attempted_at=clock.now()))
+    await dial(dialer)
+    clock.advance(minutes=1)
+    still = await dialer.reconcile(call="c1")
+    assert still["errorKind"] == "unavailable", "too early to tell"
+    clock.advance(minutes=3)
+    assert await dialer.reconcile(call="c1") == {"call": "c1", "callSid": None, "placed": False}
+    (row,) = await dialer._attempts(scheduledCall="s1")
+    assert row["state"] == "not_placed"
+
+
+async def test_a_call_to_a_shared_number_is_not_adopted_while_another_attempt_could_own_it(
+    dialer, mock_telephony, clock
+):
+    """Two users verified the same number: reconcile by our own call id, not by number."""
+    mock_telephony.fail_next_call(AmbiguousDialError("timeout", to=TO, attempted_at=clock.now()))
+    await dial(dialer)  # u1's attempt: unclear
+    mock_telephony.fail_next_call(AmbiguousDialError("timeout", to=TO, attempted_at=clock.now()))
+    await dialer.dial(user="u2", call="c9", scheduledCall="s9", attempt=1, to=TO)  # u2's: unclear
+    theirs = await mock_telephony.place_call(
+        to=TO, answer_url="a", status_callback_url="b", recording_callback_url="c"
+    )
+    clock.advance(minutes=2)
+    out = await dialer.reconcile(call="c1")
+    assert out["errorKind"] == "unavailable", f"{theirs.sid} could be u2's call: not adopted"
+    assert (await dialer._attempts(scheduledCall="s1"))[0]["callSid"] is None
+
+
+async def test_a_stalled_dialler_sends_nothing_once_its_attempt_was_taken_over(
+    async_db, clock, mock_telephony
+):
+    """The fence: checked right before the request leaves, after any wait."""
+    stalled, resume = asyncio.Event(), asyncio.Event()
+
+    class Stalling:
+        def __getattr__(self, name):
+            return getattr(mock_telephony, name)
+
+        async def place_call(self, **kw):
+            stalled.set()
+            await resume.wait()  # the worker stalls (pacing, a GC pause) past its lease
+            return await mock_telephony.place_call(**kw)
+
+    def dialer_with(telephony):
+        services = {
+            "clock": clock,
+            "telephony": telephony,
+            "webhook_urls": WebhookUrls("https://x.test"),
+            "call_policy": POLICY,
+        }
+        return Dialer(async_db, services)
+
+    slow, takeover = dialer_with(Stalling()), dialer_with(mock_telephony)
+    await slow.setup()
+    first = asyncio.ensure_future(dial(slow))
+    await stalled.wait()
+    clock.advance(seconds=61)  # the lock (the claim lease) expired
+    second = await dial(takeover)
+    assert second["adopted"] is False and len(mock_telephony.calls) == 1
+    resume.set()
+    late = await first
+    assert late["errorKind"] == "conflict", late
+    assert len(mock_telephony.calls) == 1, "dialled once"
+
+
+async def test_a_cancelled_dial_is_not_sent(dialer, mock_telephony, clock):
+    stalled, resume = asyncio.Event(), asyncio.Event()
+    real = mock_telephony.place_call
+
+    async def place_call(**kw):
+        stalled.set()
+        await resume.wait()
+        return await real(**kw)
+
+    mock_telephony.place_call = place_call  # the port's own test double: a slow provider
+    first = asyncio.ensure_future(dial(dialer))
+    await stalled.wait()
+    assert await dialer.cancelDial(call="c1") == {"stopped": True}
+    resume.set()
+    out = await first
+    assert out["errorKind"] == "conflict" and mock_telephony.calls == []
+
+
+async def test_look_up_tells_what_the_provider_knows_of_a_call(dialer, mock_telephony):
+    sid = (await dial(dialer))["callSid"]
+    out = await dialer.lookUp(callSid=sid)
+    assert (out["status"], out["ended"]) == ("queued", False)
+    mock_telephony.set_call_status(sid, "completed")
+    assert (await dialer.lookUp(callSid=sid))["ended"] is True
+    assert (await dialer.lookUp(callSid="CA" + "0" * 32))["errorKind"] == "unavailable"
 
 
 async def test_a_call_already_over_is_not_adopted(dialer, mock_telephony, clock):
