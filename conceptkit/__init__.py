@@ -11,6 +11,7 @@ from .engine import Engine, EngineError, InvocationError
 from .exposure import Exposure, authenticated, public, requested
 from .http import ERROR_STATUS, Authenticator
 from .ids import new_id
+from .invariants import Invariant
 from .plugins import hookimpl, hookspec, plugin_manager
 from .registry import Registry, RegistryError, load_registry, load_services
 from .sync import Absent, Computed, ConceptRef, Filter, Let, Sync, Var, concepts, vars
@@ -31,6 +32,7 @@ __all__ = [
     "EngineError",
     "Exposure",
     "Filter",
+    "Invariant",
     "InvocationError",
     "Len",
     "Let",

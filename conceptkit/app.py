@@ -64,6 +64,7 @@ class ConceptApp:
             concept_sources=self.registry.concept_sources,
             recovery_grace_s=recovery_grace_s,
             wall_clock=wall_clock,
+            invariants=self.registry.invariants,
         )
         self.api_routes = RouteBuilder(self.engine, self.registry.authenticator).routes(
             self.registry.exposures

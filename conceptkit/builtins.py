@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from .invariants import Reconciling
 from .plugins import hookimpl
 from .requesting import Requesting
 
 
 @hookimpl
 def conceptkit_concepts():
-    return [Requesting]
+    return [Requesting, Reconciling]

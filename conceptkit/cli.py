@@ -16,11 +16,16 @@ from .registry import load_registry
 
 
 def render_syncs(markdown: bool = False, block: Sequence[str] = ()) -> str:
-    """Every sync in registration order (each plugin's own reading order), grouped by plugin."""
+    """Every sync in registration order (each plugin's own reading order), grouped by plugin,
+    then each plugin's invariants (what the reconciler checks, and how it repairs)."""
     registry = load_registry(plugin_manager(block=block))
     groups: dict[str, list[str]] = {}
     for sync in registry.syncs:
         groups.setdefault(sync.source, []).append(attrs.evolve(sync, source="").describe())
+    for invariant in registry.invariants:
+        groups.setdefault(f"{invariant.source}: invariants", []).append(
+            attrs.evolve(invariant, source="").describe()
+        )
     if not groups:
         return "(no syncs registered)\n"
     parts = []

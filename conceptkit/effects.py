@@ -269,14 +269,16 @@ class Store:
     async def create(self, document: dict[str, Any], outputs: dict[str, Any]) -> dict | None:
         return await create(self.collection, document, outputs)
 
-    async def recorded(self, find: Mapping[str, Any]) -> dict[str, Any] | None:
-        """What the running action returned before, if an earlier run of it changed the
-        document ``find`` matches (an action whose effect spans several steps checks
-        this first, and returns at once on a replay)."""
+    async def recorded(self, among: Mapping[str, Any]) -> dict[str, Any] | None:
+        """What the running action returned before, if an earlier run of it changed one of
+        the documents ``among`` matches. An action whose effect takes several steps, or
+        that reads other state before deciding, checks this first: on a replay it returns
+        at once what it returned, instead of deciding again on state its first run changed."""
         scope = current()
         if scope is None:
             return None
-        return scope.recorded(await self.collection.find_one(find))
+        found = await self.collection.find_one({**among, f"{MARKS}.a": scope.action_id})
+        return scope.recorded(found)
 
     async def change(
         self,

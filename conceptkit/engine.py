@@ -34,6 +34,7 @@ from .actionlog import LOST, RAISED, ActionLog, ActionRecord, Sealer, next_seq
 from .batching import Batch
 from .concept import Concept, OperationSpec, describe_operations
 from .ids import new_id
+from .invariants import Invariant, reconcile
 from .matching import match_all, match_one, may_match_inputs, reads_state
 from .recovery import RecoveryMixin, replaying
 from .sync import Absent, Filter, Frame, Let, QueryPattern, Sync, bind, resolve
@@ -96,6 +97,7 @@ class Engine(RecoveryMixin):
         concept_sources: Mapping[str, str] | None = None,
         recovery_grace_s: float = 30.0,
         wall_clock: Callable[[], float] = time.time,
+        invariants: Iterable[Invariant] = (),
     ) -> None:
         self.recovery_grace_s = recovery_grace_s
         self._recovery_task: asyncio.Task[None] | None = None
@@ -116,7 +118,13 @@ class Engine(RecoveryMixin):
             self._check_sync(sync)
             for pos, pattern in enumerate(sync.when):
                 self._triggers.setdefault((pattern.concept, pattern.action), []).append((sync, pos))
+        self.invariants = list(invariants)
+        for invariant in self.invariants:
+            self._check_sync(invariant.check())
         self.log = ActionLog(db, sealer, retention_days, recovery_grace_s, wall_clock)
+        # observers of reconciler repairs, for metrics: called with the invariant's name
+        self.repair_observers: list[Callable[[str], None]] = []
+        self.recovery_observers: list[Callable[[str, ActionRecord], None]] = []
         self.observers = list(observers)
         self._flows: OrderedDict[str, list[ActionRecord]] = OrderedDict()
         # cached flows that began before this process joined them: read the log once
@@ -268,6 +276,24 @@ class Engine(RecoveryMixin):
         if record.raised:
             raise InvocationError(record)
         return record.outputs
+
+    async def reconcile(self, now: Any, **limits: Any) -> list[str]:
+        """Check every invariant at ``now`` and repair each breach found (see ``invariants``);
+        ``limits`` are thresholds its queries may use. Returns the names of the invariants
+        repaired, one per breach."""
+        repaired = await reconcile(self, self.invariants, now, limits)
+        for name in repaired:
+            for observe in self.repair_observers:
+                observe(name)
+        return repaired
+
+    def log_repair_failure(self, invariant: str, exc: InvocationError) -> None:
+        log.error(
+            "repairing %s failed: %s.%s raised; it will be tried again",
+            invariant,
+            exc.record.concept,
+            exc.record.action,
+        )
 
     def _may_react_to(self, spec: OperationSpec, inputs: Mapping[str, Any]) -> bool:
         """Whether some sync could react to this invocation, whatever its outcome."""

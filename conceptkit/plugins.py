@@ -36,6 +36,10 @@ class Hooks:
         """Synchronizations this plugin contributes."""
 
     @hookspec
+    def conceptkit_invariants(self) -> Iterable[Any]:
+        """Invariants this plugin's state must keep, each with the actions that repair it."""
+
+    @hookspec
     def conceptkit_exposures(self) -> Iterable[Exposure]:
         """Routes this plugin declares reachable over HTTP."""
 

@@ -120,7 +120,7 @@ class RecoveryMixin:
         )
 
     def _notify_recovery(self: Engine, event: str, record: Any) -> None:
-        for observe in getattr(self, "recovery_observers", ()):
+        for observe in self.recovery_observers:
             observe(event, record)
 
     async def _recovery_loop(self: Engine) -> None:

@@ -10,6 +10,7 @@ import pluggy
 
 from .concept import Concept
 from .exposure import Exposure
+from .invariants import Invariant
 from .plugins import collect
 from .sync import Sync
 
@@ -25,6 +26,7 @@ class Registry:
     syncs: list[Sync]
     exposures: list[Exposure]
     authenticator: Any
+    invariants: list[Invariant] = attrs.Factory(list)
 
     def sources(self) -> dict[str, str]:
         return dict(self.concept_sources)
@@ -54,6 +56,20 @@ def load_registry(pm: pluggy.PluginManager) -> Registry:
         sync_sources[sync.name] = source
         syncs.append(attrs.evolve(sync, source=source))
 
+    invariants: list[Invariant] = []
+    for source, invariant in collect(pm, "conceptkit_invariants"):
+        if not isinstance(invariant, Invariant):
+            raise RegistryError(f"{source} contributed {invariant!r}, which is not an Invariant")
+        invariant = attrs.evolve(invariant, source=source)
+        repair = invariant.sync()
+        if repair.name in sync_sources or any(i.name == invariant.name for i in invariants):
+            raise RegistryError(
+                f"invariant {invariant.name!r} from {source} clashes with a sync or invariant"
+            )
+        sync_sources[repair.name] = source
+        syncs.append(repair)
+        invariants.append(invariant)
+
     exposures: list[Exposure] = []
     paths: dict[str, str] = {}
     for source, exposure in collect(pm, "conceptkit_exposures"):
@@ -64,7 +80,9 @@ def load_registry(pm: pluggy.PluginManager) -> Registry:
         paths[exposure.path] = source
         exposures.append(attrs.evolve(exposure, source=source))
 
-    return Registry(concepts, sources, syncs, exposures, pm.hook.conceptkit_authenticator())
+    return Registry(
+        concepts, sources, syncs, exposures, pm.hook.conceptkit_authenticator(), invariants
+    )
 
 
 def load_services(pm: pluggy.PluginManager, use_mocks: bool, settings: Any) -> Mapping[str, Any]:

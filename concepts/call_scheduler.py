@@ -367,6 +367,61 @@ class CallScheduler(Concept):
         return await self._change(scheduledCall, decide, user)
 
     @action
+    async def dropPending(self, user: str) -> dict[str, Any]:
+        """The user has reflected today: a call queued for them and not yet being attempted
+        (a planned call, a retry) is no longer wanted and ends CANCELLED. A call already
+        ringing is left alone, and a call asked for later is queued as usual."""
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
+            if doc["status"] != PENDING:
+                return fail(f"the call is {doc['status']}, not waiting")
+            changes, unset = self._finish(doc, CANCELLED, "ALREADY_REFLECTED")
+            return Change({"scheduledCall": doc["_id"]}, set=changes, unset=unset)
+
+        return await self.store("calls").change(
+            {"activeUser": user}, decide, missing=fail("no call is waiting", "not_found")
+        )
+
+    @action
+    async def recordMissedSlot(
+        self,
+        user: str,
+        phoneNumber: Annotated[str, Pattern(E164)],
+        scheduledFor: dt.datetime,
+        reason: Annotated[str, Len(1, 200)],
+    ) -> Scheduled:
+        """A planned call that was not placed (the service was down at its time): kept as a
+        FAILED call with the reason, so the day shows as missed and why."""
+        if not isinstance(scheduledFor, dt.datetime) or scheduledFor.tzinfo is None:
+            return fail("scheduledFor must be a timezone-aware date-time", "invalid")
+        scheduledFor = scheduledFor.astimezone(dt.UTC)
+        call = self.new_id()
+        now = self._now()
+        doc = {
+            "_id": call,
+            "user": user,
+            "phoneNumber": phoneNumber,
+            "scheduledFor": scheduledFor,
+            "dueAt": scheduledFor.timestamp(),
+            "status": FAILED,
+            "attempts": 0,
+            "attemptsLeft": 0,
+            "maxRetries": 0,
+            "lastAttemptAt": None,
+            "nextRetryAt": None,
+            "lastOutcome": "NOT_CALLED",
+            "errorMessage": reason,
+            "claimedBy": None,
+            "attemptLog": [],
+            "createdAt": now,
+            "completedAt": now,
+            "origin": "schedule",
+            "version": 0,
+        }
+        created = await self.store("calls").create(doc, {"scheduledCall": call})
+        return fail("recorded already") if created is None else created
+
+    @action
     async def deleteAllFor(self, user: str) -> Deleted:
         """Forget every scheduled call of user (account deletion)."""
         res = await self.collection("calls").delete_many({"user": user})
@@ -401,6 +456,30 @@ class CallScheduler(Concept):
         """User's pending or active calls, soonest first."""
         cursor = self.collection("calls").find({"user": user, "status": {"$in": list(ACTIVE)}})
         return [_view(d) async for d in cursor.sort("dueAt", 1)]
+
+    @query
+    async def _attempting(
+        self, before: dt.datetime, limit: Annotated[int, Range(1, 500)] = 100
+    ) -> list[dict[str, Any]]:
+        """Internal (reconciler): calls dialled (IN_PROGRESS) in an attempt begun before ``before``."""
+        docs = self.collection("calls").find({"status": IN_PROGRESS}).limit(5000)
+        rows = [
+            {"scheduledCall": d["_id"], "user": d["user"], "attempt": d["attempts"]}
+            async for d in docs
+            if (d.get("lastAttemptAt") or d["createdAt"]) < before
+        ]
+        return rows[: int(limit)]
+
+    @query
+    async def _isDue(self, now: dt.datetime) -> list[dict[str, Any]]:
+        """Whether a call can be claimed at ``now`` (a due one, or a dead worker's): the worker
+        asks before claiming, so an idle poll writes nothing."""
+        ts = now.astimezone(dt.UTC).timestamp()
+        calls = self.collection("calls")
+        due = await calls.find_one(
+            {"status": PENDING, "dueAt": {"$lte": ts}, "attemptsLeft": {"$gt": 0}}, {"_id": 1}
+        ) or await calls.find_one({"status": DIALING, "leaseUntil": {"$lte": ts}}, {"_id": 1})
+        return [{"due": True}] if due else []
 
     @query
     async def _nextDueAt(self) -> list[dict[str, Any]]:

@@ -83,6 +83,7 @@ class Speech(TypedDict):
     session: str  # the reflection being answered (so syncs need not look the call up)
     answerSoFar: str
     promptIndex: int
+    sessionPosition: int  # the reflection's (1-based) position of the prompt being answered
 
 
 class Silence(TypedDict):
@@ -91,6 +92,7 @@ class Silence(TypedDict):
     session: str
     silentTurns: int
     promptIndex: int
+    sessionPosition: int
     answerSoFar: str  # what was said before this silence ("" if nothing)
 
 
@@ -102,6 +104,8 @@ class Answered(TypedDict):
     answer: str
     nextIndex: int | None
     isLast: bool
+    sessionPosition: int
+    nextSessionPosition: int | None
 
 
 class Completed(TypedDict):
@@ -110,6 +114,12 @@ class Completed(TypedDict):
     scheduledCall: str
     session: str | None
     transcript: str
+    answers: list[SaidAnswer]
+
+
+class SaidAnswer(TypedDict):
+    position: int  # the reflection's position (1-based)
+    text: str
 
 
 class Ended(TypedDict):
@@ -118,24 +128,17 @@ class Ended(TypedDict):
     scheduledCall: str
     session: str | None
     outcome: str
+    reflectionStarted: bool  # prompting had begun (a hang-up before it is a missed call)
+    transcript: str  # what was said, the unfinished answer included
+    answers: list[SaidAnswer]  # the answers the call recorded, by reflection position
 
 
-class Cancelled(TypedDict):
-    call: str
+class Cancelled(Ended):
     callSid: str | None  # None if the provider has not told us its sid yet
-    user: str
-    scheduledCall: str
-    session: str | None
 
 
-class StatusApplied(TypedDict):
-    call: str
-    user: str
-    scheduledCall: str
-    session: str | None
-    outcome: str
+class StatusApplied(Ended):
     changed: bool
-    transcript: str | None
 
 
 class PhoneCall(Concept):
@@ -198,14 +201,29 @@ class PhoneCall(Concept):
         """The $set/$unset of a terminal transition: frees the user's active slot."""
         return {"status": status, "endedAt": self._now(), **fields}, ("activeUser", "currentAnswer")
 
-    @staticmethod
-    def _ended(doc: dict[str, Any], outcome: str) -> Ended:
+    def _ended(self, doc: dict[str, Any], outcome: str) -> Ended:
+        """What an ending reports: who and what, and what was said (the reflection keeps it)."""
+        user = doc["user"]
+        positions = _positions(doc)
+        answers = [
+            {"position": positions[i], "text": self._open(token, user, FIELD_ANSWER)}
+            for i, token in enumerate(doc["answers"])
+            if i < len(positions)
+        ]
+        transcript = self._open(doc.get("transcript"), user, FIELD_TRANSCRIPT)
+        unfinished = self._open(doc.get("currentAnswer"), user, FIELD_BUFFER)
+        if unfinished and doc["answeredCount"] < doc["promptCount"]:
+            asked = f"Q: Prompt {positions[doc['promptIndex']]}\nA: {unfinished} (unfinished)"
+            transcript = f"{transcript}\n{asked}" if transcript else asked
         return {
             "call": doc["_id"],
-            "user": doc["user"],
+            "user": user,
             "scheduledCall": doc["scheduledCall"],
             "session": doc.get("session"),
             "outcome": outcome,
+            "reflectionStarted": doc.get("session") is not None,
+            "transcript": transcript,
+            "answers": answers,
         }
 
     @staticmethod
@@ -330,15 +348,26 @@ class PhoneCall(Concept):
         callSid: CallSid,
         session: str,
         promptCount: Annotated[int, Range(1, MAX_PROMPTS)],
+        positions: Annotated[
+            list[Annotated[int, Range(1, MAX_PROMPTS)]],
+            Len(1, MAX_PROMPTS),
+            Doc("the reflection's positions of the prompts asked, in order (default 1..n)"),
+        ]
+        | None = None,
     ) -> Prompting:
-        """Begin the reflection: CONNECTED -> IN_PROGRESS at prompt 0, bound to a reflection session."""
+        """Begin the reflection: CONNECTED -> IN_PROGRESS at prompt 0, bound to a reflection session.
+
+        ``positions`` says which of the reflection's prompts the call asks (a call that
+        continues a reflection begun by typing asks only those still unanswered)."""
         if type(promptCount) is not int or not 1 <= promptCount <= MAX_PROMPTS:
             return fail(f"promptCount must be an integer from 1 to {MAX_PROMPTS}", "invalid")
+        if positions is not None and len(positions) != promptCount:
+            return fail("positions must name one position per prompt asked", "invalid")
 
         def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
             status = doc["status"]
-            if status in TERMINAL:
-                return fail(f"the call has already ended ({status})")
+            if status in TERMINAL:  # ``ended``: the reflection started for it must be closed
+                return {**fail(f"the call has already ended ({status})"), "ended": True}
             if status == IN_PROGRESS:
                 return fail("prompting has already started")
             if status != CONNECTED:
@@ -346,6 +375,7 @@ class PhoneCall(Concept):
             changes = {
                 "status": IN_PROGRESS,
                 "session": session,
+                "positions": list(positions or range(1, promptCount + 1)),
                 "promptCount": promptCount,
                 "promptIndex": 0,
                 "answeredCount": 0,
@@ -384,6 +414,7 @@ class PhoneCall(Concept):
                 "session": doc["session"],
                 "answerSoFar": combined,
                 "promptIndex": doc["promptIndex"],
+                "sessionPosition": _positions(doc)[doc["promptIndex"]],
             }
             changes = {"currentAnswer": self._seal(combined, user, FIELD_BUFFER), "silentTurns": 0}
             return Change(out, set=changes)
@@ -409,6 +440,7 @@ class PhoneCall(Concept):
                 "session": doc["session"],
                 "silentTurns": turns,
                 "promptIndex": doc["promptIndex"],
+                "sessionPosition": _positions(doc)[doc["promptIndex"]],
                 "answerSoFar": self._open(doc.get("currentAnswer"), doc["user"], FIELD_BUFFER),
             }
             return Change(out, set={"silentTurns": turns})
@@ -431,7 +463,10 @@ class PhoneCall(Concept):
             user, index, count = doc["user"], doc["promptIndex"], doc["promptCount"]
             answer = self._open(doc.get("currentAnswer"), user, FIELD_BUFFER)
             transcript = self._open(doc.get("transcript"), user, FIELD_TRANSCRIPT)
-            asked = question.strip() if question and question.strip() else f"Prompt {index + 1}"
+            positions = _positions(doc)
+            asked = (
+                question.strip() if question and question.strip() else f"Prompt {positions[index]}"
+            )
             lines = f"Q: {asked}\nA: {answer or '(no answer)'}"
             transcript = f"{transcript}\n{lines}" if transcript else lines
             is_last = index == count - 1
@@ -450,12 +485,14 @@ class PhoneCall(Concept):
                 "answer": answer,
                 "nextIndex": None if is_last else index + 1,
                 "isLast": is_last,
+                "sessionPosition": positions[index],
+                "nextSessionPosition": None if is_last else positions[index + 1],
             }
             return Change(out, set=changes, unset=("currentAnswer",))
 
         return await self._change(callSid, decide)
 
-    @action(private=("transcript",))
+    @action(private=("transcript", "answers"))
     async def markCompleted(
         self,
         callSid: CallSid,
@@ -476,28 +513,24 @@ class PhoneCall(Concept):
                 )
             extra = {} if durationSeconds is None else {"durationSeconds": durationSeconds}
             changes, unset = self._ending(COMPLETED, **extra)
-            out = {
-                "call": doc["_id"],
-                "user": doc["user"],
-                "scheduledCall": doc["scheduledCall"],
-                "session": doc.get("session"),
-                "transcript": self._open(doc.get("transcript"), doc["user"], FIELD_TRANSCRIPT),
-            }
+            ended = self._ended(doc, COMPLETED)
+            out = {k: ended[k] for k in ("call", "user", "scheduledCall", "session")}
+            out.update(transcript=ended["transcript"], answers=ended["answers"])
             return Change(out, set=changes, unset=unset)
 
         return await self._change(callSid, decide)
 
-    @action
+    @action(private=("transcript", "answers"))
     async def markAbandoned(self, callSid: CallSid, reason: Annotated[str, Len(1, 500)]) -> Ended:
         """End a non-terminal call as ABANDONED (hung up or gave up midway), with a reason."""
         return await self._end(callSid, ABANDONED, reason=reason)
 
-    @action
+    @action(private=("transcript", "answers"))
     async def markFailed(self, callSid: CallSid, error: Annotated[str, Len(1, 1000)]) -> Ended:
         """End a non-terminal call as FAILED (telephony or server error)."""
         return await self._end(callSid, FAILED, errorMessage=error)
 
-    @action
+    @action(private=("transcript", "answers"))
     async def markCancelled(self, call: str) -> Cancelled:
         """The user cancelled the call (by our id): it ends as CANCELLED at whatever stage it
         is, even before the provider's sid is known; ``callSid`` says if there is one to hang up."""
@@ -507,13 +540,7 @@ class PhoneCall(Concept):
                 return fail(f"the call has already ended ({doc['status']})")
             changes, unset = self._ending(CANCELLED, reason="cancelled by the user")
             changes["updatedAt"] = changes["endedAt"]
-            out = {
-                "call": doc["_id"],
-                "callSid": doc.get("callSid"),
-                "user": doc["user"],
-                "scheduledCall": doc["scheduledCall"],
-                "session": doc.get("session"),
-            }
+            out = {**self._ended(doc, CANCELLED), "callSid": doc.get("callSid")}
             return Change(out, set=changes, unset=unset)
 
         return await self.store("calls").change(
@@ -526,7 +553,7 @@ class PhoneCall(Concept):
         res = await self.collection("calls").delete_many({"user": user})
         return {"deleted": res.deleted_count}
 
-    @action
+    @action(private=("transcript", "answers"))
     async def markMissed(
         self,
         callSid: CallSid,
@@ -538,7 +565,7 @@ class PhoneCall(Concept):
             return fail("outcome must be NO_ANSWER, BUSY or VOICEMAIL", "invalid")
         return await self._end(callSid, outcome, call, reason=outcome.lower().replace("_", " "))
 
-    @action
+    @action(private=("transcript", "answers"))
     async def failBeforeDial(self, call: str, error: Annotated[str, Len(1, 1000)]) -> Ended:
         """End an INITIATED call whose dial attempt failed, so it never got a CallSid."""
 
@@ -554,7 +581,7 @@ class PhoneCall(Concept):
             {"_id": call}, decide, missing=fail("no such call", "not_found")
         )
 
-    @action(private=("transcript",))
+    @action(private=("transcript", "answers"))
     async def applyStatus(
         self,
         callSid: CallSid,
@@ -570,7 +597,7 @@ class PhoneCall(Concept):
 
         def decide(doc: dict[str, Any]) -> Change:
             status = doc["status"]
-            out: StatusApplied = {**self._ended(doc, status), "changed": False, "transcript": None}
+            out: StatusApplied = {**self._ended(doc, status), "changed": False}
             if sequenceNumber <= doc["lastSequence"]:
                 return Change(out)  # a duplicate or an event older than one already applied
             target = _status_after(doc, callStatus, answeredBy)
@@ -588,8 +615,6 @@ class PhoneCall(Concept):
                 changes.update(ending)
             if target is not None:
                 out.update(outcome=target, changed=True)
-            if target == COMPLETED:
-                out["transcript"] = self._open(doc.get("transcript"), doc["user"], FIELD_TRANSCRIPT)
             return Change(out, set=changes, unset=unset)
 
         return await self._change(callSid, decide, call)
@@ -619,6 +644,47 @@ class PhoneCall(Concept):
         return sorted(stale, key=lambda v: v["createdAt"])[: int(limit)]
 
     @query
+    async def _idle(
+        self, before: dt.datetime, limit: Annotated[int, Range(1, 500)] = 100
+    ) -> list[dict[str, Any]]:
+        """Internal (reconciler): dialled calls not ended that nothing has changed since
+        ``before`` (their end may have happened while we could not hear of it)."""
+        docs = self.collection("calls").find({"activeUser": {"$exists": True}}).limit(5000)
+        idle = [
+            _view(d)
+            async for d in docs
+            if d.get("callSid") and (d.get("updatedAt") or d["createdAt"]) < before
+        ]
+        return sorted(idle, key=lambda v: v["createdAt"])[: int(limit)]
+
+    @query(private=("answers", "transcript"))
+    async def _saidInSession(self, user: str, session: str) -> list[dict[str, Any]]:
+        """What the user's call for reflection ``session`` heard (one row, empty if no call
+        got that far): for closing a reflection whose call ended unnoticed."""
+        doc = await self.collection("calls").find_one(
+            {"user": user, "session": session}, sort=[("_id", -1)]
+        )
+        if doc is None:
+            return [{"answers": [], "transcript": ""}]
+        ended = self._ended(doc, doc["status"])
+        return [{"answers": ended["answers"], "transcript": ended["transcript"]}]
+
+    @query
+    async def _lastOutcome(self, scheduledCall: str) -> list[dict[str, Any]]:
+        """How the newest call for a scheduled call ended (one row): ``outcome`` (None: no
+        call, or still live) and ``reached`` (the reflection began: no retry is owed)."""
+        doc = await self.collection("calls").find_one(
+            {"scheduledCall": scheduledCall}, sort=[("_id", -1)]
+        )
+        if doc is None or doc["status"] not in TERMINAL:
+            return [{"outcome": None, "reached": False, "live": doc is not None}]
+        reached = doc["status"] == COMPLETED or (
+            doc["status"] in (ABANDONED, CANCELLED) and doc.get("session") is not None
+        )
+        outcome = "HUNG_UP" if doc["status"] == ABANDONED and not reached else doc["status"]
+        return [{"outcome": outcome, "reached": reached, "live": False}]
+
+    @query
     async def _activeForUser(self, user: str) -> list[dict[str, Any]]:
         """The user's non-terminal call, if any."""
         doc = await self.collection("calls").find_one({"activeUser": user})
@@ -641,6 +707,11 @@ class PhoneCall(Concept):
         """Every call placed for a scheduled call (one per attempt), newest first."""
         cursor = self.collection("calls").find({"scheduledCall": scheduledCall}).sort("_id", -1)
         return [_view(d) async for d in cursor]
+
+
+def _positions(doc: dict[str, Any]) -> list[int]:
+    """The reflection's positions of the prompts the call asks (1..n unless it continues one)."""
+    return list(doc.get("positions") or range(1, doc["promptCount"] + 1))
 
 
 def _status_after(doc: dict[str, Any], callStatus: str, answeredBy: str | None) -> str | None:

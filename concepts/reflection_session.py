@@ -41,6 +41,21 @@ Rating = Annotated[int, Range(-2, 2), Doc("-2 (very bad) to 2 (very good)")]
 
 class Started(TypedDict):
     session: str
+    prompts: list[str]  # the prompts to ask, in order
+    positions: list[int]  # their positions in the reflection
+    resumed: bool  # a reflection in progress was continued
+
+
+class CallAnswer(TypedDict):
+    position: Position
+    text: AnswerText
+
+
+class Closed(TypedDict):
+    session: str
+    user: str
+    status: Status
+    endedAt: dt.datetime
 
 
 # -- pure rules -----------------------------------------------------------------------
@@ -147,7 +162,8 @@ class ReflectionSession(Concept):
             change = decide(doc)
             if "error" in change:
                 return change
-            return Change({}, set=change.get("$set", {}), unset=tuple(change.get("$unset", {})))
+            sets = {**change.get("$set", {}), "touchedAt": self._now()}
+            return Change({}, set=sets, unset=tuple(change.get("$unset", {})))
 
         return await self.store("sessions").change(
             {"_id": session, "user": user}, decided, missing=fail("no such reflection", "not_found")
@@ -177,22 +193,37 @@ class ReflectionSession(Concept):
         self, user: str, method: Method, prompts: PromptList, callRef: CallRef | None = None
     ) -> Started:
         """Start a reflection that asks ``prompts`` (a snapshot: later prompt edits do not
-        change it); fails if the user already has one in progress."""
+        change it); fails if the user already has one in progress.
+
+        A phone call continues the user's reflection in progress instead (one begun by
+        typing, say): it becomes a phone reflection, and the call asks only the prompts
+        still unanswered. Outputs the prompts to ask and their positions."""
         if method not in (PHONE, TEXT):
             return fail("method must be PHONE or TEXT", "invalid")
         cleaned, problem = check_session_prompts(prompts)
         if problem:
             return fail(problem, "invalid")
+        store = self.store("sessions")
+        done = await store.recorded({"user": user})
+        if done is not None:
+            return done  # a replay: what this start returned
         if callRef is not None:
             if not isinstance(callRef, str) or not callRef.strip():
                 return fail("callRef must be a non-blank string", "invalid")
-            done = await self.collection("sessions").find_one(
+            finished = await self.collection("sessions").find_one(
                 {"user": user, "callRef": callRef, "status": COMPLETED}, {"_id": 1}
             )
-            if done is not None:
+            if finished is not None:
                 return fail("this call already has a completed reflection", "conflict")
         session = self.new_id()
-        created = await self.store("sessions").create(
+        now = self._now()
+        started = {
+            "session": session,
+            "prompts": cleaned,
+            "positions": list(range(1, len(cleaned) + 1)),
+            "resumed": False,
+        }
+        created = await store.create(
             {
                 "_id": session,
                 "user": user,
@@ -207,15 +238,46 @@ class ReflectionSession(Concept):
                 "transcriptionText": None,
                 "status": IN_PROGRESS,
                 "abandonReason": None,
-                "startedAt": self._now(),
+                "startedAt": now,
+                "touchedAt": now,
                 "endedAt": None,
                 "version": 0,
             },
-            {"session": session},
+            started,
         )
-        if created is None:
+        if created is not None:
+            return created
+        if method != PHONE:
             return fail("you already have a reflection in progress", "conflict")
-        return created
+        return await self._continue_by_phone(user, callRef)
+
+    async def _continue_by_phone(self, user: str, callRef: str | None) -> dict[str, Any]:
+        """The reflection in progress goes on as a phone reflection: the call asks what is left."""
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
+            missing = _missing_positions(doc)
+            if not missing:
+                return fail("your reflection in progress already has every answer", "conflict")
+            texts = {p["position"]: p["text"] for p in doc["prompts"]}
+            out = {
+                "session": doc["_id"],
+                "prompts": [texts[p] for p in missing],
+                "positions": missing,
+                "resumed": True,
+            }
+            changes = {
+                "method": PHONE,
+                "callRef": callRef,
+                "continuedFrom": doc["method"],
+                "touchedAt": self._now(),
+            }
+            return Change(out, set=changes)
+
+        return await self.store("sessions").change(
+            {"activeFor": user},
+            decide,
+            missing=fail("you already have a reflection in progress", "conflict"),
+        )
 
     @action(private=("text",))
     async def recordResponse(
@@ -321,6 +383,60 @@ class ReflectionSession(Concept):
             }
 
         return await self._update(user, session, decide)
+
+    @action(private=("answers", "transcript"))
+    async def closeCall(
+        self,
+        user: str,
+        session: SessionId,
+        answers: Annotated[list[CallAnswer], Len(0, MAX_PROMPTS)],
+        transcript: Annotated[str, Len(0, MAX_TRANSCRIPT_CHARS)],
+        reason: Annotated[str, Len(1, 200)],
+    ) -> Closed:
+        """The call of a phone reflection is over: keep everything it heard, then close it.
+
+        The call's ``answers`` fill the prompts that have no recorded answer yet (so no
+        answer is lost, whichever webhook or replay came first) and its transcript is
+        stored. The reflection is COMPLETED if every prompt now has an answer, else
+        ABANDONED with ``reason``, the answers kept."""
+        if len(transcript) > MAX_TRANSCRIPT_CHARS:
+            return fail(f"a transcript is at most {MAX_TRANSCRIPT_CHARS} characters", "invalid")
+        now = self._now()
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
+            problem = self._require_phone(doc, "close a call") or self._require_status(
+                doc, (IN_PROGRESS,), "close it"
+            )
+            if problem:
+                return problem
+            responses = list(doc["responses"])
+            have = {r["position"] for r in responses}
+            count = len(doc["prompts"])
+            for given in answers:
+                position = given["position"]
+                if 1 <= position <= count and position not in have:
+                    sealed = self._seal(
+                        given["text"].strip(), user, session, f"response.{position}"
+                    )
+                    responses.append(
+                        {"position": position, "text": sealed, "startedAt": now, "finishedAt": now}
+                    )
+                    have.add(position)
+            status = COMPLETED if len(have) >= count else ABANDONED
+            sets = {
+                "responses": sorted(responses, key=lambda r: r["position"]),
+                "transcript": self._seal(transcript, user, session, "transcript"),
+                "status": status,
+                "endedAt": now,
+                "touchedAt": now,
+                "abandonReason": None if status == COMPLETED else reason.strip(),
+            }
+            out = {"session": session, "user": user, "status": status, "endedAt": now}
+            return Change(out, set=sets, unset=("activeFor",))
+
+        return await self.store("sessions").change(
+            {"_id": session, "user": user}, decide, missing=fail("no such reflection", "not_found")
+        )
 
     @action(private=("transcript",))
     async def setTranscript(
@@ -472,6 +588,23 @@ class ReflectionSession(Concept):
                 "nextPosition": missing[0] if missing else None,
             }
         ]
+
+    @query
+    async def _untouched(
+        self, method: Method, before: dt.datetime, limit: Annotated[int, Range(1, 500)] = 100
+    ) -> list[dict[str, Any]]:
+        """Internal (reconciler): reflections in progress by ``method`` not changed since
+        ``before``, oldest first."""
+        docs = self.collection("sessions").find(
+            {"activeFor": {"$exists": True}, "method": method},
+            {"user": 1, "callRef": 1, "touchedAt": 1, "startedAt": 1},
+        )
+        rows = [
+            {"user": d["user"], "session": d["_id"], "callRef": d.get("callRef"), "at": at}
+            async for d in docs
+            if (at := d.get("touchedAt") or d["startedAt"]) < before
+        ]
+        return sorted(rows, key=lambda r: r["at"])[:limit]
 
     @query
     async def _byCallRef(

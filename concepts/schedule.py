@@ -22,6 +22,11 @@ WINDOW_START = dt.time(8, 0)
 WINDOW_END = dt.time(21, 0)
 WINDOW_TEXT = "08:00-21:00"
 ADVANCE_LIMIT = dt.timedelta(days=1)
+# An overdue slot (the worker was down at its time) is still called up to this long after
+# it, if it is still that day for the user and inside their calling window; otherwise the
+# day is recorded as missed, with the reason, instead of phoning them at a strange hour.
+STALE_AFTER = dt.timedelta(hours=2)
+SERVICE_DOWN = "the service was down at your call time"
 
 LocalTime = Annotated[str, Pattern(TIME_RE.pattern), Doc("local wall-clock time, 24-hour HH:MM")]
 OptionalTime = Annotated[
@@ -46,6 +51,7 @@ class WeeklyTimes(TypedDict, total=False):
 
 class Planned(TypedDict):
     nextAt: dt.datetime | None
+    missed: str | None  # why the slot just passed is not called (None: call it now)
 
 
 # -- the pure core -----------------------------------------------------------------------
@@ -141,6 +147,21 @@ def _bad_zone(name: str) -> dict[str, Any]:
     return fail(f"{name!r} is not an IANA time zone name (like Europe/London)", "invalid")
 
 
+def _why_not_now(doc: Mapping[str, Any], slot: dt.datetime, now: dt.datetime) -> str | None:
+    """Why an overdue slot is not called now (None: it is due, or late but still fine)."""
+    if now - slot <= dt.timedelta(minutes=5):
+        return None  # on time (the worker plans ahead, and takes a moment)
+    zone = load_zone(doc.get("timezone") or "")
+    if zone is None or now - slot > STALE_AFTER:
+        return SERVICE_DOWN
+    if now.astimezone(zone).date() != slot.astimezone(zone).date():
+        return SERVICE_DOWN
+    local = now.astimezone(zone).time()
+    if not doc.get("allowOutsideWindow") and not WINDOW_START <= local <= WINDOW_END:
+        return SERVICE_DOWN
+    return None
+
+
 def _no_schedule() -> dict[str, Any]:
     return fail("you have no call schedule yet", "not_found")
 
@@ -210,7 +231,7 @@ class Schedule(Concept):
         changes: Mapping[str, Any] | Callable[[Mapping[str, Any]], dict[str, Any]],
         *,
         missing: dict[str, Any] | None = None,
-        report_next: bool = False,
+        report: Callable[[Mapping[str, Any], dt.datetime | None], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Set fields of the user's schedule and recompute ``nextAt`` in the same write.
 
@@ -218,7 +239,7 @@ class Schedule(Concept):
         them (or a failure). With ``missing`` given, a user without a schedule gets that
         failure; otherwise a schedule with defaults is created. Every change is a
         compare-and-set (conceptkit's ``Store``), so ``nextAt`` always matches the plan
-        it was computed from. Outputs ``{"nextAt": ...}`` if ``report_next``, else ``{}``.
+        it was computed from. Outputs ``report(schedule, nextAt)`` if given, else ``{}``.
         """
         now = self._now()
         store = self.store("schedules")
@@ -228,8 +249,9 @@ class Schedule(Concept):
             if "error" in sets:
                 return sets
             sets["updatedAt"] = now
-            nxt = self._next_for({**doc, **sets}, now)
-            out = {"nextAt": nxt} if report_next else {}
+            after = {**doc, **sets}
+            nxt = self._next_for(after, now)
+            out = report(after, nxt) if report else {}
             if nxt is None:
                 return Change(out, set=sets, unset=("nextAt",))
             return Change(out, set={**sets, "nextAt": _epoch(nxt)})
@@ -358,17 +380,37 @@ class Schedule(Concept):
                 "after is more than a day ahead: plan calls only when they are due", "invalid"
             )
 
+        now = self._now()
+
         def planned(doc: Mapping[str, Any]) -> dict[str, Any]:
-            return {
-                "plannedThrough": max(doc.get("plannedThrough") or float("-inf"), after.timestamp())
-            }
+            if after.timestamp() <= (doc.get("plannedThrough") or float("-inf")):
+                return fail("that time was planned already", "conflict")  # a stale report
+            return {"plannedThrough": after.timestamp()}
+
+        def report(doc: Mapping[str, Any], nxt: dt.datetime | None) -> dict[str, Any]:
+            return {"nextAt": nxt, "missed": _why_not_now(doc, after, now)}
 
         return await self._change(
             user,
             planned,
             missing=fail("no call schedule for this user", "not_found"),
-            report_next=True,
+            report=report,
         )
+
+    @action
+    async def noteReflected(self, user: str, at: dt.datetime) -> dict[str, Any]:
+        """The user reflected at ``at`` (a call, or typing): no automatic call later that day.
+
+        A call they ask for still happens. Without a schedule there is nothing to skip."""
+        if at.tzinfo is None:
+            return fail("at must include a UTC offset", "invalid")
+
+        def through(doc: Mapping[str, Any]) -> dict[str, Any]:
+            return {
+                "plannedThrough": max(doc.get("plannedThrough") or float("-inf"), at.timestamp())
+            }
+
+        return await self._change(user, through, missing={})
 
     @action
     async def deleteAllFor(self, user: str) -> dict[str, Any]:

@@ -83,6 +83,15 @@ class Config:
     retry_delay_seconds: int
     worker_lease_seconds: int
     recovery_grace_seconds: float
+    # the reconciler (in the worker): how often it checks, and how long a call may go
+    # unchanged (and a finished one settle) before it looks into it
+    reconcile_every_seconds: float
+    reconcile_settle_seconds: float
+    # GET /metrics needs "Authorization: Bearer <token>"; unset, it is not served at all
+    metrics_token: str | None = attrs.field(repr=False)
+    # the worker's own /metrics (on 127.0.0.1 unless METRICS_HOST says otherwise)
+    worker_metrics_port: int | None
+    metrics_host: str
     twilio_calls_per_second: float
     max_body_bytes: int
     action_log_retention_days: int
@@ -91,7 +100,7 @@ class Config:
 
     def secrets(self) -> list[str]:
         """Secret values that must never be logged (for the log masking filter)."""
-        values = [self.twilio_auth_token, self.gemini_api_key]
+        values = [self.twilio_auth_token, self.gemini_api_key, self.metrics_token]
         values += [base64.b64encode(k.key).decode() for k in self.encryption_keys]
         password = _uri_password(self.mongodb_uri)
         return [v for v in [*values, password] if v]
@@ -101,7 +110,7 @@ class Config:
         out = attrs.asdict(self, recurse=False)
         out["data_dir"] = str(self.data_dir)
         out["mongodb_uri"] = redact_uri(self.mongodb_uri) if self.mongodb_uri else None
-        for name in ("twilio_auth_token", "gemini_api_key"):
+        for name in ("twilio_auth_token", "gemini_api_key", "metrics_token"):
             out[name] = "***" if out[name] else None
         out["encryption_keys"] = [f"{k.kid}:***" for k in self.encryption_keys]
         return out
@@ -282,6 +291,15 @@ class _Reader:
             retry_delay_seconds=self.integer("RETRY_DELAY_SECONDS", 300, 0),
             worker_lease_seconds=self.integer("WORKER_LEASE_SECONDS", 60, 1, 3600),
             recovery_grace_seconds=self.positive("RECOVERY_GRACE_SECONDS", 30.0),
+            reconcile_every_seconds=self.positive("RECONCILE_EVERY_SECONDS", 20.0),
+            reconcile_settle_seconds=self.positive("RECONCILE_SETTLE_SECONDS", 60.0),
+            metrics_token=self.get("METRICS_TOKEN") or None,
+            worker_metrics_port=(
+                self.integer("WORKER_METRICS_PORT", 0, 1, 65535)
+                if self.get("WORKER_METRICS_PORT")
+                else None
+            ),
+            metrics_host=self.get("METRICS_HOST") or "127.0.0.1",
             twilio_calls_per_second=self.positive("TWILIO_CALLS_PER_SECOND", 1.0),
             max_body_bytes=self.integer("MAX_BODY_BYTES", 65536, 1),
             action_log_retention_days=self.integer("ACTION_LOG_RETENTION_DAYS", 30, 1),

@@ -1,10 +1,12 @@
-"""The call worker: plans due calls from schedules, claims due calls, and lets syncs dial them.
+"""The call worker: plans due calls from schedules, claims due calls, lets syncs dial them,
+and reconciles what must hold (syncs/invariants.py) so that no user is ever stuck.
 
 Any number of workers can run: claims are atomic with a lease, and a crashed
 worker's lease expires so another takes over. The loop sleeps until the next
 thing is due (capped, so calls asked for "now" are noticed within the cap),
-never a fixed long poll. On SIGTERM/SIGINT it stops claiming, lets the call in
-hand finish its dial, and exits.
+never a fixed long poll. Every poll reads first and acts only on what it finds, so
+an idle worker writes nothing (the action log grows with work, not with time). On
+SIGTERM/SIGINT it stops claiming, lets the call in hand finish its dial, and exits.
 """
 
 from __future__ import annotations
@@ -23,10 +25,6 @@ from conceptkit.ids import new_id
 log = logging.getLogger("worker")
 
 PLAN_LEAD = dt.timedelta(seconds=60)  # create the queued call this long before it is due
-# A call is limited to 15 minutes by the provider; one not ended 10 minutes after that
-# lost its status callbacks (an outage while they came) and is closed here.
-LOST_AFTER = dt.timedelta(minutes=25)
-SWEEP_EVERY_S = 60.0
 
 
 class CallWorker:
@@ -40,7 +38,11 @@ class CallWorker:
         lease_s: int = 60,
         claimers: int = 2,
         stopping: asyncio.Event | None = None,
+        reconcile_every_s: float = 20.0,
+        limits: dict[str, dt.timedelta] | None = None,
     ) -> None:
+        from syncs.invariants import LIMITS
+
         self.engine = engine
         self.clock = clock
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
@@ -48,13 +50,19 @@ class CallWorker:
         self.lease_s = lease_s
         self.claimers = claimers
         self.stopping = stopping or asyncio.Event()
+        self.reconcile_every_s = reconcile_every_s
+        self.limits = {**LIMITS, **(limits or {})}
 
     def stop(self) -> None:
         self.stopping.set()
 
     async def run(self) -> None:
         log.info("worker %s started", self.worker_id)
-        await asyncio.gather(*(self._claim_loop() for _ in range(self.claimers)), self._plan_loop())
+        await asyncio.gather(
+            *(self._claim_loop() for _ in range(self.claimers)),
+            self._plan_loop(),
+            self._reconcile_loop(),
+        )
         log.info("worker %s stopped", self.worker_id)
 
     async def plan_due(self) -> int:
@@ -69,33 +77,22 @@ class CallWorker:
             )
         return len(rows)
 
-    async def close_lost_calls(self) -> int:
-        """End calls whose end was never reported, so the user is not blocked by them."""
-        rows = await self.engine.query(
-            "PhoneCall", "_stale", {"before": self.clock.now() - LOST_AFTER}
-        )
-        for row in rows:
-            if row["callSid"]:
-                await self.engine.invoke(
-                    "PhoneCall",
-                    "markAbandoned",
-                    {
-                        "callSid": row["callSid"],
-                        "reason": "the provider never reported the end of the call",
-                    },
-                )
-            else:
-                await self.engine.invoke(
-                    "PhoneCall", "failBeforeDial", {"call": row["call"], "error": "never dialled"}
-                )
-        return len(rows)
+    async def reconcile(self) -> list[str]:
+        """Check every invariant now, and repair each breach (returns what was repaired)."""
+        return await self.engine.reconcile(self.clock.now(), **self.limits)
 
     async def claim_one(self) -> bool:
-        """Claim one due call (its dial runs in the syncs of the claim). False if none is due."""
+        """Claim one due call (its dial runs in the syncs of the claim). False if none is due.
+
+        It looks first: a claim is an action (logged), a look is not.
+        """
+        now = self.clock.now()
+        if not await self.engine.query("CallScheduler", "_isDue", {"now": now}):
+            return False
         out = await self.engine.invoke(
             "CallScheduler",
             "claimDue",
-            {"worker": self.worker_id, "now": self.clock.now(), "leaseSeconds": self.lease_s},
+            {"worker": self.worker_id, "now": now, "leaseSeconds": self.lease_s},
         )
         return "error" not in out
 
@@ -118,16 +115,24 @@ class CallWorker:
             await self._sleep(delay)
 
     async def _plan_loop(self) -> None:
-        swept_at = 0.0
         while not self.stopping.is_set():
             try:
                 await self.plan_due()
-                if self.clock.now().timestamp() - swept_at >= SWEEP_EVERY_S:
-                    swept_at = self.clock.now().timestamp()
-                    await self.close_lost_calls()
             except Exception:
                 log.exception("planning failed; retrying shortly")
             await self._sleep(1.0)
+
+    async def _reconcile_loop(self) -> None:
+        while not self.stopping.is_set():
+            await self._sleep(self.reconcile_every_s)
+            if self.stopping.is_set():
+                return
+            try:
+                repaired = await self.reconcile()
+                if repaired:
+                    log.warning("reconciler repaired: %s", ", ".join(repaired))
+            except Exception:
+                log.exception("reconciling failed; trying again next pass")
 
     async def _sleep(self, seconds: float) -> None:
         if seconds <= 0:

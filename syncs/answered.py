@@ -15,6 +15,7 @@ Requesting, PhoneCall, ReflectionSession, Prompts, Profile, CallScheduler = conc
 request, sid, answered_by, user, scheduled, prompts, session, name, err, call = vars(
     "request sid answered_by user scheduled prompts session name err call"
 )
+positions, asking = vars("positions asking")
 
 VOICE = "/twilio/voice"
 
@@ -88,16 +89,19 @@ StartReflection = Sync(
 
 StartPrompting = Sync(
     "StartPrompting",
+    doc="the call asks the prompts the reflection has left (all of them, unless it continues "
+    "one begun by typing)",
     when=[
         PhoneCall.markConnected({"callSid": sid}, {}),
-        ReflectionSession.startSession({"prompts": prompts}, {"session": session}),
+        ReflectionSession.startSession({}, {"session": session, "positions": positions}),
     ],
     then=[
         PhoneCall.startPrompting(
             {
                 "callSid": sid,
                 "session": session,
-                "promptCount": Computed(lambda f: len(f["prompts"]), "len(prompts)"),
+                "promptCount": Computed(lambda f: len(f["positions"]), "len(positions)"),
+                "positions": positions,
             }
         )
     ],
@@ -108,7 +112,7 @@ Greet = Sync(
     doc="greet by the pronounced name (else the display name), then ask the first prompt",
     when=[
         Requesting.request({"path": VOICE}, {"request": request}),
-        ReflectionSession.startSession({"user": user, "prompts": prompts}, {}),
+        ReflectionSession.startSession({"user": user}, {"prompts": asking}),
         PhoneCall.startPrompting({"callSid": sid}, {}),
     ],
     where=[Profile._spokenName({"user": user}, {"name": name})],
@@ -117,7 +121,7 @@ Greet = Sync(
             {
                 "request": request,
                 "output": Computed(
-                    lambda f: {"say": greeting(f["name"], f["prompts"][0]), "gather": "gather"},
+                    lambda f: {"say": greeting(f["name"], f["asking"][0]), "gather": "gather"},
                     "greeting + first prompt, then listen",
                 ),
             }
@@ -127,7 +131,7 @@ Greet = Sync(
 
 ReflectionCouldNotStart = Sync(
     "ReflectionCouldNotStart",
-    doc="e.g. a reflection is already in progress: apologise, end the call, let the scheduler retry",
+    doc="e.g. every prompt already answered: apologise, end the call, let the scheduler retry",
     when=[
         Requesting.request({"path": VOICE}, {"request": request}),
         PhoneCall.markConnected({"callSid": sid}, {}),
@@ -136,5 +140,26 @@ ReflectionCouldNotStart = Sync(
     then=[
         PhoneCall.markFailed({"callSid": sid, "error": err}),
         Requesting.respond({"request": request, "output": {"say": [SORRY], "hangup": True}}),
+    ],
+)
+
+ReflectionOfAnEndedCall = Sync(
+    "ReflectionOfAnEndedCall",
+    doc="the call ended (a hang-up, or our apology after a slow turn) before prompting "
+    "began: the reflection just started is closed, not left in progress",
+    when=[
+        ReflectionSession.startSession({"user": user}, {"session": session}),
+        PhoneCall.startPrompting({}, {"error": err, "ended": True}),
+    ],
+    then=[
+        ReflectionSession.closeCall(
+            {
+                "user": user,
+                "session": session,
+                "answers": [],
+                "transcript": "",
+                "reason": "the call ended before the reflection began",
+            }
+        )
     ],
 )

@@ -30,8 +30,9 @@ Requesting, PhoneCall, ReflectionSession, Profile, AnswerCheck = concepts(
     next_index,
     rating,
     call_info,
+    at,
 ) = vars(
-    "request sid text answer index user session prompts question turns nudge position next_index rating call_info"
+    "request sid text answer index user session prompts question turns nudge position next_index rating call_info at"
 )
 
 GATHER = "/twilio/gather"
@@ -48,7 +49,8 @@ PROMPTS_OF_THE_SESSION = (
 
 
 def prompt_text(f: dict) -> str:
-    return f["prompts"][f["index"]]["text"]
+    """The text of the reflection's prompt at position ``at`` (1-based)."""
+    return next(p["text"] for p in f["prompts"] if p["position"] == f["at"])
 
 
 # -- speech: append it, then ask whether the answer is complete ---------------------------
@@ -66,7 +68,13 @@ JudgeAnswer = Sync(
     when=[
         PhoneCall.appendSpeech(
             {"callSid": sid},
-            {"user": user, "session": session, "answerSoFar": answer, "promptIndex": index},
+            {
+                "user": user,
+                "session": session,
+                "answerSoFar": answer,
+                "promptIndex": index,
+                "sessionPosition": at,
+            },
         )
     ],
     where=[
@@ -127,7 +135,13 @@ LongPauseAfterPartialAnswer = Sync(
     when=[
         PhoneCall.noteSilence(
             {"callSid": sid},
-            {"user": user, "session": session, "answerSoFar": answer, "promptIndex": index},
+            {
+                "user": user,
+                "session": session,
+                "answerSoFar": answer,
+                "promptIndex": index,
+                "sessionPosition": at,
+            },
         )
     ],
     where=[
@@ -161,6 +175,7 @@ AskAgainAfterFirstSilence = Sync(
                 "answerSoFar": "",
                 "silentTurns": 1,
                 "promptIndex": index,
+                "sessionPosition": at,
             },
         ),
     ],
@@ -196,17 +211,12 @@ RecordAnswer = Sync(
     "RecordAnswer",
     when=[
         PhoneCall.finishAnswer(
-            {}, {"user": user, "session": session, "position": position, "answer": answer}
+            {}, {"user": user, "session": session, "sessionPosition": position, "answer": answer}
         )
     ],
     then=[
         ReflectionSession.recordResponse(
-            {
-                "user": user,
-                "session": session,
-                "position": Computed(lambda f: f["position"] + 1, "position + 1"),
-                "text": answer,
-            }
+            {"user": user, "session": session, "position": position, "text": answer}
         )
     ],
 )
@@ -216,7 +226,14 @@ AskNextPrompt = Sync(
     when=[
         Requesting.request({"path": GATHER}, {"request": request}),
         PhoneCall.finishAnswer(
-            {}, {"user": user, "session": session, "isLast": False, "nextIndex": index}
+            {},
+            {
+                "user": user,
+                "session": session,
+                "isLast": False,
+                "nextIndex": index,
+                "nextSessionPosition": at,
+            },
         ),
     ],
     where=[ReflectionSession._session({"user": user, "session": session}, {"prompts": prompts})],

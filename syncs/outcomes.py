@@ -29,8 +29,9 @@ Requesting, PhoneCall, ReflectionSession, CallScheduler, AnswerCheck = concepts(
     text,
     err,
     call,
+    answers,
 ) = vars(
-    "request sid status seq answered_by duration user session scheduled transcript outcome url text err call"
+    "request sid status seq answered_by duration user session scheduled transcript outcome url text err call answers"
 )
 
 MISSED = ("NO_ANSWER", "BUSY", "VOICEMAIL", "FAILED")
@@ -45,34 +46,31 @@ def _int(value: str) -> int:
 
 # -- a finished reflection ----------------------------------------------------------------
 
-# the call's transcript ("" if nothing was said) onto the reflection
-SAVE_TRANSCRIPT = ReflectionSession.setTranscript(
-    {
-        "user": user,
-        "session": session,
-        "transcript": Computed(lambda f: f["transcript"] or "", "transcript"),
-    }
-)
-COMPLETE_THE_REFLECTION = (
-    SAVE_TRANSCRIPT,
-    ReflectionSession.completeSession({"user": user, "session": session}),
-    CallScheduler.markCompleted({"scheduledCall": scheduled}),
-)
+
+def close_the_reflection(reason: str):
+    """The reflection keeps what the call heard (answers, transcript) and is closed: COMPLETED
+    if every prompt has an answer, else ABANDONED with ``reason``."""
+    return ReflectionSession.closeCall(
+        {
+            "user": user,
+            "session": session,
+            "answers": answers,
+            "transcript": transcript,
+            "reason": reason,
+        }
+    )
+
+
+WHAT_WAS_SAID = {"user": user, "session": session, "transcript": transcript, "answers": answers}
+HAD_STARTED = Filter(lambda f: f["session"] is not None, "the reflection had started")
 
 CompleteReflection = Sync(
     "CompleteReflection",
-    when=[
-        PhoneCall.markCompleted(
-            {},
-            {
-                "user": user,
-                "session": session,
-                "scheduledCall": scheduled,
-                "transcript": transcript,
-            },
-        )
+    when=[PhoneCall.markCompleted({}, {**WHAT_WAS_SAID, "scheduledCall": scheduled})],
+    then=[
+        close_the_reflection("the call ended"),
+        CallScheduler.markCompleted({"scheduledCall": scheduled}),
     ],
-    then=[*COMPLETE_THE_REFLECTION],
 )
 
 CompleteReflectionOnHangUp = Sync(
@@ -83,17 +81,18 @@ CompleteReflectionOnHangUp = Sync(
         PhoneCall.applyStatus(
             {},
             {
+                **WHAT_WAS_SAID,
                 "outcome": "COMPLETED",
                 "changed": True,
-                "user": user,
-                "session": session,
                 "scheduledCall": scheduled,
-                "transcript": transcript,
             },
         )
     ],
-    where=[Filter(lambda f: f["session"] is not None, "the reflection had started")],
-    then=[*COMPLETE_THE_REFLECTION],
+    where=[HAD_STARTED],
+    then=[
+        close_the_reflection("the call ended"),
+        CallScheduler.markCompleted({"scheduledCall": scheduled}),
+    ],
 )
 
 # -- status callbacks ---------------------------------------------------------------------
@@ -176,33 +175,65 @@ CallerHungUp = Sync(
     doc="hung up midway: the reflection is abandoned with the answers it got; no retry",
     when=[
         PhoneCall.applyStatus(
-            {}, {"outcome": "ABANDONED", "changed": True, "scheduledCall": scheduled}
+            {},
+            {
+                "outcome": "ABANDONED",
+                "changed": True,
+                "reflectionStarted": True,
+                "scheduledCall": scheduled,
+            },
         )
     ],
     then=[CallScheduler.markCompleted({"scheduledCall": scheduled})],
 )
 
-KeepPartialReflection = Sync(
-    "KeepPartialReflection",
+HungUpBeforeTheReflection = Sync(
+    "HungUpBeforeTheReflection",
+    doc="picked up and hung up before the first prompt (or our apology ended a slow first "
+    "turn): the call did not reach them, so it counts as missed and is retried",
     when=[
         PhoneCall.applyStatus(
             {},
             {
                 "outcome": "ABANDONED",
                 "changed": True,
-                "user": user,
-                "session": session,
-                "transcript": transcript,
+                "reflectionStarted": False,
+                "scheduledCall": scheduled,
             },
         )
     ],
-    where=[Filter(lambda f: f["session"] is not None, "the reflection had started")],
-    then=[
-        SAVE_TRANSCRIPT,
-        ReflectionSession.abandonSession(
-            {"user": user, "session": session, "reason": "caller hung up"}
-        ),
-    ],
+    then=[CallScheduler.recordMissed({"scheduledCall": scheduled, "outcome": "HUNG_UP"})],
+)
+
+KeepPartialReflection = Sync(
+    "KeepPartialReflection",
+    when=[PhoneCall.applyStatus({}, {**WHAT_WAS_SAID, "outcome": "ABANDONED", "changed": True})],
+    where=[HAD_STARTED],
+    then=[close_the_reflection("caller hung up")],
+)
+
+FailedCallKeepsItsAnswers = Sync(
+    "FailedCallKeepsItsAnswers",
+    doc="the provider reported the call failed midway: keep what was said",
+    when=[PhoneCall.applyStatus({}, {**WHAT_WAS_SAID, "outcome": "FAILED", "changed": True})],
+    where=[HAD_STARTED],
+    then=[close_the_reflection("the call failed")],
+)
+
+FailedOnOurSideKeepsItsAnswers = Sync(
+    "FailedOnOurSideKeepsItsAnswers",
+    doc="we ended the call with an apology (a turn too slow, a reflection that could not "
+    "start): keep what was said; RetryAfterFailedStart calls back",
+    when=[PhoneCall.markFailed({}, WHAT_WAS_SAID)],
+    where=[HAD_STARTED],
+    then=[close_the_reflection("the call failed on our side")],
+)
+
+CancelledCallKeepsItsAnswers = Sync(
+    "CancelledCallKeepsItsAnswers",
+    when=[PhoneCall.markCancelled({}, WHAT_WAS_SAID)],
+    where=[HAD_STARTED],
+    then=[close_the_reflection("the call was cancelled")],
 )
 
 LostCallEnds = Sync(
@@ -214,13 +245,9 @@ LostCallEnds = Sync(
 
 LostCallKeepsItsAnswers = Sync(
     "LostCallKeepsItsAnswers",
-    when=[PhoneCall.markAbandoned({}, {"user": user, "session": session})],
-    where=[Filter(lambda f: f["session"] is not None, "the reflection had started")],
-    then=[
-        ReflectionSession.abandonSession(
-            {"user": user, "session": session, "reason": "the call was lost"}
-        )
-    ],
+    when=[PhoneCall.markAbandoned({}, WHAT_WAS_SAID)],
+    where=[HAD_STARTED],
+    then=[close_the_reflection("the call was lost")],
 )
 
 LostDialEnds = Sync(

@@ -19,10 +19,28 @@ from concepts.reflection_session import ReflectionSession
 from concepts.schedule import Schedule
 from services.adapters import conceptkit_services  # noqa: F401  (a hookimpl of this plugin)
 
-from . import accounts, answered, conversation, dialing, outcomes, scheduling, text_mode
+from . import (
+    accounts,
+    answered,
+    conversation,
+    dialing,
+    invariants,
+    outcomes,
+    scheduling,
+    text_mode,
+)
 from .api import EXPOSURES
 
-SYNC_MODULES = [accounts, scheduling, dialing, answered, conversation, outcomes, text_mode]
+SYNC_MODULES = [
+    accounts,
+    scheduling,
+    dialing,
+    answered,
+    conversation,
+    outcomes,
+    text_mode,
+    invariants,
+]
 
 
 def all_syncs() -> list[Sync]:
@@ -54,6 +72,11 @@ def conceptkit_concepts():
 @hookimpl
 def conceptkit_syncs():
     return all_syncs()
+
+
+@hookimpl
+def conceptkit_invariants():
+    return invariants.INVARIANTS
 
 
 @hookimpl

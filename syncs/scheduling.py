@@ -6,12 +6,22 @@ from typing import TypedDict
 
 from conceptkit import Absent, Filter, Sync, concepts, vars
 
-Requesting, Schedule, CallScheduler, Profile, PhoneCall, Dialer, PhoneVerification = concepts(
-    "Requesting Schedule CallScheduler Profile PhoneCall Dialer PhoneVerification"
+(
+    Requesting,
+    Schedule,
+    CallScheduler,
+    Profile,
+    PhoneCall,
+    Dialer,
+    PhoneVerification,
+    ReflectionSession,
+) = concepts(
+    "Requesting Schedule CallScheduler Profile PhoneCall Dialer PhoneVerification ReflectionSession"
 )
 user, at, phone, retries, request, scheduled, err, sid, status, origin, call = vars(
     "user at phone retries request scheduled err sid status origin call"
 )
+reason, session = vars("reason session")
 
 CALL_NOW = "/Calls/now"
 
@@ -23,7 +33,7 @@ class NoBody(TypedDict):
 QueueScheduledCall = Sync(
     "QueueScheduledCall",
     doc="the worker reached a planned time: queue that call (refused if one is already pending)",
-    when=[Schedule.advance({"user": user, "after": at}, {})],
+    when=[Schedule.advance({"user": user, "after": at}, {"missed": None})],
     where=[Profile._getProfile({"user": user}, {"phoneNumber": phone, "maxRetries": retries})],
     then=[
         CallScheduler.scheduleCall(
@@ -34,6 +44,23 @@ QueueScheduledCall = Sync(
                 "maxRetries": retries,
                 "origin": "schedule",
             }
+        )
+    ],
+)
+
+RecordMissedSlot = Sync(
+    "RecordMissedSlot",
+    doc="a planned time that passed while the service was down, and is now too late (another "
+    "day for them, outside their calling window, or over two hours late): the day is "
+    "recorded as missed with the reason, not dialled at a strange hour",
+    when=[Schedule.advance({"user": user, "after": at}, {"missed": reason})],
+    where=[
+        Filter(lambda f: f["reason"] is not None, "the slot is too late to call"),
+        Profile._getProfile({"user": user}, {"phoneNumber": phone}),
+    ],
+    then=[
+        CallScheduler.recordMissedSlot(
+            {"user": user, "phoneNumber": phone, "scheduledFor": at, "reason": reason}
         )
     ],
 )
@@ -103,7 +130,9 @@ CancelEndsTheCall = Sync(
     "CancelEndsTheCall",
     doc="cancelling a call that is being dialled, ringing or under way ends it at whatever "
     "stage it is: a dial not yet sent is called off, a placed call is hung up",
-    when=[CallScheduler.cancel({"user": user, "scheduledCall": scheduled}, {"wasInProgress": True})],
+    when=[
+        CallScheduler.cancel({"user": user, "scheduledCall": scheduled}, {"wasInProgress": True})
+    ],
     where=[PhoneCall._activeForUser({"user": user}, {"call": call, "scheduledCall": scheduled})],
     then=[PhoneCall.markCancelled({"call": call}), Dialer.cancelDial({"call": call})],
 )
@@ -115,6 +144,30 @@ HangUpCancelledCall = Sync(
     when=[PhoneCall.markCancelled({}, {"callSid": sid})],
     where=[Filter(lambda f: f["sid"] is not None, "the provider's CallSid is known")],
     then=[Dialer.hangUp({"callSid": sid})],
+)
+
+# -- a user who has reflected today is not called again that day (unless they ask) ---------
+
+ReflectedByPhone = Sync(
+    "ReflectedByPhone",
+    doc="a completed phone reflection: no more automatic calls that day",
+    when=[ReflectionSession.closeCall({}, {"user": user, "status": "COMPLETED", "endedAt": at})],
+    then=[
+        Schedule.noteReflected({"user": user, "at": at}),
+        CallScheduler.dropPending({"user": user}),
+    ],
+)
+
+ReflectedByTyping = Sync(
+    "ReflectedByTyping",
+    doc="a completed typed reflection: no more automatic calls that day, and a queued one "
+    "(a retry, a planned call) is dropped",
+    when=[ReflectionSession.completeSession({"user": user, "session": session}, {})],
+    where=[ReflectionSession._session({"user": user, "session": session}, {"endedAt": at})],
+    then=[
+        Schedule.noteReflected({"user": user, "at": at}),
+        CallScheduler.dropPending({"user": user}),
+    ],
 )
 
 PausingCancelsPlannedCall = Sync(

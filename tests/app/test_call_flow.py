@@ -253,28 +253,55 @@ async def test_pausing_the_schedule_cancels_the_planned_call(service: Service):
     assert planned["status"] == "PENDING"
 
 
-async def test_a_call_whose_end_was_never_reported_is_closed_and_keeps_its_answers(
+async def test_a_call_whose_end_was_never_reported_is_looked_up_and_closed_with_its_answers(
     service: Service,
 ):
-    """Status callbacks lost in an outage: the worker closes the call so the user is not blocked."""
+    """Status callbacks lost in an outage: the reconciler asks the provider, within minutes."""
 
     from services.call_player import HangUp
 
     token = await service.sign_up()
     scheduled = await service.call_now(token)
     (placed,) = await service.dial_due()
-    # the caller answers one prompt; every status callback is lost
+    # the caller answers one prompt and hangs up; every status callback is lost
     await service.play(
         placed, ScriptedCallee(["My garden.", HangUp()]), status_delivery=lambda held: []
     )
+    service.telephony.set_call_status(placed.sid, "completed")  # the provider knows it ended
     (session,) = await service.api("ReflectionSession/_history", {}, token)
     assert session["status"] == "IN_PROGRESS"
-    assert await service.worker.close_lost_calls() == 0, (
-        "not before the provider's time limit has passed"
-    )
-    service.clock.advance(minutes=30)
-    assert await service.worker.close_lost_calls() == 1
+    assert await service.worker.reconcile() == [], "a call changed just now is left alone"
+    service.clock.advance(seconds=90)
+    repaired = await service.worker.reconcile()
+    assert "CallOutlivedItsEnd" in repaired
+    await service.engine.settle()
     (session,) = await service.api("ReflectionSession/_history", {}, token)
     assert session["status"] == "ABANDONED" and session["prompts"][0]["answer"] == "My garden."
     assert (await scheduled_status(service, token, scheduled))["status"] == "COMPLETED"
     assert (await service.call_now(token)) != scheduled, "the user can be called again"
+
+
+async def test_a_call_the_provider_cannot_account_for_is_closed_after_its_time_limit(
+    service: Service,
+):
+    """The provider keeps saying the call is live (or cannot be asked): closed at 25 minutes."""
+
+    from services.call_player import HangUp
+
+    token = await service.sign_up()
+    scheduled = await service.call_now(token)
+    (placed,) = await service.dial_due()
+    await service.play(
+        placed, ScriptedCallee(["My garden.", HangUp()]), status_delivery=lambda held: []
+    )
+    service.telephony.set_call_status(placed.sid, "in-progress")
+    service.clock.advance(minutes=5)
+    await service.worker.reconcile()
+    (session,) = await service.api("ReflectionSession/_history", {}, token)
+    assert session["status"] == "IN_PROGRESS", "the provider says it is still live"
+    service.clock.advance(minutes=25)
+    assert "CallNeverEnded" in await service.worker.reconcile()
+    await service.engine.settle()
+    (session,) = await service.api("ReflectionSession/_history", {}, token)
+    assert session["status"] == "ABANDONED" and session["prompts"][0]["answer"] == "My garden."
+    assert (await scheduled_status(service, token, scheduled))["status"] == "COMPLETED"

@@ -235,6 +235,7 @@ async def test_append_speech_buffers_with_spaces_encrypted_at_rest(pc, encryptor
         "session": "s1",  # the reflection being answered: syncs need not look the call up
         "answerSoFar": "I walked by the river",
         "promptIndex": 0,
+        "sessionPosition": 1,  # the reflection's position of the prompt being answered
     }
     doc = await raw(pc, sid)
     assert "river" not in str(doc)
@@ -456,7 +457,9 @@ async def test_apply_status_answered_connects_and_duplicates_change_nothing(pc):
         "session": None,
         "outcome": "CONNECTED",
         "changed": True,
-        "transcript": None,
+        "reflectionStarted": False,
+        "transcript": "",  # what was said (nothing yet)
+        "answers": [],
     }
     again = await pc.applyStatus(callSid=sid, callStatus="in-progress", sequenceNumber=2)
     assert (again["outcome"], again["changed"]) == ("CONNECTED", False)
@@ -507,7 +510,7 @@ async def test_apply_status_completed_after_mark_completed_keeps_it_and_notes_du
     out = await pc.applyStatus(
         callSid=sid, callStatus="completed", sequenceNumber=4, durationSeconds=61
     )
-    assert (out["outcome"], out["changed"], out["transcript"]) == ("COMPLETED", False, None)
+    assert (out["outcome"], out["changed"]) == ("COMPLETED", False)
     assert (await pc._byCallSid(callSid=sid))[0]["durationSeconds"] == 61
 
 
@@ -586,8 +589,10 @@ def test_spoken_text_is_private_in_the_action_log(pc):
     specs = describe_operations(pc)
     assert specs["appendSpeech"].private == {"text", "answerSoFar"}
     assert specs["finishAnswer"].private == {"answer"}
-    assert specs["markCompleted"].private == {"transcript"}
-    assert specs["applyStatus"].private == {"transcript"}
+    assert specs["markCompleted"].private == {"transcript", "answers"}
+    assert specs["applyStatus"].private == {"transcript", "answers"}
+    for ending in ("markAbandoned", "markFailed", "markMissed", "failBeforeDial", "markCancelled"):
+        assert specs[ending].private == {"transcript", "answers"}, ending
     assert specs["_answers"].private == {"answer"}
 
 

@@ -682,10 +682,19 @@ async def test_by_call_ref_lists_every_attempt_with_status(rs: ReflectionSession
 
 async def test_concurrent_starts_leave_exactly_one_in_progress(rs: ReflectionSession) -> None:
     outs = await asyncio.gather(
-        *(rs.startSession(user="u1", method="PHONE", prompts=PROMPTS) for _ in range(8))
+        *(rs.startSession(user="u1", method="TEXT", prompts=PROMPTS) for _ in range(8))
     )
     assert sum("session" in o for o in outs) == 1
     assert all(o["errorKind"] == "conflict" for o in outs if "session" not in o)
+    assert len(await rs._active(user="u1")) == 1
+
+
+async def test_concurrent_phone_starts_share_the_one_reflection_in_progress(rs) -> None:
+    """A phone call continues the reflection in progress: racing calls get the same one."""
+    outs = await asyncio.gather(
+        *(rs.startSession(user="u1", method="PHONE", prompts=PROMPTS) for _ in range(8))
+    )
+    assert len({o["session"] for o in outs}) == 1
     assert len(await rs._active(user="u1")) == 1
 
 

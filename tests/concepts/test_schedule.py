@@ -590,7 +590,10 @@ async def test_advance_plans_the_next_call_and_never_the_same_slot_twice(
     await schedule.setDaily(user="u1", timezone="UTC", time="20:00")
     clock.set(utc(2026, 3, 1, 20, 0, 5))  # the worker wakes and finds u1 due
     (due,) = await schedule._dueUsers(before=clock.now())
-    assert await schedule.advance(user="u1", after=due["at"]) == {"nextAt": utc(2026, 3, 2, 20, 0)}
+    assert await schedule.advance(user="u1", after=due["at"]) == {
+        "nextAt": utc(2026, 3, 2, 20, 0),
+        "missed": None,  # on time: call it
+    }
     assert await schedule._dueUsers(before=clock.now()) == []
     # Touching the schedule later that evening does not bring today's slot back.
     await schedule.pause(user="u1")
@@ -615,7 +618,8 @@ async def test_advance_only_moves_forward(schedule: Schedule, clock: FakeClock) 
     clock.set(utc(2026, 3, 1, 20, 1))
     await schedule.advance(user="u1", after=utc(2026, 3, 1, 20, 0))
     out = await schedule.advance(user="u1", after=utc(2026, 2, 20, 20, 0))  # a stale report
-    assert out == {"nextAt": utc(2026, 3, 2, 20, 0)}
+    assert out["errorKind"] == "conflict", "planned already: nothing is queued twice"
+    assert await next_call(schedule, "u1") == utc(2026, 3, 2, 20, 0)
 
 
 async def test_advance_fails_for_unknown_user_and_far_future(schedule: Schedule) -> None:
@@ -631,7 +635,7 @@ async def test_advance_fails_for_unknown_user_and_far_future(schedule: Schedule)
 async def test_advance_while_paused_records_the_plan_but_no_next_call(schedule: Schedule) -> None:
     await schedule.setDaily(user="u1", timezone="UTC", time="20:00")
     await schedule.pause(user="u1")
-    assert await schedule.advance(user="u1", after=utc(2026, 3, 1, 12)) == {"nextAt": None}
+    assert (await schedule.advance(user="u1", after=utc(2026, 3, 1, 12)))["nextAt"] is None
 
 
 def test_advance_validation(schedule: Schedule) -> None:
