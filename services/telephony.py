@@ -18,10 +18,10 @@ import attrs
 
 __all__ = [
     "AmbiguousDialError",
-    "DialFenced",
-    "Fence",
     "CallRateLimiter",
     "CallSummary",
+    "DialFenced",
+    "Fence",
     "PlacedCall",
     "Telephony",
     "TelephonyError",

@@ -19,9 +19,9 @@ import attrs
 from services.telephony import (
     AmbiguousDialError,
     CallRateLimiter,
+    CallSummary,
     DialFenced,
     Fence,
-    CallSummary,
     PlacedCall,
     TelephonyError,
 )

@@ -27,9 +27,9 @@ from twilio.rest import Client
 from services.telephony import (
     AmbiguousDialError,
     CallRateLimiter,
+    CallSummary,
     DialFenced,
     Fence,
-    CallSummary,
     PlacedCall,
     TelephonyError,
 )
