@@ -243,7 +243,13 @@ class RouteBuilder:
                 return await handle(request)
             except ApiError as exc:
                 return error_response(exc.status, exc.message, exc.detail)
-            except InvocationError:
+            except InvocationError as exc:
+                if exc.owed:  # done in part: the engine finishes the rest (it is in the log)
+                    return error_response(
+                        503,
+                        "this was only partly carried out just now; the rest will be "
+                        "completed automatically within a few minutes",
+                    )
                 return error_response(500, "internal error; quote the request id when reporting it")
 
         return endpoint

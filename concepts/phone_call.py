@@ -526,9 +526,11 @@ class PhoneCall(Concept):
         return await self._end(callSid, ABANDONED, reason=reason)
 
     @action(private=("transcript", "answers"))
-    async def markFailed(self, callSid: CallSid, error: Annotated[str, Len(1, 1000)]) -> Ended:
+    async def markFailed(
+        self, callSid: CallSid, error: Annotated[str, Len(1, 1000)], call: str | None = None
+    ) -> Ended:
         """End a non-terminal call as FAILED (telephony or server error)."""
-        return await self._end(callSid, FAILED, errorMessage=error)
+        return await self._end(callSid, FAILED, call, errorMessage=error)
 
     @action(private=("transcript", "answers"))
     async def markCancelled(self, call: str) -> Cancelled:

@@ -7,7 +7,7 @@ they cannot drift apart.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -74,10 +74,14 @@ def server_app(
     extra_routes: list[Any] | None = None,
     *,
     webhook_timeout_s: float = 8.0,
+    database: Callable[[Any], Any] | None = None,
 ) -> Starlette:
-    """The web server: API, docs, Twilio webhooks, health checks and the web app."""
+    """The web server: API, docs, Twilio webhooks, health checks and the web app.
+
+    ``database`` wraps the database handle everything uses (tests inject faults with it).
+    """
     client = make_async_client(config.mongodb_uri or "mongodb://127.0.0.1:27017")
-    db = client[config.db_name]
+    db = client[config.db_name] if database is None else database(client[config.db_name])
     app = concept_app(config, db, services)
 
     async def healthz(_: Request) -> Response:

@@ -127,6 +127,7 @@ class MockTelephony:
         self._clock = clock
         self._listeners: list[Listener] = []
         self._failures: list[_QueuedFailure] = []
+        self._lookup_failures = 0
 
     # -- events -----------------------------------------------------------------------
 
@@ -155,6 +156,11 @@ class MockTelephony:
         ambiguous error) the call is recorded anyway, as when Twilio created it but the
         response was lost."""
         self._failures.append(_QueuedFailure(error, still_placed))
+
+    def fail_next_lookups(self, n: int = 1) -> None:
+        """Make the next ``n`` reconciliation lookups (``calls_to_since``) fail, as when the
+        provider's API is down too."""
+        self._lookup_failures += n
 
     def call(self, sid: str) -> MockCall:
         for record in self.calls:
@@ -237,6 +243,9 @@ class MockTelephony:
     async def calls_to_since(self, to: str, since: datetime) -> list[CallSummary]:
         if since.tzinfo is None:
             raise ValueError("since must be timezone-aware")
+        if self._lookup_failures:
+            self._lookup_failures -= 1
+            raise TelephonyError("calls_to_since: the provider's API is down (injected)")
         return [
             CallSummary(
                 sid=c.sid,

@@ -10,11 +10,16 @@ nothing. The request then becomes ``Requesting.request`` with path
     {"say": [text, ...], "gather": "gather" | "rating", "hangup": bool}
 
 If no reply comes in time (the database is away, a bug), the caller hears a
-short apology instead of silence or a Twilio error.
+short apology instead of silence or a Twilio error, and an ``/twilio/apologised``
+event starts a flow that fails the call on our side, so it is called back (the
+apology promises it). A status callback for that call waits for that flow first
+(in this process), so the hang-up that follows the apology cannot overtake it and
+end the call as a plain hang-up with no retry.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -25,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from conceptkit.http import run_request
+from conceptkit.ids import new_id
 from services.twilio_signature import validate_twilio_request
 from services.twiml import empty_response, say_and_gather, say_and_hangup
 from services.webhook_urls import WEBHOOK_PREFIX, WebhookUrls
@@ -68,10 +74,34 @@ def render_twiml(reply: dict[str, Any], urls: WebhookUrls, speech_timeout_s: int
     return empty_response()
 
 
+APOLOGISED = "/twilio/apologised"
+
+
 def webhook_routes(
     engine: Any, auth_token: str, urls: WebhookUrls, *, timeout_s: float = 8.0
 ) -> Sequence[Route]:
     """One POST route per Twilio webhook, all under /webhooks/twilio/."""
+    apologies: dict[str, asyncio.Future[Any]] = {}  # CallSid -> the flow our apology started
+
+    def apologise(body: dict[str, str]) -> None:
+        sid = body.get("CallSid", "")
+        event = {"CallSid": sid, "call": body.get("call", "")}
+        flow = asyncio.ensure_future(
+            engine.invoke(
+                "Requesting",
+                "request",
+                {"request": new_id(), "path": APOLOGISED, "body": event, "user": None},
+                flow=engine.new_flow(),
+            )
+        )
+        engine.detach(flow)
+        apologies[sid] = flow
+        flow.add_done_callback(lambda done: _forget(apologies, sid, done))
+
+    async def after_apology(sid: str) -> None:
+        flow = apologies.get(sid)
+        if flow is not None and not flow.done():
+            await asyncio.wait({flow}, timeout=timeout_s)
 
     def endpoint(name: str, is_turn: bool):
         path = f"{WEBHOOK_PREFIX}/{name}"
@@ -86,6 +116,8 @@ def webhook_routes(
                 log.warning("refused a webhook with a missing or wrong signature on %s", path)
                 return Response("invalid signature", status_code=403, media_type="text/plain")
             body = {**DEFAULTS, **dict(form), **dict(parse_qsl(request.url.query))}
+            if name == "status":
+                await after_apology(body.get("CallSid", ""))
             try:
                 # A conversation turn is latency-bound: its log is one group commit (a
                 # crash mid-turn loses the call anyway). Callbacks write record by record,
@@ -100,6 +132,7 @@ def webhook_routes(
                 log.error("no reply composed for %s in time", path)
                 if not is_turn:
                     return Response("try again", status_code=503, media_type="text/plain")
+                apologise(body)
                 return Response(say_and_hangup([APOLOGY]), media_type=TWIML)
             return Response(render_twiml(answer.output, urls), status_code=200, media_type=TWIML)
 
@@ -109,6 +142,11 @@ def webhook_routes(
         Route(f"{WEBHOOK_PREFIX}/{name}", endpoint(name, turn), methods=["POST"])
         for name, (_, turn) in WEBHOOKS.items()
     ]
+
+
+def _forget(flows: dict[str, asyncio.Future[Any]], key: str, flow: asyncio.Future[Any]) -> None:
+    if flows.get(key) is flow:
+        del flows[key]
 
 
 def _multi(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:

@@ -164,6 +164,26 @@ RetryAfterVoicemail = Sync(
     then=[CallScheduler.recordMissed({"scheduledCall": scheduled, "outcome": outcome})],
 )
 
+OurApology = Sync(
+    "OurApology",
+    doc="a turn took too long and the caller heard our apology, which promises a call back: "
+    "the call failed on our side, so it is retried (RetryAfterFailedStart)",
+    when=[
+        Requesting.request(
+            {"path": "/twilio/apologised", "body": {"CallSid": sid, "call": call}}, {}
+        )
+    ],
+    then=[
+        PhoneCall.markFailed(
+            {
+                "callSid": sid,
+                "error": "the service did not answer in time; the caller heard an apology",
+                "call": Computed(lambda f: f["call"] or None, "call or null"),
+            }
+        )
+    ],
+)
+
 RetryAfterFailedStart = Sync(
     "RetryAfterFailedStart",
     when=[PhoneCall.markFailed({}, {"scheduledCall": scheduled})],

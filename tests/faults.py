@@ -9,7 +9,11 @@ a flow). A rule can make the n-th write matching it
   ``except Exception`` handler of the engine or a concept sees it), so nothing after
   the crash point reaches the database;
 - ``fail``: raise ``pymongo.errors.AutoReconnect`` once, as a dropped connection does;
-- ``stall``: wait before sending it (a database that stops answering for a while).
+- ``error``: raise ``pymongo.errors.OperationFailure`` once (a failure not worth an
+  immediate retry);
+- ``stall``: wait before sending it (a database that stops answering for a while);
+- ``hold``: stop before sending it until the test releases it (``reached`` tells the
+  test the write is being held), so a test can act at exactly that point.
 
 Everything else is the real server: the state a crash leaves is exactly the state
 the writes before it made.
@@ -22,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, OperationFailure
 
 WRITES = frozenset(
     {
@@ -49,12 +53,19 @@ class ProcessDied(BaseException):
 class Rule:
     """Do ``fault`` at the ``nth`` write (1-based) for which ``matches(collection, method)``."""
 
-    fault: str  # "crash" | "fail" | "stall"
+    fault: str  # "crash" | "fail" | "error" | "stall" | "hold"
     nth: int = 1
     matches: Callable[[str, str], bool] = lambda collection, method: True
     seconds: float = 0.0  # for "stall"
     seen: int = 0
     fired: bool = False
+    reached: asyncio.Event = attrs.Factory(asyncio.Event)  # for "hold"
+    release: asyncio.Event = attrs.Factory(asyncio.Event)
+
+
+def on(collection: str, method: str | None = None) -> Callable[[str, str], bool]:
+    """A rule's ``matches``: writes to ``collection`` (by ``method``, if given)."""
+    return lambda coll, meth: coll == collection and (method is None or meth == method)
 
 
 @attrs.define
@@ -105,8 +116,13 @@ class FaultyDatabase:
                 raise ProcessDied(f"crashed before write {len(self.writes)}: {method} {collection}")
             if rule.fault == "fail":
                 raise AutoReconnect(f"injected: connection dropped before {method} {collection}")
+            if rule.fault == "error":
+                raise OperationFailure(f"injected: {method} {collection} failed")
             if rule.fault == "stall":
                 await asyncio.sleep(rule.seconds)
+            if rule.fault == "hold":
+                rule.reached.set()
+                await rule.release.wait()
 
 
 class FaultyCollection:

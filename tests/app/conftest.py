@@ -11,6 +11,7 @@ import itertools
 import re
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
@@ -24,8 +25,10 @@ from services.clock import FakeClock
 from services.completion_local import MockCompletionChecker
 from services.config import load_config
 from services.telephony_mock import MockTelephony
+from services.twilio_signature import sign_twilio_request
 from services.worker_loop import CallWorker
 from tests.api_client import call_api, sign_up
+from tests.faults import FaultyDatabase, Rule
 
 BASE = "http://test.local"
 _numbers = (f"+1415555{n:04d}" for n in itertools.count(3000))
@@ -37,6 +40,7 @@ class Service:
     app: Any
     telephony: MockTelephony
     worker: CallWorker
+    faults: FaultyDatabase | None = None
 
     @property
     def clock(self) -> FakeClock:
@@ -86,6 +90,12 @@ class Service:
             pass
         return self.telephony.calls[before:]
 
+    async def webhook(self, name: str, params: dict[str, str], *, call: str | None = None) -> Any:
+        """POST a signed Twilio webhook, as Twilio would (``call``: our id in its URL)."""
+        path = f"/webhooks/twilio/{name}" + (f"?call={call}" if call else "")
+        signature = sign_twilio_request(MOCK_AUTH_TOKEN, BASE + path, params)
+        return await self.http.post(path, data=params, headers={"X-Twilio-Signature": signature})
+
     async def play(self, placed: Any, callee: Any, **options: Any) -> CallResult:
         result = await play_call(
             placed.call_spec(), auth_token=MOCK_AUTH_TOKEN, http=self.http, callee=callee, **options
@@ -95,8 +105,15 @@ class Service:
         return result
 
 
-@pytest.fixture
-async def service(mongo_uri) -> AsyncIterator[Service]:
+@asynccontextmanager
+async def running_service(
+    mongo_uri: str,
+    *,
+    rules: list[Rule] | None = None,
+    webhook_timeout_s: float = 8.0,
+    telephony: MockTelephony | None = None,
+) -> AsyncIterator[Service]:
+    """The whole service in-process; ``rules`` inject database faults (tests/faults.py)."""
     environ = {
         "MONGODB_URI": mongo_uri,
         "DB_NAME": f"app_{uuid.uuid4().hex[:12]}",
@@ -106,20 +123,37 @@ async def service(mongo_uri) -> AsyncIterator[Service]:
         "RETRY_DELAY_SECONDS": "0",
     }
     config = load_config(environ, env_file=None)
-    telephony = MockTelephony(seed=7)
+    telephony = telephony or MockTelephony(seed=7)
     services = adapters_for(
         config,
         clock=FakeClock(dt.datetime.now(dt.UTC)),
         telephony=telephony,
         completion=MockCompletionChecker(),
     )
-    app = server_app(config, services)
+    faults: list[FaultyDatabase] = []
+
+    def wrap(db: Any) -> Any:
+        faults.append(FaultyDatabase(db, rules))
+        return faults[-1]
+
+    app = server_app(
+        config,
+        services,
+        webhook_timeout_s=webhook_timeout_s,
+        database=wrap if rules is not None else None,
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
             engine = app.state.concept_app.engine
-            yield Service(
-                http, app, telephony, CallWorker(engine, services["clock"], worker_id="test-worker")
-            )
+            worker = CallWorker(engine, services["clock"], worker_id="test-worker")
+            yield Service(http, app, telephony, worker, faults[0] if faults else None)
+            await engine.settle()
             await engine.log.flush()
             await engine.db.client.drop_database(config.db_name)
+
+
+@pytest.fixture
+async def service(mongo_uri) -> AsyncIterator[Service]:
+    async with running_service(mongo_uri) as svc:
+        yield svc
