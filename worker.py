@@ -14,9 +14,11 @@ signal.signal(signal.SIGTERM, _stop_while_starting)
 signal.signal(signal.SIGINT, _stop_while_starting)
 
 import asyncio  # noqa: E402
+import datetime as dt  # noqa: E402
 
 from services.assembly import concept_app, startup_config  # noqa: E402
 from services.database import make_async_client  # noqa: E402
+from services.metrics import METRICS  # noqa: E402
 from services.worker_loop import CallWorker  # noqa: E402
 
 
@@ -27,13 +29,21 @@ async def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     config = startup_config()
+    if config.worker_metrics_port:
+        METRICS.serve(config.worker_metrics_port, config.metrics_host)
     client = make_async_client(config.mongodb_uri)
     app = concept_app(config, client[config.db_name])
     try:
         async with app.running():
             clock = app.services["clock"]
+            settle = dt.timedelta(seconds=config.reconcile_settle_seconds)
             worker = CallWorker(
-                app.engine, clock, lease_s=config.worker_lease_seconds, stopping=stop
+                app.engine,
+                clock,
+                lease_s=config.worker_lease_seconds,
+                stopping=stop,
+                reconcile_every_s=config.reconcile_every_seconds,
+                limits={"settle": settle, "idleCall": settle},
             )
             await worker.run()
     finally:

@@ -58,6 +58,7 @@ class ActionRecord:
     finished: dt.datetime | None = None
     intent: bool = False  # written before the action's effect; its outcome is not known yet
     replays: int = 0  # how many recovery passes have taken it up (from the log)
+    targets: list[dict[str, Any]] = attrs.Factory(list)  # an intent: where its mark will be
 
     @property
     def is_error(self) -> bool:
@@ -117,6 +118,7 @@ class ActionLog:
         self._owed: list[dict[str, Any]] = []
         self._owed_done: list[str] = []
         self._flush_lock = asyncio.Lock()
+        self.failure_observers: list[Callable[[], None]] = []  # told of each failed write
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._closing = False
@@ -202,12 +204,14 @@ class ActionLog:
         started: dt.datetime,
         secret: frozenset[str],
         private: frozenset[str],
+        targets: list[dict[str, Any]],
     ) -> dict[str, Any]:
         """The record of an action about to make its first write, before it makes it.
 
-        Pending with no outputs: if the process dies, recovery runs the action again in
-        replay-only mode, which returns what its marked write recorded (or finds that the
-        write never happened) and then runs the reactions it owed.
+        Pending with no outputs, and naming the documents (``targets``: collection and
+        ``_id``) its write will mark: if the process dies, recovery reads the mark there
+        for the action's outcome (none: the write never happened), then runs the reactions
+        it owed. The action is not run again.
         """
         ctx = f"{concept}.{action}"
         return {
@@ -220,6 +224,7 @@ class ActionLog:
             "outputs": None,
             "cause": cause,
             "sync": None,
+            "targets": targets,
             "started": started,
             "finished": started,  # for the retention index; replaced with the outcome
             "pending": True,
@@ -243,12 +248,17 @@ class ActionLog:
             finished=doc.get("finished"),
             intent=outputs is None,
             replays=int(doc.get("replays") or 0),
+            targets=list(doc.get("targets") or []),
         )
 
     # -- writing -------------------------------------------------------------------
 
     async def write_now(self, document: dict[str, Any]) -> None:
         await _insert_or_replace(self.actions, document)
+
+    async def add_target(self, record_id: str, target: dict[str, Any]) -> None:
+        """An intent's action is about to mark one more document (it lost a race and moved on)."""
+        await self.actions.update_one({"_id": record_id}, {"$push": {"targets": target}})
 
     async def replace_now(self, document: dict[str, Any]) -> None:
         """Write a record over its intent (or insert it, if the intent is gone)."""
@@ -291,10 +301,15 @@ class ActionLog:
             if not isinstance(exc, Exception):
                 raise
             log.warning("action log commit failed (%s); queued for retry", type(exc).__name__)
+            self._failed()
             return False
         for record_id in done:
             self.mark_done(record_id)
         return True
+
+    def _failed(self) -> None:
+        for observe in self.failure_observers:
+            observe()
 
     def _owe(self, documents: list[dict[str, Any]], done: list[str]) -> None:
         self._owed.extend(documents)
@@ -331,6 +346,7 @@ class ActionLog:
                 await self.flush()
             except Exception as exc:  # the database is away: keep the batch, try again
                 log.warning("action log flush failed (%s); will retry", type(exc).__name__)
+                self._failed()
                 await asyncio.sleep(0.5)
 
     # -- reading -------------------------------------------------------------------

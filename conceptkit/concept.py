@@ -50,6 +50,7 @@ class OperationSpec:
     doc: str
     secret: frozenset[str]  # never stored in the log
     private: frozenset[str]  # stored sealed (encrypted) in the log
+    retry: bool = True  # run again at once after a transient database error
 
     @property
     def qualname(self) -> str:
@@ -83,12 +84,15 @@ def action(
     *,
     secret: tuple[str, ...] = (),
     private: tuple[str, ...] = (),
+    retry: bool = True,
 ):
     """Mark an async method as an action.
 
     ``secret`` names inputs/outputs never written to the action log (passwords,
     raw tokens); ``private`` names ones written only sealed by the log sealer
-    (spoken text, recording URLs).
+    (spoken text, recording URLs). ``retry=False``: not run again at once after a
+    transient database error (an action with an outside effect before its write,
+    such as sending a message, whose repeat the effect marks cannot prevent).
     """
 
     def mark(f: Callable[..., Awaitable[dict[str, Any]]]):
@@ -98,7 +102,7 @@ def action(
             raise TypeError(
                 f"action {f.__qualname__}: action names must not begin with '_' (that marks a query)"
             )
-        f.__conceptkit__ = ("action", frozenset(secret), frozenset(private))  # type: ignore[attr-defined]
+        f.__conceptkit__ = ("action", frozenset(secret), frozenset(private), retry)  # type: ignore[attr-defined]
         return f
 
     return mark(func) if func is not None else mark
@@ -116,7 +120,7 @@ def query(
             raise TypeError(f"query {f.__qualname__} must be async")
         if not f.__name__.startswith("_"):
             raise TypeError(f"query {f.__qualname__}: query names begin with '_'")
-        f.__conceptkit__ = ("query", frozenset(), frozenset(private))  # type: ignore[attr-defined]
+        f.__conceptkit__ = ("query", frozenset(), frozenset(private), False)  # type: ignore[attr-defined]
         return f
 
     return mark(func) if func is not None else mark
@@ -156,6 +160,12 @@ class Concept:
         (see ``conceptkit.effects``)."""
         return effects.Store(self.collection(name))
 
+    @property
+    def action_id(self) -> str | None:
+        """The id of the action running now, the same on its replays (None outside one):
+        an action that takes a lock can tell its own earlier, interrupted run by it."""
+        return effects.current_action_id()
+
     def new_id(self) -> str:
         """A new id; inside an action, derived from the action's id (the same on a replay)."""
         return effects.new_id_for_action(new_id)
@@ -166,7 +176,7 @@ class Concept:
     @classmethod
     def operations(
         cls,
-    ) -> dict[str, tuple[Callable[..., Any], str, frozenset[str], frozenset[str]]]:
+    ) -> dict[str, tuple[Callable[..., Any], str, frozenset[str], frozenset[str], bool]]:
         found = {}
         for klass in reversed(cls.__mro__):
             for attr, value in vars(klass).items():
@@ -179,7 +189,7 @@ class Concept:
 def describe_operations(instance: Concept) -> dict[str, OperationSpec]:
     """Compile every action and query of a concept instance into OperationSpecs."""
     specs = {}
-    for name, (func, kind, secret, private) in type(instance).operations().items():
+    for name, (func, kind, secret, private, retry) in type(instance).operations().items():
         hints = typing.get_type_hints(func, include_extras=True)
         sig = inspect.signature(func)
         params = {}
@@ -208,6 +218,7 @@ def describe_operations(instance: Concept) -> dict[str, OperationSpec]:
             output_schema=output_schema,
             doc=inspect.cleandoc(func.__doc__ or ""),
             secret=secret,
+            retry=retry,
             private=private,
         )
     return specs

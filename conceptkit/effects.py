@@ -35,13 +35,6 @@ KEEP_MARKS = 16  # a replay comes within minutes; this many later changes would 
 CAS_ATTEMPTS = 25
 
 
-class NotApplied(BaseException):
-    """Raised by a helper in replay-only mode when the action left no mark: it never took effect.
-
-    A BaseException, so an action's own ``except Exception`` cannot swallow it.
-    """
-
-
 @attrs.frozen
 class Change:
     """What an action decided for one document: the fields to set and unset, and its outputs."""
@@ -58,13 +51,13 @@ class Scope:
     action_id: str
     encode: Callable[[dict[str, Any]], dict[str, Any]] = dict
     decode: Callable[[dict[str, Any]], dict[str, Any]] = dict
-    # Called before the action's first write (a root makes its record durable first).
-    before_write: Callable[[], Awaitable[None]] | None = None
-    # A replay of a root: only an effect that already happened may be returned.
-    replay_only: bool = False
+    # Told of each document the action is about to write, before it writes it: a root
+    # makes its record durable first, naming the documents its mark will be on.
+    before_write: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None
     replaying: bool = False  # run by a recovery pass: an earlier run may have left a mark
     ids: int = 0
     wrote: bool = False
+    targets: list[dict[str, Any]] = attrs.Factory(list)  # {"c": collection, "id": _id}
 
     def derived_id(self) -> str:
         """The n-th id this action makes: the same on every run of the same action.
@@ -76,13 +69,15 @@ class Scope:
         digest = hashlib.sha256(f"{self.action_id}|{self.ids}".encode()).hexdigest()
         return f"{self.action_id[:20]}{self.ids:02x}{digest[:10]}"
 
-    async def writing(self) -> None:
-        if self.replay_only:
-            raise NotApplied(self.action_id)
-        if not self.wrote:
-            if self.before_write is not None:
-                await self.before_write()
-            self.wrote = True
+    async def writing(self, collection: Any, doc_id: Any) -> None:
+        """The action is about to write document ``doc_id`` of ``collection`` with its mark."""
+        target = {"c": collection.name, "id": doc_id}
+        if target in self.targets:
+            return
+        if self.before_write is not None:
+            await self.before_write([*self.targets, target])
+        self.targets.append(target)
+        self.wrote = True
 
     def mark(self, outputs: dict[str, Any]) -> dict[str, Any]:
         return {"a": self.action_id, "o": self.encode(outputs)}
@@ -126,12 +121,7 @@ async def create(collection: Any, document: dict[str, Any], outputs: dict[str, A
     """
     scope = current()
     if scope is not None:
-        if scope.replay_only:
-            done = scope.recorded(await collection.find_one({"_id": document["_id"]}))
-            if done is None:
-                raise NotApplied(scope.action_id)
-            return done
-        await scope.writing()
+        await scope.writing(collection, document["_id"])
         document = {**document, MARKS: [scope.mark(outputs)]}
     try:
         await collection.insert_one(document)
@@ -157,7 +147,7 @@ async def _write(
 ) -> bool:
     """Apply a decided change with its mark, if ``doc`` is still at the version read."""
     if scope is not None:
-        await scope.writing()
+        await scope.writing(collection, doc["_id"])
     update: dict[str, Any] = {"$inc": {"version": 1}, **_push(scope, decided.outputs)}
     if decided.set:
         update["$set"] = dict(decided.set)
@@ -197,13 +187,9 @@ async def change(
         if done is not None:
             return done
         if doc is None:
-            if scope is not None and scope.replay_only:
-                raise NotApplied(scope.action_id)
             return missing
         decided = await _decided(decide(doc))
         if not isinstance(decided, Change):
-            if scope is not None and scope.replay_only:
-                raise NotApplied(scope.action_id)
             return decided  # a failure: nothing changes
         if await _write(collection, scope, doc, decided, {}):
             return decided.outputs
@@ -227,13 +213,11 @@ async def claim(
     narrows the scan) and returns what the first run returned instead of taking another.
     """
     scope = current()
-    if scope is not None and (scope.replaying or scope.replay_only):
+    if scope is not None and scope.replaying:
         taken = await collection.find_one({**among, f"{MARKS}.a": scope.action_id})
         done = scope.recorded(taken)
         if done is not None:
             return done
-        if scope.replay_only:
-            raise NotApplied(scope.action_id)
     for _ in range(CAS_ATTEMPTS):
         found = await _first(collection, candidates, sort)
         if found is None:
@@ -298,6 +282,12 @@ class Store:
         among: Mapping[str, Any],
     ) -> dict[str, Any] | None:
         return await claim(self.collection, candidates, sort, decide, among)
+
+
+def current_action_id() -> str | None:
+    """The id of the action running now: the same on its replays (None outside an action)."""
+    scope = current()
+    return None if scope is None else scope.action_id
 
 
 def new_id_for_action(fallback: Callable[[], str]) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, WTimeoutError
 
 from . import batching, context, effects
-from .actionlog import LOST, RAISED, ActionLog, ActionRecord, Sealer, next_seq
+from .actionlog import RAISED, ActionLog, ActionRecord, Sealer, next_seq
 from .batching import Batch
 from .concept import Concept, OperationSpec, describe_operations
 from .ids import new_id
@@ -271,6 +271,9 @@ class Engine(RecoveryMixin):
                     await self._commit(own)
                 finally:
                     self._open_batches.pop(flow, None)
+                    if stopped is not None:  # what it owes is recovery's, not the heartbeat's
+                        for record_id in own.written_pending:
+                            self._working.pop(record_id, None)
         if stopped is not None:
             raise InvocationError(stopped.record, owed=True) from None
         if record.raised:
@@ -311,8 +314,6 @@ class Engine(RecoveryMixin):
         sync: str | None,
         action_id: str | None,
         validated: bool,
-        *,
-        replay_only: bool = False,
     ) -> ActionRecord:
         started = dt.datetime.now(dt.UTC)
         action_id = action_id or new_id()
@@ -323,20 +324,26 @@ class Engine(RecoveryMixin):
                 return await self._complete(
                     spec, action_id, flow, inputs, outputs, cause, sync, started, False
                 )
-        scope = self._scope(spec, action_id, replay_only)
-        if sync is None and not replay_only and self._may_react_to(spec, inputs):
-            # A root that may cause reactions: its record is durable before its first write.
-            async def intent() -> None:
+        scope = self._scope(spec, action_id)
+        if sync is None and self._may_react_to(spec, inputs):
+            # A root that may cause reactions: its record is durable before its first write,
+            # naming the documents that write will mark (recovery looks there).
+            async def intent(targets: list[dict[str, Any]]) -> None:
+                if len(targets) > 1:
+                    await self.log.add_target(action_id, targets[-1])
+                    return
                 document = self.log.intent_document(
                     action_id, flow, spec.concept, spec.name, inputs, cause, started,
-                    spec.secret, spec.private,
+                    spec.secret, spec.private, targets,
                 )  # fmt: skip
                 await self.log.write_now(document)
                 self._working[action_id] = time.monotonic()
 
             scope.before_write = intent
-        for delay in (*TRANSIENT_DELAYS_S, None):
-            scope.ids = 0  # a second run makes the same ids as the first
+        delays = TRANSIENT_DELAYS_S if spec.retry else ()
+        for attempt, delay in enumerate((*delays, None)):
+            scope.ids = 0  # a second run makes the same ids as the first,
+            scope.replaying = scope.replaying or attempt > 0  # and finds its marks first
             token = effects.enter(scope)
             try:
                 outputs = await spec.func(**inputs)
@@ -344,10 +351,6 @@ class Engine(RecoveryMixin):
                     raise TypeError(
                         f"{spec.qualname} returned {type(outputs).__name__}, not a dict"
                     )
-                break
-            except effects.NotApplied:
-                outputs = {"error": "interrupted before it took effect", "errorKind": "unavailable"}
-                outputs[LOST] = True
                 break
             except Exception as exc:
                 if delay is not None and _transient(exc):
@@ -361,16 +364,15 @@ class Engine(RecoveryMixin):
                 effects.leave(token)
         intent = scope.wrote and scope.before_write is not None
         return await self._complete(
-            spec, action_id, flow, inputs, outputs, cause, sync, started, intent or replay_only
+            spec, action_id, flow, inputs, outputs, cause, sync, started, intent
         )
 
-    def _scope(self, spec: OperationSpec, action_id: str, replay_only: bool) -> effects.Scope:
+    def _scope(self, spec: OperationSpec, action_id: str) -> effects.Scope:
         ctx = f"{spec.concept}.{spec.name}.out"
         return effects.Scope(
             action_id,
             encode=lambda out: self.log.encode_values(out, spec.secret, spec.private, ctx),
             decode=lambda stored: self.log.decode_values(stored, ctx),
-            replay_only=replay_only,
             replaying=replaying.get(),
         )
 
@@ -406,7 +408,8 @@ class Engine(RecoveryMixin):
         )
         self._remember(record)
         if record.raised and intent:
-            return record  # the intent stays pending: recovery runs it again
+            self._working.pop(record.id, None)  # recovery, not the heartbeat, owns it now
+            return record  # the intent stays pending: recovery finds out what became of it
         may_react = record.completed and self._may_trigger(record)
         document = self.log.to_document(record, spec.secret, spec.private, pending=may_react)
         batch = batching.current.get()
@@ -436,7 +439,11 @@ class Engine(RecoveryMixin):
                 observe(record, may_react)
         if not may_react:
             return record
-        await self._react(record)
+        try:
+            await self._react(record)
+        except FlowStopped:
+            self._working.pop(record.id, None)  # stays pending: recovery runs the rest
+            raise
         if batch is not None:
             batch.done.add(record.id)
         else:

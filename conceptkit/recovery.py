@@ -4,9 +4,9 @@ A record left pending past the grace period belongs to a process that died (or
 stalled): any process claims it atomically and replays its syncs. A replayed
 action finds the mark its first run left (see ``effects``) and returns what it
 returned, so every reaction the first run owed runs, once. A record that is only
-an intent (written before its action's first write) is run again in replay-only
-mode: it completes with its recorded outcome, or is recorded as never having
-taken effect.
+an intent (written before its action's first write, naming the documents that
+write marks) is completed from the mark found there, or recorded as never having
+taken effect; the action itself is not run again.
 
 Live flows keep their pending records from being replayed under them: a heartbeat
 pushes the replay time of every record whose reactions this process is still
@@ -17,6 +17,7 @@ passes, kept in the log with the reason, and reported.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -24,7 +25,9 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from . import batching, context
+from .actionlog import LOST
 from .batching import Batch
+from .effects import MARKS
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -102,21 +105,37 @@ class RecoveryMixin:
             replaying.reset(token)
 
     async def _redo(self: Engine, record: Any) -> None:
-        """Run an intent's action again in replay-only mode: its outcome is what its marked
-        write recorded; with no mark, it never took effect."""
+        """Complete an intent: its outcome is what the mark on one of its target documents
+        recorded; with no mark there, the write never happened. The action is not run
+        again (its inputs in the log may be redacted, and a second run could decide anew)."""
         spec = self.operations.get((record.concept, record.action))
         if spec is None:
             await self.log.give_up(record.id, "its action no longer exists")
             return
-        await self._run(
+        outputs: dict[str, Any] = {
+            "error": "interrupted before it took effect",
+            "errorKind": "unavailable",
+            LOST: True,
+        }
+        scope = self._scope(spec, record.id)
+        for target in record.targets:
+            doc = await self.db[target["c"]].find_one(
+                {"_id": target["id"], f"{MARKS}.a": record.id}
+            )
+            found = scope.recorded(doc)
+            if found is not None:
+                outputs = found
+                break
+        await self._complete(
             spec,
-            dict(record.inputs),
+            record.id,
             record.flow,
+            dict(record.inputs),
+            outputs,
             list(record.cause),
             record.sync,
-            record.id,
+            record.started or dt.datetime.now(dt.UTC),
             True,
-            replay_only=True,
         )
 
     def _notify_recovery(self: Engine, event: str, record: Any) -> None:

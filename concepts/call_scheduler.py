@@ -273,14 +273,19 @@ class CallScheduler(Concept):
         return await self._change(scheduledCall, decide)
 
     @action
-    async def markCompleted(self, scheduledCall: str) -> dict[str, Any]:
-        """The reflection call succeeded: DIALING/IN_PROGRESS -> COMPLETED."""
+    async def markCompleted(
+        self, scheduledCall: str, attempt: Attempt | None = None
+    ) -> dict[str, Any]:
+        """The reflection call succeeded: DIALING/IN_PROGRESS -> COMPLETED (of ``attempt``, if given)."""
 
         def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
             if doc["status"] not in ATTEMPTING:
                 return fail(
                     f"the call is {doc['status']}; only a dialling or active call completes"
                 )
+            stale = self._stale(doc, attempt)
+            if stale:
+                return stale
             changes, unset = self._finish(doc, COMPLETED, COMPLETED)
             return Change({}, set=changes, unset=unset)
 
@@ -378,6 +383,10 @@ class CallScheduler(Concept):
             changes, unset = self._finish(doc, CANCELLED, "ALREADY_REFLECTED")
             return Change({"scheduledCall": doc["_id"]}, set=changes, unset=unset)
 
+        # its effect unsets what it finds the call by: a replay looks for its mark first
+        done = await self.store("calls").recorded({"user": user})
+        if done is not None:
+            return done
         return await self.store("calls").change(
             {"activeUser": user}, decide, missing=fail("no call is waiting", "not_found")
         )

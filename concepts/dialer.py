@@ -39,6 +39,15 @@ ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "cancele
 UNCLEAR = ("dialing", "ambiguous")
 
 
+def _unclear() -> dict[str, Any]:
+    return {"callSid": None, "adopted": False, "unclear": True}
+
+
+def _cancelled() -> dict[str, Any]:
+    """A dial called off: ``cancelled`` lets syncs end the call that was waiting for it."""
+    return {**fail("the call was cancelled before it was dialled"), "cancelled": True}
+
+
 class Dialled(TypedDict):
     callSid: str | None  # None while the outcome is unclear
     adopted: bool
@@ -75,6 +84,8 @@ class Dialer(Concept):
         return self.collection("attempts")
 
     async def setup(self) -> None:
+        # cancellations are only needed while a dial of theirs could still be in flight
+        await self.collection("cancelled").create_index("at", expireAfterSeconds=7 * 86400)
         await self.attempts.create_index("scheduledCall")
         await self.attempts.create_index("to")
         await self.attempts.create_index("user")
@@ -95,10 +106,19 @@ class Dialer(Concept):
             return fail("this attempt is being dialled by another worker right now", "conflict")
         if isinstance(held, str):
             return await self._settle(key, held, adopted=True)
-        how, fence = held
+        how, fence, sent = held
+        if await self._called_off(scheduledCall, user):
+            return await self._outcome(key, _cancelled(), {"state": "cancelled"}, fence)
+        if sent:
+            # An earlier try of this very attempt may have reached the provider: never send
+            # again; adopt what the provider has (live or over), else it stays unclear.
+            found = await self._reconcile(scheduledCall, to, quiet=True, own=True)
+            if found:
+                return await self._settle(key, found, adopted=True, fence=fence)
+            return await self._outcome(key, _unclear(), {"state": "ambiguous"}, fence)
         adopted = await self._reconcile(scheduledCall, to, skip=key if how == FRESH else None)
         if adopted:
-            return await self._settle(key, adopted, adopted=True)
+            return await self._settle(key, adopted, adopted=True, fence=fence)
         urls = self.services["webhook_urls"]
 
         async def still_ours() -> bool:
@@ -124,42 +144,59 @@ class Dialer(Concept):
             )
         except DialFenced as exc:
             log.warning("dial of %s called off: %s", key, exc.message)
-            return fail("the attempt was taken over or cancelled before it was dialled")
+            if await self._called_off(scheduledCall, user, key):
+                return await self._outcome(key, _cancelled(), {"state": "cancelled"}, fence)
+            return fail("the attempt was taken over by another worker before it was dialled")
         except (AmbiguousDialError, TimeoutError):
-            found = await self._reconcile(scheduledCall, to, quiet=True)
+            found = await self._reconcile(scheduledCall, to, quiet=True, own=True)
             if found:
-                return await self._settle(key, found, adopted=True)
+                return await self._settle(key, found, adopted=True, fence=fence)
             # Unclear until reconciled: never counted as missed while it may be live.
-            return await self._outcome(
-                key,
-                {"callSid": None, "adopted": False, "unclear": True},
-                {"state": "ambiguous"},
-            )
+            return await self._outcome(key, _unclear(), {"state": "ambiguous"}, fence)
         except TelephonyError as exc:
             return await self._outcome(
                 key,
                 fail(f"the call could not be placed: {exc.message}", "unavailable"),
                 {"state": "failed", "error": exc.message},
+                fence,
             )
-        return await self._settle(key, placed.sid, adopted=False)
+        return await self._settle(key, placed.sid, adopted=False, fence=fence)
 
-    async def _outcome(self, key: str, outputs: dict[str, Any], sets: dict[str, Any]) -> Any:
-        """Record how the attempt ended, with this dial's mark (a replay returns it)."""
+    async def _outcome(
+        self, key: str, outputs: dict[str, Any], sets: dict[str, Any], fence: int | None = None
+    ) -> Any:
+        """Record how the attempt ended, with this action's mark (a replay returns it). With
+        ``fence``, only while that token still holds: a holder fenced out records nothing."""
+        find: dict[str, Any] = {"_id": key} if fence is None else {"_id": key, "fence": fence}
         return await self.store("attempts").change(
-            {"_id": key},
+            find,
             lambda doc: Change(outputs, set=sets),
-            missing=fail("the attempt was forgotten (account deleted)", "not_found"),
+            missing=fail("the attempt moved on (taken over, or forgotten) before its outcome"),
         )
+
+    async def _called_off(self, scheduledCall: str, user: str, key: str | None = None) -> bool:
+        """Whether the user cancelled this scheduled call (or was deleted) before the dial."""
+        if key is not None:
+            doc = await self.attempts.find_one({"_id": key}, {"cancelled": 1})
+            if doc is not None and doc.get("cancelled"):
+                return True
+        found = await self.collection("cancelled").find_one(
+            {"_id": {"$in": [scheduledCall, f"user:{user}"]}}, {"_id": 1}
+        )
+        return found is not None
 
     async def _lock(
         self, key: str, user: str, call: str, scheduledCall: str, to: str, now: dt.datetime
-    ) -> tuple[str, int] | str | None:
-        """Take the attempt for dialling: (FRESH or RESUMED, fencing token), its CallSid
-        (already placed), or None (someone else holds it right now).
+    ) -> tuple[str, int, bool] | str | None:
+        """Take the attempt for dialling: (FRESH or RESUMED, fencing token, whether an earlier
+        try may have sent the request), its CallSid (already placed), or None (someone else
+        holds it right now).
 
         The attempt record is written before anyone dials, and holds a short lock, so
         a worker taking over a crashed worker's claim and a replay of the crashed
         worker's own reactions cannot both dial it. Each holder gets a larger token.
+        A replay of the very dial that took the lock (same action id) takes it back at
+        once: the process that held it died, or its token is now too small to dial.
         """
         until = now.timestamp() + self._lock_seconds
         fresh = {
@@ -174,32 +211,45 @@ class Dialer(Concept):
             "lockUntil": until,
             "fence": 1,
             "cancelled": False,
+            "holder": self.action_id,
             "version": 0,
         }
         try:
             await self.attempts.insert_one(fresh)
-            return FRESH, 1
+            return FRESH, 1, False
         except DuplicateKeyError:
             pass
         existing = await self.attempts.find_one({"_id": key})
         if existing and existing.get("callSid"):
             return existing["callSid"]
+        holder = existing.get("holder") if existing else None
+        mine = holder is not None and holder == self.action_id
+        expired = {} if mine else {"lockUntil": {"$lte": now.timestamp()}}
         taken = await self.attempts.find_one_and_update(
             {
                 "_id": key,
                 "callSid": None,
-                "lockUntil": {"$lte": now.timestamp()},
+                **expired,
                 "cancelled": {"$in": [False, None]},  # (None: written before cancelling existed)
             },
             {"$set": {"lockUntil": until, "state": "dialing"}, "$inc": {"fence": 1}},
             return_document=ReturnDocument.AFTER,
         )
-        return (RESUMED, taken["fence"]) if taken else None
+        if taken is None:
+            return None
+        return RESUMED, taken["fence"], taken.get("sentAt") is not None
 
     async def _reconcile(
-        self, scheduledCall: str, to: str, skip: str | None = None, quiet: bool = False
+        self,
+        scheduledCall: str,
+        to: str,
+        skip: str | None = None,
+        quiet: bool = False,
+        own: bool = False,
     ) -> str | None:
-        """A live call the provider has for an earlier attempt whose outcome we never learned.
+        """A call the provider has for an attempt of this scheduled call whose outcome we never
+        learned: a live one for an earlier attempt, or (``own``: this attempt's request may
+        have left) any, live or over.
 
         The provider cannot tell whose call it is, only its number: a call is adopted
         only if no other unclear attempt to that number (another user's, say) could own
@@ -219,7 +269,7 @@ class Dialer(Concept):
         if others:
             log.warning("not adopting by number: another unclear attempt to %s exists", to[-4:])
             return None
-        since = min(a["at"] for a in unclear) - RECONCILE_SKEW
+        since = min(a.get("sentAt") or a["at"] for a in unclear) - RECONCILE_SKEW
         known = {
             a["callSid"]
             for a in await self.attempts.find({"to": to, "callSid": {"$ne": None}}).to_list(None)
@@ -231,18 +281,24 @@ class Dialer(Concept):
                 return None
             raise
         for summary in calls:
-            if summary.sid not in known and summary.status in LIVE_STATUSES:
+            if summary.sid not in known and (own or summary.status in LIVE_STATUSES):
                 log.warning("adopting call %s placed by an unclear earlier attempt", summary.sid)
                 return summary.sid
         return None
 
-    async def _settle(self, key: str, sid: str, *, adopted: bool) -> Dialled:
-        """The attempt's call is known: record it (marked), and close its unclear siblings."""
-        done = await self._outcome(
-            key,
-            {"callSid": sid, "adopted": adopted, "unclear": False},
-            {"state": "placed", "callSid": sid},
-        )
+    async def _settle(
+        self,
+        key: str,
+        sid: str,
+        *,
+        adopted: bool,
+        outputs: dict[str, Any] | None = None,
+        fence: int | None = None,
+    ) -> Any:
+        """The attempt's call is known: record it (marked with ``outputs``, by default the
+        dial's), and close its unclear siblings."""
+        marked = outputs or {"callSid": sid, "adopted": adopted, "unclear": False}
+        done = await self._outcome(key, marked, {"state": "placed", "callSid": sid}, fence)
         doc = await self.attempts.find_one({"_id": key}, {"scheduledCall": 1})
         if doc is not None:
             await self.attempts.update_many(
@@ -256,6 +312,9 @@ class Dialer(Concept):
         """Settle the unclear attempt of our call ``call``: adopt the live call the provider
         has for it, or, once the provider has shown nothing for long enough, record that
         it was never placed. Fails (unavailable) while it stays unclear."""
+        done = await self.store("attempts").recorded({"call": call})
+        if done is not None:
+            return done  # a replay: what this reconciliation found
         attempt = await self.attempts.find_one(
             {"call": call, "state": {"$in": list(UNCLEAR)}}, sort=[("at", -1)]
         )
@@ -272,8 +331,8 @@ class Dialer(Concept):
         except TelephonyError as exc:
             return fail(f"the provider could not be asked: {exc.message}", "unavailable")
         if found:
-            await self._settle(attempt["_id"], found, adopted=True)
-            return {"call": call, "callSid": found, "placed": True}
+            placed = {"call": call, "callSid": found, "placed": True}
+            return await self._settle(attempt["_id"], found, adopted=True, outputs=placed)
         if now - attempt["at"] < GIVE_UP_UNCLEAR_AFTER:
             return fail("still unclear: the provider shows no call yet", "unavailable")
         return await self._outcome(
@@ -283,12 +342,21 @@ class Dialer(Concept):
         )
 
     @action
-    async def cancelDial(self, call: str) -> dict[str, Any]:
-        """The call was cancelled: an attempt not yet sent to the provider will not be."""
+    async def cancelDial(self, scheduledCall: str) -> dict[str, Any]:
+        """The user cancelled the scheduled call: no attempt of it is sent to the provider from
+        now on, whether it is being dialled or not yet begun."""
+        await self._tombstone(scheduledCall)
         res = await self.attempts.update_many(
-            {"call": call, "callSid": None}, {"$set": {"cancelled": True}}
+            {"scheduledCall": scheduledCall, "callSid": None}, {"$set": {"cancelled": True}}
         )
         return {"stopped": res.modified_count > 0}
+
+    async def _tombstone(self, key: str) -> None:
+        # ``at`` feeds the server's expiry (TTL) index, which runs on real time
+        now = dt.datetime.now(dt.UTC)
+        await self.collection("cancelled").update_one(
+            {"_id": key}, {"$setOnInsert": {"at": now}}, upsert=True
+        )
 
     @action
     async def hangUp(self, callSid: str) -> dict[str, Any]:
@@ -316,7 +384,9 @@ class Dialer(Concept):
 
     @action
     async def deleteAllFor(self, user: str) -> dict[str, Any]:
-        """Forget the user's dial attempts (they hold the number dialled)."""
+        """Forget the user's dial attempts (they hold the number dialled); a dial of theirs
+        still in flight is called off (the user is remembered as deleted, nothing else)."""
+        await self._tombstone(f"user:{user}")
         await self.attempts.delete_many({"user": user})
         return {}
 

@@ -141,7 +141,7 @@ class PhoneVerification(Concept):
 
     # -- actions ---------------------------------------------------------------------
 
-    @action
+    @action(retry=False)  # the text message goes out before the code is stored
     async def start(self, user: str, phoneNumber: PhoneInput) -> Number:
         """Text a 6-digit code (valid 10 minutes) to the number; replaces any code pending."""
         try:

@@ -97,6 +97,13 @@ def check_https_url(url: Any) -> str | None:
     return None
 
 
+def _touched(doc: Mapping[str, Any], since: dt.datetime) -> dict[str, Any] | None:
+    """A failure if the reflection changed after ``since`` (when it was last seen idle)."""
+    if (doc.get("touchedAt") or doc["startedAt"]) != since:
+        return fail("the reflection changed since it was found idle", "conflict")
+    return None
+
+
 def _missing_positions(doc: Mapping[str, Any]) -> list[int]:
     answered = {r["position"] for r in doc.get("responses", [])}
     return [p["position"] for p in doc["prompts"] if p["position"] not in answered]
@@ -384,6 +391,28 @@ class ReflectionSession(Concept):
 
         return await self._update(user, session, decide)
 
+    @action
+    async def abandonUntouched(
+        self,
+        user: str,
+        session: SessionId,
+        untouchedSince: dt.datetime,
+        reason: Annotated[str, Len(1, 200)],
+    ) -> dict[str, Any]:
+        """Internal (reconciler): abandon a reflection left in progress, answers kept, but only
+        if nothing has changed it since ``untouchedSince`` (the user may be back at it)."""
+
+        def decide(doc: dict[str, Any]) -> dict[str, Any]:
+            problem = self._require_status(doc, (IN_PROGRESS,), "abandon it") or _touched(
+                doc, untouchedSince
+            )
+            if problem:
+                return problem
+            sets = {"status": ABANDONED, "endedAt": self._now(), "abandonReason": reason}
+            return {"$set": sets, "$unset": {"activeFor": ""}}
+
+        return await self._update(user, session, decide)
+
     @action(private=("answers", "transcript"))
     async def closeCall(
         self,
@@ -392,20 +421,24 @@ class ReflectionSession(Concept):
         answers: Annotated[list[CallAnswer], Len(0, MAX_PROMPTS)],
         transcript: Annotated[str, Len(0, MAX_TRANSCRIPT_CHARS)],
         reason: Annotated[str, Len(1, 200)],
+        untouchedSince: dt.datetime | None = None,
     ) -> Closed:
         """The call of a phone reflection is over: keep everything it heard, then close it.
 
         The call's ``answers`` fill the prompts that have no recorded answer yet (so no
         answer is lost, whichever webhook or replay came first) and its transcript is
         stored. The reflection is COMPLETED if every prompt now has an answer, else
-        ABANDONED with ``reason``, the answers kept."""
+        ABANDONED with ``reason``, the answers kept. With ``untouchedSince`` (the reconciler),
+        only if nothing has changed the reflection since (a new call may be continuing it)."""
         if len(transcript) > MAX_TRANSCRIPT_CHARS:
             return fail(f"a transcript is at most {MAX_TRANSCRIPT_CHARS} characters", "invalid")
         now = self._now()
 
         def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
-            problem = self._require_phone(doc, "close a call") or self._require_status(
-                doc, (IN_PROGRESS,), "close it"
+            problem = (
+                self._require_phone(doc, "close a call")
+                or self._require_status(doc, (IN_PROGRESS,), "close it")
+                or (_touched(doc, untouchedSince) if untouchedSince else None)
             )
             if problem:
                 return problem

@@ -7,6 +7,7 @@ they cannot drift apart.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +21,7 @@ from conceptkit import ConceptApp, plugin_manager
 from services.config import Config, ensure_local_key, load_config
 from services.database import make_async_client
 from services.logs import setup_logging
+from services.metrics import METRICS
 from services.phone_simulator import attach_simulator
 from services.phone_simulator_routes import install_simulator
 from services.twilio_webhooks import webhook_routes
@@ -47,7 +49,12 @@ def webhook_auth_token(config: Config) -> str:
     return MOCK_AUTH_TOKEN
 
 
-def concept_app(config: Config, db: Any, services: Mapping[str, Any] | None = None) -> ConceptApp:
+def concept_app(
+    config: Config,
+    db: Any,
+    services: Mapping[str, Any] | None = None,
+    wall_clock: Callable[[], float] = time.time,
+) -> ConceptApp:
     """The engine with every installed plugin; ``services`` replaces the configured adapters (tests).
 
     In mock mode the mock phone provider reports its calls and SMS to the phone
@@ -62,9 +69,11 @@ def concept_app(config: Config, db: Any, services: Mapping[str, Any] | None = No
         title="Daily reflection calls",
         services=dict(services) if services is not None else None,
         recovery_grace_s=config.recovery_grace_seconds,
+        wall_clock=wall_clock,
     )
     if config.use_mocks and services is None:
         attach_simulator(app.services["telephony"], db)
+    METRICS.watch(app.engine)
     return app
 
 
@@ -75,14 +84,16 @@ def server_app(
     *,
     webhook_timeout_s: float = 8.0,
     database: Callable[[Any], Any] | None = None,
+    wall_clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """The web server: API, docs, Twilio webhooks, health checks and the web app.
 
-    ``database`` wraps the database handle everything uses (tests inject faults with it).
+    ``database`` wraps the database handle everything uses (tests inject faults with it);
+    ``wall_clock`` is when pending log records become replayable (tests restart "later").
     """
     client = make_async_client(config.mongodb_uri or "mongodb://127.0.0.1:27017")
     db = client[config.db_name] if database is None else database(client[config.db_name])
-    app = concept_app(config, db, services)
+    app = concept_app(config, db, services, wall_clock)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -107,6 +118,7 @@ def server_app(
             timeout_s=webhook_timeout_s,
         ),
         *(extra_routes or []),
+        *([METRICS.route(config.metrics_token)] if config.metrics_token else []),
         *webapp_routes(),  # last: it claims only /, the app's client-side routes and /static/
     ]
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
@@ -31,6 +32,7 @@ from starlette.routing import Route
 
 from conceptkit.http import run_request
 from conceptkit.ids import new_id
+from services.metrics import METRICS
 from services.twilio_signature import validate_twilio_request
 from services.twiml import empty_response, say_and_gather, say_and_hangup
 from services.webhook_urls import WEBHOOK_PREFIX, WebhookUrls
@@ -75,6 +77,7 @@ def render_twiml(reply: dict[str, Any], urls: WebhookUrls, speech_timeout_s: int
 
 
 APOLOGISED = "/twilio/apologised"
+APOLOGY_RETRIES_S = (0.5, 1, 2, *([5] * 120))  # about ten minutes in all
 
 
 def webhook_routes(
@@ -86,14 +89,8 @@ def webhook_routes(
     def apologise(body: dict[str, str]) -> None:
         sid = body.get("CallSid", "")
         event = {"CallSid": sid, "call": body.get("call", "")}
-        flow = asyncio.ensure_future(
-            engine.invoke(
-                "Requesting",
-                "request",
-                {"request": new_id(), "path": APOLOGISED, "body": event, "user": None},
-                flow=engine.new_flow(),
-            )
-        )
+        inputs = {"request": new_id(), "path": APOLOGISED, "body": event, "user": None}
+        flow = asyncio.ensure_future(_until_logged(engine, inputs, engine.new_flow(), new_id()))
         engine.detach(flow)
         apologies[sid] = flow
         flow.add_done_callback(lambda done: _forget(apologies, sid, done))
@@ -116,6 +113,7 @@ def webhook_routes(
                 log.warning("refused a webhook with a missing or wrong signature on %s", path)
                 return Response("invalid signature", status_code=403, media_type="text/plain")
             body = {**DEFAULTS, **dict(form), **dict(parse_qsl(request.url.query))}
+            started = time.perf_counter()
             if name == "status":
                 await after_apology(body.get("CallSid", ""))
             try:
@@ -133,7 +131,10 @@ def webhook_routes(
                 if not is_turn:
                     return Response("try again", status_code=503, media_type="text/plain")
                 apologise(body)
+                METRICS.apologies.labels(name).inc()
                 return Response(say_and_hangup([APOLOGY]), media_type=TWIML)
+            if is_turn:
+                METRICS.turn_seconds.labels(name).observe(time.perf_counter() - started)
             return Response(render_twiml(answer.output, urls), status_code=200, media_type=TWIML)
 
         return handle
@@ -142,6 +143,19 @@ def webhook_routes(
         Route(f"{WEBHOOK_PREFIX}/{name}", endpoint(name, turn), methods=["POST"])
         for name, (_, turn) in WEBHOOKS.items()
     ]
+
+
+async def _until_logged(engine: Any, inputs: dict[str, Any], flow: str, action_id: str) -> None:
+    """Start the apology's flow, retrying while the database refuses (an apology comes
+    mostly when it is away): the same action id each time, so its effects happen once."""
+    for delay in APOLOGY_RETRIES_S:
+        try:
+            await engine.invoke("Requesting", "request", inputs, flow=flow, action_id=action_id)
+            return
+        except Exception as exc:  # the database is away: try again shortly
+            log.warning("recording an apology failed (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(delay)
+    log.error("an apology could not be recorded; the reconciler will settle the call")
 
 
 def _forget(flows: dict[str, asyncio.Future[Any]], key: str, flow: asyncio.Future[Any]) -> None:

@@ -20,8 +20,8 @@ from conceptkit import Computed, Sync, concepts, vars
 ) = concepts(
     "Accounts Requesting Profile Prompts Schedule ReflectionSession PhoneVerification CallScheduler PhoneCall Dialer"
 )
-user, request, password, err, timezone, call, kind = vars(
-    "user request password err timezone call kind"
+user, request, password, err, timezone, call, kind, scheduled = vars(
+    "user request password err timezone call kind scheduled"
 )
 
 DELETE_ACCOUNT = "/Account/delete"
@@ -55,8 +55,11 @@ HangUpBeforeDeletion = Sync(
         Requesting.request({"path": DELETE_ACCOUNT}, {}),
         Accounts.verifyPassword({"user": user}, {}),
     ],
-    where=[PhoneCall._activeForUser({"user": user}, {"call": call})],
-    then=[PhoneCall.markCancelled({"call": call}), Dialer.cancelDial({"call": call})],
+    where=[PhoneCall._activeForUser({"user": user}, {"call": call, "scheduledCall": scheduled})],
+    then=[
+        PhoneCall.markCancelled({"call": call}),
+        Dialer.cancelDial({"scheduledCall": scheduled}),
+    ],
 )
 
 DeleteEverything = Sync(

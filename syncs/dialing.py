@@ -93,6 +93,14 @@ DialUnclear = Sync(
     ],
 )
 
+DialCalledOff = Sync(
+    "DialCalledOff",
+    doc="the user cancelled (or deleted their account) before the dial went out: the call "
+    "waiting for it ends, freeing the user",
+    when=[Dialer.dial({"call": call}, {"error": err, "cancelled": True})],
+    then=[PhoneCall.markCancelled({"call": call})],
+)
+
 HangUpUnwantedCall = Sync(
     "HangUpUnwantedCall",
     doc="the provider placed a call we no longer want (cancelled, or its account deleted, "

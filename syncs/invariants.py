@@ -31,6 +31,7 @@ from conceptkit import Absent, Computed, Filter, Invariant, Sync, concepts, vars
 user, session, answers, transcript, sid, call, scheduled, outcome, reached, live = vars(
     "user session answers transcript sid call scheduled outcome reached live"
 )
+idle_since, attempt = vars("idle_since attempt")
 status, duration, answered_by = vars("status duration answered_by")
 
 LIMITS = {
@@ -54,7 +55,8 @@ PhoneReflectionWithoutCall = Invariant(
     "everything its call heard (COMPLETED if every prompt has an answer, else ABANDONED)",
     find=[
         ReflectionSession._untouched(
-            {"method": "PHONE", "before": before("settle")}, {"user": user, "session": session}
+            {"method": "PHONE", "before": before("settle")},
+            {"user": user, "session": session, "at": idle_since},
         ),
         Absent(PhoneCall._activeForUser({"user": user}, {})),
         PhoneCall._saidInSession(
@@ -69,6 +71,7 @@ PhoneReflectionWithoutCall = Invariant(
                 "answers": answers,
                 "transcript": transcript,
                 "reason": "the call ended without being closed",
+                "untouchedSince": idle_since,  # not if a new call picked it up meanwhile
             }
         )
     ],
@@ -80,18 +83,26 @@ TypedReflectionLeftOpen = Invariant(
     "answers kept",
     find=[
         ReflectionSession._untouched(
-            {"method": "TEXT", "before": before("typedIdle")}, {"user": user, "session": session}
+            {"method": "TEXT", "before": before("typedIdle")},
+            {"user": user, "session": session, "at": idle_since},
         )
     ],
     repair=[
-        ReflectionSession.abandonSession(
-            {"user": user, "session": session, "reason": "left unfinished"}
+        ReflectionSession.abandonUntouched(
+            {
+                "user": user,
+                "session": session,
+                "untouchedSince": idle_since,
+                "reason": "left unfinished",
+            }
         )
     ],
 )
 
 FINISHED_ATTEMPT = [
-    CallScheduler._attempting({"before": before("settle")}, {"scheduledCall": scheduled}),
+    CallScheduler._attempting(
+        {"before": before("settle")}, {"scheduledCall": scheduled, "attempt": attempt}
+    ),
     PhoneCall._lastOutcome(
         {"scheduledCall": scheduled}, {"outcome": outcome, "reached": reached, "live": live}
     ),
@@ -103,7 +114,7 @@ AttemptReachedButNotClosed = Invariant(
     doc="no scheduled call stays under way once its call has ended after reaching the user: "
     "it is completed, freeing the user for the next call",
     find=[*FINISHED_ATTEMPT, Filter(lambda f: f["reached"], "the reflection began")],
-    repair=[CallScheduler.markCompleted({"scheduledCall": scheduled})],
+    repair=[CallScheduler.markCompleted({"scheduledCall": scheduled, "attempt": attempt})],
 )
 
 AttemptMissedButNotRetried = Invariant(
@@ -116,6 +127,7 @@ AttemptMissedButNotRetried = Invariant(
             {
                 "scheduledCall": scheduled,
                 "outcome": Computed(lambda f: f["outcome"] or "LOST", "outcome or LOST"),
+                "attempt": attempt,  # not the next attempt, if this one moved on meanwhile
             }
         )
     ],

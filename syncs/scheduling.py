@@ -126,15 +126,22 @@ CallNowNeedsProfile = Sync(
     ],
 )
 
+CancelCallsOffTheDial = Sync(
+    "CancelCallsOffTheDial",
+    doc="cancelling a call being attempted calls off its dial at whatever stage: one not "
+    "begun yet, or not yet sent to the provider, is never sent (DialCalledOff)",
+    when=[CallScheduler.cancel({"scheduledCall": scheduled}, {"wasInProgress": True})],
+    then=[Dialer.cancelDial({"scheduledCall": scheduled})],
+)
+
 CancelEndsTheCall = Sync(
     "CancelEndsTheCall",
-    doc="cancelling a call that is being dialled, ringing or under way ends it at whatever "
-    "stage it is: a dial not yet sent is called off, a placed call is hung up",
+    doc="...and ends its call: a placed one is hung up (HangUpCancelledCall)",
     when=[
         CallScheduler.cancel({"user": user, "scheduledCall": scheduled}, {"wasInProgress": True})
     ],
     where=[PhoneCall._activeForUser({"user": user}, {"call": call, "scheduledCall": scheduled})],
-    then=[PhoneCall.markCancelled({"call": call}), Dialer.cancelDial({"call": call})],
+    then=[PhoneCall.markCancelled({"call": call})],
 )
 
 HangUpCancelledCall = Sync(

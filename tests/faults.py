@@ -9,6 +9,8 @@ a flow). A rule can make the n-th write matching it
   ``except Exception`` handler of the engine or a concept sees it), so nothing after
   the crash point reaches the database;
 - ``fail``: raise ``pymongo.errors.AutoReconnect`` once, as a dropped connection does;
+- ``lost_reply``: make the write, then raise ``AutoReconnect`` (the reply was lost:
+  the caller cannot tell the write landed);
 - ``error``: raise ``pymongo.errors.OperationFailure`` once (a failure not worth an
   immediate retry);
 - ``stall``: wait before sending it (a database that stops answering for a while);
@@ -53,7 +55,7 @@ class ProcessDied(BaseException):
 class Rule:
     """Do ``fault`` at the ``nth`` write (1-based) for which ``matches(collection, method)``."""
 
-    fault: str  # "crash" | "fail" | "error" | "stall" | "hold"
+    fault: str  # "crash" | "fail" | "lost_reply" | "error" | "stall" | "hold"
     nth: int = 1
     matches: Callable[[str, str], bool] = lambda collection, method: True
     seconds: float = 0.0  # for "stall"
@@ -101,7 +103,8 @@ class FaultyDatabase:
         if self.dead:
             raise ProcessDied("this process died at a crash point")
 
-    async def before_write(self, collection: str, method: str) -> None:
+    async def before_write(self, collection: str, method: str) -> bool:
+        """Apply the rules to this write; True if its reply is to be lost after it lands."""
         self.check_alive()
         self.writes.append(Write(collection, method))
         for rule in self.rules:
@@ -123,6 +126,9 @@ class FaultyDatabase:
             if rule.fault == "hold":
                 rule.reached.set()
                 await rule.release.wait()
+            if rule.fault == "lost_reply":
+                return True
+        return False
 
 
 class FaultyCollection:
@@ -145,8 +151,13 @@ class FaultyCollection:
         if name in WRITES:
 
             async def write(*args: Any, **kwargs: Any) -> Any:
-                await faulty.before_write(self._collection.name, name)
-                return await attr(*args, **kwargs)
+                lose_reply = await faulty.before_write(self._collection.name, name)
+                result = await attr(*args, **kwargs)
+                if lose_reply:
+                    raise AutoReconnect(
+                        f"injected: the reply to {name} {self._collection.name} was lost"
+                    )
+                return result
 
             return write
 

@@ -112,6 +112,7 @@ async def running_service(
     rules: list[Rule] | None = None,
     webhook_timeout_s: float = 8.0,
     telephony: MockTelephony | None = None,
+    settings: dict[str, str] | None = None,
 ) -> AsyncIterator[Service]:
     """The whole service in-process; ``rules`` inject database faults (tests/faults.py)."""
     environ = {
@@ -121,6 +122,7 @@ async def running_service(
         "PUBLIC_BASE_URL": BASE,
         "ENCRYPTION_KEYS": "k1:" + "A" * 43 + "=",
         "RETRY_DELAY_SECONDS": "0",
+        **(settings or {}),
     }
     config = load_config(environ, env_file=None)
     telephony = telephony or MockTelephony(seed=7)

@@ -291,3 +291,49 @@ async def slow_flow(eng: Any) -> None:
     answer = await run_request(eng, "/Bank/summary", {"currency": "EUR"}, "slow", 5)
     assert answer is not None
     await eng.settle()
+
+
+async def test_a_stopped_flow_is_replayed_while_its_process_lives_on(fresh_db):
+    """The heartbeat keeps only running flows claimed: a flow that stopped (an action
+    raised) is left to recovery, which another process runs after the grace period."""
+    db = fresh_db()
+    pm = plugin_manager(load_entry_points=False, extra=[SamplePlugin()])
+    services = {"log_sealer": TestSealer()}
+    live = ConceptApp(pm, db, services=services, recovery_grace_s=0.3)
+    other = ConceptApp(pm, db, services=services, recovery_grace_s=0.3)
+    Flaky.broken = True
+    try:
+        async with live.running(), other.running():
+            with pytest.raises(InvocationError):
+                await live.engine.invoke("Flaky", "begin", {"owner": "gi"})
+            Flaky.broken = False
+            for _ in range(40):  # about ten grace periods at most
+                events = await other.engine.query("Audit", "_events", {"owner": "gi"})
+                if [e["event"] for e in events] == ["first", "third"]:
+                    break
+                await asyncio.sleep(0.1)
+            assert [e["event"] for e in events] == ["first", "third"]
+            assert await other.engine.query("Flaky", "_steps", {"owner": "gi"}) == [{"n": 2}]
+    finally:
+        Flaky.broken = False
+
+
+async def test_a_write_whose_reply_was_lost_is_not_made_twice_by_the_retry(fresh_db):
+    """A transient error after the write landed: the immediate retry finds its mark."""
+    db = fresh_db()
+    lost = Rule("lost_reply", matches=lambda coll, method: coll == "Ledger_accounts")
+    faulty = FaultyDatabase(db, [lost])
+    app = app_on(faulty)
+    await app.engine.start(background=False)
+    acct = (await app.engine.invoke("Ledger", "open", {"owner": "hu"}))["account"]
+    assert lost.fired
+    (row,) = await app.engine.query("Ledger", "_accounts", {"owner": "hu"})
+    assert row["account"] == acct
+    lost2 = Rule("lost_reply", matches=lambda coll, method: coll == "Ledger_accounts")
+    faulty.rules.append(lost2)
+    out = await app.engine.invoke(
+        "Ledger", "deposit", {"owner": "hu", "account": acct, "amount": 70}
+    )
+    assert lost2.fired and out == {"account": acct, "amount": 70}
+    (row,) = await app.engine.query("Ledger", "_accounts", {"owner": "hu"})
+    assert row["balance"] == 70, "deposited once"

@@ -228,10 +228,62 @@ async def test_a_cancelled_dial_is_not_sent(dialer, mock_telephony, clock):
     mock_telephony.place_call = place_call  # the port's own test double: a slow provider
     first = asyncio.ensure_future(dial(dialer))
     await stalled.wait()
-    assert await dialer.cancelDial(call="c1") == {"stopped": True}
+    assert await dialer.cancelDial(scheduledCall="s1") == {"stopped": True}
     resume.set()
     out = await first
-    assert out["errorKind"] == "conflict" and mock_telephony.calls == []
+    assert (out["errorKind"], out["cancelled"]) == ("conflict", True)
+    assert mock_telephony.calls == []
+
+
+async def test_a_dial_of_a_call_cancelled_before_it_began_is_never_sent(dialer, mock_telephony):
+    assert await dialer.cancelDial(scheduledCall="s1") == {"stopped": False}
+    out = await dial(dialer)
+    assert out["cancelled"] is True and mock_telephony.calls == []
+
+
+async def test_a_dial_for_a_deleted_user_is_never_sent(dialer, mock_telephony):
+    await dialer.deleteAllFor(user="u1")
+    assert (await dial(dialer))["cancelled"] is True
+    assert mock_telephony.calls == []
+
+
+async def test_an_attempt_whose_request_may_have_left_is_never_sent_again(
+    dialer, mock_telephony, clock
+):
+    """The holder died after the fence let its request go: the next holder adopts what the
+    provider has, live or over (a declined call), and otherwise leaves it unclear."""
+    declined = await mock_telephony.place_call(
+        to=TO, answer_url="a", status_callback_url="b", recording_callback_url="c"
+    )
+    mock_telephony.set_call_status(declined.sid, "busy")
+    await dialer.attempts.insert_one(
+        {
+            "_id": "s1:1",
+            "user": "u1",
+            "call": "c1",
+            "scheduledCall": "s1",
+            "to": TO,
+            "at": clock.now(),
+            "sentAt": clock.now(),
+            "state": "dialing",
+            "callSid": None,
+            "lockUntil": clock.now().timestamp() - 1,
+            "fence": 1,
+            "cancelled": False,
+        }
+    )
+    out = await dial(dialer)
+    assert out == {"callSid": declined.sid, "adopted": True, "unclear": False}
+    assert len(mock_telephony.calls) == 1, "not dialled again"
+    # with nothing at the provider, it stays unclear (the reconciler asks again later)
+    await dialer.attempts.update_one(
+        {"_id": "s1:1"},
+        {"$set": {"state": "dialing", "callSid": None, "lockUntil": 0, "sentAt": clock.now()}},
+    )
+    mock_telephony.calls.clear()
+    again = await dialer.dial(user="u1", call="c1", scheduledCall="s1", attempt=1, to=TO)
+    assert again == {"callSid": None, "adopted": False, "unclear": True}
+    assert mock_telephony.calls == []
 
 
 async def test_look_up_tells_what_the_provider_knows_of_a_call(dialer, mock_telephony):

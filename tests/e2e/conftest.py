@@ -82,6 +82,20 @@ class Stack:
         self.workers.append(proc)
         return proc
 
+    def start_server(self) -> subprocess.Popen:
+        """(Re)start the web server on the same port, as a process manager would."""
+        log = open(self.logs / "server.log", "ab")  # noqa: SIM115
+        port = self.base.rsplit(":", 1)[1]
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1", "--port", port],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_until(lambda: _healthy(self.http), 30, "the server to start")
+        return self.server
+
     def wait_until(self, predicate, timeout: float = 30.0, what: str = "condition"):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -130,23 +144,16 @@ def stack(request, mongo_uri, tmp_path) -> Iterator[Stack]:
         "DATA_DIR": str(tmp_path / "data"),
         **getattr(request, "param", {}),
     }
-    server_log = open(tmp_path / "server.log", "ab")  # noqa: SIM115
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=server_log,
-        stderr=subprocess.STDOUT,
-    )
     http = httpx.Client(base_url=local, timeout=20, trust_env=False)
-    s = Stack(local, env, standin, server, [], http, tmp_path)
+    s = Stack(local, env, standin, None, [], http, tmp_path)  # type: ignore[arg-type]
     try:
-        s.wait_until(lambda: _healthy(http), 30, "the server to start")
+        s.start_server()
         s.start_worker()
         yield s
     finally:
-        for proc in [*s.workers, server]:
-            _stop(proc)
+        for proc in [*s.workers, s.server]:
+            if proc is not None:
+                _stop(proc)
         http.close()
         standin.__exit__(None, None, None)
 
