@@ -42,7 +42,7 @@ QUICK = {
 
 def talker() -> ScriptedCallee:
     """A caller who takes a moment before each answer, so a kill lands mid-call."""
-    return ScriptedCallee([Utterance(a, pause_before_s=0.3) for a in ANSWERS])
+    return ScriptedCallee([Utterance(a, pause_before_s=0.6) for a in ANSWERS])
 
 
 def kill(proc) -> None:
@@ -59,14 +59,15 @@ def can_be_called_again(stack: Stack, token: str) -> bool:
 
 
 def trial(stack: Stack, rng: random.Random, n: int, both: bool) -> tuple:
-    """One call killed at a random moment; returns (trial, killed, user free, answers lost)."""
+    """One call killed at a random moment; returns (trial, killed, call cut, user free,
+    answers lost)."""
     phone = f"+1415555{300 + n:04d}"
     token = stack.sign_up(phone)
     stack.standin.callee_for(phone, talker())
     done_before = len(stack.standin.results)
     stack.api("Calls/now", {}, token)
     stack.wait_until(lambda: stack.standin.live_calls(), 30, "the call to be live")
-    time.sleep(rng.uniform(0.1, 2.0))
+    time.sleep(rng.uniform(0.1, 1.6))
     kill(stack.server)
     if both:
         kill(stack.workers[-1])
@@ -82,7 +83,8 @@ def trial(stack: Stack, rng: random.Random, n: int, both: bool) -> tuple:
     stack.wait_until(lambda: len(stack.standin.results) > done_before, 30, "the call's end")
     results = stack.standin.results[done_before:]
     history = stack.api("ReflectionSession/_history", {}, token)
-    return n, "server+worker" if both else "server", freed, lost_answers(results, history)
+    cut = any(r.application_error for r in results)
+    return n, "server+worker" if both else "server", cut, freed, lost_answers(results, history)
 
 
 @pytest.mark.parametrize("stack", [QUICK], indirect=True)
@@ -90,9 +92,10 @@ def test_killing_the_server_or_the_worker_mid_call_leaves_no_one_stuck(stack: St
     rng = random.Random(20261201)
     stack.standin.configure(sleep=_real_sleep)
     outcomes = [trial(stack, rng, n, both=n % 2 == 1) for n in range(TRIALS)]
-    print("kill trials (trial, killed, user free, answers lost):", outcomes)
-    stuck = [o for o in outcomes if not o[2]]
-    lost = [o for o in outcomes if o[3]]
+    print("kill trials (trial, killed, call cut, user free, answers lost):", outcomes)
+    assert sum(o[2] for o in outcomes) >= TRIALS // 2, f"too few kills cut a call: {outcomes}"
+    stuck = [o for o in outcomes if not o[3]]
+    lost = [o for o in outcomes if o[4]]
     assert not stuck, f"{len(stuck)} of {TRIALS} trials left the user stuck: {stuck}"
     assert not lost, f"acknowledged answers lost: {lost}"
 
