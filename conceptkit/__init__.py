@@ -6,7 +6,7 @@ The whole public API is named here.
 from .actionlog import ActionRecord, Sealer
 from .app import ConceptApp
 from .concept import Concept, action, fail, query
-from .effects import Change, Store
+from .effects import NO_MARKS, Change, Store
 from .engine import Engine, EngineError, InvocationError
 from .exposure import Exposure, authenticated, public, requested
 from .http import ERROR_STATUS, Authenticator
@@ -19,6 +19,7 @@ from .types import Doc, Len, Pattern, Range, Strip
 
 __all__ = [
     "ERROR_STATUS",
+    "NO_MARKS",
     "Absent",
     "ActionRecord",
     "Authenticator",

@@ -18,17 +18,18 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-import attrs
 from bson.errors import InvalidDocument
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
+
+from .records import LOST, RAISED, ActionRecord, dumps, next_seq
+
+__all__ = ["LOST", "RAISED", "ActionLog", "ActionRecord", "Sealer", "dumps", "next_seq"]
 
 log = logging.getLogger("conceptkit.actionlog")
 
 ACTIONS = "conceptkit_actions"
 FIRING_PREFIX = "firing:"  # firings live beside the records, so one write commits both
-RAISED = "__exception__"  # in outputs: the action raised (a bug or an outage), no outcome
-LOST = "__lost__"  # in outputs: a replay found the action had never taken effect
 SECRET = "[secret]"
 PRIVATE = "[private]"
 
@@ -39,60 +40,6 @@ class Sealer(Protocol):
     def seal(self, plaintext: str, *, context: str) -> str: ...
 
     def open(self, token: str, *, context: str) -> str: ...
-
-
-@attrs.define
-class ActionRecord:
-    """One completed action invocation, as the engine holds it in memory (values unsealed)."""
-
-    id: str
-    seq: int  # completion order (ns clock, strictly increasing per process)
-    flow: str
-    concept: str
-    action: str
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-    cause: list[str] = attrs.Factory(list)  # the records whose sync caused this
-    sync: str | None = None
-    started: dt.datetime | None = None
-    finished: dt.datetime | None = None
-    intent: bool = False  # written before the action's effect; its outcome is not known yet
-    replays: int = 0  # how many recovery passes have taken it up (from the log)
-    targets: list[dict[str, Any]] = attrs.Factory(list)  # an intent: where its mark will be
-
-    @property
-    def is_error(self) -> bool:
-        return "error" in self.outputs
-
-    @property
-    def raised(self) -> bool:
-        """The action raised instead of returning: it did not complete, and is run again."""
-        return RAISED in self.outputs
-
-    @property
-    def completed(self) -> bool:
-        """The action ran to an outcome (success or failure) that syncs may react to."""
-        return not (self.intent or RAISED in self.outputs or LOST in self.outputs)
-
-
-_last_seq = 0
-
-
-def next_seq() -> int:
-    """A strictly increasing completion stamp; orders a flow's records when matching."""
-    global _last_seq
-    _last_seq = max(_last_seq + 1, time.time_ns())
-    return _last_seq
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, default=_default, separators=(",", ":"), sort_keys=True)
 
 
 class ActionLog:

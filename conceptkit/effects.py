@@ -31,7 +31,8 @@ import attrs
 from pymongo.errors import DuplicateKeyError
 
 MARKS = "_effects"  # on each document: the latest actions that changed it, with their outputs
-KEEP_MARKS = 16  # a replay comes within minutes; this many later changes would push a mark out
+KEEP_MARKS = 10  # a replay comes within minutes; this many later changes would push a mark out
+NO_MARKS = {MARKS: 0}  # a projection for reads that do not need the marks (they can be large)
 CAS_ATTEMPTS = 25
 
 
@@ -54,7 +55,9 @@ class Scope:
     # Told of each document the action is about to write, before it writes it: a root
     # makes its record durable first, naming the documents its mark will be on.
     before_write: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None
-    replaying: bool = False  # run by a recovery pass: an earlier run may have left a mark
+    # an earlier run may have left a mark: a recovery pass, an immediate retry, or a
+    # caller that invokes again with the same action id
+    replaying: bool = False
     ids: int = 0
     wrote: bool = False
     targets: list[dict[str, Any]] = attrs.Factory(list)  # {"c": collection, "id": _id}
@@ -105,6 +108,12 @@ def enter(scope: Scope | None) -> Any:
 
 def leave(token: Any) -> None:
     _scope.reset(token)
+
+
+def reading(scope: Scope | None) -> dict[str, int] | None:
+    """The projection for reading a document an action may change: its marks only when an
+    earlier run may have left one there (a first run cannot find its own)."""
+    return None if scope is not None and scope.replaying else NO_MARKS
 
 
 def _push(scope: Scope | None, outputs: dict[str, Any]) -> dict[str, Any]:
@@ -182,7 +191,10 @@ async def change(
     """
     scope = current()
     for _ in range(CAS_ATTEMPTS):
-        doc = await (collection.find_one(find) if isinstance(find, Mapping) else find())
+        if isinstance(find, Mapping):
+            doc = await collection.find_one(find, reading(scope))
+        else:
+            doc = await find()
         done = scope.recorded(doc) if scope is not None else None
         if done is not None:
             return done
@@ -250,6 +262,11 @@ class Store:
     def __init__(self, collection: Any) -> None:
         self.collection = collection
 
+    @property
+    def projection(self) -> dict[str, int] | None:
+        """For a ``find`` coroutine given to ``change``: read the marks only when needed."""
+        return reading(current())
+
     async def create(self, document: dict[str, Any], outputs: dict[str, Any]) -> dict | None:
         return await create(self.collection, document, outputs)
 
@@ -259,8 +276,8 @@ class Store:
         that reads other state before deciding, checks this first: on a replay it returns
         at once what it returned, instead of deciding again on state its first run changed."""
         scope = current()
-        if scope is None:
-            return None
+        if scope is None or not scope.replaying:
+            return None  # a first run: there is no earlier run to find (and no read is made)
         found = await self.collection.find_one({**among, f"{MARKS}.a": scope.action_id})
         return scope.recorded(found)
 

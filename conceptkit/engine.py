@@ -20,10 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -33,11 +31,14 @@ from . import batching, context, effects
 from .actionlog import RAISED, ActionLog, ActionRecord, Sealer, next_seq
 from .batching import Batch
 from .concept import Concept, OperationSpec, describe_operations
+from .flows import FlowCache
 from .ids import new_id
 from .invariants import Invariant, reconcile
-from .matching import match_all, match_one, may_match_inputs, reads_state
+from .matching import match_one, may_match_inputs, reads_state
+from .reacting import FlowStopped, ReactingMixin
 from .recovery import RecoveryMixin, replaying
-from .sync import Absent, Filter, Frame, Let, QueryPattern, Sync, bind, resolve
+from .sync import Sync
+from .wiring import EngineError, check_sync
 
 log = logging.getLogger("conceptkit.engine")
 
@@ -48,10 +49,6 @@ ActionObserver = Callable[[ActionRecord, bool], None]
 # An action that fails this way is run again at once (its marked write, if it landed
 # before the error, makes the second run return what the first did).
 TRANSIENT_DELAYS_S = (0.05, 0.25)
-
-
-class EngineError(Exception):
-    """A wiring problem found at startup (unknown action, duplicate name...)."""
 
 
 class InvocationError(Exception):
@@ -67,21 +64,13 @@ class InvocationError(Exception):
         self.owed = owed
 
 
-class FlowStopped(Exception):
-    """A then-action raised: the rest of the firing (and of the flow) stops; causes stay owed."""
-
-    def __init__(self, record: ActionRecord) -> None:
-        super().__init__(f"{record.concept}.{record.action} raised")
-        self.record = record
-
-
 def _transient(exc: BaseException) -> bool:
     if isinstance(exc, ConnectionFailure | ExecutionTimeout | WTimeoutError):
         return True
     return isinstance(exc, PyMongoError) and exc.has_error_label("RetryableWriteError")
 
 
-class Engine(RecoveryMixin):
+class Engine(ReactingMixin, RecoveryMixin):
     """Holds the concepts and syncs of one application and runs them against MongoDB."""
 
     def __init__(
@@ -126,10 +115,7 @@ class Engine(RecoveryMixin):
         self.repair_observers: list[Callable[[str], None]] = []
         self.recovery_observers: list[Callable[[str, ActionRecord], None]] = []
         self.observers = list(observers)
-        self._flows: OrderedDict[str, list[ActionRecord]] = OrderedDict()
-        # cached flows that began before this process joined them: read the log once
-        self._partial: set[str] = set()
-        self._flow_cache_size = flow_cache_size
+        self.flows = FlowCache(flow_cache_size)
         self._open_batches: dict[str, Batch] = {}  # flow -> its uncommitted batch
         self._detached: set[asyncio.Future[Any]] = set()  # flows running past their reply
         # records written pending whose reactions this process is running (heartbeat)
@@ -138,35 +124,7 @@ class Engine(RecoveryMixin):
     # -- startup -------------------------------------------------------------------
 
     def _check_sync(self, sync: Sync) -> None:
-        where = f"sync {sync.name!r} (from {sync.source or 'unknown source'})"
-        for pattern in [*sync.when, *sync.then]:
-            spec = self.operations.get((pattern.concept, pattern.action))
-            if spec is None or spec.kind != "action":
-                raise EngineError(
-                    f"{where} names unknown action {pattern.concept}.{pattern.action}; {self._whereabouts(pattern.concept)}"
-                )
-            if pattern in sync.then:
-                unknown = set(pattern.inputs) - set(spec.params)
-                if unknown:
-                    raise EngineError(
-                        f"{where}: {pattern.concept}.{pattern.action} has no input(s) {sorted(unknown)}"
-                    )
-        for clause in sync.where:
-            if isinstance(clause, Absent):
-                clause = clause.query
-            if isinstance(clause, QueryPattern):
-                spec = self.operations.get((clause.concept, clause.query))
-                if spec is None or spec.kind != "query":
-                    raise EngineError(
-                        f"{where} names unknown query {clause.concept}.{clause.query}; {self._whereabouts(clause.concept)}"
-                    )
-
-    def _whereabouts(self, concept: str) -> str:
-        if concept not in self.concepts:
-            return f"no plugin contributes a concept named {concept!r}"
-        names = sorted(n for c, n in self.operations if c == concept)
-        source = self.concept_sources.get(concept, "unknown source")
-        return f"concept {concept} (from {source}) has: {', '.join(names)}"
+        check_sync(self, sync)
 
     async def start(self, background: bool = True) -> None:
         """Create indexes, finish reactions a crashed process left owing, keep watching for more.
@@ -256,6 +214,8 @@ class Engine(RecoveryMixin):
         if own is not None:
             self._open_batches[flow] = own
         stopped: FlowStopped | None = None
+        # a caller naming the action id may be running it again (a client's retry)
+        again = replaying.set(True) if action_id is not None and sync is None else None
         try:
             record = await self._run(
                 spec, dict(inputs), flow, cause or [], sync, action_id, validated
@@ -263,6 +223,8 @@ class Engine(RecoveryMixin):
         except FlowStopped as exc:
             stopped = exc
         finally:
+            if again is not None:
+                replaying.reset(again)
             if batch_token is not None:
                 batching.current.reset(batch_token)
             context.flow_id.reset(token)
@@ -406,7 +368,7 @@ class Engine(RecoveryMixin):
             started=started,
             finished=dt.datetime.now(dt.UTC),
         )
-        self._remember(record)
+        self.flows.remember(record)
         if record.raised and intent:
             self._working.pop(record.id, None)  # recovery, not the heartbeat, owns it now
             return record  # the intent stays pending: recovery finds out what became of it
@@ -464,130 +426,14 @@ class Engine(RecoveryMixin):
     def new_flow(self) -> str:
         """A new flow id; this process sees the whole flow, so it never reads it back."""
         flow = new_id()
-        self._cache(flow, [])
+        self.flows.put(flow, [])
         return flow
-
-    def _cache(self, flow: str, records: list[ActionRecord]) -> list[ActionRecord]:
-        self._flows[flow] = records
-        self._flows.move_to_end(flow)
-        self._partial.discard(flow)
-        while len(self._flows) > self._flow_cache_size:
-            evicted, _ = self._flows.popitem(last=False)
-            self._partial.discard(evicted)
-        return records
-
-    def _remember(self, record: ActionRecord) -> None:
-        records = self._flows.get(record.flow)
-        if records is None:
-            records = self._cache(record.flow, [])
-            self._partial.add(record.flow)  # joined midway: earlier records are in the log
-        else:
-            self._flows.move_to_end(record.flow)
-        for i, known in enumerate(records):
-            if known.id == record.id:
-                records[i] = record  # an intent (or a raised run) replaced by its outcome
-                return
-        records.append(record)
 
     def _may_trigger(self, record: ActionRecord) -> bool:
         for sync, pos in self._triggers.get((record.concept, record.action), ()):
             if match_one(sync.when[pos], record, {}) is not None:
                 return True
         return False
-
-    # -- reacting ------------------------------------------------------------------
-
-    async def _react(self, record: ActionRecord) -> None:
-        for sync, pos in self._triggers.get((record.concept, record.action), ()):
-            if match_one(sync.when[pos], record, {}) is None:
-                continue
-            flow_records = self._flows.get(record.flow)
-            if flow_records is None or record.flow in self._partial:
-                flow_records = await self._read_flow(record.flow, flow_records or [])
-            for matched, frame in match_all(sync, pos, record, flow_records):
-                await self._fire(sync, matched, frame)
-
-    async def _read_flow(self, flow: str, seen: list[ActionRecord]) -> list[ActionRecord]:
-        """The flow's records from the log, with what this process holds of it uncommitted."""
-        records = await self.log.flow_records(flow)
-        batch = batching.current.get()
-        extra = [*seen, *(batch.records if batch is not None else ())]
-        by_id = {r.id: r for r in records}
-        for r in extra:
-            if r.flow == flow:
-                by_id[r.id] = r  # this process's copy is the newest (an intent's outcome)
-        return self._cache(flow, sorted(by_id.values(), key=lambda r: r.seq))
-
-    async def _fire(self, sync: Sync, matched: list[ActionRecord], frame: Frame) -> None:
-        ids = sorted(r.id for r in matched)
-        key = hashlib.sha256("|".join([sync.name, *ids]).encode()).hexdigest()[:32]
-        newest = max(ids)
-        frames: list[Frame] | None = None
-        if not sync.where:
-            frames = [frame]
-        elif sync.name not in self._reads_state:  # Filter/Let only: a replay derives the same
-            frames = await self._expand(sync, [frame])
-        else:
-            if replaying.get():
-                saved = await self.log.load_firing(key)
-                if saved is not None:
-                    frames = self.log.firing_frames(saved)
-            if frames is None:
-                frames = await self._expand(sync, [frame])
-                firing = self.log.firing_document(key, sync.name, ids, frames)
-                batch = batching.current.get()
-                if batch is not None and batch.group:
-                    batch.firings.append(firing)  # committed before the records it caused
-                else:
-                    await self.log.write_firing(firing)
-        for i, f in enumerate(frames):
-            for j, then in enumerate(sync.then):
-                child_id = _child_id(newest, key, i, j)
-                if replaying.get():
-                    ran = await self.log.find(child_id)
-                    if ran is not None and ran.completed:
-                        continue
-                try:
-                    inputs = resolve(then.inputs, f)
-                except Exception as exc:
-                    log.error(
-                        "sync %s could not build inputs for %s.%s: %s",
-                        sync.name,
-                        then.concept,
-                        then.action,
-                        exc,
-                    )
-                    continue
-                spec = self.operations[(then.concept, then.action)]
-                record = await self._run(
-                    spec, inputs, matched[0].flow, ids, sync.name, child_id, False
-                )
-                if record.raised:
-                    raise FlowStopped(record)
-
-    async def _expand(self, sync: Sync, frames: list[Frame]) -> list[Frame]:
-        for clause in sync.where:
-            if not frames:
-                break
-            if isinstance(clause, QueryPattern):
-                frames = await self._query_frames(clause, frames)
-            elif isinstance(clause, Filter):
-                frames = [f for f in frames if clause.test(f)]
-            elif isinstance(clause, Let):
-                frames = [{**f, clause.var.name: clause.fn(f)} for f in frames]
-            elif isinstance(clause, Absent):
-                frames = [f for f in frames if not await self._query_frames(clause.query, [f])]
-        return frames
-
-    async def _query_frames(self, clause: QueryPattern, frames: list[Frame]) -> list[Frame]:
-        out: list[Frame] = []
-        for frame in frames:
-            rows = await self.query(clause.concept, clause.query, resolve(clause.inputs, frame))
-            for row in rows:
-                extended = bind(clause.outputs, row, frame)
-                if extended is not None:
-                    out.append(extended)
-        return out
 
     async def query(
         self, concept: str, name: str, inputs: Mapping[str, Any], *, validated: bool = False
@@ -600,14 +446,6 @@ class Engine(RecoveryMixin):
             if errors:
                 raise EngineError(f"{spec.qualname}: {_describe(errors)}")
         return await spec.func(**inputs)
-
-
-def _child_id(newest: str, key: str, frame: int, position: int) -> str:
-    """The id of a then-action: the same on every replay of the firing. It starts with the
-    newest matched record's time, then the frame and position, so a firing's actions
-    (and the ids they make) sort in the order they ran."""
-    digest = hashlib.sha256(f"{key}|{frame}|{position}".encode()).hexdigest()
-    return f"{newest[:12]}{min(frame, 0xFFF):03x}{min(position, 0xFFF):03x}{digest[:14]}"
 
 
 def _describe(errors: list[dict[str, Any]]) -> str:

@@ -55,7 +55,7 @@ class RecoveryMixin:
         live processes) keeps them off records a live process is still working on.
         Returns how many were replayed.
         """
-        from .engine import FlowStopped
+        from .reacting import FlowStopped
 
         done = 0
         token = replaying.set(True)
@@ -76,7 +76,7 @@ class RecoveryMixin:
                 batch_token = batching.current.set(batch)
                 try:
                     # a live flow here, maybe: what this process holds of it is newest
-                    await self._read_flow(record.flow, self._flows.get(record.flow, []))
+                    await self._read_flow(record.flow, self.flows.get(record.flow) or [])
                     if record.intent:
                         await self._redo(record)
                     else:

@@ -78,6 +78,15 @@ class CallScheduler(Concept):
         await calls.create_index([("status", 1), ("leaseUntil", 1)])
         await calls.create_index("user")
         await calls.create_index("activeUser", unique=True, sparse=True)
+        # While an attempt is under way: when it began, as an epoch float, for the
+        # reconciler's search of attempts that outlived their call.
+        await calls.create_index("attemptTs", sparse=True)
+        async for doc in calls.find(
+            {"status": {"$in": list(ATTEMPTING)}, "attemptTs": {"$exists": False}},
+            {"lastAttemptAt": 1, "createdAt": 1},
+        ):  # attempts under way across the upgrade that added it
+            at = doc.get("lastAttemptAt") or doc["createdAt"]
+            await calls.update_one({"_id": doc["_id"]}, {"$set": {"attemptTs": at.timestamp()}})
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -104,7 +113,7 @@ class CallScheduler(Concept):
         changes = {"status": status, "completedAt": self._now(), "lastOutcome": outcome, **fields}
         if doc["status"] in ATTEMPTING:
             changes["attemptLog"] = self._logged(doc, outcome)
-        return changes, ("activeUser", "leaseUntil", "claimKind")
+        return changes, ("activeUser", "leaseUntil", "claimKind", "attemptTs")
 
     @staticmethod
     def _stale(doc: dict[str, Any], attempt: int | None) -> dict[str, Any] | None:
@@ -215,6 +224,7 @@ class CallScheduler(Concept):
                     "status": DIALING,
                     "claimKind": "fresh",
                     "lastAttemptAt": now,
+                    "attemptTs": ts,
                     "attempts": doc["attempts"] + 1,
                     "attemptsLeft": doc["attemptsLeft"] - 1,
                 }
@@ -268,7 +278,7 @@ class CallScheduler(Concept):
             changes: dict[str, Any] = {"status": PENDING, "claimedBy": None}
             if doc.get("claimKind") == "fresh":  # a taken-over attempt may have been dialled
                 changes.update(attempts=doc["attempts"] - 1, attemptsLeft=doc["attemptsLeft"] + 1)
-            return Change({}, set=changes, unset=("leaseUntil", "claimKind"))
+            return Change({}, set=changes, unset=("leaseUntil", "claimKind", "attemptTs"))
 
         return await self._change(scheduledCall, decide)
 
@@ -330,7 +340,7 @@ class CallScheduler(Concept):
                     "claimedBy": None,
                     "attemptLog": self._logged(doc, outcome),
                 }
-                unset: tuple[str, ...] = ("leaseUntil", "claimKind")
+                unset: tuple[str, ...] = ("leaseUntil", "claimKind", "attemptTs")
                 out.update(status=PENDING, retryAt=retry_at, attemptsLeft=left)
             else:
                 message = f"not reached after {doc['attempts']} attempt(s); last outcome {outcome}"
@@ -471,11 +481,18 @@ class CallScheduler(Concept):
         self, before: dt.datetime, limit: Annotated[int, Range(1, 500)] = 100
     ) -> list[dict[str, Any]]:
         """Internal (reconciler): calls dialled (IN_PROGRESS) in an attempt begun before ``before``."""
-        docs = self.collection("calls").find({"status": IN_PROGRESS}).limit(5000)
+        docs = (
+            self.collection("calls")
+            .find(
+                {"attemptTs": {"$lt": before.timestamp()}},
+                {"user": 1, "attempts": 1, "status": 1},
+            )
+            .limit(5 * int(limit))
+        )
         rows = [
             {"scheduledCall": d["_id"], "user": d["user"], "attempt": d["attempts"]}
             async for d in docs
-            if (d.get("lastAttemptAt") or d["createdAt"]) < before
+            if d["status"] == IN_PROGRESS
         ]
         return rows[: int(limit)]
 

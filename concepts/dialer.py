@@ -90,6 +90,7 @@ class Dialer(Concept):
         await self.attempts.create_index("to")
         await self.attempts.create_index("user")
         await self.attempts.create_index("call")
+        await self.attempts.create_index("state")  # the few unclear ones, among every attempt
 
     @action
     async def dial(

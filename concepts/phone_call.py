@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from pymongo.errors import DuplicateKeyError
 
-from conceptkit import Change, Concept, Doc, Len, Pattern, Range, action, fail, query
+from conceptkit import NO_MARKS, Change, Concept, Doc, Len, Pattern, Range, action, fail, query
 
 INITIATED = "INITIATED"
 CONNECTED = "CONNECTED"
@@ -152,6 +152,16 @@ class PhoneCall(Concept):
         await calls.create_index("activeUser", unique=True, sparse=True)
         await calls.create_index("scheduledCall")
         await calls.create_index("user")
+        # While a call is live: when it last changed and when it began, as epoch floats
+        # (range scans on floats are fast on the embedded server), so the reconciler finds
+        # the few idle ones without reading every live call.
+        await calls.create_index("liveTs", sparse=True)
+        await calls.create_index("liveSince", sparse=True)
+        async for doc in calls.find(
+            {"activeUser": {"$exists": True}, "liveSince": {"$exists": False}}, {"createdAt": 1}
+        ):  # calls live across the upgrade that added them
+            ts = doc["createdAt"].timestamp()
+            await calls.update_one({"_id": doc["_id"]}, {"$set": {"liveTs": ts, "liveSince": ts}})
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -166,19 +176,21 @@ class PhoneCall(Concept):
             return ""
         return self.services["encryption"].decrypt(token, user=user, field=field)
 
-    async def _by_sid(self, callSid: str, call: str | None = None) -> dict[str, Any] | None:
+    async def _by_sid(
+        self, callSid: str, call: str | None = None, projection: Any = NO_MARKS
+    ) -> dict[str, Any] | None:
         """The call with this CallSid. Webhook URLs also carry our own call id, so a
         webhook that arrives before ``attachSid`` (a fast answer, or a worker that died
         between dialling and recording the sid) attaches the sid to its dialled call."""
         calls = self.collection("calls")
-        doc = await calls.find_one({"callSid": callSid})
+        doc = await calls.find_one({"callSid": callSid}, projection)
         if doc is None and call:
             with contextlib.suppress(DuplicateKeyError):
                 await calls.update_one(
                     {"_id": call, "status": INITIATED, "callSid": {"$exists": False}},
                     {"$set": {"callSid": callSid}, "$inc": {"version": 1}},
                 )
-            doc = await calls.find_one({"callSid": callSid})
+            doc = await calls.find_one({"callSid": callSid}, projection)
         return doc
 
     async def _change(self, callSid: str, decide: Any, call: str | None = None) -> dict[str, Any]:
@@ -188,18 +200,32 @@ class PhoneCall(Concept):
         def decided(doc: dict[str, Any]) -> Any:
             out = decide(doc)
             if isinstance(out, Change):
-                return Change(
-                    out.outputs, set={**out.set, "updatedAt": self._now()}, unset=out.unset
-                )
+                return Change(out.outputs, set={**out.set, **self._touched(out)}, unset=out.unset)
             return out
 
-        return await self.store("calls").change(
-            lambda: self._by_sid(callSid, call), decided, missing=self._unknown_sid()
+        store = self.store("calls")
+        return await store.change(
+            lambda: self._by_sid(callSid, call, store.projection),
+            decided,
+            missing=self._unknown_sid(),
+        )
+
+    def _touched(self, change: Change) -> dict[str, Any]:
+        """When the call changed: ``updatedAt``, and ``liveTs`` while it stays live."""
+        now = self._now()
+        return (
+            {"updatedAt": now}
+            if "activeUser" in change.unset
+            else {
+                "updatedAt": now,
+                "liveTs": now.timestamp(),
+            }
         )
 
     def _ending(self, status: str, **fields: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
         """The $set/$unset of a terminal transition: frees the user's active slot."""
-        return {"status": status, "endedAt": self._now(), **fields}, ("activeUser", "currentAnswer")
+        ending = {"status": status, "endedAt": self._now(), **fields}
+        return ending, ("activeUser", "currentAnswer", "liveTs", "liveSince")
 
     def _ended(self, doc: dict[str, Any], outcome: str) -> Ended:
         """What an ending reports: who and what, and what was said (the reflection keeps it)."""
@@ -288,6 +314,8 @@ class PhoneCall(Concept):
             "lastSequence": -1,
             "createdAt": now,
             "updatedAt": now,
+            "liveTs": now.timestamp(),
+            "liveSince": now.timestamp(),
             "connectedAt": None,
             "endedAt": None,
             "errorMessage": None,
@@ -308,7 +336,8 @@ class PhoneCall(Concept):
                 return fail("the call already has a different CallSid")
             if doc["status"] != INITIATED:
                 return fail(f"the call has already ended ({doc['status']})")
-            return Change({}, set={"callSid": callSid, "updatedAt": self._now()})
+            now = self._now()
+            return Change({}, set={"callSid": callSid, "updatedAt": now, "liveTs": now.timestamp()})
 
         try:
             return await self.store("calls").change(
@@ -632,7 +661,7 @@ class PhoneCall(Concept):
     @query
     async def _call(self, call: str) -> list[dict[str, Any]]:
         """The call with this id (no private fields)."""
-        doc = await self.collection("calls").find_one({"_id": call})
+        doc = await self.collection("calls").find_one({"_id": call}, VIEW_FIELDS)
         return [_view(doc)] if doc else []
 
     @query
@@ -641,9 +670,13 @@ class PhoneCall(Concept):
     ) -> list[dict[str, Any]]:
         """Internal (worker): calls still not ended that were created before ``before``,
         i.e. whose end the provider never reported (lost status callbacks)."""
-        docs = self.collection("calls").find({"activeUser": {"$exists": True}}).limit(5000)
-        stale = [_view(d) async for d in docs if d["createdAt"] < before]
-        return sorted(stale, key=lambda v: v["createdAt"])[: int(limit)]
+        docs = (
+            self.collection("calls")
+            .find({"liveSince": {"$lt": before.timestamp()}}, VIEW_FIELDS)
+            .limit(int(limit))
+        )
+        stale = [_view(d) async for d in docs]
+        return sorted(stale, key=lambda v: v["createdAt"])
 
     @query
     async def _idle(
@@ -651,20 +684,20 @@ class PhoneCall(Concept):
     ) -> list[dict[str, Any]]:
         """Internal (reconciler): dialled calls not ended that nothing has changed since
         ``before`` (their end may have happened while we could not hear of it)."""
-        docs = self.collection("calls").find({"activeUser": {"$exists": True}}).limit(5000)
-        idle = [
-            _view(d)
-            async for d in docs
-            if d.get("callSid") and (d.get("updatedAt") or d["createdAt"]) < before
-        ]
-        return sorted(idle, key=lambda v: v["createdAt"])[: int(limit)]
+        docs = (
+            self.collection("calls")
+            .find({"liveTs": {"$lt": before.timestamp()}}, VIEW_FIELDS)
+            .limit(int(limit))
+        )
+        idle = [_view(d) async for d in docs if d.get("callSid")]
+        return sorted(idle, key=lambda v: v["createdAt"])
 
     @query(private=("answers", "transcript"))
     async def _saidInSession(self, user: str, session: str) -> list[dict[str, Any]]:
         """What the user's call for reflection ``session`` heard (one row, empty if no call
         got that far): for closing a reflection whose call ended unnoticed."""
         doc = await self.collection("calls").find_one(
-            {"user": user, "session": session}, sort=[("_id", -1)]
+            {"user": user, "session": session}, NO_MARKS, sort=[("_id", -1)]
         )
         if doc is None:
             return [{"answers": [], "transcript": ""}]
@@ -676,7 +709,7 @@ class PhoneCall(Concept):
         """How the newest call for a scheduled call ended (one row): ``outcome`` (None: no
         call, or still live) and ``reached`` (the reflection began: no retry is owed)."""
         doc = await self.collection("calls").find_one(
-            {"scheduledCall": scheduledCall}, sort=[("_id", -1)]
+            {"scheduledCall": scheduledCall}, NO_MARKS, sort=[("_id", -1)]
         )
         if doc is None or doc["status"] not in TERMINAL:
             return [{"outcome": None, "reached": False, "live": doc is not None}]
@@ -689,7 +722,7 @@ class PhoneCall(Concept):
     @query
     async def _activeForUser(self, user: str) -> list[dict[str, Any]]:
         """The user's non-terminal call, if any."""
-        doc = await self.collection("calls").find_one({"activeUser": user})
+        doc = await self.collection("calls").find_one({"activeUser": user}, VIEW_FIELDS)
         return [_view(doc)] if doc else []
 
     @query(private=("answer",))
@@ -707,7 +740,11 @@ class PhoneCall(Concept):
     @query
     async def _forScheduledCall(self, scheduledCall: str) -> list[dict[str, Any]]:
         """Every call placed for a scheduled call (one per attempt), newest first."""
-        cursor = self.collection("calls").find({"scheduledCall": scheduledCall}).sort("_id", -1)
+        cursor = (
+            self.collection("calls")
+            .find({"scheduledCall": scheduledCall}, VIEW_FIELDS)
+            .sort("_id", -1)
+        )
         return [_view(d) async for d in cursor]
 
 
@@ -740,6 +777,32 @@ def _ending_reason(target: str, callStatus: str, before: str) -> dict[str, Any]:
     if target == COMPLETED:
         return {}
     return {"reason": target.lower().replace("_", " ")}
+
+
+# what _view shows: queries that list calls read only these (not the answers or the marks)
+VIEW_FIELDS = dict.fromkeys(
+    [
+        "user",
+        "scheduledCall",
+        "session",
+        "callSid",
+        "toNumber",
+        "status",
+        "promptIndex",
+        "promptCount",
+        "answeredCount",
+        "silentTurns",
+        "answeredBy",
+        "durationSeconds",
+        "lastSequence",
+        "createdAt",
+        "connectedAt",
+        "endedAt",
+        "errorMessage",
+        "reason",
+    ],
+    1,
+)
 
 
 def _view(doc: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, TypedDict
 from urllib.parse import urlsplit
 
-from conceptkit import Change, Concept, Doc, Len, Pattern, Range, action, fail, query
+from conceptkit import NO_MARKS, Change, Concept, Doc, Len, Pattern, Range, action, fail, query
 
 IN_PROGRESS, COMPLETED, ABANDONED = "IN_PROGRESS", "COMPLETED", "ABANDONED"
 PHONE, TEXT = "PHONE", "TEXT"
@@ -136,6 +136,15 @@ class ReflectionSession(Concept):
         # index that includes _id. History sorts by _id within the user's sessions.
         await sessions.create_index("user")
         await sessions.create_index([("user", 1), ("callRef", 1)])
+        # While in progress: when it was last touched, as an epoch float (range scans on
+        # floats are fast on the embedded server), for the reconciler's idle search.
+        await sessions.create_index("openTs", sparse=True)
+        async for doc in sessions.find(
+            {"activeFor": {"$exists": True}, "openTs": {"$exists": False}},
+            {"touchedAt": 1, "startedAt": 1},
+        ):  # reflections in progress across the upgrade that added it
+            at = doc.get("touchedAt") or doc["startedAt"]
+            await sessions.update_one({"_id": doc["_id"]}, {"$set": {"openTs": at.timestamp()}})
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -153,7 +162,7 @@ class ReflectionSession(Concept):
         )
 
     async def _find(self, user: str, session: str) -> dict[str, Any] | None:
-        return await self.collection("sessions").find_one({"_id": session, "user": user})
+        return await self.collection("sessions").find_one({"_id": session, "user": user}, NO_MARKS)
 
     async def _update(
         self,
@@ -169,11 +178,20 @@ class ReflectionSession(Concept):
             change = decide(doc)
             if "error" in change:
                 return change
-            sets = {**change.get("$set", {}), "touchedAt": self._now()}
-            return Change({}, set=sets, unset=tuple(change.get("$unset", {})))
+            unset = tuple(change.get("$unset", {}))
+            return Change({}, set={**change.get("$set", {}), **self._touch(unset)}, unset=unset)
 
         return await self.store("sessions").change(
             {"_id": session, "user": user}, decided, missing=fail("no such reflection", "not_found")
+        )
+
+    def _touch(self, unset: tuple[str, ...] = ()) -> dict[str, Any]:
+        """``touchedAt`` now, and ``openTs`` unless the change ends the reflection."""
+        now = self._now()
+        return (
+            {"touchedAt": now}
+            if "activeFor" in unset
+            else {"touchedAt": now, "openTs": now.timestamp()}
         )
 
     @staticmethod
@@ -247,6 +265,7 @@ class ReflectionSession(Concept):
                 "abandonReason": None,
                 "startedAt": now,
                 "touchedAt": now,
+                "openTs": now.timestamp(),
                 "endedAt": None,
                 "version": 0,
             },
@@ -276,7 +295,7 @@ class ReflectionSession(Concept):
                 "method": PHONE,
                 "callRef": callRef,
                 "continuedFrom": doc["method"],
-                "touchedAt": self._now(),
+                **self._touch(),
             }
             return Change(out, set=changes)
 
@@ -362,7 +381,7 @@ class ReflectionSession(Concept):
                 return fail(f"no answer recorded yet for prompt(s) {listed}", "conflict")
             return {
                 "$set": {"status": COMPLETED, "endedAt": self._now()},
-                "$unset": {"activeFor": ""},
+                "$unset": {"activeFor": "", "openTs": ""},
             }
 
         return await self._update(user, session, decide)
@@ -386,7 +405,7 @@ class ReflectionSession(Concept):
                     "endedAt": self._now(),
                     "abandonReason": reason.strip(),
                 },
-                "$unset": {"activeFor": ""},
+                "$unset": {"activeFor": "", "openTs": ""},
             }
 
         return await self._update(user, session, decide)
@@ -409,7 +428,7 @@ class ReflectionSession(Concept):
             if problem:
                 return problem
             sets = {"status": ABANDONED, "endedAt": self._now(), "abandonReason": reason}
-            return {"$set": sets, "$unset": {"activeFor": ""}}
+            return {"$set": sets, "$unset": {"activeFor": "", "openTs": ""}}
 
         return await self._update(user, session, decide)
 
@@ -465,7 +484,7 @@ class ReflectionSession(Concept):
                 "abandonReason": None if status == COMPLETED else reason.strip(),
             }
             out = {"session": session, "user": user, "status": status, "endedAt": now}
-            return Change(out, set=sets, unset=("activeFor",))
+            return Change(out, set=sets, unset=("activeFor", "openTs"))
 
         return await self.store("sessions").change(
             {"_id": session, "user": user}, decide, missing=fail("no such reflection", "not_found")
@@ -584,7 +603,7 @@ class ReflectionSession(Concept):
         filt: dict[str, Any] = {"user": user}
         if before is not None:
             filt["_id"] = {"$lt": before}
-        docs = self.collection("sessions").find(filt).sort("_id", -1).limit(limit)
+        docs = self.collection("sessions").find(filt, NO_MARKS).sort("_id", -1).limit(limit)
         return [self._summary(d) async for d in docs]
 
     @query(private=("prompts", "recordingUrl", "transcript", "transcriptionText"))
@@ -607,7 +626,9 @@ class ReflectionSession(Concept):
     async def _active(self, user: str) -> list[dict[str, Any]]:
         """The user's reflection in progress, if any: its prompts, answers so far, and
         ``nextPosition`` (the first prompt without an answer, or None when all have one)."""
-        doc = await self.collection("sessions").find_one({"activeFor": user, "user": user})
+        doc = await self.collection("sessions").find_one(
+            {"activeFor": user, "user": user}, NO_MARKS
+        )
         if doc is None:
             return []
         missing = _missing_positions(doc)
@@ -628,14 +649,23 @@ class ReflectionSession(Concept):
     ) -> list[dict[str, Any]]:
         """Internal (reconciler): reflections in progress by ``method`` not changed since
         ``before``, oldest first."""
-        docs = self.collection("sessions").find(
-            {"activeFor": {"$exists": True}, "method": method},
-            {"user": 1, "callRef": 1, "touchedAt": 1, "startedAt": 1},
+        docs = (
+            self.collection("sessions")
+            .find(
+                {"openTs": {"$lt": before.timestamp()}},
+                {"user": 1, "callRef": 1, "touchedAt": 1, "startedAt": 1, "method": 1},
+            )
+            .limit(5 * limit)
         )
         rows = [
-            {"user": d["user"], "session": d["_id"], "callRef": d.get("callRef"), "at": at}
+            {
+                "user": d["user"],
+                "session": d["_id"],
+                "callRef": d.get("callRef"),
+                "at": d.get("touchedAt") or d["startedAt"],
+            }
             async for d in docs
-            if (at := d.get("touchedAt") or d["startedAt"]) < before
+            if d["method"] == method
         ]
         return sorted(rows, key=lambda r: r["at"])[:limit]
 

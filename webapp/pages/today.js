@@ -86,7 +86,7 @@ function callPanel(container, ctx, onCall = () => {}) {
         cancelForm,
         async () => {
           const result = await api("CallScheduler/cancel", { scheduledCall: current.scheduledCall });
-          announce(result.wasInProgress ? "Call cancelled and hung up." : "Call cancelled.");
+          announce(result.wasInProgress ? "Call cancelled. If your phone is ringing, it will stop." : "Call cancelled.");
           await refresh();
         },
         { busyLabel: "Cancelling…" },
