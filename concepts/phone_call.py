@@ -200,7 +200,8 @@ class PhoneCall(Concept):
         def decided(doc: dict[str, Any]) -> Any:
             out = decide(doc)
             if isinstance(out, Change):
-                return Change(out.outputs, set={**out.set, **self._touched(out)}, unset=out.unset)
+                touched = self._touched(doc, out)
+                return Change(out.outputs, set={**out.set, **touched}, unset=out.unset)
             return out
 
         store = self.store("calls")
@@ -210,17 +211,13 @@ class PhoneCall(Concept):
             missing=self._unknown_sid(),
         )
 
-    def _touched(self, change: Change) -> dict[str, Any]:
-        """When the call changed: ``updatedAt``, and ``liveTs`` while it stays live."""
+    def _touched(self, doc: dict[str, Any], change: Change) -> dict[str, Any]:
+        """When the call changed: ``updatedAt``, and ``liveTs`` while it stays live (not for
+        a change that ends it, nor for a late one to a call already over)."""
         now = self._now()
-        return (
-            {"updatedAt": now}
-            if "activeUser" in change.unset
-            else {
-                "updatedAt": now,
-                "liveTs": now.timestamp(),
-            }
-        )
+        if doc["status"] in TERMINAL or "activeUser" in change.unset:
+            return {"updatedAt": now}
+        return {"updatedAt": now, "liveTs": now.timestamp()}
 
     def _ending(self, status: str, **fields: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
         """The $set/$unset of a terminal transition: frees the user's active slot."""

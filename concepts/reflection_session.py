@@ -179,20 +179,17 @@ class ReflectionSession(Concept):
             if "error" in change:
                 return change
             unset = tuple(change.get("$unset", {}))
-            return Change({}, set={**change.get("$set", {}), **self._touch(unset)}, unset=unset)
+            ended = doc["status"] != IN_PROGRESS or "activeFor" in unset
+            return Change({}, set={**change.get("$set", {}), **self._touch(ended)}, unset=unset)
 
         return await self.store("sessions").change(
             {"_id": session, "user": user}, decided, missing=fail("no such reflection", "not_found")
         )
 
-    def _touch(self, unset: tuple[str, ...] = ()) -> dict[str, Any]:
-        """``touchedAt`` now, and ``openTs`` unless the change ends the reflection."""
+    def _touch(self, ended: bool = False) -> dict[str, Any]:
+        """``touchedAt`` now, and ``openTs`` while the reflection stays in progress."""
         now = self._now()
-        return (
-            {"touchedAt": now}
-            if "activeFor" in unset
-            else {"touchedAt": now, "openTs": now.timestamp()}
-        )
+        return {"touchedAt": now} if ended else {"touchedAt": now, "openTs": now.timestamp()}
 
     @staticmethod
     def _require_status(

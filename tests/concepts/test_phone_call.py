@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
 import uuid
 from typing import Any
@@ -611,3 +612,18 @@ async def test_a_webhook_that_beats_attach_sid_attaches_it_through_the_call_id(p
     assert "error" in await pc.applyStatus(
         callSid="CA" + "f" * 32, callStatus="ringing", sequenceNumber=1, call=other["call"]
     )
+
+
+async def test_the_reconciler_sees_a_live_call_idle_and_never_an_ended_one(pc, clock):
+    """_idle lists live, dialled calls unchanged since a time; a late change to a call that
+    is over (a duplicate status, a recording) does not make it live again."""
+    sid = await prompting(pc)
+    clock.advance(minutes=2)
+    later = clock.now() + dt.timedelta(seconds=1)
+    assert [r["callSid"] for r in await pc._idle(before=later)] == [sid]
+    await pc.appendSpeech(callSid=sid, text="still talking")
+    assert await pc._idle(before=clock.now()) == [], "it changed just now"
+    await pc.markAbandoned(callSid=sid, reason="test")
+    await pc.applyStatus(callSid=sid, callStatus="completed", sequenceNumber=9)
+    far = clock.now() + dt.timedelta(days=1)
+    assert await pc._idle(before=far) == [] and await pc._stale(before=far) == []

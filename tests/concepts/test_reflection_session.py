@@ -725,3 +725,15 @@ async def test_an_answer_racing_abandonment_lands_before_it_or_is_refused(
     assert doc["status"] == "ABANDONED"
     assert len(doc["responses"]) == (1 if answer == {} else 0)
     assert answer == {} or answer["errorKind"] == "conflict"
+
+
+async def test_the_reconciler_sees_an_untouched_reflection_and_never_a_closed_one(rs, clock):
+    session = await start(rs)
+    clock.advance(hours=4)
+    later = clock.now()
+    rows = await rs._untouched(method="PHONE", before=later)
+    assert [r["session"] for r in rows] == [session]
+    await rs.closeCall(user="u1", session=session, answers=[], transcript="", reason="test")
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1"
+    assert await rs.attachRecording(user="u1", session=session, recordingUrl=url) == {}
+    assert await rs._untouched(method="PHONE", before=later + dt.timedelta(days=1)) == []
