@@ -336,6 +336,7 @@ def points_to_try(flow: Flow, writes: int) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a run per crash point: minutes on a busy machine
 @pytest.mark.parametrize("flow", FLOWS, ids=[f.name for f in FLOWS])
 async def test_a_crash_at_any_write_leaves_no_one_stuck_and_nothing_lost(mongo_uri, flow):
     writes = await count_writes(mongo_uri, flow)

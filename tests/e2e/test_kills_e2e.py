@@ -87,6 +87,7 @@ def trial(stack: Stack, rng: random.Random, n: int, both: bool) -> tuple:
     return n, "server+worker" if both else "server", cut, freed, lost_answers(results, history)
 
 
+@pytest.mark.timeout(900)  # ten trials of real processes: minutes on a busy machine
 @pytest.mark.parametrize("stack", [QUICK], indirect=True)
 def test_killing_the_server_or_the_worker_mid_call_leaves_no_one_stuck(stack: Stack):
     rng = random.Random(20261201)
