@@ -100,6 +100,40 @@ class CallScheduler(Concept):
             find, decide, missing=fail("no such scheduled call", "not_found")
         )
 
+    def _new_call(
+        self,
+        call: str,
+        user: str,
+        phoneNumber: str,
+        scheduledFor: dt.datetime,
+        origin: str,
+        maxRetries: int,
+    ) -> dict[str, Any]:
+        """A scheduled call's document as it is first stored: PENDING, holding the user's slot."""
+        scheduledFor = scheduledFor.astimezone(dt.UTC)
+        return {
+            "_id": call,
+            "user": user,
+            "phoneNumber": phoneNumber,
+            "scheduledFor": scheduledFor,
+            "dueAt": scheduledFor.timestamp(),
+            "status": PENDING,
+            "activeUser": user,
+            "attempts": 0,
+            "attemptsLeft": maxRetries,
+            "maxRetries": maxRetries,
+            "lastAttemptAt": None,
+            "nextRetryAt": None,
+            "lastOutcome": None,
+            "errorMessage": None,
+            "claimedBy": None,
+            "attemptLog": [],
+            "createdAt": self._now(),
+            "completedAt": None,
+            "origin": origin,
+            "version": 0,
+        }
+
     @staticmethod
     def _logged(doc: dict[str, Any], outcome: str) -> list[dict[str, Any]]:
         """attemptLog with the current attempt's outcome appended (whole list, for $set)."""
@@ -139,30 +173,8 @@ class CallScheduler(Concept):
             return fail("scheduledFor must be a timezone-aware date-time", "invalid")
         if origin not in ("schedule", "now"):
             return fail("origin must be 'schedule' or 'now'", "invalid")
-        scheduledFor = scheduledFor.astimezone(dt.UTC)
         call = self.new_id()
-        doc = {
-            "_id": call,
-            "user": user,
-            "phoneNumber": phoneNumber,
-            "scheduledFor": scheduledFor,
-            "dueAt": scheduledFor.timestamp(),
-            "status": PENDING,
-            "activeUser": user,
-            "attempts": 0,
-            "attemptsLeft": maxRetries,
-            "maxRetries": maxRetries,
-            "lastAttemptAt": None,
-            "nextRetryAt": None,
-            "lastOutcome": None,
-            "errorMessage": None,
-            "claimedBy": None,
-            "attemptLog": [],
-            "createdAt": self._now(),
-            "completedAt": None,
-            "origin": origin,
-            "version": 0,
-        }
+        doc = self._new_call(call, user, phoneNumber, scheduledFor, origin, maxRetries)
         created = await self.store("calls").create(doc, {"scheduledCall": call})
         return fail("this user already has a pending call") if created is None else created
 
@@ -413,30 +425,15 @@ class CallScheduler(Concept):
         FAILED call with the reason, so the day shows as missed and why."""
         if not isinstance(scheduledFor, dt.datetime) or scheduledFor.tzinfo is None:
             return fail("scheduledFor must be a timezone-aware date-time", "invalid")
-        scheduledFor = scheduledFor.astimezone(dt.UTC)
         call = self.new_id()
-        now = self._now()
-        doc = {
-            "_id": call,
-            "user": user,
-            "phoneNumber": phoneNumber,
-            "scheduledFor": scheduledFor,
-            "dueAt": scheduledFor.timestamp(),
-            "status": FAILED,
-            "attempts": 0,
-            "attemptsLeft": 0,
-            "maxRetries": 0,
-            "lastAttemptAt": None,
-            "nextRetryAt": None,
-            "lastOutcome": "NOT_CALLED",
-            "errorMessage": reason,
-            "claimedBy": None,
-            "attemptLog": [],
-            "createdAt": now,
-            "completedAt": now,
-            "origin": "schedule",
-            "version": 0,
-        }
+        doc = self._new_call(call, user, phoneNumber, scheduledFor, "schedule", 0)
+        doc.pop("activeUser")  # over already: it holds no slot
+        doc.update(
+            status=FAILED,
+            lastOutcome="NOT_CALLED",
+            errorMessage=reason,
+            completedAt=doc["createdAt"],
+        )
         created = await self.store("calls").create(doc, {"scheduledCall": call})
         return fail("recorded already") if created is None else created
 

@@ -246,30 +246,23 @@ class MockTelephony:
         if self._lookup_failures:
             self._lookup_failures -= 1
             raise TelephonyError("calls_to_since: the provider's API is down (injected)")
-        return [
-            CallSummary(
-                sid=c.sid,
-                to=c.to,
-                status=c.status,
-                start_time=c.start_time,
-                date_created=c.date_created,
-            )
-            for c in self.calls
-            if c.to == to and c.date_created >= since
-        ]
+        return [_summary(c) for c in self.calls if c.to == to and c.date_created >= since]
 
     async def call_status(self, sid: str) -> CallSummary:
-        record = self.call(sid)
-        return CallSummary(
-            sid=record.sid,
-            to=record.to,
-            status=record.status,
-            start_time=record.start_time,
-            date_created=record.date_created,
-        )
+        return _summary(self.call(sid))
 
     def _sid(self, prefix: str) -> str:
         return prefix + f"{self._random.getrandbits(128):032x}"
+
+
+def _summary(call: MockCall) -> CallSummary:
+    return CallSummary(
+        sid=call.sid,
+        to=call.to,
+        status=call.status,
+        start_time=call.start_time,
+        date_created=call.date_created,
+    )
 
 
 def _check_number(to: str) -> None:

@@ -30,6 +30,22 @@ async def dialer(async_db, clock, mock_telephony) -> Dialer:
     return concept
 
 
+async def an_attempt(dialer: Dialer, clock, **fields) -> None:
+    """Attempt s1:1 as an earlier dial (another worker, or a dead one) left it."""
+    doc = {
+        "_id": "s1:1",
+        "user": "u1",
+        "call": "c1",
+        "scheduledCall": "s1",
+        "to": TO,
+        "at": clock.now(),
+        "state": "dialing",
+        "callSid": None,
+        **fields,
+    }
+    await dialer.attempts.insert_one(doc)
+
+
 async def dial(dialer: Dialer, attempt: int = 1, call: str = "c1") -> dict:
     return await dialer.dial(user="u1", call=call, scheduledCall="s1", attempt=attempt, to=TO)
 
@@ -54,19 +70,7 @@ async def test_dialling_an_attempt_again_returns_its_call_and_places_none(dialer
 
 
 async def test_an_attempt_another_worker_is_dialling_is_refused(dialer, mock_telephony, clock):
-    await dialer.attempts.insert_one(
-        {
-            "_id": "s1:1",
-            "user": "u1",
-            "call": "c1",
-            "scheduledCall": "s1",
-            "to": TO,
-            "at": clock.now(),
-            "state": "dialing",
-            "callSid": None,
-            "lockUntil": clock.now().timestamp() + 30,
-        }
-    )
+    await an_attempt(dialer, clock, lockUntil=clock.now().timestamp() + 30)
     out = await dial(dialer)
     assert out["errorKind"] == "conflict"
     assert mock_telephony.calls == []
@@ -79,19 +83,7 @@ async def test_a_crashed_dial_is_resumed_by_adopting_the_call_the_provider_has(
     placed = await mock_telephony.place_call(
         to=TO, answer_url="a", status_callback_url="b", recording_callback_url="c"
     )
-    await dialer.attempts.insert_one(
-        {
-            "_id": "s1:1",
-            "user": "u1",
-            "call": "c1",
-            "scheduledCall": "s1",
-            "to": TO,
-            "at": clock.now(),
-            "state": "dialing",
-            "callSid": None,
-            "lockUntil": clock.now().timestamp() - 1,
-        }
-    )
+    await an_attempt(dialer, clock, lockUntil=clock.now().timestamp() - 1)
     out = await dial(dialer)
     assert out == {"callSid": placed.sid, "adopted": True, "unclear": False}
     assert len(mock_telephony.calls) == 1
@@ -100,19 +92,7 @@ async def test_a_crashed_dial_is_resumed_by_adopting_the_call_the_provider_has(
 async def test_a_crashed_dial_that_never_reached_the_provider_is_dialled(
     dialer, mock_telephony, clock
 ):
-    await dialer.attempts.insert_one(
-        {
-            "_id": "s1:1",
-            "user": "u1",
-            "call": "c1",
-            "scheduledCall": "s1",
-            "to": TO,
-            "at": clock.now(),
-            "state": "dialing",
-            "callSid": None,
-            "lockUntil": clock.now().timestamp() - 1,
-        }
-    )
+    await an_attempt(dialer, clock, lockUntil=clock.now().timestamp() - 1)
     out = await dial(dialer)
     assert out["adopted"] is False and len(mock_telephony.calls) == 1
 
@@ -256,21 +236,13 @@ async def test_an_attempt_whose_request_may_have_left_is_never_sent_again(
         to=TO, answer_url="a", status_callback_url="b", recording_callback_url="c"
     )
     mock_telephony.set_call_status(declined.sid, "busy")
-    await dialer.attempts.insert_one(
-        {
-            "_id": "s1:1",
-            "user": "u1",
-            "call": "c1",
-            "scheduledCall": "s1",
-            "to": TO,
-            "at": clock.now(),
-            "sentAt": clock.now(),
-            "state": "dialing",
-            "callSid": None,
-            "lockUntil": clock.now().timestamp() - 1,
-            "fence": 1,
-            "cancelled": False,
-        }
+    await an_attempt(
+        dialer,
+        clock,
+        sentAt=clock.now(),
+        lockUntil=clock.now().timestamp() - 1,
+        fence=1,
+        cancelled=False,
     )
     out = await dial(dialer)
     assert out == {"callSid": declined.sid, "adopted": True, "unclear": False}
