@@ -9,9 +9,9 @@ outputs, pushed onto the ``_effects`` list of the document it changes, in the sa
 single-document write as the change itself. A run that finds its own mark on the
 document returns the recorded outputs and changes nothing.
 
-Concept authors write no replay logic: they describe the change, and the helpers on
-``Concept`` (``create``, ``change``, ``claim``) apply it with its mark, retrying a lost
-compare-and-set race on the document's ``version``. Ids made with ``Concept.new_id``
+Concept authors write no replay logic: they describe the change, and the helpers of
+``Concept.store(name)`` (``create``, ``change``, ``claim``, ``recorded``) apply it with its
+mark, retrying a lost compare-and-set race on the document's ``version``. Ids made with ``Concept.new_id``
 inside an action are derived from the action id, so a replayed insert collides with its
 first run's document and finds the mark there.
 
