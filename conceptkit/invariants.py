@@ -115,10 +115,13 @@ class Reconciling(Concept):
 async def reconcile(
     engine: Any, invariants: Sequence[Invariant], now: Any, limits: dict[str, Any]
 ) -> list[str]:
-    """Look for breaches of every invariant at ``now`` and repair each; returns their names.
+    """Look for breaches of every invariant at ``now`` and repair each; returns the names
+    of the invariants repaired, one per breach whose repair actions all succeeded.
 
     ``limits`` are bound beside ``now`` in the first frame (thresholds the app configures).
-    A repair that raises is reported and left for the next pass (its flow is owed).
+    A repair that raises is reported and left for the next pass (its flow is owed). One an
+    action refuses (not yet: "still unclear"; or a normal flow got there first) changed
+    nothing and is not counted; a breach still open is found again on the next pass.
     """
     from .engine import InvocationError
 
@@ -127,12 +130,23 @@ async def reconcile(
         frames = await engine._expand(invariant.check(), [{**limits, "now": now}])
         for frame in frames:
             facts = {name: frame[name] for name in invariant.facts if name in frame}
+            flow = engine.new_flow()
             try:
-                await engine.invoke(*BREACHED, {"invariant": invariant.name, "facts": facts})
+                await engine.invoke(
+                    *BREACHED, {"invariant": invariant.name, "facts": facts}, flow=flow
+                )
             except InvocationError as exc:
                 engine.log_repair_failure(invariant.name, exc)
-            repaired.append(invariant.name)
+                continue
+            if _succeeded(engine.flows.get(flow) or [], invariant.sync().name):
+                repaired.append(invariant.name)
     return repaired
+
+
+def _succeeded(records: Sequence[Any], repair_sync: str) -> bool:
+    """Whether the repair's own actions ran, none refused (their reactions may follow)."""
+    done = [r for r in records if r.sync == repair_sync]
+    return bool(done) and not any(r.is_error for r in done)
 
 
 __all__ = ["Invariant", "Reconciling", "reconcile"]

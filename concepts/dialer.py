@@ -28,9 +28,11 @@ from services.telephony import AmbiguousDialError, DialFenced, TelephonyError
 log = logging.getLogger("concepts.dialer")
 
 RECONCILE_SKEW = dt.timedelta(seconds=120)
-# The provider lists a created call within seconds; an unclear attempt it still does not
-# show after this long was never placed.
-GIVE_UP_UNCLEAR_AFTER = dt.timedelta(minutes=3)
+# The provider lists a created call within seconds, and a create still being processed
+# when its sender died is done within the client's timeout (10 s): an unclear attempt
+# the provider still does not show after this long was never placed. Short enough that
+# a user whose dial died with its worker is called again within two minutes.
+GIVE_UP_UNCLEAR_AFTER = dt.timedelta(seconds=90)
 FRESH, RESUMED = "fresh", "resumed"
 # Only a call that can still reach the person is adopted; one already over was an
 # attempt that happened (its status callbacks tell its outcome), not one to take over.
@@ -271,10 +273,7 @@ class Dialer(Concept):
             log.warning("not adopting by number: another unclear attempt to %s exists", to[-4:])
             return None
         since = min(a.get("sentAt") or a["at"] for a in unclear) - RECONCILE_SKEW
-        known = {
-            a["callSid"]
-            for a in await self.attempts.find({"to": to, "callSid": {"$ne": None}}).to_list(None)
-        }
+        known = await self._known_sids(to)
         try:
             calls = await self.services["telephony"].calls_to_since(to, since)
         except TelephonyError:
@@ -286,6 +285,26 @@ class Dialer(Concept):
                 log.warning("adopting call %s placed by an unclear earlier attempt", summary.sid)
                 return summary.sid
         return None
+
+    async def _contested(self, attempt: dict[str, Any]) -> bool:
+        """Whether the provider has a live call to this attempt's number, placed since it, that
+        no attempt claims: on a shared number it may be ours (its callbacks will tell), so
+        the attempt is not given up while it lasts."""
+        others = await self.attempts.find_one(
+            {"to": attempt["to"], "state": {"$in": list(UNCLEAR)}, "_id": {"$ne": attempt["_id"]}},
+            {"_id": 1},
+        )
+        if others is None:
+            return False
+        since = (attempt.get("sentAt") or attempt["at"]) - RECONCILE_SKEW
+        known = await self._known_sids(attempt["to"])
+        calls = await self.services["telephony"].calls_to_since(attempt["to"], since)
+        return any(c.sid not in known and c.status in LIVE_STATUSES for c in calls)
+
+    async def _known_sids(self, to: str) -> set[str]:
+        """The provider's calls to ``to`` that attempts already own (never adopted again)."""
+        owned = self.attempts.find({"to": to, "callSid": {"$ne": None}}, {"callSid": 1})
+        return {a["callSid"] for a in await owned.to_list(None)}
 
     async def _settle(
         self,
@@ -336,6 +355,13 @@ class Dialer(Concept):
             return await self._settle(attempt["_id"], found, adopted=True, outputs=placed)
         if now - attempt["at"] < GIVE_UP_UNCLEAR_AFTER:
             return fail("still unclear: the provider shows no call yet", "unavailable")
+        try:
+            if await self._contested(attempt):
+                return fail(
+                    "still unclear: a live call to this shared number may be ours", "unavailable"
+                )
+        except TelephonyError as exc:
+            return fail(f"the provider could not be asked: {exc.message}", "unavailable")
         return await self._outcome(
             attempt["_id"],
             {"call": call, "callSid": None, "placed": False},

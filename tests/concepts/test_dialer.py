@@ -157,6 +157,9 @@ async def test_a_call_to_a_shared_number_is_not_adopted_while_another_attempt_co
     out = await dialer.reconcile(call="c1")
     assert out["errorKind"] == "unavailable", f"{theirs.sid} could be u2's call: not adopted"
     assert (await dialer._attempts(scheduledCall="s1"))[0]["callSid"] is None
+    mock_telephony.set_call_status(theirs.sid, "completed")
+    out = await dialer.reconcile(call="c1")
+    assert out == {"call": "c1", "callSid": None, "placed": False}, "given up once it is over"
 
 
 async def test_a_stalled_dialler_sends_nothing_once_its_attempt_was_taken_over(

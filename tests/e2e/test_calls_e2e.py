@@ -128,6 +128,7 @@ def test_a_forged_webhook_gets_403(stack: Stack):
     )
 
 
+@pytest.mark.timeout(400)
 @pytest.mark.parametrize(
     "stack",
     [{"TWILIO_CALLS_PER_SECOND": "3", "WORKER_LEASE_SECONDS": "2", "RECOVERY_GRACE_SECONDS": "1"}],
@@ -159,7 +160,9 @@ def test_a_worker_killed_at_random_points_never_dials_an_attempt_twice(stack: St
         return all(r["status"] in ("COMPLETED", "FAILED") for r in rows) and rows
 
     try:
-        rows = stack.wait_until(all_done, 60, "every call to end")
+        # a dial killed after it was sent but before it reached the provider stays unclear
+        # until the provider has shown nothing for 90 s, then it is retried
+        rows = stack.wait_until(all_done, 180, "every call to end")
     except AssertionError as exc:
         raise AssertionError(
             f"{exc}; last states {all_done.last}; dialled at kills {dialled_at_kill}"
