@@ -1,7 +1,10 @@
 """HTTP: generated routes for declared exposures, and the status-code contract.
 
 - 200 success (an action's outputs, or a query's list of rows)
-- 400 malformed JSON; 415 a body that is not JSON; 413 a body over the limit
+- 400 malformed JSON, nesting over 32 levels, or text or numbers no layer can
+  hold (lone surrogates, control characters, NaN, integers past 64 bits), with
+  the field's path in ``detail`` (see json_boundary)
+- 415 a body that is not JSON; 413 a body over the limit
 - 401 no or invalid session token; 403 an action refused the caller
 - 404 unknown route; 405 wrong method
 - 422 validation errors, with the failing field paths in ``detail``
@@ -30,6 +33,7 @@ from . import context
 from .engine import Engine, InvocationError
 from .exposure import Exposure
 from .ids import new_id
+from .json_boundary import BodyError, decode_json_body
 from .types import compile_type
 
 log = logging.getLogger("conceptkit.http")
@@ -44,6 +48,18 @@ ERROR_STATUS = {
     "unavailable": 503,
 }
 DEFAULT_ERROR_STATUS = 409
+
+# Every response is nosniff; a JSON reply, never meant to be rendered or framed,
+# also gets a CSP that allows nothing. The docs page allows only its own files.
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+JSON_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+DOCS_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "same-origin",
+}
 
 
 @attrs.frozen
@@ -103,7 +119,7 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 
 
 class ApiMiddleware:
-    """Pure ASGI: request id, body size limit, and a JSON 500 that leaks nothing."""
+    """Pure ASGI: request id, body size limit, security headers, and a JSON 500 that leaks nothing."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int = 65536) -> None:
         self.app = app
@@ -134,8 +150,9 @@ class ApiMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                message["headers"] = _secured(
+                    [*message.get("headers", ()), (b"x-request-id", rid.encode())]
+                )
             await send(message)
 
         try:
@@ -162,6 +179,17 @@ class ApiMiddleware:
             context.request_id.reset(token)
 
 
+def _secured(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Add nosniff everywhere, and the deny-all CSP to JSON replies that carry none."""
+    names = {name.lower(): value for name, value in headers}
+    if NOSNIFF[0] not in names:
+        headers.append(NOSNIFF)
+    is_json = names.get(b"content-type", b"").startswith(b"application/json")
+    if is_json and JSON_CSP[0] not in names:
+        headers.append(JSON_CSP)
+    return headers
+
+
 def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
@@ -182,7 +210,11 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object: empty body means ``{}``; otherwise 415/400/422."""
+    """The body as a JSON object: empty body means ``{}``; otherwise 415/400/422.
+
+    Every value is checked at the boundary first (conceptkit.json_boundary): a
+    body nested too deep, or holding text or numbers no later layer can store
+    or render, is a 400 naming the field."""
     raw = await request.body()
     if not raw.strip():
         return {}
@@ -190,9 +222,9 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     if ctype not in ("application/json", "") and not ctype.endswith("+json"):
         raise ApiError(415, f"send JSON (Content-Type: application/json), not {ctype}")
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"malformed JSON: {exc}") from None
+        data = decode_json_body(raw)
+    except BodyError as exc:
+        raise ApiError(exc.status, exc.message, exc.detail) from None
     if not isinstance(data, dict):
         raise ApiError(
             422,

@@ -22,6 +22,12 @@ Checker = Callable[[Any, Loc, list[dict[str, Any]]], Any]
 
 _MISSING = object()
 
+# Every date-time input lies in this range: a reflection service has no use for
+# year 1 or 9999, and arithmetic near datetime's own limits overflows.
+DATETIME_MIN = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+DATETIME_MAX = dt.datetime(2100, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+DATETIME_RANGE_MESSAGE = "must be between 2000-01-01T00:00:00Z and 2100-12-31T23:59:59Z"
+
 
 @attrs.frozen
 class Len:
@@ -95,7 +101,8 @@ def compile_type(annotation: Any) -> tuple[Checker, dict[str, Any]]:
     if annotation is str:
         return _checker_for(str, "string"), {"type": "string"}
     if annotation is dt.datetime:
-        return _datetime_checker, {"type": "string", "format": "date-time"}
+        schema = {"type": "string", "format": "date-time", "description": DATETIME_RANGE_MESSAGE}
+        return _datetime_checker, schema
     if origin is Literal:
         return _literal(get_args(annotation))
     if origin in (Union, types.UnionType):
@@ -164,7 +171,14 @@ def _datetime_checker(value: Any, loc: Loc, errors: list[dict[str, Any]]) -> Any
     if parsed.tzinfo is None:
         _err(errors, loc, "must include a UTC offset", "value_error")
         return value
-    return parsed.astimezone(dt.UTC)
+    try:
+        instant = parsed.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+14:00 is before year 1 in UTC
+        instant = None
+    if instant is None or not DATETIME_MIN <= instant <= DATETIME_MAX:
+        _err(errors, loc, DATETIME_RANGE_MESSAGE, "value_error")
+        return value
+    return instant
 
 
 def _literal(values: tuple[Any, ...]) -> tuple[Checker, dict[str, Any]]:

@@ -1,0 +1,66 @@
+"""Hostile request bodies get a precise 4xx with a JSON error, and change nothing.
+
+Each case below gave a 500 (or poisoned the action log) before the JSON
+boundary refused it: lone surrogates, control characters, deep nesting,
+numbers JSON or BSON cannot hold, and dates far outside any call's lifetime.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.app.conftest import Service
+
+DEEP_LIST = b"[" * 1000 + b"]" * 1000
+DEEP_OBJECT = b'{"a":' * 1000 + b"1" + b"}" * 1000
+
+# (route, raw body, needs a session, expected status, a word the error must contain)
+CASES = [
+    ("Accounts/login", b'{"username":"\\ud800","password":"x"}', False, 400, "username"),
+    ("Accounts/login", b'{"\\udfff":"a"}', False, 400, "surrogate"),
+    ("Accounts/register", b'{"username":"a\\u0000b","password":"p"}', False, 400, "username"),
+    ("Profile/updateDisplayName", b'{"displayName":"Ada\\ud83d"}', True, 400, "displayName"),
+    ("Profile/updateDisplayName", b'{"displayName":"a\\u0007b"}', True, 400, "control"),
+    ("Schedule/_nextCall", b'{"after":"0001-01-01T00:00:00+14:00"}', True, 422, "after"),
+    ("Schedule/_nextCall", b'{"after":"9999-12-31T23:59:59-14:00"}', True, 422, "after"),
+    ("Profile/updateMaxRetries", b'{"maxRetries":18446744073709551616}', True, 400, "maxRetries"),
+    ("Profile/updateMaxRetries", b'{"maxRetries":1e309}', True, 400, "maxRetries"),
+    ("Profile/updateMaxRetries", b'{"maxRetries":NaN}', True, 400, "maxRetries"),
+    ("Accounts/register", DEEP_LIST, False, 400, "nest"),
+    ("Accounts/register", DEEP_OBJECT, False, 400, "nest"),
+    ("Calls/now", DEEP_OBJECT, True, 400, "nest"),
+    ("Calls/now", b'{"x":"\\ud800"}', True, 400, "x"),
+]
+
+
+async def _state(svc: Service) -> dict[str, list]:
+    db = svc.engine.db
+    out = {}
+    for name in sorted(await db.list_collection_names()):
+        if name != "conceptkit_actions":
+            out[name] = await db[name].find({}).sort("_id", 1).to_list(None)
+    return out
+
+
+@pytest.mark.parametrize(("route", "body", "auth", "status", "word"), CASES)
+async def test_a_hostile_body_is_refused_precisely_and_changes_nothing(
+    service: Service, route: str, body: bytes, auth: bool, status: int, word: str
+) -> None:
+    token = await service.sign_up() if auth else None
+    before = await _state(service)
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    r = await service.http.post(f"/api/{route}", content=body, headers=headers)
+    assert r.status_code == status, r.text
+    reply = r.json()
+    assert word.lower() in r.text.lower(), reply
+    assert set(reply) <= {"error", "detail", "requestId"}
+    assert await _state(service) == before
+    # the action log still takes records: the next ordinary request is stored
+    ok = await service.http.post(
+        "/api/Accounts/login", json={"username": "nobody-here", "password": "wrong password"}
+    )
+    assert ok.status_code == 401
+    await service.engine.log.flush()
+    assert await service.engine.db["conceptkit_actions"].count_documents({"action": "login"}) >= 1
