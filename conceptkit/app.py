@@ -17,7 +17,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .engine import Engine
-from .http import JSON, ApiMiddleware, RouteBuilder, http_exception_handler
+from .http import DOCS_HEADERS, JSON, ApiMiddleware, RouteBuilder, http_exception_handler
 from .openapi import openapi_document
 from .registry import load_registry, load_services
 
@@ -78,16 +78,20 @@ class ConceptApp:
             return JSON(self.openapi)
 
         async def docs(_: Request) -> Response:
-            return FileResponse(STATIC / "docs.html", media_type="text/html")
+            return FileResponse(STATIC / "docs.html", media_type="text/html", headers=DOCS_HEADERS)
 
         async def docs_js(_: Request) -> Response:
             return FileResponse(STATIC / "docs.js", media_type="text/javascript")
+
+        async def docs_css(_: Request) -> Response:
+            return FileResponse(STATIC / "docs.css", media_type="text/css")
 
         return [
             *self.api_routes,
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/docs", docs, methods=["GET"]),
             Route("/docs/docs.js", docs_js, methods=["GET"]),
+            Route("/docs/docs.css", docs_css, methods=["GET"]),
         ]
 
     @asynccontextmanager

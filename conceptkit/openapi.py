@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from .engine import Engine
+from .error_kinds import error_kinds_of
 from .exposure import Exposure
+from .http import DEFAULT_ERROR_STATUS, ERROR_STATUS
 from .types import compile_type
 
 ERROR_SCHEMA = {
@@ -37,6 +39,69 @@ def _error(description: str) -> dict[str, Any]:
     }
 
 
+# What each error kind an action returns means to a caller, by its status.
+KIND_DESCRIPTIONS = {
+    "invalid": "The action refused the input as invalid",
+    "not_found": "Not found",
+    "conflict": "The action's preconditions do not hold",
+    "forbidden": "Not allowed",
+    "unauthorized": "Wrong credentials",
+    "rate_limited": "Too many attempts; Retry-After says when to try again",
+    "unavailable": "A service it needs is unavailable; try again later",
+}
+
+
+def _responses(engine: Engine, e: Exposure) -> dict[str, Any]:
+    """Every status the route can give: the boundary's, the session's, and the action's own."""
+    if e.kind == "requested":
+        out_schema: dict[str, Any] = {}
+    else:
+        spec = engine.spec(e.concept, e.name)
+        assert spec is not None
+        out_schema = spec.output_schema
+    responses: dict[str, Any] = {
+        "200": {"description": "Success", "content": {"application/json": {"schema": out_schema}}},
+        "400": _error("Malformed JSON, nesting too deep, or text or numbers no field can hold"),
+        "413": _error("Body too large"),
+        "415": _error("The body is not JSON"),
+        "422": _error("Invalid input (see detail)"),
+    }
+    if e.auth:
+        responses["401"] = _error("Missing, expired or revoked session token")
+    if e.kind == "requested":
+        for status in _requested_statuses(engine, e.name):
+            responses.setdefault(str(status), _error("Refused (see error)"))
+        responses["504"] = _error("No response in time")
+        return dict(sorted(responses.items()))
+    for kind in sorted(error_kinds_of(type(engine.concepts[e.concept]), e.name)):
+        status = str(ERROR_STATUS.get(kind, DEFAULT_ERROR_STATUS))
+        responses.setdefault(status, _error(KIND_DESCRIPTIONS[kind]))
+    if spec.kind == "action":
+        responses["503"] = _error("Only partly carried out; the rest completes on its own")
+    return dict(sorted(responses.items()))
+
+
+def _requested_statuses(engine: Engine, path: str) -> set[int]:
+    """The statuses the syncs answering ``path`` respond with (``Requesting.respond``)."""
+    statuses: set[int] = set()
+    answering = {
+        sync.name
+        for sync in engine.syncs
+        if any(
+            p.concept == "Requesting" and p.action == "request" and p.inputs.get("path") == path
+            for p in sync.when
+        )
+    }
+    by_name = {sync.name: sync for sync in engine.syncs}
+    for name in answering:
+        for then in by_name[name].then:
+            if then.concept == "Requesting" and then.action == "respond":
+                status = then.inputs.get("status", 200)
+                # a status computed from the flow could be any the contract names
+                statuses |= {status} if isinstance(status, int) else set(ERROR_STATUS.values())
+    return statuses - {200}
+
+
 def openapi_document(
     engine: Engine, exposures: list[Exposure], title: str, version: str
 ) -> dict[str, Any]:
@@ -44,7 +109,6 @@ def openapi_document(
     for e in sorted(exposures, key=lambda x: x.path):
         if e.kind == "requested":
             _, body_schema = compile_type(e.body)
-            out_schema: dict[str, Any] = {}
             summary, description = (
                 f"Request {e.name}",
                 "Answered by synchronizations (Requesting.respond).",
@@ -55,26 +119,10 @@ def openapi_document(
             assert spec is not None
             exclude = frozenset({e.user_input}) if e.auth else frozenset()
             body_schema = spec.input_schema(exclude)
-            out_schema = spec.output_schema
             summary = (spec.doc.splitlines() or [f"{spec.qualname}"])[0]
             description = spec.doc
             operation_id = f"{e.concept}_{e.name}"
-        responses: dict[str, Any] = {
-            "200": {
-                "description": "Success",
-                "content": {"application/json": {"schema": out_schema}},
-            },
-            "400": _error("Malformed JSON"),
-            "413": _error("Body too large"),
-            "422": _error("Invalid input (see detail) or an action refused it as invalid"),
-        }
-        responses["404"] = _error("Not found")
-        responses["409"] = _error("The action's preconditions do not hold")
-        if e.auth:
-            responses["401"] = _error("Missing, expired or revoked session token")
-            responses["403"] = _error("Not allowed")
-        if e.kind == "requested":
-            responses["504"] = _error("No response in time")
+        responses = _responses(engine, e)
         op: dict[str, Any] = {
             "operationId": operation_id,
             "summary": summary,

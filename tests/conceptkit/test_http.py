@@ -195,3 +195,32 @@ async def test_the_docs_page_is_served_locally(client):
     assert "http://" not in page.text and "https://" not in page.text
     js = await client.get("/docs/docs.js")
     assert js.status_code == 200 and "openapi.json" in js.text
+
+
+async def test_openapi_lists_each_status_a_route_can_give_and_no_other(client):
+    doc = (await client.get("/openapi.json")).json()
+
+    def statuses(path: str) -> set[str]:
+        return set(doc["paths"][path]["post"]["responses"])
+
+    boundary = {"200", "400", "413", "415", "422"}
+    # fail("wrong password", "unauthorized"): a public route that still answers 401
+    assert statuses("/api/Sessions/login") == boundary | {"401", "503"}
+    # a fail(..., "not_found") passed as an argument is found; a default fail() is a 409
+    assert statuses("/api/Ledger/deposit") == boundary | {"401", "404", "503"}
+    assert statuses("/api/Ledger/withdraw") == boundary | {"401", "409", "503"}
+    # a query writes nothing and refuses nothing: no 409, no 503
+    assert statuses("/api/Ledger/_accounts") == boundary | {"401"}
+    assert statuses("/api/Bank/never") == boundary | {"401", "504"}
+
+
+async def test_the_api_document_and_docs_page_carry_security_headers(client):
+    for path in ("/openapi.json", "/docs", "/docs/docs.js", "/docs/docs.css"):
+        r = await client.get(path)
+        assert r.status_code == 200 and r.headers["x-content-type-options"] == "nosniff", path
+    for path in ("/openapi.json", "/docs"):
+        csp = (await client.get(path)).headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp, path
+        assert "unsafe-inline" not in csp
+    r = await client.post("/api/Ledger/_accounts", json={}, headers=ALICE)
+    assert r.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
