@@ -1,0 +1,100 @@
+"""Every route, every field, hostile values: never a 5xx, and a refusal changes nothing.
+
+The routes and their body schemas are read from the server's own OpenAPI
+document, so a route added later is fuzzed too. Each example sends one body
+(tests/app/fuzz_bodies.py) as a signed-in user, or anonymously, and checks:
+
+- the status is not 5xx, and is one the document lists for that route;
+- an error reply is a JSON object with an ``error`` message;
+- a refused request (any 4xx) leaves every concept's state as it was. The one
+  exception is what the contract counts on purpose: a wrong password or a wrong
+  code is a failed attempt (throttling), so an action's own refusal on those two
+  routes may record it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.app.conftest import Service
+from tests.app.fuzz_bodies import body_for
+
+COUNTED_ATTEMPTS = {  # a wrong password or code counts toward throttling
+    "/api/Accounts/login",
+    "/api/Accounts/changePassword",
+    "/api/Account/delete",
+    "/api/PhoneVerification/confirm",
+}
+SEEN = {"requests": 0, "5xx": 0}
+RUNS: dict[int, tuple[dict[str, Any], Visitor]] = {}  # per service: its routes and visitor
+
+
+async def concept_state(svc: Service) -> dict[str, list[dict[str, Any]]]:
+    db = svc.engine.db
+    state = {}
+    for name in sorted(await db.list_collection_names()):
+        if name != "conceptkit_actions":
+            state[name] = await db[name].find({}).sort("_id", 1).to_list(None)
+    return state
+
+
+class Visitor:
+    """A signed-in user of its own, signed in again whenever a fuzzed request logged it out."""
+
+    def __init__(self, svc: Service) -> None:
+        self.svc, self.token = svc, ""
+
+    async def session(self) -> str:
+        if self.token:
+            r = await self.svc.http.post(
+                "/api/Accounts/_account", json={}, headers={"authorization": f"Bearer {self.token}"}
+            )
+            if r.status_code == 200:
+                return self.token
+        self.token = await self.svc.sign_up(f"fuzz{uuid.uuid4().hex[:8]}")
+        return self.token
+
+
+@settings(
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+async def test_no_route_answers_5xx_and_no_refusal_changes_anything(service: Service, data):
+    if id(service) not in RUNS:
+        doc = (await service.http.get("/openapi.json")).json()
+        RUNS[id(service)] = (doc["paths"], Visitor(service))
+    paths, visitor = RUNS[id(service)]
+    path = data.draw(st.sampled_from(sorted(paths)), label="route")
+    operation = paths[path]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    body = data.draw(body_for(schema), label="body")
+    headers = {"content-type": "application/json"}
+    if operation["security"] and data.draw(st.integers(0, 9), label="anonymous") > 0:
+        headers["authorization"] = f"Bearer {await visitor.session()}"
+    before = await concept_state(service)
+
+    r = await service.http.post(path, content=body, headers=headers)
+    await service.engine.settle()
+    SEEN["requests"] += 1
+    SEEN["5xx"] += r.status_code >= 500
+
+    assert r.status_code < 500, (path, body[:300], r.text)
+    assert str(r.status_code) in operation["responses"], (path, r.status_code, r.text)
+    if r.status_code >= 400:
+        reply = r.json()
+        assert isinstance(reply, dict) and isinstance(reply.get("error"), str), r.text
+        counted = path in COUNTED_ATTEMPTS and "errorKind" in reply
+        if not counted:
+            assert await concept_state(service) == before, (path, body[:300], r.text)
+
+
+def test_the_fuzz_run_sent_requests_and_saw_no_5xx():
+    """Reports the figures of the run above (it runs first, in file order)."""
+    print(f"fuzzed requests: {SEEN['requests']}, 5xx: {SEEN['5xx']}")
+    assert SEEN["5xx"] == 0
