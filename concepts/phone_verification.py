@@ -1,4 +1,9 @@
-"""PhoneVerification: proof that a user owns a phone number before anything dials it."""
+"""PhoneVerification: proof that a user owns a phone number before anything dials it.
+
+Numbers are stored encrypted for their user (the ``encryption`` port); where one must be
+found by equality (is it verified? how many codes went to it?) a keyed hash of it, its
+*lookup key*, is stored beside it or used as the id. They are private in the action log.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ from concepts.phone_numbers import normalize_e164
 CODE_PATTERN = r"\s*[0-9]{3} ?[0-9]{3}\s*"
 CODE_RE = re.compile(CODE_PATTERN)
 SMS_TEMPLATE = "Your reflection code is {code}"
+FIELD_NUMBER = "PhoneVerification.phoneNumber"  # the encrypted number's field label
+LOOKUP_PURPOSE = "phone"  # the lookup keys' HMAC label (services.encryption.PHONE)
 
 PhoneInput = Annotated[
     str, Len(1, 64), Doc("in international form, e.g. +14155552671 or +1 (415) 555-2671")
@@ -39,7 +46,7 @@ class PhoneVerification(Concept):
     over-guessed code verifies nothing.
     """
 
-    uses = ("clock", "telephony")
+    uses = ("clock", "telephony", "encryption")
 
     code_lifetime: ClassVar[dt.timedelta] = dt.timedelta(minutes=10)
     max_attempts: ClassVar[int] = 5
@@ -50,6 +57,8 @@ class PhoneVerification(Concept):
     async def setup(self) -> None:
         await self.collection("pending").create_index("user", unique=True)
         await self.collection("verified").create_index("user", unique=True)
+        # a send history is needed for an hour; one under a retired key is never read again
+        await self.collection("throttle").create_index("expiresAt", expireAfterSeconds=0)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -65,20 +74,34 @@ class PhoneVerification(Concept):
     def _user_key(user: str) -> str:
         return f"user:{user}"
 
-    @staticmethod
-    def _number_key(number: str) -> str:
-        # Hashed: the throttle of a number outlives any one user's data and must not hold it.
-        return "number:" + hashlib.sha256(number.encode()).hexdigest()
+    def _number_keys(self, number: str) -> list[str]:
+        """The throttle ids of a number under every key, primary first. Keyed hashes: the
+        throttle of a number outlives any one user's data and must not hold it."""
+        enc = self.services["encryption"]
+        return ["number:" + k for k in enc.lookup_keys(number, purpose=LOOKUP_PURPOSE)]
+
+    def _sealed(self, user: str, number: str) -> str:
+        return self.services["encryption"].encrypt(number, user=user, field=FIELD_NUMBER)
+
+    def _opened(self, user: str, token: str) -> str:
+        return self.services["encryption"].decrypt(token, user=user, field=FIELD_NUMBER)
+
+    def _is_among(self, number: str, entries: list[dict[str, Any]]) -> bool:
+        enc = self.services["encryption"]
+        return any(enc.matches_lookup(number, e["key"]) for e in entries)
 
     async def _claim_send(
-        self, key: str, now: dt.datetime, who: str
-    ) -> tuple[dict[str, Any] | None, int] | dict[str, Any]:
-        """Record a send for ``key`` if the throttle allows it (compare-and-set on a version).
+        self, keys: str | list[str], now: dt.datetime, who: str
+    ) -> tuple[str, dict[str, Any] | None, int] | dict[str, Any]:
+        """Record a send for ``keys`` (one id, or the ids a number has under each key, the
+        one found first) if the throttle allows it (compare-and-set on a version).
 
-        Returns ``(previous document, new version)`` for ``_release_send``, or a failure.
+        Returns ``(id, previous document, new version)`` for ``_release_send``, or a failure.
         """
         throttle = self.collection("throttle")
-        doc = await throttle.find_one({"_id": key})
+        keys = [keys] if isinstance(keys, str) else keys
+        doc = await throttle.find_one({"_id": {"$in": keys}})
+        key = keys[0] if doc is None else doc["_id"]
         recent = [t for t in (doc or {}).get("sends", []) if t > now - self.window]
         if recent and now - max(recent) < self.resend_interval:
             wait = math.ceil((max(recent) + self.resend_interval - now).total_seconds())
@@ -90,24 +113,29 @@ class PhoneVerification(Concept):
             retry = (min(recent) + self.window).strftime("%H:%M UTC")
             return fail(f"too many codes sent {who}; try again after {retry}", "rate_limited")
         sends = [*recent, now]
+        # read by the server's expiry (TTL) index, which runs on real time
+        expires = dt.datetime.now(dt.UTC) + self.window
         busy = fail(f"a code is being sent {who}; wait a moment", "rate_limited")
         if doc is None:
             try:
-                await throttle.insert_one({"_id": key, "sends": sends, "version": 1})
+                await throttle.insert_one(
+                    {"_id": key, "sends": sends, "expiresAt": expires, "version": 1}
+                )
             except DuplicateKeyError:
                 return busy
-            return None, 1
+            return key, None, 1
         version = doc.get("version", 0) + 1
         res = await throttle.update_one(
-            {"_id": key, "version": version - 1}, {"$set": {"sends": sends, "version": version}}
+            {"_id": key, "version": version - 1},
+            {"$set": {"sends": sends, "expiresAt": expires, "version": version}},
         )
         if res.matched_count == 0:
             return busy
-        return doc, version
+        return key, doc, version
 
-    async def _release_send(self, key: str, claim: tuple[dict[str, Any] | None, int]) -> None:
+    async def _release_send(self, claim: tuple[str, dict[str, Any] | None, int]) -> None:
         """Undo ``_claim_send`` (unless someone has changed the record since)."""
-        previous, version = claim
+        key, previous, version = claim
         throttle = self.collection("throttle")
         if previous is None:
             await throttle.delete_one({"_id": key, "version": version})
@@ -118,30 +146,38 @@ class PhoneVerification(Concept):
             )
 
     async def _add_verified(self, user: str, number: str) -> None:
-        """Add ``number`` to the user's set (whole-list $set, compare-and-set on a version)."""
+        """Add ``number`` to the user's set (whole-list $set, compare-and-set on a version).
+
+        Each entry is ``{number: token, key: lookup key}``: the key beside its token, so key
+        rotation can make it again under the new key."""
         verified = self.collection("verified")
+        enc = self.services["encryption"]
+        entry = {
+            "number": self._sealed(user, number),
+            "key": enc.lookup_key(number, purpose=LOOKUP_PURPOSE),
+        }
         while True:
             doc = await verified.find_one({"user": user})
             if doc is None:
                 try:
                     await verified.insert_one(
-                        {"_id": self.new_id(), "user": user, "numbers": [number], "version": 1}
+                        {"_id": self.new_id(), "user": user, "numbers": [entry], "version": 1}
                     )
                     return
                 except DuplicateKeyError:
                     continue
-            if number in doc["numbers"]:
+            if self._is_among(number, doc["numbers"]):
                 return
             res = await verified.update_one(
                 {"_id": doc["_id"], "version": doc["version"]},
-                {"$set": {"numbers": [*doc["numbers"], number], "version": doc["version"] + 1}},
+                {"$set": {"numbers": [*doc["numbers"], entry], "version": doc["version"] + 1}},
             )
             if res.matched_count:
                 return
 
     # -- actions ---------------------------------------------------------------------
 
-    @action(retry=False)  # the text message goes out before the code is stored
+    @action(retry=False, private=("phoneNumber",))  # the text goes out before the code is stored
     async def start(self, user: str, phoneNumber: PhoneInput) -> Number:
         """Text a 6-digit code (valid 10 minutes) to the number; replaces any code pending."""
         try:
@@ -152,25 +188,25 @@ class PhoneVerification(Concept):
         user_claim = await self._claim_send(self._user_key(user), now, "to you")
         if isinstance(user_claim, dict):
             return user_claim
-        number_claim = await self._claim_send(self._number_key(number), now, "to that number")
+        number_claim = await self._claim_send(self._number_keys(number), now, "to that number")
         if isinstance(number_claim, dict):
-            await self._release_send(self._user_key(user), user_claim)
+            await self._release_send(user_claim)
             return number_claim
         code = f"{secrets.randbelow(1_000_000):06d}"
         salt = secrets.token_hex(16)
         try:
             await self.services["telephony"].send_sms(
-                to=number, body=SMS_TEMPLATE.format(code=code)
+                to=number, body=SMS_TEMPLATE.format(code=code), user=user
             )
         except Exception:
-            await self._release_send(self._number_key(number), number_claim)
-            await self._release_send(self._user_key(user), user_claim)
+            await self._release_send(number_claim)
+            await self._release_send(user_claim)
             return fail("the text message could not be sent; try again later", "unavailable")
         await self.collection("pending").update_one(
             {"user": user},
             {
                 "$set": {
-                    "phoneNumber": number,
+                    "phoneNumber": self._sealed(user, number),
                     "salt": salt,
                     "codeHash": self._code_hash(salt, user, number, code),
                     "attempts": 0,
@@ -183,7 +219,7 @@ class PhoneVerification(Concept):
         )
         return {"phoneNumber": number}
 
-    @action
+    @action(private=("phoneNumber",))
     async def confirm(self, user: str, code: CodeInput) -> Number:
         """Prove ownership with the code texted by ``start``; the number becomes verified."""
         if not CODE_RE.fullmatch(code):
@@ -204,7 +240,8 @@ class PhoneVerification(Concept):
             return fail("too many wrong codes; ask for a new one", "rate_limited")
         expected = claimed["codeHash"]
         digits = "".join(code.split())
-        given = self._code_hash(claimed["salt"], user, claimed["phoneNumber"], digits)
+        number = self._opened(user, claimed["phoneNumber"])
+        given = self._code_hash(claimed["salt"], user, number, digits)
         if not hmac.compare_digest(expected, given):
             left = self.max_attempts - claimed["attempts"]
             if left <= 0:
@@ -213,8 +250,8 @@ class PhoneVerification(Concept):
         res = await pending.delete_one({"_id": claimed["_id"], "codeHash": expected})
         if res.deleted_count == 0:
             return fail("no code is waiting to be confirmed; ask for a new one", "not_found")
-        await self._add_verified(user, claimed["phoneNumber"])
-        return {"phoneNumber": claimed["phoneNumber"]}
+        await self._add_verified(user, number)
+        return {"phoneNumber": number}
 
     @action
     async def forget(self, user: str) -> dict[str, Any]:
@@ -226,7 +263,7 @@ class PhoneVerification(Concept):
 
     # -- queries ---------------------------------------------------------------------
 
-    @query
+    @query(private=("phoneNumber",))
     async def _isVerified(self, user: str, phoneNumber: str) -> list[dict[str, Any]]:
         """Exactly one row: whether the user has verified this number (any spelling of it)."""
         try:
@@ -234,18 +271,20 @@ class PhoneVerification(Concept):
         except ValueError:
             return [{"verified": False}]
         doc = await self.collection("verified").find_one({"user": user})
-        return [{"verified": bool(doc) and number in doc["numbers"]}]
+        return [{"verified": bool(doc) and self._is_among(number, doc["numbers"])}]
 
-    @query
+    @query(private=("phoneNumber",))
     async def _verifiedNumbers(self, user: str) -> list[dict[str, Any]]:
         """One row per number the user has verified, oldest first."""
         doc = await self.collection("verified").find_one({"user": user})
-        return [{"phoneNumber": n} for n in (doc["numbers"] if doc else [])]
+        entries = doc["numbers"] if doc else []
+        return [{"phoneNumber": self._opened(user, e["number"])} for e in entries]
 
-    @query
+    @query(private=("phoneNumber",))
     async def _pendingNumber(self, user: str) -> list[dict[str, Any]]:
         """The number a live code was sent to (at most one row), for "we texted +1..." screens."""
         doc = await self.collection("pending").find_one({"user": user})
         if doc is None or doc["expiresAt"] <= self._now() or doc["attempts"] >= self.max_attempts:
             return []
-        return [{"phoneNumber": doc["phoneNumber"], "expiresAt": doc["expiresAt"]}]
+        number = self._opened(user, doc["phoneNumber"])
+        return [{"phoneNumber": number, "expiresAt": doc["expiresAt"]}]

@@ -1,4 +1,8 @@
-"""Profile: how a user wants to be called: name, number, time zone and call preferences."""
+"""Profile: how a user wants to be called: name, number, time zone and call preferences.
+
+The name, the pronunciation and the number are encrypted at rest for their owner (the
+``encryption`` port) and private in the action log; nothing looks a profile up by number.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,9 @@ from concepts.phone_numbers import normalize_e164
 
 DISPLAY_NAME_MAX = 80
 PRONUNCIATION_MAX = 120
+# The encryption field labels (the token's associated data) of the private fields.
+PRIVATE_FIELDS = ("displayName", "phoneNumber", "namePronunciation")
+FIELD_LABELS = {name: f"Profile.{name}" for name in PRIVATE_FIELDS}
 # Present in some zoneinfo databases but not places a person lives.
 NOT_PLACES = frozenset({"localtime", "posixrules", "Factory"})
 
@@ -105,7 +112,7 @@ class Profile(Concept):
     ``updatedAt``; invalid values are refused and change nothing.
     """
 
-    uses = ("clock",)
+    uses = ("clock", "encryption")
 
     async def setup(self) -> None:
         await self.collection("profiles").create_index("user", unique=True)
@@ -113,18 +120,32 @@ class Profile(Concept):
     def _now(self) -> dt.datetime:
         return self.services["clock"].now()
 
+    def _sealed(self, user: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """``fields`` with the private ones encrypted for ``user`` (None stays None)."""
+        enc = self.services["encryption"]
+        return {
+            k: enc.encrypt_optional(v, user=user, field=FIELD_LABELS[k]) if k in FIELD_LABELS else v
+            for k, v in fields.items()
+        }
+
+    def _opened(self, doc: dict[str, Any], name: str) -> str | None:
+        return self.services["encryption"].decrypt_optional(
+            doc.get(name), user=doc["user"], field=FIELD_LABELS[name]
+        )
+
     async def _update(self, user: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Set fields of the user's profile (a marked write: a replayed update returns at once)."""
+        sealed = self._sealed(user, changes)
         changed = await self.store("profiles").change(
             {"user": user},
-            lambda doc: Change({}, set={**changes, "updatedAt": self._now()}),
+            lambda doc: Change({}, set={**sealed, "updatedAt": self._now()}),
             missing=fail("you have no profile yet; create one first", "not_found"),
         )
         return changed or None
 
     # -- actions ---------------------------------------------------------------------
 
-    @action
+    @action(private=PRIVATE_FIELDS)
     async def createProfile(
         self,
         user: str,
@@ -149,11 +170,12 @@ class Profile(Concept):
             return fail(str(exc), "invalid")
         now = self._now()  # the unique index on user is the check (a replay finds its mark)
         profile = self.new_id()
-        doc = {"_id": profile, "user": user, **fields, "createdAt": now, "updatedAt": now}
+        sealed = self._sealed(user, fields)
+        doc = {"_id": profile, "user": user, **sealed, "createdAt": now, "updatedAt": now}
         created = await self.store("profiles").create(doc, {"profile": profile})
         return fail("you already have a profile", "conflict") if created is None else created
 
-    @action
+    @action(private=("displayName",))
     async def updateDisplayName(self, user: str, displayName: DisplayName) -> dict[str, Any]:
         """Change how we address the user."""
         try:
@@ -162,7 +184,7 @@ class Profile(Concept):
             return fail(str(exc), "invalid")
         return await self._update(user, {"displayName": name}) or {}
 
-    @action
+    @action(private=("phoneNumber",))
     async def updatePhoneNumber(self, user: str, phoneNumber: PhoneInput) -> Number:
         """Change the number we call; returns it in E.164 form."""
         try:
@@ -180,7 +202,7 @@ class Profile(Concept):
             return fail(str(exc), "invalid")
         return await self._update(user, {"timezone": zone}) or {}
 
-    @action
+    @action(private=("namePronunciation",))
     async def updateNamePronunciation(
         self, user: str, namePronunciation: Pronunciation
     ) -> dict[str, Any]:
@@ -219,7 +241,7 @@ class Profile(Concept):
 
     # -- queries ---------------------------------------------------------------------
 
-    @query
+    @query(private=PRIVATE_FIELDS)
     async def _getProfile(self, user: str) -> list[dict[str, Any]]:
         """The user's own profile (at most one row); no internal ids."""
         doc = await self.collection("profiles").find_one({"user": user})
@@ -227,10 +249,10 @@ class Profile(Concept):
             return []
         return [
             {
-                "displayName": doc["displayName"],
-                "phoneNumber": doc["phoneNumber"],
+                "displayName": self._opened(doc, "displayName"),
+                "phoneNumber": self._opened(doc, "phoneNumber"),
                 "timezone": doc["timezone"],
-                "namePronunciation": doc.get("namePronunciation"),
+                "namePronunciation": self._opened(doc, "namePronunciation"),
                 "includeRating": doc["includeRating"],
                 "maxRetries": doc["maxRetries"],
                 "createdAt": doc["createdAt"],
@@ -238,13 +260,15 @@ class Profile(Concept):
             }
         ]
 
-    @query
+    @query(private=("name",))
     async def _spokenName(self, user: str) -> list[dict[str, Any]]:
         """The name the voice says: the pronunciation if set, else the display name."""
         doc = await self.collection("profiles").find_one({"user": user})
         if doc is None:
             return []
-        return [{"name": doc.get("namePronunciation") or doc["displayName"]}]
+        return [
+            {"name": self._opened(doc, "namePronunciation") or self._opened(doc, "displayName")}
+        ]
 
     @query
     async def _timezone(self, user: str) -> list[dict[str, Any]]:

@@ -1,8 +1,13 @@
-"""Prompts: each user's own reflection questions (one to five, in order)."""
+"""Prompts: each user's own reflection questions (one to five, in order).
+
+The list is stored as one token, encrypted for its owner (the ``encryption`` port), and
+is private in the action log.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import unicodedata
 from typing import Annotated, Any, TypedDict
 
@@ -16,6 +21,8 @@ DEFAULT_PROMPTS = (
     "What went well today?",
     "What would you like to carry into tomorrow?",
 )
+
+FIELD_PROMPTS = "Prompts.prompts"  # the token's field label (its associated data)
 
 PromptText = Annotated[str, Strip(), Len(1, MAX_PROMPT_CHARS), Doc("a question, 1-300 characters")]
 PromptList = Annotated[
@@ -68,15 +75,26 @@ class Prompts(Concept):
     ``movePrompt(u, 2, 1)`` asks the second first.
     """
 
-    uses = ("clock",)
+    uses = ("clock", "encryption")
 
     def _now(self) -> dt.datetime:
         return self.services["clock"].now()
 
+    def _seal(self, user: str, prompts: list[str]) -> str:
+        text = json.dumps(prompts, ensure_ascii=False)
+        return self.services["encryption"].encrypt(text, user=user, field=FIELD_PROMPTS)
+
+    def _open(self, doc: dict[str, Any]) -> list[str]:
+        text = self.services["encryption"].decrypt(
+            doc["prompts"], user=doc["_id"], field=FIELD_PROMPTS
+        )
+        return list(json.loads(text))
+
     async def _store(self, user: str, prompts: list[str]) -> None:
+        sealed = self._seal(user, prompts)
         await self.collection("prompts").update_one(
             {"_id": user},
-            {"$set": {"prompts": prompts, "updatedAt": self._now()}, "$inc": {"version": 1}},
+            {"$set": {"prompts": sealed, "updatedAt": self._now()}, "$inc": {"version": 1}},
             upsert=True,
         )
 
@@ -86,7 +104,8 @@ class Prompts(Concept):
     async def setDefaults(self, user: str) -> PromptsOut:
         """Give a new user the three default prompts; fails (conflict) if they have prompts."""
         prompts = list(DEFAULT_PROMPTS)
-        doc = {"_id": user, "prompts": prompts, "updatedAt": self._now(), "version": 1}
+        sealed = self._seal(user, prompts)
+        doc = {"_id": user, "prompts": sealed, "updatedAt": self._now(), "version": 1}
         created = await self.store("prompts").create(doc, {"prompts": prompts})
         return fail("you already have prompts", "conflict") if created is None else created
 
@@ -112,7 +131,7 @@ class Prompts(Concept):
             doc = await self.collection("prompts").find_one({"_id": user})
             if doc is None:
                 return fail("you have no prompts yet", "not_found")
-            current = list(doc["prompts"])
+            current = self._open(doc)
             for name, value in (("fromPosition", fromPosition), ("toPosition", toPosition)):
                 if not 1 <= value <= len(current):
                     return fail(
@@ -124,7 +143,10 @@ class Prompts(Concept):
             # Compare-and-set on the version read, so a concurrent edit is never overwritten.
             res = await self.collection("prompts").update_one(
                 {"_id": user, "version": doc.get("version", 0)},
-                {"$set": {"prompts": current, "updatedAt": self._now()}, "$inc": {"version": 1}},
+                {
+                    "$set": {"prompts": self._seal(user, current), "updatedAt": self._now()},
+                    "$inc": {"version": 1},
+                },
             )
             if res.matched_count:
                 return {"prompts": current}
@@ -132,7 +154,7 @@ class Prompts(Concept):
 
     async def _current(self, user: str) -> list[str] | None:
         doc = await self.collection("prompts").find_one({"_id": user})
-        return None if doc is None else list(doc["prompts"])
+        return None if doc is None else self._open(doc)
 
     @action
     async def deleteAllFor(self, user: str) -> dict[str, Any]:

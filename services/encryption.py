@@ -5,6 +5,11 @@ Tokens are self-describing so a rotation tool can re-encrypt anything it finds
 without knowing the schema; the header is also the GCM associated data, so a
 token cannot be moved to another user or field, or relabelled with another kid.
 
+Values that must be found by equality (phone numbers) also get a *lookup key*: a
+keyed hash (HMAC-SHA256 under a key derived from a master key), tagged with its
+kid, stored beside the value's token. Lookups try the hash under every configured
+key, so lookups keep working while a rotation is under way.
+
 There is deliberately no mock: dev and test runs use this same code with a
 throwaway key (see ``generate_key``). See docs/encryption.md.
 """
@@ -13,6 +18,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 import re
 import threading
@@ -28,9 +35,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 __all__ = [
     "ENV_VAR",
     "FORMAT_VERSION",
+    "PHONE",
     "EncryptionError",
     "Encryptor",
     "InvalidKeyConfig",
+    "LookupHeader",
     "MalformedCiphertext",
     "TamperedCiphertext",
     "TokenHeader",
@@ -40,6 +49,12 @@ __all__ = [
     "generate_key",
     "parse_keys",
 ]
+
+LOOKUP_VERSION = "hk1"
+# HKDF info of the per-kid lookup (HMAC) key: one key per master key, shared by all users,
+# so a value can be found whoever holds it. Changing it changes every lookup key.
+LOOKUP_HKDF_INFO = b"reflection:lookup-hmac:v1"
+PHONE = "phone"  # the purpose (HMAC label) of phone-number lookup keys
 
 FORMAT_VERSION = "ck1"
 ENV_VAR = "ENCRYPTION_KEYS"
@@ -52,6 +67,8 @@ HKDF_INFO_PREFIX = b"reflection:user:"
 KEY_CACHE_SIZE = 1024
 
 _KID_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_PURPOSE_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
+_LOOKUP_RE = re.compile(r"hk1\.([A-Za-z0-9_-]{1,32})\.([a-z][a-z0-9-]{0,31})\.([A-Za-z0-9_-]{43})")
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
 
 
@@ -77,6 +94,13 @@ class MalformedCiphertext(EncryptionError):
 
 class InvalidKeyConfig(EncryptionError, ValueError):
     """Key configuration (ENCRYPTION_KEYS / constructor keys) is unusable."""
+
+
+class LookupHeader(NamedTuple):
+    """Which master key and purpose a lookup key was made under."""
+
+    kid: str
+    purpose: str
 
 
 class TokenHeader(NamedTuple):
@@ -165,6 +189,12 @@ class Encryptor:
         self._primary = next(iter(self._keys))
         self._cache: OrderedDict[tuple[str, str], AESGCM] = OrderedDict()
         self._lock = threading.Lock()
+        self._lookup = {
+            kid: HKDF(
+                algorithm=hashes.SHA256(), length=KEY_BYTES, salt=HKDF_SALT, info=LOOKUP_HKDF_INFO
+            ).derive(master)
+            for kid, master in self._keys.items()
+        }
 
     def __repr__(self) -> str:  # never show key material
         return f"Encryptor(primary_kid={self._primary!r}, kids={list(self._keys)!r})"
@@ -254,7 +284,52 @@ class Encryptor:
         return _parse(token)[0]
 
     def needs_rotation(self, token: str) -> bool:
+        """Whether a token (or a lookup key) was made under another key than the primary."""
+        if Encryptor.is_lookup_key(token):
+            return Encryptor.lookup_header(token).kid != self._primary
         return _parse(token)[0].kid != self._primary
+
+    # -- lookup keys (keyed hashes for finding a value by equality) --------------------
+
+    def lookup_key(self, value: str, *, purpose: str, kid: str | None = None) -> str:
+        """``hk1.<kid>.<purpose>.<b64url(HMAC-SHA256)>`` of ``value`` under the primary key
+        (or ``kid``): equal values give equal keys, and nothing else can be read from one."""
+        if not isinstance(value, str):
+            raise TypeError(f"value must be str, got {type(value).__name__}")
+        if not isinstance(purpose, str) or not _PURPOSE_RE.fullmatch(purpose):
+            raise ValueError("purpose must match [a-z][a-z0-9-]{0,31}")
+        kid = self._primary if kid is None else kid
+        key = self._lookup.get(kid)
+        if key is None:
+            raise UnknownKeyId(f"no configured key for kid {kid!r} (known: {list(self._keys)})")
+        message = purpose.encode("ascii") + b"\x00" + value.encode("utf-8")
+        mac = hmac.new(key, message, hashlib.sha256).digest()
+        return f"{LOOKUP_VERSION}.{kid}.{purpose}.{_b64e(mac)}"
+
+    def lookup_keys(self, value: str, *, purpose: str) -> list[str]:
+        """The lookup key of ``value`` under every configured key, primary first: a query
+        with ``$in`` finds values stored before (or during) a rotation."""
+        return [self.lookup_key(value, purpose=purpose, kid=kid) for kid in self._keys]
+
+    def matches_lookup(self, value: str, stored: str) -> bool:
+        """Whether ``stored`` (a lookup key under any configured kid) is ``value``'s."""
+        if not Encryptor.is_lookup_key(stored):
+            return False
+        kid, purpose = Encryptor.lookup_header(stored)
+        if kid not in self._lookup:
+            return False
+        return hmac.compare_digest(self.lookup_key(value, purpose=purpose, kid=kid), stored)
+
+    @staticmethod
+    def is_lookup_key(value: object) -> bool:
+        return isinstance(value, str) and _LOOKUP_RE.fullmatch(value) is not None
+
+    @staticmethod
+    def lookup_header(value: str) -> LookupHeader:
+        found = _LOOKUP_RE.fullmatch(value) if isinstance(value, str) else None
+        if found is None:
+            raise MalformedCiphertext("not a lookup key")
+        return LookupHeader(found.group(1), found.group(2))
 
     def reencrypt(self, token: str) -> str:
         """Decrypt with the header's own user/field (authenticated via AAD), then

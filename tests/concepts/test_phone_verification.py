@@ -15,6 +15,7 @@ from conceptkit.concept import describe_operations
 from concepts.phone_numbers import normalize_e164
 from concepts.phone_verification import PhoneVerification
 from services.clock import FakeClock
+from services.encryption import Encryptor
 from services.telephony import AmbiguousDialError, TelephonyError
 from services.telephony_mock import MockTelephony
 
@@ -29,14 +30,18 @@ class BrokenTelephony:
         self.error = error
         self.attempts = 0
 
-    async def send_sms(self, *, to: str, body: str) -> str:
+    async def send_sms(self, *, to: str, body: str, user: str | None = None) -> str:
         self.attempts += 1
         raise self.error
 
 
 @pytest.fixture
-async def pv(async_db, clock: FakeClock, mock_telephony: MockTelephony) -> PhoneVerification:
-    c = PhoneVerification(async_db, {"clock": clock, "telephony": mock_telephony})
+async def pv(
+    async_db, clock: FakeClock, mock_telephony: MockTelephony, encryptor: Encryptor
+) -> PhoneVerification:
+    c = PhoneVerification(
+        async_db, {"clock": clock, "telephony": mock_telephony, "encryption": encryptor}
+    )
     await c.setup()
     return c
 
@@ -76,7 +81,8 @@ async def test_start_stores_only_a_salted_hash_of_the_code(pv, mock_telephony, c
     code = await started(pv)
     doc = await pv.collection("pending").find_one({"user": "u1"})
     assert code not in str(doc)
-    assert doc["phoneNumber"] == NUMBER
+    assert NUMBER[2:] not in str(doc)  # the number only encrypted, for its user
+    assert pv._opened("u1", doc["phoneNumber"]) == NUMBER
     assert doc["expiresAt"] == clock.now() + dt.timedelta(minutes=10)
     assert doc["attempts"] == 0
     assert len(doc["salt"]) == 32  # 16 random bytes, hex
@@ -306,7 +312,47 @@ async def test_a_user_keeps_every_number_verified_over_time(pv, clock):
         clock.advance(minutes=1)
     assert await pv._verifiedNumbers(user="u1") == [{"phoneNumber": NUMBER}, {"phoneNumber": OTHER}]
     doc = await pv.collection("verified").find_one({"user": "u1"})
-    assert doc["numbers"] == [NUMBER, OTHER]
+    assert [pv._opened("u1", e["number"]) for e in doc["numbers"]] == [NUMBER, OTHER]
+    assert NUMBER[2:] not in str(doc) and OTHER[2:] not in str(doc)
+
+
+# -- private at rest ----------------------------------------------------------------------
+
+
+async def test_the_send_history_of_a_number_is_kept_under_its_keyed_hash(pv, encryptor):
+    await started(pv)
+    ids = [d["_id"] async for d in pv.collection("throttle").find({})]
+    key = encryptor.lookup_key(NUMBER, purpose="phone")
+    assert sorted(ids) == sorted(["user:u1", f"number:{key}"])
+    assert all(NUMBER[2:] not in i for i in ids)
+
+
+async def test_lookups_survive_a_new_primary_key(async_db, clock, mock_telephony):
+    """Verified under the old key, still verified (and still throttled) under a new
+    primary key while the old one is configured: lookups try every key."""
+    old = Encryptor([("old", bytes(32))])
+    both = Encryptor([("new", bytes(range(32))), ("old", bytes(32))])
+    services = {"clock": clock, "telephony": mock_telephony, "encryption": old}
+    before = PhoneVerification(async_db, services)
+    await before.setup()
+    code = await started(before)
+    await before.confirm(user="u1", code=code)
+    after = PhoneVerification(async_db, {**services, "encryption": both})
+    assert await after._isVerified(user="u1", phoneNumber=NUMBER) == [{"verified": True}]
+    clock.advance(seconds=5)  # within the resend interval of the number (and the user)
+    out = await after.start(user="u2", phoneNumber=NUMBER)
+    assert out["errorKind"] == "rate_limited" and "to that number" in out["error"]
+    # verifying again adds no second entry for the same number
+    clock.advance(seconds=60)
+    code = await started(after)
+    await after.confirm(user="u1", code=code)
+    doc = await after.collection("verified").find_one({"user": "u1"})
+    assert len(doc["numbers"]) == 1
+
+
+def test_numbers_are_sealed_in_the_action_log(pv):
+    ops = describe_operations(pv)
+    assert "phoneNumber" in ops["start"].private and "phoneNumber" in ops["confirm"].private
 
 
 # -- queries ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import pytest
 from conceptkit.concept import describe_operations
 from concepts.profile import Profile
 from services.clock import FakeClock
+from services.encryption import Encryptor
 
 ADA = {
     "displayName": "Ada",
@@ -17,8 +18,8 @@ NUMBER = "+442079460958"
 
 
 @pytest.fixture
-async def profiles(async_db, clock: FakeClock) -> Profile:
-    c = Profile(async_db, {"clock": clock})
+async def profiles(async_db, clock: FakeClock, encryptor: Encryptor) -> Profile:
+    c = Profile(async_db, {"clock": clock, "encryption": encryptor})
     await c.setup()
     return c
 
@@ -306,3 +307,37 @@ def test_there_is_no_query_listing_everyones_profiles(profiles):
         "_spokenName",
         "_timezone",
     }
+
+
+# -- private at rest ---------------------------------------------------------------------
+
+
+async def test_name_pronunciation_and_number_are_stored_only_encrypted(profiles, encryptor):
+    await created(profiles, namePronunciation="Ay-dah")
+    await profiles.updateDisplayName(user="u1", displayName="Ada Lovelace")
+    doc = await profiles.collection("profiles").find_one({"user": "u1"})
+    stored = str(doc)
+    for plain in ("Ada", "Ay-dah", "2079460958"):
+        assert plain not in stored
+    for name, plain in (
+        ("displayName", "Ada Lovelace"),
+        ("phoneNumber", NUMBER),
+        ("namePronunciation", "Ay-dah"),
+    ):
+        assert encryptor.decrypt(doc[name], user="u1", field=f"Profile.{name}") == plain
+    shown = await profile_of(profiles)
+    assert (shown["displayName"], shown["phoneNumber"]) == ("Ada Lovelace", NUMBER)
+    assert await profiles._spokenName(user="u1") == [{"name": "Ay-dah"}]
+    await profiles.updateNamePronunciation(user="u1", namePronunciation=None)
+    assert (await profiles.collection("profiles").find_one({"user": "u1"}))[
+        "namePronunciation"
+    ] is None
+    assert await profiles._spokenName(user="u1") == [{"name": "Ada Lovelace"}]
+
+
+def test_the_private_fields_are_sealed_in_the_action_log(profiles):
+    ops = describe_operations(profiles)
+    assert ops["createProfile"].private >= {"displayName", "phoneNumber", "namePronunciation"}
+    assert "displayName" in ops["updateDisplayName"].private
+    assert "phoneNumber" in ops["updatePhoneNumber"].private
+    assert "namePronunciation" in ops["updateNamePronunciation"].private

@@ -11,8 +11,8 @@ from concepts.prompts import DEFAULT_PROMPTS, Prompts
 
 
 @pytest.fixture
-async def prompts(async_db, clock) -> Prompts:
-    concept = Prompts(async_db, {"clock": clock})
+async def prompts(async_db, clock, encryptor) -> Prompts:
+    concept = Prompts(async_db, {"clock": clock, "encryption": encryptor})
     await concept.setup()
     return concept
 
@@ -186,3 +186,20 @@ def test_prompt_text_is_private_in_the_action_log(prompts: Prompts) -> None:
     ops = describe_operations(prompts)
     for name in ("setDefaults", "setPrompts", "movePrompt"):
         assert "prompts" in ops[name].private
+
+
+# -- private at rest ---------------------------------------------------------------------
+
+
+async def test_prompts_are_stored_only_as_one_token_for_their_owner(prompts, encryptor):
+    await prompts.setDefaults(user="u1")
+    await prompts.setPrompts(user="u1", prompts=["How did the heron fly?", "Why tea?"])
+    await prompts.movePrompt(user="u1", fromPosition=2, toPosition=1)
+    doc = await prompts.collection("prompts").find_one({"_id": "u1"})
+    assert "heron" not in str(doc) and "tea" not in str(doc)
+    opened = encryptor.decrypt(doc["prompts"], user="u1", field="Prompts.prompts")
+    assert opened == '["Why tea?", "How did the heron fly?"]'
+    assert await texts(prompts, "u1") == ["Why tea?", "How did the heron fly?"]
+    assert await prompts._promptList(user="u1") == [
+        {"prompts": ["Why tea?", "How did the heron fly?"]}
+    ]
