@@ -33,7 +33,10 @@ OptionalTime = Annotated[
     str | None, Pattern(TIME_RE.pattern), Doc("HH:MM (24-hour) or null for no call that day")
 ]
 TimeZoneName = Annotated[
-    str, Len(1, 64), Doc("an IANA time zone name, e.g. Europe/London or America/New_York")
+    str,
+    Len(1, 64),
+    Pattern(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+){0,3}"),
+    Doc("an IANA time zone name, e.g. Europe/London or America/New_York"),
 ]
 
 

@@ -64,3 +64,19 @@ async def test_a_hostile_body_is_refused_precisely_and_changes_nothing(
     assert ok.status_code == 401
     await service.engine.log.flush()
     assert await service.engine.db["conceptkit_actions"].count_documents({"action": "login"}) >= 1
+
+
+@pytest.mark.parametrize("zone", ["../../../../etc/passwd", "Europe/London\n", "a" * 65, "/UTC"])
+async def test_a_time_zone_that_cannot_be_a_zone_name_is_refused_by_the_schema(
+    service: Service, zone: str
+) -> None:
+    token = await service.sign_up()
+    r = await service.http.post(
+        "/api/Schedule/setTimezone",
+        json={"timezone": zone},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "timezone"], r.text
+    doc = (await service.http.get("/openapi.json")).json()
+    schema = doc["paths"]["/api/Schedule/setTimezone"]["post"]["requestBody"]["content"]
+    assert "pattern" in schema["application/json"]["schema"]["properties"]["timezone"]
