@@ -142,6 +142,7 @@ class Dialer(Concept):
                     status_callback_url=urls.url("status", call=call),
                     recording_callback_url=urls.recording,
                     fence=still_ours,
+                    user=user,  # whose call it is, for the mock's simulator only
                 ),
                 timeout=self._lock_seconds * 0.75,
             )

@@ -104,13 +104,16 @@ class Telephony(Protocol):
         ring_timeout_s: int = 30,
         time_limit_s: int = 900,
         fence: Fence | None = None,
+        user: str | None = None,
     ) -> PlacedCall:
         """Start an outbound call. Raises TelephonyError or AmbiguousDialError.
 
         ``fence`` is awaited right before each request is sent; if it returns False the
         call is not placed and ``DialFenced`` is raised. Cancelling this coroutine
         mid-request leaves the outcome unknown too: treat it like AmbiguousDialError and
-        reconcile before dialling again.
+        reconcile before dialling again. ``user`` is the account the call is for: a real
+        provider never sees it; the mock records it so the phone simulator shows each
+        call to its account only, never to whoever has the number.
         """
         ...
 
@@ -118,8 +121,8 @@ class Telephony(Protocol):
         """Hang up (or cancel) a call; a call that already ended is left alone."""
         ...
 
-    async def send_sms(self, *, to: str, body: str) -> str:
-        """Send an SMS and return its message sid."""
+    async def send_sms(self, *, to: str, body: str, user: str | None = None) -> str:
+        """Send an SMS and return its message sid. ``user``: as for ``place_call``."""
         ...
 
     async def calls_to_since(self, to: str, since: datetime) -> list[CallSummary]:

@@ -57,6 +57,7 @@ class MockCall:
     date_created: datetime
     status: str = "queued"
     start_time: datetime | None = None
+    user: str | None = None  # the account the service placed it for (the port's `user`)
 
     def call_spec(self) -> Any:
         """This call as the Twilio call player plays it (with answering-machine detection,
@@ -81,6 +82,7 @@ class MockSms:
     from_: str
     body: str
     date_created: datetime
+    user: str | None = None  # the account the service sent it for (the port's `user`)
 
 
 @attrs.frozen
@@ -190,6 +192,7 @@ class MockTelephony:
         ring_timeout_s: int = 30,
         time_limit_s: int = 900,
         fence: Fence | None = None,
+        user: str | None = None,
     ) -> PlacedCall:
         if not 1 <= ring_timeout_s <= 600:
             raise ValueError("ring_timeout_s must be within 1..600 (Twilio's range)")
@@ -213,6 +216,7 @@ class MockTelephony:
             ring_timeout_s=ring_timeout_s,
             time_limit_s=time_limit_s,
             date_created=self._clock(),
+            user=user,
         )
         self.calls.append(record)
         await self._emit(CallPlaced(record))
@@ -227,7 +231,7 @@ class MockTelephony:
         record.status = "completed" if record.status == "in-progress" else "canceled"
         await self._emit(CallEnded(record))
 
-    async def send_sms(self, *, to: str, body: str) -> str:
+    async def send_sms(self, *, to: str, body: str, user: str | None = None) -> str:
         _check_number(to)
         sms = MockSms(
             sid=self._sid("SM"),
@@ -235,6 +239,7 @@ class MockTelephony:
             from_=self.from_number,
             body=body,
             date_created=self._clock(),
+            user=user,
         )
         self.messages.append(sms)
         await self._emit(SmsSent(sms))

@@ -158,6 +158,7 @@ class TwilioTelephony:
         ring_timeout_s: int = 30,
         time_limit_s: int = 900,
         fence: Fence | None = None,
+        user: str | None = None,  # not Twilio's business: never sent
     ) -> PlacedCall:
         if not 1 <= ring_timeout_s <= 600:
             raise ValueError("ring_timeout_s must be within 1..600 (Twilio's range)")
@@ -198,7 +199,8 @@ class TwilioTelephony:
 
         await self._run("end_call", update, idempotent=True)
 
-    async def send_sms(self, *, to: str, body: str) -> str:
+    async def send_sms(self, *, to: str, body: str, user: str | None = None) -> str:
+        # `user` (the account it is for) is not Twilio's business: never sent
         def create() -> str:
             message = self._client.messages.create(to=to, from_=self.from_number, body=body)
             return str(message.sid)

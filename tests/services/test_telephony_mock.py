@@ -51,6 +51,16 @@ def test_send_sms_records_with_a_realistic_sid() -> None:
     assert [(m.sid, m.to, m.body) for m in mock.messages] == [(sid, TO, "Ready when you are & <3")]
 
 
+def test_the_account_a_call_or_sms_is_for_is_recorded() -> None:
+    """The phone simulator shows each to that account only (services/simulator_ownership.py)."""
+    mock = MockTelephony()
+    asyncio.run(mock.place_call(to=TO, **URLS, user="u1"))
+    asyncio.run(mock.send_sms(to=TO, body="hi", user="u2"))
+    place(mock)
+    assert [c.user for c in mock.calls] == ["u1", None]
+    assert [m.user for m in mock.messages] == ["u2"]
+
+
 def test_seeded_sids_are_reproducible() -> None:
     first, second, other = MockTelephony(seed=7), MockTelephony(seed=7), MockTelephony(seed=8)
     assert place(first).sid == place(second).sid != place(other).sid

@@ -83,7 +83,8 @@ def test_adapter_satisfies_the_protocol(standin: TwilioRestStandIn) -> None:
 
 
 def test_place_call_sends_exact_parameters_and_basic_auth(standin: TwilioRestStandIn) -> None:
-    placed = place(adapter(standin), ring_timeout_s=25, time_limit_s=600)
+    # the account it is for (the simulator's) is never sent
+    placed = place(adapter(standin), ring_timeout_s=25, time_limit_s=600, user="u1")
 
     assert CALL_SID.match(placed.sid)
     assert placed.status == "queued"
@@ -307,7 +308,7 @@ def test_failure_classification() -> None:
 
 def test_send_sms_parameters(standin: TwilioRestStandIn) -> None:
     body = "Today's reflection: <3 & more"
-    sid = asyncio.run(adapter(standin).send_sms(to=TO, body=body))
+    sid = asyncio.run(adapter(standin).send_sms(to=TO, body=body, user="u1"))  # `user`: not sent
 
     assert re.fullmatch(r"SM[0-9a-f]{32}", sid)
     [request] = standin.requests_to(MESSAGES_CREATE)
