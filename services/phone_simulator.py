@@ -44,6 +44,7 @@ from services.call_player import (
     Silence,
 )
 from services.callees import InteractiveCallee, NoAnswerCallee
+from services.simulator_ownership import INDEX, call_of, calls_of, messages_of, owner_of, owns
 from services.telephony import TelephonyError
 from services.telephony_mock import (
     NOT_FOUND_CODE,
@@ -125,7 +126,7 @@ class SimulatorBridge:
                 "createdAt": _aware(call.date_created),
                 "state": NEW,
                 "status": "queued",
-                "user": None,
+                "user": call.user,  # whose it is: the only owner (services/simulator_ownership.py)
                 "decision": None,
                 "decidedBy": None,
                 "endRequested": False,
@@ -143,6 +144,7 @@ class SimulatorBridge:
                 "from": sms.from_,
                 "body": sms.body,
                 "createdAt": _aware(sms.date_created),
+                "user": sms.user,
             }
         )
 
@@ -315,7 +317,7 @@ class PhoneSimulator:
         if self._http is None:
             self._http = httpx.AsyncClient(transport=self._transport, follow_redirects=False)
         with contextlib.suppress(PyMongoError):
-            await self.events.create_index([("kind", 1), ("to", 1)])
+            await self.events.create_index(INDEX)
             await self.events.create_index("state")
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="phone-simulator")
         log.info("phone simulator on (%s): open /simulator", self.instance_id)
@@ -387,9 +389,10 @@ class PhoneSimulator:
     async def _maybe_start(self, doc: dict[str, Any], now: datetime) -> None:
         sid = doc["_id"]
         age = (now - _aware(doc["createdAt"])).total_seconds()
-        user = doc.get("user") or await self._user_of_call(sid)
-        if user is None and age < self.attach_grace_s:
+        attached = await self._user_of_call(sid)
+        if attached is None and age < self.attach_grace_s:
             return  # the worker has not attached the sid yet: an answer now would be lost
+        user = owner_of(doc) or attached  # a call placed without an account: its PhoneCall's
         ring_timeout = self._ring_timeout(doc)
         decision = doc.get("decision")
         rang_out = decision is None and age >= ring_timeout
@@ -573,32 +576,13 @@ class PhoneSimulator:
                     numbers.append(number)
         return numbers
 
-    def _owns(self, doc: dict[str, Any], user: str, numbers: list[str]) -> bool:
-        """A call belongs to the user of its PhoneCall; before that is known, to its number."""
-        owner = doc.get("user")
-        if owner is not None:
-            return owner == user
-        return doc["to"] in numbers
-
     async def inbox(self, user: str, *, limit: int = 20) -> dict[str, Any]:
+        """The user's numbers (to show), and the calls and SMS sent for their account."""
         numbers = await self.numbers_of(user)
-        calls: dict[str, dict[str, Any]] = {}
-        messages: list[dict[str, Any]] = []
-        if numbers:
-            found = (
-                self.events.find({"to": {"$in": numbers}}).sort("createdAt", -1).limit(limit * 4)
-            )
-            async for doc in found:
-                if doc.get("kind") == "sms" and len(messages) < limit:
-                    messages.append(self._sms_view(doc))
-                elif doc.get("kind") == "call" and self._owns(doc, user, numbers):
-                    calls[doc["_id"]] = doc
-        async for doc in (
-            self.events.find({"kind": "call", "user": user}).sort("createdAt", -1).limit(limit)
-        ):
-            calls.setdefault(doc["_id"], doc)  # placed to a number the user no longer has
-        ordered = sorted(calls.values(), key=lambda d: _aware(d["createdAt"]), reverse=True)[:limit]
-        views = [self._call_view(doc) for doc in ordered]
+        found = self.events.find(calls_of(user)).sort("createdAt", -1).limit(limit)
+        views = [self._call_view(doc) async for doc in found if owns(doc, user)]
+        sent = self.events.find(messages_of(user)).sort("createdAt", -1).limit(limit)
+        messages = [self._sms_view(doc) async for doc in sent if owns(doc, user)]
         active = next((v for v in views if v["phase"] != "ended"), None)
         return {
             "numbers": numbers,
@@ -608,12 +592,10 @@ class PhoneSimulator:
         }
 
     async def _owned_call(self, user: str, sid: str) -> dict[str, Any]:
-        doc = (
-            await self.events.find_one({"_id": sid, "kind": "call"})
-            if isinstance(sid, str)
-            else None
-        )
-        if doc is None or not self._owns(doc, user, await self.numbers_of(user)):
+        """The user's call `sid`; anyone else's, or one whose owner is unknown, is 404."""
+        valid = isinstance(user, str) and isinstance(sid, str)
+        doc = await self.events.find_one(call_of(user, sid)) if valid else None
+        if doc is None or not owns(doc, user):
             raise SimulatorError(404, "no such call")
         return doc
 
@@ -663,7 +645,7 @@ class PhoneSimulator:
         ):
             raise SimulatorError(409, "the phone is no longer ringing")
         done = await self.events.update_one(
-            {"_id": sid, "state": {"$in": [NEW, PLAYING]}, "decision": None},
+            {**call_of(user, sid), "state": {"$in": [NEW, PLAYING]}, "decision": None},
             {"$set": {"decision": outcome, "decidedBy": "user", "decidedAt": self.clock()}},
         )
         if done.modified_count != 1:

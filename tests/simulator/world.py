@@ -164,8 +164,13 @@ async def until(
 
 
 @contextlib.asynccontextmanager
-async def running_world(mongo_uri: str, **simulator_options: Any) -> AsyncIterator[World]:
-    """Web server (uvicorn thread, simulator mounted) + worker engine on one fresh database."""
+async def running_world(
+    mongo_uri: str, *, worker_telephony: MockTelephony | None = None, **simulator_options: Any
+) -> AsyncIterator[World]:
+    """Web server (uvicorn thread, simulator mounted) + worker engine on one fresh database.
+
+    ``worker_telephony``: the worker's provider (e.g. one that holds a dial midway).
+    """
     server = LiveServer()
     environ = {
         "MONGODB_URI": mongo_uri,
@@ -189,7 +194,7 @@ async def running_world(mongo_uri: str, **simulator_options: Any) -> AsyncIterat
     # the worker process
     client = make_async_client(mongo_uri)
     worker_db = client[config.db_name]
-    worker_telephony = MockTelephony()
+    worker_telephony = worker_telephony or MockTelephony()
     worker_app = concept_app(config, worker_db, adapters(config, worker_telephony))
     attach_simulator(worker_telephony, worker_db)
     try:
