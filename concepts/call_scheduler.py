@@ -12,7 +12,8 @@ claims included, is a compare-and-set on ``version`` through conceptkit's ``Stor
 so two workers never claim one call and a replayed action returns what it returned. "One
 active call per user" is a unique sparse index on ``activeUser``, a field set
 while the call is PENDING/DIALING/IN_PROGRESS and ``$unset`` by the same update
-that ends it.
+that ends it. The number to call is stored encrypted for the user (the ``encryption``
+port; nothing looks a call up by number) and is private in the action log.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ TERMINAL = (COMPLETED, FAILED, CANCELLED)
 
 E164 = r"\+[1-9][0-9]{6,14}"
 MAX_RETRIES = 10
+FIELD_NUMBER = "CallScheduler.phoneNumber"  # the encrypted number's field label
 
 Attempt = Annotated[int, Range(1, MAX_RETRIES), Doc("attempt number from claimDue")]
 
@@ -70,7 +72,7 @@ class Deleted(TypedDict):
 class CallScheduler(Concept):
     """The queue of reflection calls to place, claimed by workers under a lease, with retries."""
 
-    uses = ("clock", "call_policy")
+    uses = ("clock", "call_policy", "encryption")
 
     async def setup(self) -> None:
         calls = self.collection("calls")
@@ -93,6 +95,17 @@ class CallScheduler(Concept):
     def _now(self) -> dt.datetime:
         return self.services["clock"].now()
 
+    def _seal(self, user: str, number: str) -> str:
+        return self.services["encryption"].encrypt(number, user=user, field=FIELD_NUMBER)
+
+    def _number(self, doc: dict[str, Any]) -> str:
+        return self.services["encryption"].decrypt(
+            doc["phoneNumber"], user=doc["user"], field=FIELD_NUMBER
+        )
+
+    def _view(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return {**_view(doc), "phoneNumber": self._number(doc)}
+
     async def _change(self, scheduledCall: str, decide: Any, user: str | None = None) -> Any:
         """Compare-and-set one scheduled call (of ``user``, if given)."""
         find = {"_id": scheduledCall} if user is None else {"_id": scheduledCall, "user": user}
@@ -114,7 +127,7 @@ class CallScheduler(Concept):
         return {
             "_id": call,
             "user": user,
-            "phoneNumber": phoneNumber,
+            "phoneNumber": self._seal(user, phoneNumber),
             "scheduledFor": scheduledFor,
             "dueAt": scheduledFor.timestamp(),
             "status": PENDING,
@@ -157,7 +170,7 @@ class CallScheduler(Concept):
 
     # -- actions ---------------------------------------------------------------------
 
-    @action
+    @action(private=("phoneNumber",))
     async def scheduleCall(
         self,
         user: str,
@@ -178,7 +191,7 @@ class CallScheduler(Concept):
         created = await self.store("calls").create(doc, {"scheduledCall": call})
         return fail("this user already has a pending call") if created is None else created
 
-    @action
+    @action(private=("phoneNumber",))
     async def callNow(
         self,
         user: str,
@@ -200,7 +213,7 @@ class CallScheduler(Concept):
                 "dueAt": now.timestamp(),
                 "nextRetryAt": None,
                 "origin": "now",
-                "phoneNumber": phoneNumber,
+                "phoneNumber": self._seal(user, phoneNumber),
             }
             return Change({"scheduledCall": doc["_id"]}, set=changes)
 
@@ -213,7 +226,7 @@ class CallScheduler(Concept):
                 return out  # else one was queued meanwhile: bring that one forward
         return fail("your calls are changing too often; try again", "unavailable")
 
-    @action
+    @action(private=("phoneNumber",))
     async def claimDue(
         self,
         worker: Annotated[str, Len(1, 200)],
@@ -243,7 +256,7 @@ class CallScheduler(Concept):
             out = {
                 "scheduledCall": doc["_id"],
                 "user": doc["user"],
-                "phoneNumber": doc["phoneNumber"],
+                "phoneNumber": self._number(doc),
                 "attempt": changes.get("attempts", doc["attempts"]),
                 "takeover": which == 0,
             }
@@ -413,7 +426,7 @@ class CallScheduler(Concept):
             {"activeUser": user}, decide, missing=fail("no call is waiting", "not_found")
         )
 
-    @action
+    @action(private=("phoneNumber",))
     async def recordMissedSlot(
         self,
         user: str,
@@ -445,7 +458,7 @@ class CallScheduler(Concept):
 
     # -- queries ---------------------------------------------------------------------
 
-    @query
+    @query(private=("phoneNumber",))
     async def _call(self, scheduledCall: str) -> list[dict[str, Any]]:
         """Everything about one scheduled call, lease included (internal)."""
         doc = await self.collection("calls").find_one({"_id": scheduledCall})
@@ -453,7 +466,7 @@ class CallScheduler(Concept):
             return []
         return [
             {
-                **_view(doc),
+                **self._view(doc),
                 "dueAt": doc["dueAt"],
                 "claimedBy": doc.get("claimedBy"),
                 "leaseUntil": doc.get("leaseUntil"),
@@ -461,17 +474,17 @@ class CallScheduler(Concept):
             }
         ]
 
-    @query
+    @query(private=("phoneNumber",))
     async def _forUser(self, user: str, scheduledCall: str) -> list[dict[str, Any]]:
         """One of user's scheduled calls."""
         doc = await self.collection("calls").find_one({"_id": scheduledCall, "user": user})
-        return [_view(doc)] if doc else []
+        return [self._view(doc)] if doc else []
 
-    @query
+    @query(private=("phoneNumber",))
     async def _upcoming(self, user: str) -> list[dict[str, Any]]:
         """User's pending or active calls, soonest first."""
         cursor = self.collection("calls").find({"user": user, "status": {"$in": list(ACTIVE)}})
-        return [_view(d) async for d in cursor.sort("dueAt", 1)]
+        return [self._view(d) async for d in cursor.sort("dueAt", 1)]
 
     @query
     async def _attempting(
@@ -519,20 +532,20 @@ class CallScheduler(Concept):
         times = [d["dueAt"] for d in (pending,) if d] + [d["leaseUntil"] for d in (dialing,) if d]
         return [{"dueAt": min(times)}] if times else []
 
-    @query
+    @query(private=("phoneNumber",))
     async def _recent(
         self, user: str, limit: Annotated[int, Range(1, 100)] = 10
     ) -> list[dict[str, Any]]:
         """User's most recent scheduled calls, newest first."""
         cursor = self.collection("calls").find({"user": user}).sort("_id", -1).limit(int(limit))
-        return [_view(d) async for d in cursor]
+        return [self._view(d) async for d in cursor]
 
 
 def _view(doc: dict[str, Any]) -> dict[str, Any]:
+    """What queries show of a scheduled call, but the number (``CallScheduler._view``)."""
     return {
         "scheduledCall": doc["_id"],
         "user": doc["user"],
-        "phoneNumber": doc["phoneNumber"],
         "scheduledFor": doc["scheduledFor"],
         "status": doc["status"],
         "attempts": doc["attempts"],

@@ -10,6 +10,9 @@ provider's list of calls is read to adopt it, but only when no other unclear att
 to the same number could own what is found. An unclear attempt is never counted as
 missed while it may be live; only after the provider has been asked and shows
 nothing for long enough is it given up as never placed.
+
+The number dialled is stored encrypted for the user (``to``), with its lookup key, a
+keyed hash (``toKey``), for finding the other attempts to the same number.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ FRESH, RESUMED = "fresh", "resumed"
 LIVE_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress"})
 ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 UNCLEAR = ("dialing", "ambiguous")
+FIELD_TO = "Dialer.to"  # the encrypted number's field label
+LOOKUP_PURPOSE = "phone"  # the lookup key's HMAC label (services.encryption.PHONE)
 
 
 def _unclear() -> dict[str, Any]:
@@ -74,7 +79,7 @@ class Dialer(Concept):
     """Places each call attempt at most once, through the telephony port, and finds out
     what became of attempts whose outcome was unclear."""
 
-    uses = ("clock", "telephony", "webhook_urls", "call_policy")
+    uses = ("clock", "telephony", "webhook_urls", "call_policy", "encryption")
 
     @property
     def _lock_seconds(self) -> float:
@@ -89,12 +94,20 @@ class Dialer(Concept):
         # cancellations are only needed while a dial of theirs could still be in flight
         await self.collection("cancelled").create_index("at", expireAfterSeconds=7 * 86400)
         await self.attempts.create_index("scheduledCall")
-        await self.attempts.create_index("to")
+        await self.attempts.create_index("toKey")
         await self.attempts.create_index("user")
         await self.attempts.create_index("call")
         await self.attempts.create_index("state")  # the few unclear ones, among every attempt
 
-    @action
+    def _to_key(self, to: str) -> dict[str, Any]:
+        """A filter on the number dialled, under any configured key (rotation keeps them)."""
+        return {"$in": self.services["encryption"].lookup_keys(to, purpose=LOOKUP_PURPOSE)}
+
+    def _to(self, attempt: dict[str, Any]) -> str:
+        enc = self.services["encryption"]
+        return enc.decrypt(attempt["to"], user=attempt["user"], field=FIELD_TO)
+
+    @action(private=("to",))
     async def dial(
         self, user: str, call: str, scheduledCall: str, attempt: int, to: str
     ) -> Dialled:
@@ -158,10 +171,11 @@ class Dialer(Concept):
             # Unclear until reconciled: never counted as missed while it may be live.
             return await self._outcome(key, _unclear(), {"state": "ambiguous"}, fence)
         except TelephonyError as exc:
+            message = exc.message.replace(to, "the number")  # no number in the log or state
             return await self._outcome(
                 key,
-                fail(f"the call could not be placed: {exc.message}", "unavailable"),
-                {"state": "failed", "error": exc.message},
+                fail(f"the call could not be placed: {message}", "unavailable"),
+                {"state": "failed", "error": message},
                 fence,
             )
         return await self._settle(key, placed.sid, adopted=False, fence=fence)
@@ -208,7 +222,8 @@ class Dialer(Concept):
             "user": user,
             "call": call,
             "scheduledCall": scheduledCall,
-            "to": to,
+            "to": self.services["encryption"].encrypt(to, user=user, field=FIELD_TO),
+            "toKey": self.services["encryption"].lookup_key(to, purpose=LOOKUP_PURPOSE),
             "at": now,
             "state": "dialing",
             "callSid": None,
@@ -268,7 +283,12 @@ class Dialer(Concept):
             return None
         ours = {a["_id"] for a in unclear} | ({skip} if skip else set())
         others = await self.attempts.find(
-            {"to": to, "state": {"$in": list(UNCLEAR)}, "_id": {"$nin": sorted(ours)}}, {"_id": 1}
+            {
+                "toKey": self._to_key(to),
+                "state": {"$in": list(UNCLEAR)},
+                "_id": {"$nin": sorted(ours)},
+            },
+            {"_id": 1},
         ).to_list(None)
         if others:
             log.warning("not adopting by number: another unclear attempt to %s exists", to[-4:])
@@ -291,20 +311,27 @@ class Dialer(Concept):
         """Whether the provider has a live call to this attempt's number, placed since it, that
         no attempt claims: on a shared number it may be ours (its callbacks will tell), so
         the attempt is not given up while it lasts."""
+        to = self._to(attempt)
         others = await self.attempts.find_one(
-            {"to": attempt["to"], "state": {"$in": list(UNCLEAR)}, "_id": {"$ne": attempt["_id"]}},
+            {
+                "toKey": self._to_key(to),
+                "state": {"$in": list(UNCLEAR)},
+                "_id": {"$ne": attempt["_id"]},
+            },
             {"_id": 1},
         )
         if others is None:
             return False
         since = (attempt.get("sentAt") or attempt["at"]) - RECONCILE_SKEW
-        known = await self._known_sids(attempt["to"])
-        calls = await self.services["telephony"].calls_to_since(attempt["to"], since)
+        known = await self._known_sids(to)
+        calls = await self.services["telephony"].calls_to_since(to, since)
         return any(c.sid not in known and c.status in LIVE_STATUSES for c in calls)
 
     async def _known_sids(self, to: str) -> set[str]:
         """The provider's calls to ``to`` that attempts already own (never adopted again)."""
-        owned = self.attempts.find({"to": to, "callSid": {"$ne": None}}, {"callSid": 1})
+        owned = self.attempts.find(
+            {"toKey": self._to_key(to), "callSid": {"$ne": None}}, {"callSid": 1}
+        )
         return {a["callSid"] for a in await owned.to_list(None)}
 
     async def _settle(
@@ -348,7 +375,7 @@ class Dialer(Concept):
         if attempt.get("lockUntil", 0) > now.timestamp():
             return fail("the attempt is still being dialled", "unavailable")
         try:
-            found = await self._reconcile(attempt["scheduledCall"], attempt["to"])
+            found = await self._reconcile(attempt["scheduledCall"], self._to(attempt))
         except TelephonyError as exc:
             return fail(f"the provider could not be asked: {exc.message}", "unavailable")
         if found:

@@ -56,6 +56,7 @@ MAX_ANSWER_CHARS = 20_000
 FIELD_BUFFER = "PhoneCall.currentAnswer"
 FIELD_ANSWER = "PhoneCall.answers"
 FIELD_TRANSCRIPT = "PhoneCall.transcript"
+FIELD_TO = "PhoneCall.toNumber"  # the number called, encrypted (only _activeForUser shows it)
 
 CallSid = Annotated[str, Pattern(CALL_SID), Doc("Twilio's CallSid (CA + 32 hex digits)")]
 HANGUP_REASON = "caller hung up"
@@ -285,7 +286,7 @@ class PhoneCall(Concept):
 
     # -- actions ---------------------------------------------------------------------
 
-    @action
+    @action(private=("toNumber",))
     async def initiate(
         self, user: str, scheduledCall: str, toNumber: Annotated[str, Pattern(E164)]
     ) -> Initiated:
@@ -296,7 +297,7 @@ class PhoneCall(Concept):
             "_id": call,
             "user": user,
             "scheduledCall": scheduledCall,
-            "toNumber": toNumber,
+            "toNumber": self._seal(toNumber, user, FIELD_TO),
             "status": INITIATED,
             "activeUser": user,
             "session": None,
@@ -473,7 +474,7 @@ class PhoneCall(Concept):
 
         return await self._change(callSid, decide)
 
-    @action(private=("answer",))
+    @action(private=("answer", "question"))
     async def finishAnswer(
         self,
         callSid: CallSid,
@@ -716,11 +717,14 @@ class PhoneCall(Concept):
         outcome = "HUNG_UP" if doc["status"] == ABANDONED and not reached else doc["status"]
         return [{"outcome": outcome, "reached": reached, "live": False}]
 
-    @query
+    @query(private=("toNumber",))
     async def _activeForUser(self, user: str) -> list[dict[str, Any]]:
-        """The user's non-terminal call, if any."""
-        doc = await self.collection("calls").find_one({"activeUser": user}, VIEW_FIELDS)
-        return [_view(doc)] if doc else []
+        """The user's non-terminal call, if any, with the number it calls (to resume a dial)."""
+        shown = {**VIEW_FIELDS, "toNumber": 1}
+        doc = await self.collection("calls").find_one({"activeUser": user}, shown)
+        if doc is None:
+            return []
+        return [{**_view(doc), "toNumber": self._open(doc["toNumber"], user, FIELD_TO)}]
 
     @query(private=("answer",))
     async def _answers(self, callSid: str) -> list[dict[str, Any]]:
@@ -783,7 +787,6 @@ VIEW_FIELDS = dict.fromkeys(
         "scheduledCall",
         "session",
         "callSid",
-        "toNumber",
         "status",
         "promptIndex",
         "promptCount",
@@ -809,7 +812,6 @@ def _view(doc: dict[str, Any]) -> dict[str, Any]:
         "scheduledCall": doc["scheduledCall"],
         "session": doc.get("session"),
         "callSid": doc.get("callSid"),
-        "toNumber": doc["toNumber"],
         "status": doc["status"],
         "promptIndex": doc["promptIndex"],
         "promptCount": doc["promptCount"],

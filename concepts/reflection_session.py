@@ -161,6 +161,10 @@ class ReflectionSession(Concept):
             token, user=user, field=f"ReflectionSession.{field}.{session}"
         )
 
+    def _prompt(self, doc: Mapping[str, Any], prompt: Mapping[str, Any]) -> str | None:
+        """A prompt's text (a snapshot, encrypted like the answers)."""
+        return self._open(prompt["text"], doc["user"], doc["_id"], f"prompt.{prompt['position']}")
+
     async def _find(self, user: str, session: str) -> dict[str, Any] | None:
         return await self.collection("sessions").find_one({"_id": session, "user": user}, NO_MARKS)
 
@@ -252,7 +256,10 @@ class ReflectionSession(Concept):
                 "activeFor": user,
                 "method": method,
                 "callRef": callRef,
-                "prompts": [{"position": i, "text": t} for i, t in enumerate(cleaned, 1)],
+                "prompts": [
+                    {"position": i, "text": self._seal(t, user, session, f"prompt.{i}")}
+                    for i, t in enumerate(cleaned, 1)
+                ],
                 "responses": [],
                 "rating": None,
                 "transcript": None,
@@ -281,7 +288,7 @@ class ReflectionSession(Concept):
             missing = _missing_positions(doc)
             if not missing:
                 return fail("your reflection in progress already has every answer", "conflict")
-            texts = {p["position"]: p["text"] for p in doc["prompts"]}
+            texts = {p["position"]: self._prompt(doc, p) for p in doc["prompts"]}
             out = {
                 "session": doc["_id"],
                 "prompts": [texts[p] for p in missing],
@@ -567,7 +574,8 @@ class ReflectionSession(Concept):
                 answer = self._open(
                     response["text"], user, session, f"response.{prompt['position']}"
                 )
-            row = {"position": prompt["position"], "text": prompt["text"], "answer": answer}
+            text = self._prompt(doc, prompt)
+            row = {"position": prompt["position"], "text": text, "answer": answer}
             if times:
                 row["startedAt"] = response["startedAt"] if response else None
                 row["finishedAt"] = response["finishedAt"] if response else None

@@ -19,8 +19,9 @@ POLICY = SimpleNamespace(retry_delay_seconds=300)  # RETRY_DELAY_SECONDS
 
 # `clock` (FakeClock) comes from tests/concepts/conftest.py.
 @pytest.fixture
-async def cs(async_db, clock) -> CallScheduler:
-    concept = CallScheduler(async_db, {"clock": clock, "call_policy": POLICY})
+async def cs(async_db, clock, encryptor) -> CallScheduler:
+    services = {"clock": clock, "call_policy": POLICY, "encryption": encryptor}
+    concept = CallScheduler(async_db, services)
     await concept.setup()
     return concept
 
@@ -436,3 +437,25 @@ async def test_a_missed_call_is_retried_after_the_configured_delay_by_default(cs
     await cs.claimDue(worker="w", now=clock.now())
     out = await cs.recordMissed(scheduledCall=sc, outcome="NO_ANSWER")
     assert out["retryAt"] == clock.now() + dt.timedelta(seconds=300)
+
+
+# -- private at rest ---------------------------------------------------------------------
+
+
+async def test_the_number_is_stored_only_encrypted_and_shown_to_its_owner(cs, clock, encryptor):
+    call = (await cs.scheduleCall(user="u1", phoneNumber=NUMBER, scheduledFor=clock.now()))[
+        "scheduledCall"
+    ]
+    other = "+15557654321"
+    await cs.callNow(user="u1", phoneNumber=other)  # brings it forward, to the new number
+    doc = await cs.collection("calls").find_one({"_id": call})
+    assert NUMBER[1:] not in str(doc) and other[1:] not in str(doc)
+    assert encryptor.decrypt(doc["phoneNumber"], user="u1", field="CallScheduler.phoneNumber") == (
+        other
+    )
+    assert [r["phoneNumber"] for r in await cs._upcoming(user="u1")] == [other]
+    claimed = await cs.claimDue(worker="w1", now=clock.now())
+    assert claimed["phoneNumber"] == other
+    ops = describe_operations(cs)
+    for name in ("scheduleCall", "callNow", "claimDue", "recordMissedSlot"):
+        assert "phoneNumber" in ops[name].private, name

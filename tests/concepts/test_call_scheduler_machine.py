@@ -28,6 +28,7 @@ from hypothesis.stateful import (
 
 from concepts.call_scheduler import ACTIVE, ATTEMPTING, TERMINAL, CallScheduler
 from services.clock import FakeClock
+from services.encryption import Encryptor
 from tests.concepts.loop_harness import Harness
 
 USERS = ("u1", "u2", "u3")
@@ -57,7 +58,11 @@ class CallSchedulerMachine(RuleBasedStateMachine):
         self.clock = FakeClock()
         self.cs = CallScheduler(
             self.harness.client[self.db_name],
-            {"clock": self.clock, "call_policy": SimpleNamespace(retry_delay_seconds=300)},
+            {
+                "clock": self.clock,
+                "call_policy": SimpleNamespace(retry_delay_seconds=300),
+                "encryption": Encryptor([("k1", bytes(32))]),
+            },
         )
         self.run(self.cs.setup())
         self.calls: dict[str, Model] = {}

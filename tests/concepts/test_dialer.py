@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from conceptkit.concept import describe_operations
 from concepts.dialer import Dialer
 from services.telephony import AmbiguousDialError, TelephonyError
 from services.webhook_urls import WebhookUrls
@@ -16,7 +17,7 @@ POLICY = SimpleNamespace(claim_lease_seconds=60)
 
 
 @pytest.fixture
-async def dialer(async_db, clock, mock_telephony) -> Dialer:
+async def dialer(async_db, clock, mock_telephony, encryptor) -> Dialer:
     concept = Dialer(
         async_db,
         {
@@ -24,6 +25,7 @@ async def dialer(async_db, clock, mock_telephony) -> Dialer:
             "telephony": mock_telephony,
             "webhook_urls": WebhookUrls("https://x.test"),
             "call_policy": POLICY,
+            "encryption": encryptor,
         },
     )
     await concept.setup()
@@ -37,7 +39,8 @@ async def an_attempt(dialer: Dialer, clock, **fields) -> None:
         "user": "u1",
         "call": "c1",
         "scheduledCall": "s1",
-        "to": TO,
+        "to": dialer.services["encryption"].encrypt(TO, user="u1", field="Dialer.to"),
+        "toKey": dialer.services["encryption"].lookup_key(TO, purpose="phone"),
         "at": clock.now(),
         "state": "dialing",
         "callSid": None,
@@ -163,7 +166,7 @@ async def test_a_call_to_a_shared_number_is_not_adopted_while_another_attempt_co
 
 
 async def test_a_stalled_dialler_sends_nothing_once_its_attempt_was_taken_over(
-    async_db, clock, mock_telephony
+    async_db, clock, mock_telephony, encryptor
 ):
     """The fence: checked right before the request leaves, after any wait."""
     stalled, resume = asyncio.Event(), asyncio.Event()
@@ -183,6 +186,7 @@ async def test_a_stalled_dialler_sends_nothing_once_its_attempt_was_taken_over(
             "telephony": telephony,
             "webhook_urls": WebhookUrls("https://x.test"),
             "call_policy": POLICY,
+            "encryption": encryptor,
         }
         return Dialer(async_db, services)
 
@@ -303,3 +307,33 @@ async def test_delete_all_for_forgets_only_that_users_attempts(dialer):
     await dialer.deleteAllFor(user="u1")
     assert await dialer._attempts(scheduledCall="s1") == []
     assert len(await dialer._attempts(scheduledCall="s9")) == 1
+
+
+# -- private at rest ---------------------------------------------------------------------
+
+
+async def test_the_number_is_stored_encrypted_and_found_by_its_lookup_key(
+    dialer, mock_telephony, encryptor
+):
+    await dial(dialer)
+    doc = await dialer.attempts.find_one({"_id": "s1:1"})
+    assert TO[1:] not in str(doc)
+    assert encryptor.decrypt(doc["to"], user="u1", field="Dialer.to") == TO
+    assert doc["toKey"] == encryptor.lookup_key(TO, purpose="phone")
+    assert "to" in describe_operations(dialer)["dial"].private
+
+
+async def test_a_refused_dial_keeps_no_number_in_its_error(dialer, mock_telephony):
+    class Refusing:
+        def __getattr__(self, name):
+            return getattr(mock_telephony, name)
+
+        async def place_call(self, **kw):
+            raise TelephonyError(f"The 'To' number {kw['to']} is not a valid phone number")
+
+    dialer.services["telephony"] = Refusing()
+    out = await dial(dialer)
+    assert out["errorKind"] == "unavailable" and TO not in out["error"]
+    assert "the number" in out["error"]
+    doc = await dialer.attempts.find_one({"_id": "s1:1"})
+    assert TO not in str(doc)

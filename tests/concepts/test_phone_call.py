@@ -79,9 +79,21 @@ async def test_initiate_creates_an_initiated_call_without_sid(pc, clock):
     [view] = await pc._call(call=out["call"])
     assert view["status"] == "INITIATED"
     assert view["callSid"] is None
-    assert (view["user"], view["scheduledCall"], view["toNumber"]) == ("u1", "sc1", NUMBER)
+    assert (view["user"], view["scheduledCall"]) == ("u1", "sc1")
+    assert "toNumber" not in view  # private: only the active call shows it, to resume a dial
     assert view["createdAt"] == clock.now()
-    assert (await pc._activeForUser(user="u1"))[0]["call"] == out["call"]
+    (active,) = await pc._activeForUser(user="u1")
+    assert (active["call"], active["toNumber"]) == (out["call"], NUMBER)
+
+
+async def test_the_number_called_is_stored_only_encrypted(pc, encryptor):
+    out = await pc.initiate(user="u1", scheduledCall="sc1", toNumber=NUMBER)
+    doc = await pc.collection("calls").find_one({"_id": out["call"]})
+    assert NUMBER[1:] not in str(doc)
+    assert encryptor.decrypt(doc["toNumber"], user="u1", field="PhoneCall.toNumber") == NUMBER
+    specs = describe_operations(pc)
+    assert "toNumber" in specs["initiate"].private
+    assert {"answer", "question"} <= specs["finishAnswer"].private  # the prompt text too
 
 
 async def test_initiate_refused_while_the_user_has_an_active_call(pc):
@@ -583,13 +595,13 @@ async def test_queries_find_calls_and_never_show_private_fields(pc, clock):
     assert await pc._call(call="nope") == []
     assert await pc._answers(callSid=new_sid()) == []
     view = (await pc._byCallSid(callSid=sid))[0]
-    assert not {"currentAnswer", "answers", "transcript", "activeUser"} & view.keys()
+    assert not {"currentAnswer", "answers", "transcript", "activeUser", "toNumber"} & view.keys()
 
 
 def test_spoken_text_is_private_in_the_action_log(pc):
     specs = describe_operations(pc)
     assert specs["appendSpeech"].private == {"text", "answerSoFar"}
-    assert specs["finishAnswer"].private == {"answer"}
+    assert specs["finishAnswer"].private == {"answer", "question"}
     assert specs["markCompleted"].private == {"transcript", "answers"}
     assert specs["applyStatus"].private == {"transcript", "answers"}
     for ending in ("markAbandoned", "markFailed", "markMissed", "failBeforeDial", "markCancelled"):

@@ -586,6 +586,19 @@ async def test_nothing_personal_is_stored_in_plaintext(rs: ReflectionSession) ->
         assert secret not in text
 
 
+async def test_the_prompt_texts_are_stored_only_encrypted(rs: ReflectionSession) -> None:
+    asked = ["Where did the heron go?", "What did the tea taste of?"]
+    session = await start(rs, method="TEXT", prompts=asked)
+    await rs.recordResponse(user="u1", session=session, position=1, text="north")
+    stored = await raw(rs, session)
+    assert "heron" not in repr(stored) and "tea" not in repr(stored)
+    assert all(Encryptor.is_token(p["text"]) for p in stored["prompts"])
+    (shown,) = await rs._session(user="u1", session=session)
+    assert [p["text"] for p in shown["prompts"]] == asked
+    continued = await rs.startSession(user="u1", method="PHONE", prompts=asked)
+    assert continued["prompts"] == [asked[1]] and continued["positions"] == [2]
+
+
 async def test_a_token_moved_to_another_session_does_not_decrypt(rs: ReflectionSession) -> None:
     a = await start(rs, prompts=["A?"])
     await rs.recordResponse(user="u1", session=a, position=1, text="for a")
