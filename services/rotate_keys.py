@@ -1,9 +1,12 @@
-"""Re-encrypt every token in a database under the primary key.
+"""Re-encrypt every token in a database under the primary key, and make lookup keys again.
 
 Schema-blind on purpose: tokens carry their own user and field, so this walks
 every document of every collection (through nested dicts and lists) instead of
-knowing which fields are sensitive. Writes are conditional on the read value so
-a concurrent writer is never clobbered; a lost race is re-read and retried.
+knowing which fields are sensitive. A lookup key (a keyed hash of a value, for
+finding it by equality) is stored in the same dict as the token of its value: it is
+made again under the primary key from the token beside it whose plaintext it
+matches. Writes are conditional on the read value so a concurrent writer is never
+clobbered; a lost race is re-read and retried.
 
     ENCRYPTION_KEYS=new:...,old:... python -m services.rotate_keys --uri mongodb://... --db NAME
 """
@@ -11,6 +14,7 @@ a concurrent writer is never clobbered; a lost race is re-read and retried.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -35,11 +39,12 @@ class RotationReport:
     scanned_docs: int = 0
     reencrypted: int = 0
     failed: int = 0
+    rehashed: int = 0  # lookup keys made again under the primary key
 
     def __str__(self) -> str:
         return (
             f"key rotation: scanned_docs={self.scanned_docs} "
-            f"reencrypted={self.reencrypted} failed={self.failed}"
+            f"reencrypted={self.reencrypted} rehashed={self.rehashed} failed={self.failed}"
         )
 
 
@@ -47,6 +52,36 @@ class RotationReport:
 class _Tally:
     reencrypted: int = 0
     failed: int = 0
+    rehashed: int = 0
+
+    def add(self, other: _Tally) -> None:
+        self.reencrypted += other.reencrypted
+        self.failed += other.failed
+        self.rehashed += other.rehashed
+
+
+def _rekey(value: dict[str, Any], enc: Encryptor, where: str, tally: _Tally) -> dict[str, Any]:
+    """``value`` with its stale lookup keys made again under the primary key, each from the
+    token beside it (in the same dict) whose plaintext it is the key of."""
+    stale = [k for k, v in value.items() if enc.is_lookup_key(v) and enc.needs_rotation(v)]
+    if not stale:
+        return value
+    plaintexts = []
+    for v in value.values():
+        if isinstance(v, str) and enc.is_token(v):
+            header = enc.header(v)
+            with contextlib.suppress(EncryptionError):  # counted where the token is rotated
+                plaintexts.append(enc.decrypt(v, user=header.user, field=header.field))
+    out = dict(value)
+    for key in stale:
+        found = next((p for p in plaintexts if enc.matches_lookup(p, value[key])), None)
+        if found is None:  # left as is; the old key must not be retired yet
+            log.warning("cannot make the lookup key %s.%s again: no token beside it", where, key)
+            tally.failed += 1
+            continue
+        out[key] = enc.lookup_key(found, purpose=enc.lookup_header(value[key]).purpose)
+        tally.rehashed += 1
+    return out
 
 
 def _rotate_value(value: Any, enc: Encryptor, where: str, tally: _Tally) -> Any:
@@ -64,6 +99,7 @@ def _rotate_value(value: Any, enc: Encryptor, where: str, tally: _Tally) -> Any:
         return new
     if isinstance(value, dict):
         out = {k: _rotate_value(v, enc, f"{where}.{k}", tally) for k, v in value.items()}
+        out = _rekey(out, enc, where, tally)
         return value if all(out[k] is value[k] for k in value) else out
     if isinstance(value, list):
         items = [_rotate_value(v, enc, f"{where}.{i}", tally) for i, v in enumerate(value)]
@@ -77,20 +113,27 @@ def _rotate_document(coll: Collection, doc: dict[str, Any], enc: Encryptor) -> _
     for _ in range(MAX_ATTEMPTS):
         tally = _Tally()
         changes: dict[str, tuple[Any, Any]] = {}
-        for key, old in doc.items():
-            if key == "_id":
-                continue
+        where = f"{coll.name}[{doc_id!r}]"
+        top = {k: v for k, v in doc.items() if k != "_id"}
+        top_tally = _Tally()  # the lookup keys of the document's own fields
+        rekeyed = _rekey(top, enc, where, top_tally)
+        for key, old in top.items():
             field_tally = _Tally()
-            new = _rotate_value(old, enc, f"{coll.name}[{doc_id!r}].{key}", field_tally)
+            new = _rotate_value(old, enc, f"{where}.{key}", field_tally)
+            if rekeyed[key] is not old:
+                new = rekeyed[key]
+                field_tally.rehashed += 1
             tally.failed += field_tally.failed
             if new is old:
                 continue
             if "." in key or key.startswith("$"):  # not addressable by $set/$expr paths
-                log.warning("cannot write %s[%r].%s: unaddressable key", coll.name, doc_id, key)
-                tally.failed += field_tally.reencrypted
+                log.warning("cannot write %s.%s: unaddressable key", where, key)
+                tally.failed += field_tally.reencrypted + field_tally.rehashed
                 continue
             changes[key] = (old, new)
             tally.reencrypted += field_tally.reencrypted
+            tally.rehashed += field_tally.rehashed
+        tally.failed += top_tally.failed
         if not changes:
             return tally
         # Only if every changed top-level field still holds what we read ($literal so
@@ -112,27 +155,30 @@ def _rotate_document(coll: Collection, doc: dict[str, Any], enc: Encryptor) -> _
     log.warning(
         "gave up on %s[%r]: concurrently modified %d times", coll.name, doc_id, MAX_ATTEMPTS
     )
-    return _Tally(failed=tally.failed + tally.reencrypted)
+    return _Tally(failed=tally.failed + tally.reencrypted + tally.rehashed)
 
 
 def rotate_database(db: Database, encryptor: Encryptor) -> RotationReport:
     """Re-encrypt every token not under encryptor.primary_kid, in every collection."""
-    scanned = reencrypted = failed = 0
+    scanned, total = 0, _Tally()
     for name in sorted(db.list_collection_names(filter={"type": "collection"})):
         if name.startswith("system."):
             continue
         coll = db[name]
         for doc in coll.find({}):
             scanned += 1
-            tally = _rotate_document(coll, doc, encryptor)
-            reencrypted += tally.reencrypted
-            failed += tally.failed
-    return RotationReport(scanned_docs=scanned, reencrypted=reencrypted, failed=failed)
+            total.add(_rotate_document(coll, doc, encryptor))
+    return RotationReport(
+        scanned_docs=scanned,
+        reencrypted=total.reencrypted,
+        failed=total.failed,
+        rehashed=total.rehashed,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: exit 0 when everything is under the primary key, 1 if any token failed
-    (do not retire old keys then), 2 on bad configuration."""
+    """CLI: exit 0 when everything is under the primary key, 1 if any token or lookup key
+    failed (do not retire old keys then), 2 on bad configuration."""
     parser = argparse.ArgumentParser(
         prog="python -m services.rotate_keys",
         description="Re-encrypt all tokens under the first key in ENCRYPTION_KEYS.",

@@ -309,3 +309,49 @@ def test_encryptor_from_env() -> None:
     assert e.primary_kid == "new" and e.kids == ("new", "old")
     with pytest.raises(InvalidKeyConfig, match="ENCRYPTION_KEYS is not set"):
         encryptor_from_env({})
+
+
+# -- lookup keys (keyed hashes for finding a value by equality) --------------------------
+
+
+@settings(max_examples=100)
+@given(a=st.text(max_size=30), b=st.text(max_size=30))
+def test_lookup_keys_are_equal_exactly_for_equal_values(a: str, b: str) -> None:
+    ka, kb = enc.lookup_key(a, purpose="phone"), enc.lookup_key(b, purpose="phone")
+    assert (ka == kb) == (a == b)
+    assert Encryptor.is_lookup_key(ka) and not Encryptor.is_token(ka)
+    assert Encryptor.lookup_header(ka) == ("a", "phone")
+    assert enc.matches_lookup(a, ka) and enc.matches_lookup(b, ka) == (a == b)
+
+
+def test_lookup_keys_depend_on_the_master_key_and_the_purpose() -> None:
+    both = Encryptor([("b", KEY_B), ("a", KEY_A)])
+    number = "+14155552671"
+    mine = enc.lookup_key(number, purpose="phone")
+    assert number[1:] not in mine
+    assert both.lookup_key(number, purpose="phone") != mine  # another primary key
+    assert both.lookup_keys(number, purpose="phone")[1] == mine  # found under the old one
+    assert both.matches_lookup(number, mine) and both.needs_rotation(mine)
+    assert not enc.needs_rotation(mine)
+    assert enc.lookup_key(number, purpose="email") != mine
+    assert not Encryptor([("b", KEY_B)]).matches_lookup(number, mine)  # the key is gone
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "hk1.a.phone.short", "hk2.a.phone." + "A" * 43, "hk1.a.Phone." + "A" * 43, None, 7],
+)
+def test_malformed_lookup_keys(value: object) -> None:
+    assert not Encryptor.is_lookup_key(value)
+    assert not enc.matches_lookup("x", value)  # type: ignore[arg-type]
+    with pytest.raises(MalformedCiphertext):
+        Encryptor.lookup_header(value)  # type: ignore[arg-type]
+
+
+def test_lookup_key_arguments_are_checked() -> None:
+    with pytest.raises(ValueError):
+        enc.lookup_key("x", purpose="Not A Label")
+    with pytest.raises(TypeError):
+        enc.lookup_key(5, purpose="phone")  # type: ignore[arg-type]
+    with pytest.raises(UnknownKeyId):
+        enc.lookup_key("x", purpose="phone", kid="zz")

@@ -193,7 +193,7 @@ def test_cli_rotates_and_prints_one_line(
 
     out = capsys.readouterr().out
     assert out.count("\n") == 1
-    assert f"scanned_docs=5 reencrypted={stale} failed=0 primary_kid=new" in out
+    assert f"scanned_docs=5 reencrypted={stale} rehashed=0 failed=0 primary_kid=new" in out
     assert all(Encryptor.header(t).kid == "new" for t in tokens_in(snapshot(db)))
 
 
@@ -232,3 +232,74 @@ def test_walk_rotates_exactly_the_stale_tokens(value: Any) -> None:
     assert all(Encryptor.header(t).kid == "new" for t in tokens_in(rotated))
     assert decrypt_all(rotated, NEW_ONLY) == decrypt_all(value, BOTH)
     assert (rotated is value) == (stale == 0)
+
+
+# -- lookup keys (keyed hashes beside their tokens) ------------------------------------
+
+NUMBER = "+14155552671"
+P = "phone"
+
+
+def test_lookup_keys_are_made_again_from_the_token_beside_them(db: Database) -> None:
+    """A lookup key is rotated like a token: found by the walk, remade under the primary
+    key from the token in the same dict whose plaintext it matches (top level and nested)."""
+    other = "+442079460958"
+    db.attempts.insert_one(
+        {
+            "_id": "s1:1",
+            "user": "u1",
+            "to": OLD.encrypt(NUMBER, user="u1", field="Dialer.to"),
+            "toKey": OLD.lookup_key(NUMBER, purpose=P),
+        }
+    )
+    db.verified.insert_one(
+        {
+            "_id": "v1",
+            "numbers": [
+                {
+                    "number": OLD.encrypt(n, user="u1", field="V.n"),
+                    "key": OLD.lookup_key(n, purpose=P),
+                }
+                for n in (NUMBER, other)
+            ],
+        }
+    )
+    report = rotate_database(db, BOTH)
+    assert report == RotationReport(scanned_docs=2, reencrypted=3, failed=0, rehashed=3)
+    attempt = db.attempts.find_one({"_id": "s1:1"})
+    assert attempt["toKey"] == NEW_ONLY.lookup_key(NUMBER, purpose=P)
+    assert NEW_ONLY.decrypt(attempt["to"], user="u1", field="Dialer.to") == NUMBER
+    keys = [e["key"] for e in db.verified.find_one({"_id": "v1"})["numbers"]]
+    assert keys == [NEW_ONLY.lookup_key(n, purpose=P) for n in (NUMBER, other)]
+    # the old key can go now: lookups under the new key alone still find every value
+    assert NEW_ONLY.matches_lookup(NUMBER, attempt["toKey"])
+    assert rotate_database(db, BOTH) == RotationReport(scanned_docs=2)
+
+
+def test_a_lookup_key_with_no_token_of_its_value_beside_it_is_counted_and_left(
+    db: Database,
+) -> None:
+    lone = OLD.lookup_key(NUMBER, purpose=P)
+    wrong = {"v": OLD.encrypt("+15550000000", user="u", field="F.f"), "k": lone}
+    db.c.insert_many([{"_id": 1, "k": lone}, {"_id": 2, "pair": wrong}])
+    report = rotate_database(db, BOTH)
+    assert (report.failed, report.rehashed, report.reencrypted) == (2, 0, 1)
+    assert db.c.find_one({"_id": 1})["k"] == lone
+    assert db.c.find_one({"_id": 2})["pair"]["k"] == lone
+
+
+pair = st.text(max_size=10).map(
+    lambda s: {"v": OLD.encrypt(s, user="u", field="F.f"), "k": OLD.lookup_key(s, purpose=P)}
+)
+
+
+@given(st.lists(st.one_of(pair, tree), max_size=4))
+def test_walk_remakes_exactly_the_stale_lookup_keys(value: Any) -> None:
+    tally = _Tally()
+    stale = sum(1 for v in value if isinstance(v, dict) and Encryptor.is_lookup_key(v.get("k")))
+    rotated = _rotate_value(value, BOTH, "doc", tally)
+    assert (tally.rehashed, tally.failed) == (stale, 0)
+    for before, after in zip(value, rotated, strict=True):
+        if isinstance(before, dict) and Encryptor.is_lookup_key(before.get("k")):
+            plain = NEW_ONLY.decrypt(after["v"], user="u", field="F.f")
+            assert after["k"] == NEW_ONLY.lookup_key(plain, purpose=P)
