@@ -22,6 +22,7 @@ from services.config import Config, ensure_local_key, load_config
 from services.database import make_async_client
 from services.logs import setup_logging
 from services.metrics import METRICS
+from services.migrate_private import migrate_private
 from services.phone_simulator import attach_simulator
 from services.phone_simulator_routes import install_simulator
 from services.twilio_webhooks import webhook_routes
@@ -49,6 +50,17 @@ def webhook_auth_token(config: Config) -> str:
     return MOCK_AUTH_TOKEN
 
 
+class ServiceApp(ConceptApp):
+    """The reflection service's engine: data migrations run before it starts, in every
+    process (they are idempotent, safe to run at once, and return at once when done)."""
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[ConceptApp]:
+        await migrate_private(self.engine, self.services["encryption"])
+        async with super().running():
+            yield self
+
+
 def concept_app(
     config: Config,
     db: Any,
@@ -60,7 +72,7 @@ def concept_app(
     In mock mode the mock phone provider reports its calls and SMS to the phone
     simulator through the database, since the worker and the server are separate processes.
     """
-    app = ConceptApp(
+    app = ServiceApp(
         plugin_manager(),
         db,
         use_mocks=config.use_mocks,

@@ -7,16 +7,27 @@ The test runs its own embedded server, so it knows which files hold the data.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bson import json_util
 
+from services.adapters import adapters_for
+from services.assembly import concept_app
 from services.callees import NoAnswerCallee, ScriptedCallee
+from services.clock import FakeClock
+from services.completion_local import MockCompletionChecker
+from services.config import load_config
 from services.embedded_mongo import EmbeddedMongo
+from services.encryption import Encryptor
+from services.migrate_private import CONVERSIONS, MARKER_ID, migrate_private
+from services.telephony_mock import MockTelephony
 from tests.app.conftest import Service, running_service
 
 NAME = "Zephyrine Quillfeather"
@@ -132,3 +143,239 @@ def test_the_needles_would_be_found(tmp_path: Path) -> None:
     (tmp_path / "x.db").write_bytes(b"\x00\x01" + PROMPTS[0].encode() + TIMEZONE.encode())
     _, _, hits = scan_files(tmp_path, [TIMEZONE])
     assert any(re.search("heron", h) for h in hits)
+
+
+# -- migrating data stored before this ----------------------------------------------------
+
+USER = "u-legacy"
+OLD_RECORDS = 4  # the legacy action log records seeded below
+
+
+def legacy_app(db: Any) -> Any:
+    """The service's engine over ``db``, not started (the migration runs before the start)."""
+    config = load_config(
+        {"USE_MOCKS": "true", "ENCRYPTION_KEYS": "k1:" + "A" * 43 + "=", "DB_NAME": db.name},
+        env_file=None,
+    )
+    services = adapters_for(
+        config,
+        clock=FakeClock(dt.datetime.now(dt.UTC)),
+        telephony=MockTelephony(seed=3),
+        completion=MockCompletionChecker(),
+    )
+    return concept_app(config, db, services)
+
+
+async def seed_legacy(app: Any) -> dict[str, Any]:
+    """Documents as the service stored them before (plaintext where it now encrypts): made
+    by today's actions, then given back their old plaintext form. Returns some ids."""
+    db, concepts = app.engine.db, app.engine.concepts
+    for concept in concepts.values():
+        await concept.setup()
+    number = FIRST_NUMBER
+    await concepts["Profile"].createProfile(
+        user=USER, displayName=NAME, phoneNumber=number, timezone=TIMEZONE
+    )
+    await db["Profile_profiles"].update_one(
+        {"user": USER},
+        {"$set": {"displayName": NAME, "phoneNumber": number, "namePronunciation": PRONUNCIATION}},
+    )
+    await concepts["Prompts"].setPrompts(user=USER, prompts=PROMPTS)
+    await db["Prompts_prompts"].update_one({"_id": USER}, {"$set": {"prompts": PROMPTS}})
+    pv = concepts["PhoneVerification"]
+    await pv.start(user=USER, phoneNumber=number)
+    code = pv.services["telephony"].messages[-1].body[-6:]
+    await pv.confirm(user=USER, code=code)
+    pv.services["clock"].advance(seconds=31)
+    await pv.start(user=USER, phoneNumber=SECOND_NUMBER)
+    await db["PhoneVerification_pending"].update_one(
+        {"user": USER}, {"$set": {"phoneNumber": SECOND_NUMBER}}
+    )
+    await db["PhoneVerification_verified"].update_one(
+        {"user": USER}, {"$set": {"numbers": [number]}}
+    )
+    old_throttle = "number:" + hashlib.sha256(number.encode()).hexdigest()
+    await db["PhoneVerification_throttle"].insert_one({"_id": old_throttle, "sends": []})
+    cs = concepts["CallScheduler"]
+    now = cs.services["clock"].now()
+    scheduled = (await cs.scheduleCall(user=USER, phoneNumber=number, scheduledFor=now))[
+        "scheduledCall"
+    ]
+    claimed = await cs.claimDue(worker="w", now=now)
+    call = (
+        await concepts["PhoneCall"].initiate(user=USER, scheduledCall=scheduled, toNumber=number)
+    )["call"]
+    dialled = await concepts["Dialer"].dial(
+        user=USER, call=call, scheduledCall=scheduled, attempt=1, to=number
+    )
+    session = (
+        await concepts["ReflectionSession"].startSession(user=USER, method="PHONE", prompts=PROMPTS)
+    )["session"]
+    # a mark whose action is in the log, and one whose action is gone, both with the number
+    claim_mark = {"a": "a-claim", "o": {**claimed, "phoneNumber": number}}
+    gone_mark = {"a": "a-gone", "o": {"scheduledCall": scheduled, "phoneNumber": number}}
+    await db["CallScheduler_calls"].update_one(
+        {"_id": scheduled},
+        {"$set": {"phoneNumber": number, "_effects": [claim_mark, gone_mark]}},
+    )
+    await db["PhoneCall_calls"].update_one({"_id": call}, {"$set": {"toNumber": number}})
+    await db["Dialer_attempts"].update_one(
+        {"_id": f"{scheduled}:1"}, {"$set": {"to": number}, "$unset": {"toKey": ""}}
+    )
+    plain_prompts = [{"position": i, "text": t} for i, t in enumerate(PROMPTS, 1)]
+    await db["ReflectionSession_sessions"].update_one(
+        {"_id": session}, {"$set": {"prompts": plain_prompts}}
+    )
+    record = {"flow": "f1", "cause": [], "sync": None, "pending": False, "seq": 1}
+    await db["conceptkit_actions"].insert_many(
+        [
+            {
+                **record,
+                "_id": "a-profile",
+                "concept": "Profile",
+                "action": "createProfile",
+                "inputs": {"user": USER, "displayName": NAME, "phoneNumber": "+1 415 555 7319"},
+                "outputs": {"profile": "p"},
+            },
+            {
+                **record,
+                "_id": "a-claim",
+                "concept": "CallScheduler",
+                "action": "claimDue",
+                "inputs": {"worker": "w"},
+                "outputs": claim_mark["o"],
+            },
+            {
+                **record,
+                "_id": "a-dial",
+                "concept": "Dialer",
+                "action": "dial",
+                "inputs": {"user": USER, "call": call, "to": number},
+                "outputs": dialled,
+            },
+            {
+                **record,
+                "_id": "a-answer",
+                "concept": "PhoneCall",
+                "action": "finishAnswer",
+                "inputs": {"question": PROMPTS[0], "promptIndex": 0},
+                "outputs": {"answer": ANSWERS[0]},  # private before: sealed already
+            },
+        ]
+    )
+    await db["conceptkit_actions"].update_one(
+        {"_id": "a-answer"},
+        {
+            "$set": {
+                "outputs.answer": app.engine.log.seal_value(
+                    ANSWERS[0], "PhoneCall.finishAnswer.out.answer"
+                )
+            }
+        },
+    )
+    return {"scheduled": scheduled, "call": call, "session": session, "sid": dialled["callSid"]}
+
+
+async def plaintext_hits(db: Any) -> list[str]:
+    hits = []
+    for name in await db.list_collection_names():
+        async for doc in db[name].find({}):
+            text = json_util.dumps(doc)
+            hits += [f"{name}: {n!r}" for n in needles() if n in text]
+    return hits
+
+
+async def check_migrated(app: Any, ids: dict[str, Any]) -> None:
+    """Nothing in plaintext, and every concept reads its data as before."""
+    db, concepts, log = app.engine.db, app.engine.concepts, app.engine.log
+    assert await plaintext_hits(db) == []
+    (shown,) = await concepts["Profile"]._getProfile(user=USER)
+    assert (shown["displayName"], shown["phoneNumber"], shown["namePronunciation"]) == (
+        NAME,
+        FIRST_NUMBER,
+        PRONUNCIATION,
+    )
+    assert await concepts["Prompts"]._promptList(user=USER) == [{"prompts": PROMPTS}]
+    pv = concepts["PhoneVerification"]
+    assert await pv._isVerified(user=USER, phoneNumber=FIRST_NUMBER) == [{"verified": True}]
+    assert (await pv._pendingNumber(user=USER))[0]["phoneNumber"] == SECOND_NUMBER
+    assert (
+        await db["PhoneVerification_throttle"].count_documents(
+            {"_id": {"$regex": "^number:[0-9a-f]{64}$"}}
+        )
+        == 0
+    )
+    (scheduled,) = await concepts["CallScheduler"]._recent(user=USER)
+    assert scheduled["phoneNumber"] == FIRST_NUMBER
+    (active,) = await concepts["PhoneCall"]._activeForUser(user=USER)
+    assert active["toNumber"] == FIRST_NUMBER
+    assert await concepts["Dialer"]._known_sids(FIRST_NUMBER) == {ids["sid"]}  # by toKey
+    (session,) = await concepts["ReflectionSession"]._session(user=USER, session=ids["session"])
+    assert [p["text"] for p in session["prompts"]] == PROMPTS
+    # the mark of a logged action is sealed as the log seals; the other one is gone
+    (mark,) = (await db["CallScheduler_calls"].find_one({"_id": ids["scheduled"]}))["_effects"]
+    opened = log.decode_values(mark["o"], "CallScheduler.claimDue.out")
+    assert (mark["a"], opened["phoneNumber"]) == ("a-claim", FIRST_NUMBER)
+    # the old log records read back as they were written
+    profile = await log.find("a-profile")
+    assert profile.inputs["displayName"] == NAME
+    assert (await log.find("a-dial")).inputs["to"] == FIRST_NUMBER
+    assert (await log.find("a-answer")).inputs["question"] == PROMPTS[0]
+
+
+class Crash(Exception):
+    pass
+
+
+async def test_the_migration_converts_old_data_and_resumes_after_a_crash(async_db: Any):
+    app = legacy_app(async_db)
+    ids = await seed_legacy(app)
+    assert await plaintext_hits(async_db) != []
+    writes = 0
+
+    def crash_midway() -> None:
+        nonlocal writes
+        writes += 1
+        if writes == 4:
+            raise Crash
+
+    with pytest.raises(Crash):
+        await migrate_private(app.engine, app.services["encryption"], on_document=crash_midway)
+    assert await async_db["migrations"].count_documents({}) == 0, "not recorded as done"
+    (profile,) = await async_db["Profile_profiles"].find({}).to_list(None)
+    assert Encryptor.is_token(profile["displayName"]), "the first documents were converted"
+    assert await plaintext_hits(async_db) != []
+
+    report = await migrate_private(app.engine, app.services["encryption"])
+    assert report.documents == len(CONVERSIONS) - writes  # one legacy document per collection
+    assert report.log_records == OLD_RECORDS  # the answer was sealed already, not its question
+    assert (report.marks_dropped, report.throttles_dropped) == (1, 1)
+    after = {n: await async_db[n].find({}).to_list(None) for n in CONVERSIONS}
+    converted = await async_db["Profile_profiles"].find_one({})
+    assert converted["displayName"] == profile["displayName"], "not converted twice"
+    await check_migrated(app, ids)
+
+    assert (await migrate_private(app.engine, app.services["encryption"])).skipped
+    again = await migrate_private(app.engine, app.services["encryption"], force=True)
+    assert (again.documents, again.log_records, again.marks_dropped) == (0, 0, 0)
+    assert {n: await async_db[n].find({}).to_list(None) for n in CONVERSIONS} == after
+
+
+async def test_two_processes_migrating_at_once_convert_each_document_once(async_db: Any):
+    first, second = legacy_app(async_db), legacy_app(async_db)
+    ids = await seed_legacy(first)
+    reports = await asyncio.gather(
+        migrate_private(first.engine, first.services["encryption"]),
+        migrate_private(second.engine, second.services["encryption"]),
+    )
+    assert not any(r.skipped for r in reports)
+    assert sum(r.documents for r in reports) == len(CONVERSIONS)  # each converted once
+    assert sum(r.log_records for r in reports) == OLD_RECORDS
+    await check_migrated(first, ids)
+
+
+async def test_the_service_migrates_old_data_when_it_starts(mongo_uri: str, async_db: Any):
+    ids = await seed_legacy(legacy_app(async_db))
+    async with running_service(mongo_uri, settings={"DB_NAME": async_db.name}) as service:
+        assert await async_db["migrations"].count_documents({"_id": MARKER_ID}) == 1
+        await check_migrated(service.app.state.concept_app, ids)
