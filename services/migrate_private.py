@@ -293,11 +293,12 @@ async def migrate_private(
     return run.report
 
 
-async def _main(force: bool) -> int:
-    from services.assembly import concept_app, startup_config
+async def _main(force: bool, environ: Mapping[str, str] | None) -> int:
+    from services.assembly import concept_app
+    from services.config import ensure_local_key, load_config
     from services.database import make_async_client
 
-    config = startup_config()
+    config = ensure_local_key(load_config(environ))
     client = make_async_client(config.mongodb_uri or "mongodb://127.0.0.1:27017")
     try:
         app = concept_app(config, client[config.db_name])
@@ -308,13 +309,14 @@ async def _main(force: bool) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI: migrate the configured database (``MONGODB_URI``, ``DB_NAME``); ``--force``
-    runs it again even if a run completed."""
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """CLI: migrate the configured database (``MONGODB_URI``, ``DB_NAME``, the keys, as
+    for the service); ``--force`` runs it again even if a run completed."""
     parser = argparse.ArgumentParser(prog="python -m services.migrate_private")
     parser.add_argument("--force", action="store_true", help="run even if a run completed")
-    return asyncio.run(_main(parser.parse_args(argv).force))
+    return asyncio.run(_main(parser.parse_args(argv).force, environ))
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     raise SystemExit(main())

@@ -27,6 +27,7 @@ from services.config import load_config
 from services.embedded_mongo import EmbeddedMongo
 from services.encryption import Encryptor
 from services.migrate_private import CONVERSIONS, MARKER_ID, migrate_private
+from services.migrate_private import main as migrate_main
 from services.telephony_mock import MockTelephony
 from tests.app.conftest import Service, running_service
 
@@ -379,3 +380,22 @@ async def test_the_service_migrates_old_data_when_it_starts(mongo_uri: str, asyn
     async with running_service(mongo_uri, settings={"DB_NAME": async_db.name}) as service:
         assert await async_db["migrations"].count_documents({"_id": MARKER_ID}) == 1
         await check_migrated(service.app.state.concept_app, ids)
+
+
+def test_the_migration_command_runs_once_then_reports_it_is_done(
+    mongo_uri: str, db: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environ = {
+        "MONGODB_URI": mongo_uri,
+        "DB_NAME": db.name,
+        "USE_MOCKS": "true",
+        "ENCRYPTION_KEYS": "k1:" + "A" * 43 + "=",
+    }
+    db["Profile_profiles"].insert_one(
+        {"_id": "p", "user": USER, "displayName": NAME, "phoneNumber": FIRST_NUMBER}
+    )
+    assert migrate_main([], environ) == 0
+    assert "private-at-rest migration: documents=1 " in capsys.readouterr().out
+    assert NAME not in str(db["Profile_profiles"].find_one({"_id": "p"}))
+    assert migrate_main([], environ) == 0
+    assert capsys.readouterr().out == "private-at-rest migration: done before\n"
