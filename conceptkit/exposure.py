@@ -6,6 +6,10 @@ Nothing is reachable unless declared here. Three kinds:
 - ``authenticated(Profile.update)``: the caller's bearer token is resolved to a
   user by the app's authenticator and passed as the ``user`` input; a body that
   tries to name a user is refused. One line per endpoint.
+- ``client="client"`` on ``public`` or ``authenticated``: the caller's network
+  address (the connection's, as the server sees it) is passed as that input, for
+  actions that throttle per client (``public(Accounts.login, client="client")``);
+  a body that sends it is refused, as for ``user``.
 - ``requested("/History/list", auth=True)``: the request becomes a
   ``Requesting.request`` action that syncs answer with ``Requesting.respond``.
 """
@@ -26,6 +30,7 @@ class Exposure:
     concept: str
     name: str  # action or query name; for "requested", the path under /api
     user_input: str = "user"
+    client_input: str | None = None  # the input that receives the caller's network address
     body: Any = None  # requested: an annotation (TypedDict) describing the body
     timeout_s: float = 10.0
     source: str = ""
@@ -51,16 +56,17 @@ def _target(ref: Any) -> tuple[str, str]:
     return concept, name
 
 
-def public(ref: Any) -> Exposure:
-    """Reachable by anyone."""
+def public(ref: Any, *, client: str | None = None) -> Exposure:
+    """Reachable by anyone; ``client`` names the input that gets the caller's address."""
     concept, name = _target(ref)
-    return Exposure("public", False, concept, name)
+    return Exposure("public", False, concept, name, client_input=client)
 
 
-def authenticated(ref: Any, *, user: str = "user") -> Exposure:
-    """Reachable with a valid session token; the session's user is passed as input ``user``."""
+def authenticated(ref: Any, *, user: str = "user", client: str | None = None) -> Exposure:
+    """Reachable with a valid session token; the session's user is passed as input ``user``
+    (and, with ``client``, the caller's address as that input)."""
     concept, name = _target(ref)
-    return Exposure("authenticated", True, concept, name, user_input=user)
+    return Exposure("authenticated", True, concept, name, user_input=user, client_input=client)
 
 
 def requested(

@@ -297,24 +297,21 @@ class RouteBuilder:
             raise LookupError(
                 f"authenticated {spec.qualname} has no {user_input!r} input to receive the caller"
             )
+        client_input = exposure.client_input
+        if client_input and client_input not in spec.params:
+            raise LookupError(
+                f"{spec.qualname} has no {client_input!r} input to receive the caller's address"
+            )
         engine = self.engine
 
         async def handle(request: Request) -> Response:
             body = await read_json_object(request)
             if user_input:
-                if user_input in body:
-                    raise ApiError(
-                        422,
-                        "invalid request",
-                        [
-                            {
-                                "loc": ["body", user_input],
-                                "msg": "comes from your session; do not send it",
-                                "type": "extra_forbidden",
-                            }
-                        ],
-                    )
+                _refuse_sent(body, user_input, "comes from your session; do not send it")
                 body[user_input] = await self.user_for(request)
+            if client_input:
+                _refuse_sent(body, client_input, "comes from your connection; do not send it")
+                body[client_input] = request.client.host if request.client else "unknown"
             inputs, errors = spec.check_inputs(body)
             if errors:
                 raise ApiError(422, "invalid request", errors)
@@ -322,11 +319,7 @@ class RouteBuilder:
                 return JSON(await engine.query(spec.concept, spec.name, inputs, validated=True))
             outputs = await engine.invoke(spec.concept, spec.name, inputs, validated=True)
             if "error" in outputs:
-                kind = outputs.get("errorKind")
-                return JSON(
-                    {"error": outputs["error"], "errorKind": kind or "conflict"},
-                    status_code=ERROR_STATUS.get(kind or "", DEFAULT_ERROR_STATUS),
-                )
+                return _action_error(outputs)
             return JSON(outputs)
 
         return handle
@@ -348,6 +341,28 @@ class RouteBuilder:
             return JSON(answer.output, status_code=answer.status)
 
         return handle
+
+
+def _refuse_sent(body: dict[str, Any], name: str, why: str) -> None:
+    """An input the server fills in (the session's user, the connection's address) is
+    never taken from the body: a caller could otherwise name someone else."""
+    if name in body:
+        raise ApiError(
+            422, "invalid request", [{"loc": ["body", name], "msg": why, "type": "extra_forbidden"}]
+        )
+
+
+def _action_error(outputs: dict[str, Any]) -> JSON:
+    """An action's ``{"error"}`` by its kind; a ``retryAfter`` (whole seconds >= 1) it
+    carries goes out as data and as the ``Retry-After`` header."""
+    kind = outputs.get("errorKind") or "conflict"
+    body: dict[str, Any] = {"error": outputs["error"], "errorKind": kind}
+    headers = None
+    retry = outputs.get("retryAfter")
+    if isinstance(retry, int) and not isinstance(retry, bool) and retry >= 1:
+        body["retryAfter"] = retry
+        headers = {"Retry-After": str(retry)}
+    return JSON(body, status_code=ERROR_STATUS.get(kind, DEFAULT_ERROR_STATUS), headers=headers)
 
 
 @attrs.frozen
