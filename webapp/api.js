@@ -1,12 +1,14 @@
 // Talking to the API: POST /api/<Concept>/<action> with a JSON body, the session token, typed errors.
 
+import { retryMessage } from "./format.js";
+
 const SESSION_KEY = "reflection.session";
 const TIMEOUT_MS = 30000;
 
 /** An error from the API (or the network), with what the UI needs to place it. */
 export class ApiError extends Error {
-  constructor(status, body) {
-    super(messageFor(status, body));
+  constructor(status, body, retryAfter = retryAfterOf(body)) {
+    super(messageFor(status, body, retryAfter));
     this.name = "ApiError";
     this.status = status;
     this.kind = body?.errorKind ?? null;
@@ -14,7 +16,17 @@ export class ApiError extends Error {
     this.requestId = body?.requestId ?? null;
     this.handled = false; // set when the app already reacted (e.g. went back to log in)
     this.field = null; // the input this error concerns, when the caller knows it
+    this.retryAfter = retryAfter; // whole seconds to wait (a 429's Retry-After), or null
   }
+}
+
+/** Seconds to wait from a 429's body (`retryAfter`) or its Retry-After header value. */
+export function retryAfterOf(body, header = null) {
+  for (const value of [body?.retryAfter, header]) {
+    const n = typeof value === "string" && /^\d+$/.test(value.trim()) ? Number(value) : value;
+    if (Number.isInteger(n) && n >= 1) return n;
+  }
+  return null;
 }
 
 /** "wrong code; 4 tries left" -> "Wrong code; 4 tries left." */
@@ -25,8 +37,10 @@ export function sentence(text) {
   return /[.!?]$/.test(first) ? first : `${first}.`;
 }
 
-function messageFor(status, body) {
+function messageFor(status, body, retryAfter) {
   const error = typeof body?.error === "string" ? body.error : "";
+  // The server gives the wait as data; the moment is shown here, in the reader's own zone.
+  if (status === 429 && retryAfter) return retryMessage(retryAfter);
   if (status === 0) return error || "Can't reach the server. Check your connection and try again.";
   if (status >= 500) {
     if (status === 503 && error) return sentence(error);
@@ -119,7 +133,11 @@ export async function api(path, body = {}, { auth = true } = {}) {
     data = null;
   }
   if (!response.ok) {
-    const error = new ApiError(response.status, data);
+    const error = new ApiError(
+      response.status,
+      data,
+      retryAfterOf(data, response.headers.get("Retry-After")),
+    );
     // A 401 without an errorKind is the session itself (unknown, expired, logged out);
     // with one (changePassword's wrong current password) it is the action's own answer.
     if (response.status === 401 && auth && !error.kind) {

@@ -121,3 +121,27 @@ export const WEEKDAYS = [
 export function insideWindow(time) {
   return typeof time === "string" && time >= "08:00" && time <= "21:00";
 }
+
+/** "in 45 seconds", "in 2 minutes": a wait of `seconds`, rounded up as a person says it. */
+export function waitInWords(seconds) {
+  const s = Math.max(1, Math.ceil(seconds));
+  if (s < 60) return `in ${s} second${s === 1 ? "" : "s"}`;
+  if (s < 3600) {
+    const m = Math.ceil(s / 60);
+    return `in ${m} minute${m === 1 ? "" : "s"}`;
+  }
+  const hours = Math.ceil(s / 3600);
+  return `in ${hours} hour${hours === 1 ? "" : "s"}`;
+}
+
+/**
+ * The message for a 429 that says how long to wait: "Too many attempts. Try again in
+ * 2 minutes (at 20:35)." The moment is shown in `timeZone` (the browser's, by default:
+ * the login page knows no profile), never as UTC; waits under a minute give no clock time.
+ */
+export function retryMessage(seconds, now = new Date(), timeZone = browserTimeZone()) {
+  const when = waitInWords(seconds);
+  if (seconds < 60) return `Too many attempts. Try again ${when}.`;
+  const at = formatTime(new Date(now.getTime() + Math.ceil(seconds) * 1000), timeZone);
+  return `Too many attempts. Try again ${when} (at ${at}).`;
+}
