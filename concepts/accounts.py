@@ -11,9 +11,10 @@ from typing import Annotated, Any, ClassVar, TypedDict
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from pymongo import ReturnDocument
 
 from conceptkit import Concept, Doc, Len, action, fail, query
+
+from .login_throttle import Backoff, Charge, FailureCounter, Wait, client_key
 
 USERNAME_RE = re.compile(r"[a-z0-9._-]{3,40}")
 USERNAME_RULE = "3 to 40 characters: letters a-z, digits, '.', '_' or '-'"
@@ -31,6 +32,9 @@ NewPassword = Annotated[
 ]
 GivenPassword = Annotated[str, Len(1, PASSWORD_MAX)]
 Token = Annotated[str, Len(1, 200), Doc("a session token returned by login")]
+ClientAddress = Annotated[
+    str, Len(1, 200), Doc("the caller's network address; the server fills it in, never the body")
+]
 
 
 class Registered(TypedDict):
@@ -63,8 +67,10 @@ class Accounts(Concept):
 
     Principle: after ``register("ada", pw)``, ``login("ada", pw)`` returns a token whose
     ``_userForToken`` is ada's user until it expires, ``logout`` revokes it, or the
-    account is deleted; a wrong password never logs in, and five wrong passwords in a
-    row lock the account for fifteen minutes.
+    account is deleted; a wrong password never logs in. Wrong passwords slow down the
+    client that sent them (on every account) and, for clients that have failed, the
+    username they named, with a backoff that doubles, never a lock: a correct password
+    from a client without failures always logs in.
     """
 
     uses = ("clock",)
@@ -74,8 +80,9 @@ class Accounts(Concept):
     # Tests replace it with a cheap hasher (class or instance attribute).
     hasher: ClassVar[PasswordHasher] = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
     session_lifetime: ClassVar[dt.timedelta] = dt.timedelta(days=30)
-    max_failures: ClassVar[int] = 5
-    lockout: ClassVar[dt.timedelta] = dt.timedelta(minutes=15)
+    # Three failures cost nothing; after each further one the next attempt waits 1 s, 2 s,
+    # 4 s, ... up to 15 minutes. A key's failures are forgotten 24 h after the last one.
+    backoff: ClassVar[Backoff] = Backoff()
 
     _dummy: tuple[PasswordHasher, str] | None = None
 
@@ -83,6 +90,13 @@ class Accounts(Concept):
         await self.collection("users").create_index("username", unique=True)
         await self.collection("sessions").create_index("tokenHash", unique=True)
         await self.collection("sessions").create_index("user")
+        await self._by_client.setup()
+        await self._by_name.setup()
+        # The fixed lock this replaced kept its count on the account; drop what is left.
+        await self.collection("users").update_many(
+            {"failedLogins": {"$exists": True}},  # every such account has it (an int)
+            {"$unset": {"failedLogins": "", "lockedUntil": ""}},
+        )
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -107,31 +121,35 @@ class Accounts(Concept):
             self._dummy = (self.hasher, await self._hash(secrets.token_urlsafe(16)))
         return self._dummy[1]
 
-    def _locked_message(self, until: dt.datetime) -> dict[str, Any]:
-        when = until.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        return fail(f"too many failed attempts; try again after {when}", "rate_limited")
+    @property
+    def _by_client(self) -> FailureCounter:
+        """Failures per client: a login's network address, or a session re-authenticating."""
+        return FailureCounter(self.collection("failuresByClient"), self.backoff)
+
+    @property
+    def _by_name(self) -> FailureCounter:
+        """Failures per username typed at login, whether or not an account has it."""
+        return FailureCounter(self.collection("failuresByName"), self.backoff)
+
+    def _throttled(self, wait: Wait, now: dt.datetime) -> dict[str, Any]:
+        """The refusal while a backoff runs: the same for every username, with the wait as
+        data (``retryAfter`` seconds) so each reader shows the moment in their own zone."""
+        seconds = wait.seconds(now)
+        out = fail(f"too many failed attempts; try again in {_in_words(seconds)}", "rate_limited")
+        return {**out, "retryAfter": seconds}
 
     async def _check_password(self, doc: dict[str, Any], password: str) -> dict[str, Any] | None:
-        """None if ``password`` is the account's; else the failure, counting it toward lockout."""
+        """None if ``password`` is the account's; else the failure. Re-authentication (with a
+        session) is throttled by that session's user alone, so wrong logins by others
+        against the username never slow the owner's password change or deletion."""
         now = self._now()
-        locked = doc.get("lockedUntil")
-        if locked is not None and locked > now:
-            return self._locked_message(locked)
+        charge = await self._by_client.charge("session:" + doc["_id"], now)
+        if isinstance(charge, Wait):
+            return self._throttled(charge, now)
         if await self._verify(doc["passwordHash"], password):
-            if doc.get("failedLogins") or locked is not None:
-                await self.collection("users").update_one(
-                    {"_id": doc["_id"]}, {"$set": {"failedLogins": 0, "lockedUntil": None}}
-                )
+            await self._by_client.release(charge)
             return None
-        after = await self.collection("users").find_one_and_update(
-            {"_id": doc["_id"]}, {"$inc": {"failedLogins": 1}}, return_document=ReturnDocument.AFTER
-        )
-        if after is not None and after.get("failedLogins", 0) >= self.max_failures:
-            # Exactly one of several concurrent failures wins this compare-and-set.
-            await self.collection("users").update_one(
-                {"_id": doc["_id"], "failedLogins": after["failedLogins"]},
-                {"$set": {"failedLogins": 0, "lockedUntil": now + self.lockout}},
-            )
+        await self._by_client.prune(now)
         return fail(WRONG_CREDENTIALS, "unauthorized")
 
     async def _new_session(self, user: str) -> tuple[str, dt.datetime]:
@@ -167,27 +185,46 @@ class Accounts(Concept):
             "username": name,
             "passwordHash": await self._hash(password),
             "createdAt": self._now(),
-            "failedLogins": 0,
-            "lockedUntil": None,
         }
         # The unique username index is the check: a separate look first would, on a
         # replay, find this very account and call the name taken.
         created = await self.store("users").create(doc, {"user": user})
         return fail("that username is taken", "conflict") if created is None else created
 
-    @action(secret=("password", "token"))
-    async def login(self, username: Username, password: GivenPassword) -> Session:
-        """Exchange username and password for a session token valid for 30 days."""
+    @action(secret=("password", "token"), private=("client",))
+    async def login(
+        self, username: Username, password: GivenPassword, client: ClientAddress = "unknown"
+    ) -> Session:
+        """Exchange username and password for a session token valid for 30 days.
+
+        Wrong passwords slow down the client (on every username) and, for a client that
+        has failed before, the username too: refused with ``rate_limited`` and
+        ``retryAfter`` seconds while a backoff runs; never for a client without failures."""
         name = normalize_username(username)
+        now = self._now()
+        by_client = await self._by_client.charge(client_key(client), now)
+        if isinstance(by_client, Wait):
+            return self._throttled(by_client, now)
+        by_name: Charge | None = None
+        if by_client.had_failures:
+            gated = await self._by_name.charge("name:" + name, now)
+            if isinstance(gated, Wait):
+                await self._by_client.release(by_client)
+                return self._throttled(gated, now)
+            by_name = gated
         doc = None
         if USERNAME_RE.fullmatch(name):
             doc = await self.collection("users").find_one({"username": name})
-        if doc is None:
-            await self._verify(await self._dummy_hash(), password)  # same cost as a real check
+        # An unknown username verifies a dummy hash: the same cost and the same answer.
+        stored = doc["passwordHash"] if doc is not None else await self._dummy_hash()
+        if not await self._verify(stored, password) or doc is None:
+            if by_name is None:
+                await self._by_name.record("name:" + name, now)
+            await self._by_client.prune(now)
             return fail(WRONG_CREDENTIALS, "unauthorized")
-        failure = await self._check_password(doc, password)
-        if failure is not None:
-            return failure
+        await self._by_client.release(by_client)
+        if by_name is not None:
+            await self._by_name.release(by_name)
         if self.hasher.check_needs_rehash(doc["passwordHash"]):
             await self.collection("users").update_one(
                 {"_id": doc["_id"]}, {"$set": {"passwordHash": await self._hash(password)}}
@@ -270,3 +307,11 @@ class Accounts(Concept):
         if doc is None:
             return []
         return [{"user": doc["_id"], "username": doc["username"], "createdAt": doc["createdAt"]}]
+
+
+def _in_words(seconds: int) -> str:
+    """120 -> "2 minutes": a wait as a person says it (rounded up, never "0")."""
+    if seconds < 60:
+        return f"{seconds} second" + ("s" if seconds != 1 else "")
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute" + ("s" if minutes != 1 else "")

@@ -20,7 +20,7 @@ Accounts, Profile, PhoneVerification, Prompts, Schedule, ReflectionSession, Call
 EXPOSURES = [
     # accounts
     public(Accounts.register),
-    public(Accounts.login),
+    public(Accounts.login, client="client"),  # throttled per client (docs/concepts/Accounts.md)
     public(Accounts.logout),
     authenticated(Accounts.logoutEverywhere),
     authenticated(Accounts.changePassword),

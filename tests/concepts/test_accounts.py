@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
+import uuid
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
 from conceptkit.concept import describe_operations
 from concepts.accounts import Accounts
+from concepts.login_throttle import Backoff
 from services.clock import FakeClock
+from tests.concepts.loop_harness import Harness
 
 PW = "correct horse battery"
 PW2 = "another long passphrase"
 WRONG = {"error": "wrong username or password", "errorKind": "unauthorized"}
+C1, C2, C3 = "203.0.113.7", "198.51.100.20", "192.0.2.33"
+
+
+def real_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Starts at the real time: the throttle's TTL index is applied by the database's own
+    clock, which would delete at once entries that expire before it (a fake clock's past)."""
+    return FakeClock(real_now())
 
 
 class CountingHasher(PasswordHasher):
@@ -140,6 +160,7 @@ def test_passwords_and_tokens_never_reach_the_action_log(accounts):
     assert ops["logout"].secret == {"token"}
     assert ops["changePassword"].secret == {"currentPassword", "newPassword", "token"}
     assert ops["verifyPassword"].secret == {"password"}
+    assert ops["login"].private == {"client"}  # the caller's address is stored sealed
 
 
 # -- login ------------------------------------------------------------------------------
@@ -185,49 +206,6 @@ async def test_login_as_nobody_fails_the_same_way_after_the_same_work(accounts, 
     assert accounts.hasher.verifications == before + 1  # a dummy hash was verified
 
 
-async def test_five_failures_lock_the_account_for_fifteen_minutes(accounts, clock):
-    user = await registered(accounts)
-    for _ in range(5):
-        assert await accounts.login(username="ada", password=PW2) == WRONG
-    locked = await accounts.login(username="ada", password=PW)  # even the right password
-    assert locked == {
-        "error": "too many failed attempts; try again after 2026-03-01 12:15:00 UTC",
-        "errorKind": "rate_limited",
-    }
-    clock.advance(minutes=14, seconds=59)
-    assert (await accounts.login(username="ada", password=PW))["errorKind"] == "rate_limited"
-    clock.advance(seconds=1)
-    assert (await logged_in(accounts))["user"] == user
-
-
-async def test_a_lock_expires_into_a_fresh_allowance_of_five(accounts, clock):
-    await registered(accounts)
-    for _ in range(5):
-        await accounts.login(username="ada", password=PW2)
-    clock.advance(minutes=15)
-    for _ in range(4):
-        assert await accounts.login(username="ada", password=PW2) == WRONG
-    await logged_in(accounts)
-
-
-async def test_a_successful_login_resets_the_failure_count(accounts):
-    await registered(accounts)
-    for _ in range(4):
-        await accounts.login(username="ada", password=PW2)
-    await logged_in(accounts)
-    for _ in range(4):
-        assert await accounts.login(username="ada", password=PW2) == WRONG
-    await logged_in(accounts)
-
-
-async def test_failures_of_one_account_do_not_lock_another(accounts):
-    await registered(accounts, "ada")
-    await registered(accounts, "bob")
-    for _ in range(5):
-        await accounts.login(username="ada", password=PW2)
-    await logged_in(accounts, "bob")
-
-
 async def test_login_upgrades_a_hash_made_with_older_parameters(accounts):
     user = await registered(accounts)
     accounts.hasher = CountingHasher(time_cost=2)
@@ -246,6 +224,204 @@ def test_login_input_rules(accounts):
         "password"
     }
     assert failed_fields(check(accounts, "login", {"password": PW})) == {"username"}
+    assert check(accounts, "login", {"username": "ada", "password": PW, "client": C1}) == []
+    assert failed_fields(
+        check(accounts, "login", {"username": "ada", "password": PW, "client": ""})
+    ) == {"client"}
+
+
+# -- login throttling: per client and per username, a backoff, never a lock --------------
+
+
+async def attempt(c: Accounts, client: str, username: str = "ada", password: str = PW2) -> dict:
+    return await c.login(username=username, password=password, client=client)
+
+
+def throttled(out: dict) -> int:
+    """The seconds a rate_limited refusal says to wait (asserting it is one)."""
+    assert out["errorKind"] == "rate_limited", out
+    assert set(out) == {"error", "errorKind", "retryAfter"}, out
+    assert isinstance(out["retryAfter"], int) and out["retryAfter"] >= 1
+    assert "UTC" not in out["error"]
+    return out["retryAfter"]
+
+
+async def test_three_failures_cost_nothing_then_the_client_waits_1_2_4_8_seconds(accounts, clock):
+    await registered(accounts)
+    for _ in range(4):
+        assert await attempt(accounts, C1) == WRONG
+    waits = []
+    for _ in range(4):
+        waits.append(throttled(await attempt(accounts, C1, password=PW)))  # even the right one
+        clock.advance(seconds=waits[-1])
+        assert await attempt(accounts, C1) == WRONG
+    assert waits == [1, 2, 4, 8]
+    assert throttled(await attempt(accounts, C1)) == 16
+    clock.advance(seconds=15)
+    assert throttled(await attempt(accounts, C1)) == 1  # the rest of the wait, rounded up
+
+
+async def test_the_refusal_says_the_wait_in_words(accounts, clock):
+    accounts.backoff = Backoff(free=0, first_s=120)
+    await registered(accounts)
+    await attempt(accounts, C1)
+    out = await attempt(accounts, C1)
+    assert out == {
+        "error": "too many failed attempts; try again in 2 minutes",
+        "errorKind": "rate_limited",
+        "retryAfter": 120,
+    }
+    clock.advance(seconds=119)
+    assert (await attempt(accounts, C1))["error"].endswith("try again in 1 second")
+
+
+async def test_the_backoff_stops_doubling_at_15_minutes(accounts, clock):
+    for _ in range(20):
+        out = await attempt(accounts, C1)
+        if out["errorKind"] == "rate_limited":
+            clock.advance(seconds=out["retryAfter"])
+            out = await attempt(accounts, C1)
+        assert out == WRONG
+    assert throttled(await attempt(accounts, C1)) == 15 * 60
+
+
+async def test_a_refused_attempt_is_not_counted(accounts, clock):
+    for _ in range(4):
+        await attempt(accounts, C1)
+    for _ in range(10):
+        assert throttled(await attempt(accounts, C1)) == 1
+    clock.advance(seconds=1)
+    assert await attempt(accounts, C1) == WRONG
+    assert throttled(await attempt(accounts, C1)) == 2  # the 5th failure, not the 15th
+
+
+async def test_a_correct_password_from_a_client_without_failures_always_logs_in(accounts, clock):
+    user = await registered(accounts)
+    for _ in range(30):  # someone hammers ada's account from C1, waiting out every backoff
+        out = await attempt(accounts, C1)
+        if out["errorKind"] == "rate_limited":
+            clock.advance(seconds=out["retryAfter"])
+    assert (await attempt(accounts, C2, password=PW))["user"] == user
+    assert (await attempt(accounts, C2, password=PW))["user"] == user
+
+
+async def test_a_client_with_failures_is_slowed_on_every_account(accounts):
+    for name in ("ada", "bob", "cyd", "dee", "eve"):
+        await registered(accounts, name)
+    for name in ("ada", "bob", "cyd", "dee"):  # spraying: one guess per account
+        assert await attempt(accounts, C1, name) == WRONG
+    assert throttled(await attempt(accounts, C1, "eve", PW)) == 1
+    await logged_in(accounts, "eve")  # eve herself, from elsewhere, is not slowed
+
+
+async def test_a_client_with_failures_also_waits_out_the_usernames_backoff(accounts, clock):
+    user = await registered(accounts)
+    many = [f"10.0.0.{i}" for i in range(6)]
+    for client in many:  # a guess each from many clients: the username counts them all
+        assert await attempt(accounts, client) == WRONG
+    assert throttled(await attempt(accounts, many[0], password=PW)) == 4  # 6 failures
+    assert (await attempt(accounts, C2, password=PW))["user"] == user  # a clean client
+    clock.advance(seconds=4)
+    assert (await attempt(accounts, many[0], password=PW))["user"] == user
+
+
+async def test_a_right_password_neither_counts_nor_clears_the_clients_failures(accounts, clock):
+    await registered(accounts, "ada")
+    await registered(accounts, "mallory")
+    for _ in range(3):
+        await attempt(accounts, C1)
+    await attempt(accounts, C1, "mallory", PW)  # logging in to one's own account washes nothing
+    assert await accounts._by_client.failures("client:" + C1, clock.now()) == 3
+    assert await attempt(accounts, C1) == WRONG
+    assert throttled(await attempt(accounts, C1, "mallory", PW)) == 1
+
+
+async def test_failures_are_forgotten_24_hours_after_the_last(accounts, clock):
+    await registered(accounts)
+    for hour in range(4):
+        clock.advance(hours=min(hour, 1))
+        await attempt(accounts, C1)
+    clock.advance(hours=24, seconds=-1)  # 24 h after the last failure, less a second
+    assert await accounts._by_client.failures("client:" + C1, clock.now()) == 4
+    assert await accounts._by_name.failures("name:ada", clock.now()) == 4
+    clock.advance(seconds=1)
+    assert await accounts._by_client.failures("client:" + C1, clock.now()) == 0
+    assert await accounts._by_name.failures("name:ada", clock.now()) == 0
+    for _ in range(4):  # a fresh allowance
+        assert await attempt(accounts, C1) == WRONG
+
+
+async def test_forgotten_entries_are_pruned(accounts, clock):
+    for i in range(5):
+        await attempt(accounts, f"10.1.0.{i}", f"name{i}")
+    clock.advance(hours=25)
+    await attempt(accounts, C1)
+    assert await accounts.collection("failuresByClient").count_documents({}) == 1
+    assert await accounts.collection("failuresByName").count_documents({}) == 1
+    indexes = await accounts.collection("failuresByName").index_information()
+    assert any(i.get("expireAfterSeconds") == 0 for i in indexes.values())
+
+
+async def test_unknown_usernames_are_refused_exactly_like_known_ones(accounts, clock):
+    await registered(accounts)
+    replies: dict[str, list[dict]] = {}
+    for name, client, clean in (("ada", C1, "10.4.0.1"), ("nobody", C2, "10.4.0.2")):
+        replies[name] = [await attempt(accounts, client, name) for _ in range(6)]
+        replies[name] += [await attempt(accounts, clean, name)]
+    assert replies["ada"] == replies["nobody"]
+    assert [r["errorKind"] for r in replies["ada"]] == ["unauthorized"] * 4 + [
+        "rate_limited"
+    ] * 2 + ["unauthorized"]
+
+
+async def test_an_ipv6_client_is_throttled_by_its_64_prefix(accounts):
+    for i in range(4):
+        await attempt(accounts, f"2001:db8:1:2::{i + 1}")
+    assert throttled(await attempt(accounts, "2001:db8:1:2:ffff::9")) == 1
+    assert await attempt(accounts, "2001:db8:1:3::1") == WRONG  # another /64
+
+
+async def test_throttle_entries_hold_no_address_or_username(accounts):
+    await attempt(accounts, C1, "ada.lovelace")
+    stored = str(await accounts.collection("failuresByClient").find().to_list(None))
+    stored += str(await accounts.collection("failuresByName").find().to_list(None))
+    assert C1 not in stored and "ada.lovelace" not in stored
+
+
+async def test_concurrent_wrong_guesses_from_one_client_get_no_more_than_their_turn(accounts):
+    await registered(accounts)
+    outs = await asyncio.gather(*(attempt(accounts, C1) for _ in range(20)))
+    wrong = [o for o in outs if o == WRONG]
+    assert 1 <= len(wrong) <= 4  # at most the free three and one more; the rest wait
+    for o in outs:
+        if o != WRONG:
+            throttled(o)
+    assert accounts.hasher.verifications == len(wrong)  # refused guesses were never checked
+    assert await accounts._by_client.failures("client:" + C1, accounts._now()) == len(wrong)
+
+
+async def test_concurrent_failures_on_one_username_are_all_counted(accounts):
+    await registered(accounts)
+    outs = await asyncio.gather(*(attempt(accounts, f"10.2.0.{i}") for i in range(12)))
+    assert outs == [WRONG] * 12
+    assert await accounts._by_name.failures("name:ada", accounts._now()) == 12
+
+
+async def test_a_clients_concurrent_right_passwords_all_log_in(accounts):
+    user = await registered(accounts)
+    outs = await asyncio.gather(*(attempt(accounts, C1, password=PW) for _ in range(3)))
+    assert [o.get("user") for o in outs] == [user] * 3
+    assert await accounts.collection("failuresByClient").count_documents({}) == 0
+
+
+async def test_setup_drops_the_old_lock_fields(accounts):
+    user = await registered(accounts)
+    await accounts.collection("users").update_one(
+        {"_id": user}, {"$set": {"failedLogins": 3, "lockedUntil": None}}
+    )
+    await accounts.setup()
+    doc = await accounts.collection("users").find_one({"_id": user})
+    assert "failedLogins" not in doc and "lockedUntil" not in doc
 
 
 # -- sessions: _userForToken, logout, logoutEverywhere ----------------------------------
@@ -334,13 +510,27 @@ async def test_change_password_of_an_unknown_account_fails(accounts):
     assert out == {"error": "no such account", "errorKind": "not_found"}
 
 
-async def test_wrong_current_passwords_count_toward_the_lockout(accounts):
+async def test_wrong_current_passwords_slow_that_session_only(accounts, clock):
     user = await registered(accounts)
-    for _ in range(5):
-        await accounts.changePassword(user=user, currentPassword=PW2, newPassword=PW2)
-    out = await accounts.changePassword(user=user, currentPassword=PW, newPassword=PW2)
-    assert out["errorKind"] == "rate_limited"
-    assert (await accounts.login(username="ada", password=PW))["errorKind"] == "rate_limited"
+    for _ in range(4):
+        out = await accounts.changePassword(user=user, currentPassword=PW2, newPassword=PW2)
+        assert out == WRONG
+    assert (
+        throttled(await accounts.changePassword(user=user, currentPassword=PW, newPassword=PW2))
+        == 1
+    )
+    assert throttled(await accounts.verifyPassword(user=user, password=PW)) == 1
+    await logged_in(accounts)  # logging in is not slowed by it
+    clock.advance(seconds=1)
+    assert "token" in await accounts.changePassword(user=user, currentPassword=PW, newPassword=PW2)
+
+
+async def test_wrong_logins_by_others_never_slow_the_owners_password_change(accounts, clock):
+    user = await registered(accounts)
+    for client in [C1] * 4 + [f"10.3.0.{i}" for i in range(10)]:
+        await attempt(accounts, client)
+    assert await accounts.verifyPassword(user=user, password=PW) == {}
+    assert "token" in await accounts.changePassword(user=user, currentPassword=PW, newPassword=PW2)
 
 
 def test_change_password_input_rules(accounts):
@@ -373,13 +563,6 @@ async def test_verify_password_refuses_a_wrong_password(accounts):
 async def test_verify_password_of_an_unknown_account_fails(accounts):
     out = await accounts.verifyPassword(user="nobody", password=PW)
     assert out == {"error": "no such account", "errorKind": "not_found"}
-
-
-async def test_verify_password_failures_count_toward_the_lockout(accounts):
-    user = await registered(accounts)
-    for _ in range(5):
-        await accounts.verifyPassword(user=user, password=PW2)
-    assert (await accounts.verifyPassword(user=user, password=PW))["errorKind"] == "rate_limited"
 
 
 def test_verify_password_input_rules(accounts):
@@ -428,3 +611,106 @@ async def test_account_of_nobody_is_empty(accounts):
 def test_the_production_hasher_is_argon2id_at_owasp_parameters():
     h = Accounts.hasher
     assert (h.type.name, h.time_cost, h.memory_cost, h.parallelism) == ("ID", 2, 19456, 1)
+
+
+# -- the throttle as a state machine: many clients, known and unknown usernames ----------
+
+MACHINE_CLIENTS = (C1, C2, C3, "2001:db8::1")
+MACHINE_NAMES = ("ada", "bob", "zed")  # zed has no account
+MACHINE_WAITS = (0, 1, 2, 5, 60, 900, 6 * 3600, 24 * 3600)
+
+
+class Counter:
+    """The model of one key: failures, and when the last one was."""
+
+    def __init__(self) -> None:
+        self.failures, self.last = 0, None
+
+    def live(self, now: dt.datetime, backoff: Backoff) -> int:
+        if self.last is not None and now >= self.last + backoff.forget:
+            self.failures, self.last = 0, None
+        return self.failures
+
+    def waits_until(self, now: dt.datetime, backoff: Backoff) -> dt.datetime | None:
+        if not self.live(now, backoff):
+            return None
+        until = self.last + backoff.wait_after(self.failures)
+        return until if until > now else None
+
+    def fail(self, now: dt.datetime) -> None:
+        self.failures, self.last = self.failures + 1, now
+
+
+class LoginThrottleMachine(RuleBasedStateMachine):
+    """Logins from several clients on known and unknown usernames, right and wrong
+    passwords, time passing: every reply is exactly what the model says, and the model
+    gives no role to whether the username has an account."""
+
+    harness: Harness
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.db_name = f"machine_{uuid.uuid4().hex[:12]}"
+        self.clock = FakeClock(real_now())
+        self.c = Accounts(self.harness.client[self.db_name], {"clock": self.clock})
+        self.c.hasher = CountingHasher()
+        self.run(self.c.setup())
+        self.users = {name: self.run(registered(self.c, name)) for name in MACHINE_NAMES[:2]}
+        self.clients = {client: Counter() for client in MACHINE_CLIENTS}
+        self.names = {name: Counter() for name in MACHINE_NAMES}
+
+    def run(self, coro: Any) -> Any:
+        return self.harness.run(coro)
+
+    def teardown(self) -> None:
+        self.run(self.harness.client.drop_database(self.db_name))
+
+    @rule(
+        client=st.sampled_from(MACHINE_CLIENTS),
+        name=st.sampled_from(MACHINE_NAMES),
+        right=st.booleans(),
+    )
+    def login(self, client: str, name: str, right: bool) -> None:
+        now, backoff = self.clock.now(), self.c.backoff
+        by_client, by_name = self.clients[client], self.names[name]
+        clean = by_client.live(now, backoff) == 0
+        out = self.run(attempt(self.c, client, name, PW if right else PW2))
+
+        until = by_client.waits_until(now, backoff)
+        if until is None and not clean:
+            until = by_name.waits_until(now, backoff)
+        if until is not None:
+            assert throttled(out) == max(1, -(-(until - now) // dt.timedelta(seconds=1)))
+        elif right and name in self.users:
+            assert out["user"] == self.users[name], out
+        else:
+            assert out == WRONG  # the same for a name without an account
+            by_client.fail(now)
+            by_name.fail(now)
+        if clean and right and name in self.users:
+            assert "token" in out, out  # never refused from a client without failures
+
+    @rule(seconds=st.sampled_from(MACHINE_WAITS))
+    def wait(self, seconds: int) -> None:
+        self.clock.advance(seconds=seconds)
+
+    @rule()
+    def a_client_failing_on_many_accounts_is_slowed(self) -> None:
+        now, backoff = self.clock.now(), self.c.backoff
+        for client, model in self.clients.items():
+            if model.live(now, backoff) > backoff.free and model.waits_until(now, backoff):
+                for name in MACHINE_NAMES:
+                    throttled(self.run(attempt(self.c, client, name, PW)))
+
+
+def test_login_throttle_state_machine(harness: Harness) -> None:
+    LoginThrottleMachine.harness = harness
+    run_state_machine_as_test(
+        LoginThrottleMachine,
+        settings=settings(
+            max_examples=30,
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
