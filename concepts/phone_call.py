@@ -620,15 +620,22 @@ class PhoneCall(Concept):
         durationSeconds: Annotated[int, Range(0, None)] | None = None,
         call: str | None = None,
     ) -> StatusApplied:
-        """Apply a Twilio status callback; duplicates and late events change nothing."""
+        """Apply a Twilio status callback; duplicates and late events change nothing (on a
+        call that is over, a final callback only notes the duration, if none is known)."""
         if callStatus not in TWILIO_STATUSES:
             return fail(f"unknown CallStatus {callStatus!r}", "invalid")
+        final = callStatus == "completed" or callStatus in TWILIO_ENDED
 
-        def decide(doc: dict[str, Any]) -> Change:
+        def decide(doc: dict[str, Any]) -> Change | StatusApplied:
             status = doc["status"]
             out: StatusApplied = {**self._ended(doc, status), "changed": False}
             if sequenceNumber <= doc["lastSequence"]:
-                return Change(out)  # a duplicate or an event older than one already applied
+                return out  # a duplicate or an event older than one applied: nothing to write
+            if status in TERMINAL:  # a replayed or late callback of a call that is over
+                if final and durationSeconds is not None and doc["durationSeconds"] is None:
+                    noted = {"lastSequence": sequenceNumber, "durationSeconds": durationSeconds}
+                    return Change(out, set=noted)
+                return out
             target = _status_after(doc, callStatus, answeredBy)
             changes: dict[str, Any] = {"lastSequence": sequenceNumber}
             if answeredBy is not None:

@@ -517,21 +517,26 @@ class ReflectionSession(Concept):
     async def _attach_once(
         self, user: str, session: str, field: str, value: str, what: str
     ) -> dict[str, Any]:
-        """Attach a value that arrives once, possibly after the call ended. Delivering the
-        same value again succeeds (webhooks are retried); a different one is a conflict."""
+        """Attach a value that arrives once, possibly after the call ended: the first one
+        wins. Delivering the same value again succeeds and writes nothing (webhooks are
+        retried and replayed); a different one is a conflict."""
 
-        def decide(doc: dict[str, Any]) -> dict[str, Any]:
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
             problem = self._require_phone(doc, f"attach a {what}")
             if problem:
                 return problem
             existing = self._open(doc.get(field), user, session, field)
             if existing is not None:
                 if existing == value:
-                    return {}
+                    return {}  # not a Change: the reflection is left exactly as it was
                 return fail(f"this reflection already has a {what}", "conflict")
-            return {"$set": {field: self._seal(value, user, session, field)}}
+            ended = doc["status"] != IN_PROGRESS
+            sealed = {field: self._seal(value, user, session, field), **self._touch(ended)}
+            return Change({}, set=sealed)
 
-        return await self._update(user, session, decide)
+        return await self.store("sessions").change(
+            {"_id": session, "user": user}, decide, missing=fail("no such reflection", "not_found")
+        )
 
     @action(private=("recordingUrl",))
     async def attachRecording(

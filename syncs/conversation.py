@@ -281,11 +281,16 @@ SayGoodbye = Sync(
 
 RatingHeard = Sync(
     "RatingHeard",
+    doc="only while the call is live: a replayed rating of a call that is over must not "
+    "overwrite the rating set in the app since (this sync runs before GoodbyeAfterRating "
+    "ends the call)",
     when=[Requesting.request({"path": RATING, "body": {"CallSid": sid, "SpeechResult": text}}, {})],
     where=[
         Let(rating, lambda f: parse_rating(f["text"]), "the rating heard"),
         Filter(lambda f: f["rating"] is not None, "a rating from -2 to 2 was heard"),
-        PhoneCall._byCallSid({"callSid": sid}, {"user": user, "session": session}),
+        PhoneCall._byCallSid(
+            {"callSid": sid}, {"user": user, "session": session, "status": "IN_PROGRESS"}
+        ),
     ],
     then=[ReflectionSession.setRating({"user": user, "session": session, "rating": rating})],
 )

@@ -1,7 +1,9 @@
 """How a call ends, and what follows: completion, hang-ups, retries, recordings.
 
 Status callbacks (/webhooks/twilio/status) are applied by PhoneCall.applyStatus,
-which ignores duplicates and late events; only a change of state has effects.
+which ignores duplicates and late events; only a change of state has effects. A
+callback for a call that is over (replayed, or late after a retry began) changes
+nothing: only a recording, which comes after the end, is attached (once).
 """
 
 from __future__ import annotations
@@ -122,7 +124,10 @@ ApplyStatus = Sync(
                 "callStatus": status,
                 "sequenceNumber": Computed(lambda f: _int(f["seq"]), "int(SequenceNumber)"),
                 "answeredBy": Computed(lambda f: f["answered_by"] or None, "AnsweredBy or null"),
-                "durationSeconds": Computed(lambda f: _int(f["duration"]), "int(CallDuration)"),
+                "durationSeconds": Computed(
+                    lambda f: _int(f["duration"]) if f["duration"] else None,
+                    "int(CallDuration), or null when not given (only final callbacks carry it)",
+                ),
                 "call": Computed(lambda f: f["call"] or None, "call or null"),
             }
         )

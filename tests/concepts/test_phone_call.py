@@ -527,6 +527,40 @@ async def test_apply_status_completed_after_mark_completed_keeps_it_and_notes_du
     assert (await pc._byCallSid(callSid=sid))[0]["durationSeconds"] == 61
 
 
+async def test_apply_status_writes_nothing_for_a_duplicate_or_a_call_that_is_over(pc):
+    sid = await answered_all(pc, prompts=1)
+    await pc.applyStatus(callSid=sid, callStatus="in-progress", sequenceNumber=2)
+    live = await raw(pc, sid)
+    out = await pc.applyStatus(callSid=sid, callStatus="in-progress", sequenceNumber=2)
+    assert out["changed"] is False and await raw(pc, sid) == live
+    await pc.markCompleted(callSid=sid, durationSeconds=50)
+    ended = await raw(pc, sid)
+    for seq, status in ((7, "in-progress"), (8, "ringing"), (9, "busy"), (10, "completed")):
+        out = await pc.applyStatus(
+            callSid=sid,
+            callStatus=status,
+            sequenceNumber=seq,
+            answeredBy="machine_start",
+            durationSeconds=3,
+        )
+        assert (out["outcome"], out["changed"]) == ("COMPLETED", False)
+    assert await raw(pc, sid) == ended, "not even lastSequence moves on a call that is over"
+
+
+async def test_a_late_final_status_notes_the_duration_once_and_nothing_else(pc):
+    sid = await answered_all(pc, prompts=1)
+    await pc.markCompleted(callSid=sid)
+    late = await pc.applyStatus(
+        callSid=sid, callStatus="ringing", sequenceNumber=3, durationSeconds=9
+    )
+    assert late["changed"] is False
+    await pc.applyStatus(callSid=sid, callStatus="completed", sequenceNumber=4, durationSeconds=61)
+    noted = await raw(pc, sid)
+    assert (noted["durationSeconds"], noted["lastSequence"]) == (61, 4)
+    await pc.applyStatus(callSid=sid, callStatus="completed", sequenceNumber=5, durationSeconds=62)
+    assert await raw(pc, sid) == noted
+
+
 @pytest.mark.parametrize(
     ("answered_by", "via", "expected"),
     [

@@ -346,7 +346,7 @@ class PhoneCallMachine(RuleBasedStateMachine):
             )
             assert "error" not in out, out
             target = None
-            if seq > m.last_seq:
+            if seq > m.last_seq and m.status not in TERMINAL:  # an ended call takes nothing
                 m.last_seq = seq
                 m.answered_by = answered_by or m.answered_by
                 target = self.expected_target(m, status)

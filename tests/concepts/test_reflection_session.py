@@ -482,6 +482,22 @@ async def test_attach_recording_once_same_url_again_is_fine(rs: ReflectionSessio
     assert (await rs._history(user="u1"))[0]["recordingUrl"] == URL
 
 
+async def test_attach_once_the_first_wins_and_a_repeat_writes_nothing(
+    rs: ReflectionSession,
+) -> None:
+    session = await start(rs, prompts=["A?"])
+    await answer_all(rs, session, n=1)
+    await rs.completeSession(user="u1", session=session)
+    await rs.attachRecording(user="u1", session=session, recordingUrl=URL)  # late, once
+    await rs.attachTranscription(user="u1", session=session, text="first")
+    kept = await raw(rs, session)
+    assert await rs.attachRecording(user="u1", session=session, recordingUrl=URL) == {}
+    assert await rs.attachTranscription(user="u1", session=session, text="first") == {}
+    assert "error" in await rs.attachRecording(user="u1", session=session, recordingUrl=URL + "2")
+    assert "error" in await rs.attachTranscription(user="u1", session=session, text="second")
+    assert await raw(rs, session) == kept, "a replay leaves the reflection exactly as it was"
+
+
 async def test_attach_recording_phone_only_and_owner_only(rs: ReflectionSession) -> None:
     typed = await start(rs, method="TEXT")
     assert (await rs.attachRecording(user="u1", session=typed, recordingUrl=URL))[
