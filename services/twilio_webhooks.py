@@ -15,6 +15,10 @@ event starts a flow that fails the call on our side, so it is called back (the
 apology promises it). A status callback for that call waits for that flow first
 (in this process), so the hang-up that follows the apology cannot overtake it and
 end the call as a plain hang-up with no retry.
+
+A retry of a delivery (Twilio's ``I-Twilio-Idempotency-Token`` again) gets the first
+delivery's answer and changes nothing (``services/webhook_replies.py``). A hostile
+replay, which can carry any token, is refused by state instead: see docs/webhooks.md.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from conceptkit.ids import new_id
 from services.metrics import METRICS
 from services.twilio_signature import validate_twilio_request
 from services.twiml import empty_response, say_and_gather, say_and_hangup
+from services.webhook_replies import Reply, WebhookReplies, delivery_key
 from services.webhook_urls import WEBHOOK_PREFIX, WebhookUrls
 
 log = logging.getLogger("services.twilio_webhooks")
@@ -57,7 +62,7 @@ DEFAULTS = {
     "SpeechResult": "",
     "CallStatus": "",
     "SequenceNumber": "0",
-    "CallDuration": "0",
+    "CallDuration": "",  # only final status callbacks carry it
     "call": "",  # our call id, in the voice and status URLs the Dialer gives Twilio
 }
 APOLOGY = "Sorry, something went wrong on our side. We will call you again a little later. Goodbye."
@@ -85,6 +90,8 @@ def webhook_routes(
 ) -> Sequence[Route]:
     """One POST route per Twilio webhook, all under /webhooks/twilio/."""
     apologies: dict[str, asyncio.Future[Any]] = {}  # CallSid -> the flow our apology started
+    # a status callback may wait for an apology's flow, then for its own reply
+    replies = WebhookReplies(engine.db, engine.log.sealer, lease_s=2 * timeout_s + 2)
 
     def apologise(body: dict[str, str]) -> None:
         sid = body.get("CallSid", "")
@@ -113,6 +120,17 @@ def webhook_routes(
                 log.warning("refused a webhook with a missing or wrong signature on %s", path)
                 return Response("invalid signature", status_code=403, media_type="text/plain")
             body = {**DEFAULTS, **dict(form), **dict(parse_qsl(request.url.query))}
+            key = delivery_key(request.headers, f"{path}?{request.url.query}", raw)
+            earlier = await _begin(replies, key)
+            if earlier is not None:  # Twilio's retry of a delivery already answered
+                log.info("answered a retried delivery of %s as before", path)
+                return Response(earlier.body, earlier.status, media_type=earlier.media_type)
+            reply = await respond(body)
+            if key is not None:
+                await _finish(replies, key, reply, private=is_turn)
+            return Response(reply.body, reply.status, media_type=reply.media_type)
+
+        async def respond(body: dict[str, str]) -> Reply:
             started = time.perf_counter()
             if name == "status":
                 await after_apology(body.get("CallSid", ""))
@@ -129,13 +147,13 @@ def webhook_routes(
             if answer is None:
                 log.error("no reply composed for %s in time", path)
                 if not is_turn:
-                    return Response("try again", status_code=503, media_type="text/plain")
+                    return Reply(503, "try again", "text/plain")
                 apologise(body)
                 METRICS.apologies.labels(name).inc()
-                return Response(say_and_hangup([APOLOGY]), media_type=TWIML)
+                return Reply(200, say_and_hangup([APOLOGY]), TWIML)
             if is_turn:
                 METRICS.turn_seconds.labels(name).observe(time.perf_counter() - started)
-            return Response(render_twiml(answer.output, urls), status_code=200, media_type=TWIML)
+            return Reply(200, render_twiml(answer.output, urls), TWIML)
 
         return handle
 
@@ -156,6 +174,30 @@ async def _until_logged(engine: Any, inputs: dict[str, Any], flow: str, action_i
             log.warning("recording an apology failed (%s); retrying", type(exc).__name__)
             await asyncio.sleep(delay)
     log.error("an apology could not be recorded; the reconciler will settle the call")
+
+
+async def _begin(replies: WebhookReplies, key: str | None) -> Reply | None:
+    """The reply an earlier delivery of this one got, if any. If the record cannot be read
+    (the database is away), the delivery is handled as new: the concepts refuse what a
+    repeat must not change, so this costs at most a repeated reply."""
+    if key is None:
+        return None
+    try:
+        return await replies.begin(key)
+    except Exception as exc:
+        log.warning("webhook retry record unavailable (%s); handling as new", type(exc).__name__)
+        return None
+
+
+async def _finish(replies: WebhookReplies, key: str, reply: Reply, *, private: bool) -> None:
+    """Keep the reply for retries; a 503 asks Twilio to try again, so that one is forgotten."""
+    try:
+        if reply.status >= 500:
+            await replies.release(key)
+        else:
+            await replies.finish(key, reply, private=private)
+    except Exception as exc:
+        log.warning("webhook reply not kept for retries (%s)", type(exc).__name__)
 
 
 def _forget(flows: dict[str, asyncio.Future[Any]], key: str, flow: asyncio.Future[Any]) -> None:
