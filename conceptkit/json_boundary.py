@@ -12,8 +12,11 @@ be before it reaches validation, the database, the action log or a reply:
 - numbers are finite (``NaN``, ``Infinity`` and ``1e309`` are refused) and
   integers fit in 64 bits, the widest BSON holds.
 
-Every refusal names the offending field. A key that is itself unprintable is
-named with backslash escapes, so the error reply can always be rendered.
+Every refusal names the offending field. A body that is not JSON text at all
+(a lone surrogate is not Unicode, ``NaN`` is not JSON, nesting past the bound)
+is a 400; a value JSON carries but no field here takes is a 422, as a
+validation error is. A key that is itself unprintable is named with backslash
+escapes, so the error reply can always be rendered.
 """
 
 from __future__ import annotations
@@ -35,12 +38,19 @@ _NOT_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 Loc = list[str | int]
 
 
-class BodyError(Exception):
-    """A body no route could take: ``status`` is 400, ``detail`` locates the value."""
+# Problems that make the body not JSON text at all (400); the rest are values JSON
+# can carry but no field here takes (422, as validation errors are).
+MALFORMED = frozenset({"surrogate", "not_json", "depth"})
 
-    def __init__(self, message: str, detail: list[dict[str, Any]] | None = None) -> None:
+
+class BodyError(Exception):
+    """A body no route could take, with ``status`` (400 or 422) and ``detail`` locating it."""
+
+    def __init__(
+        self, message: str, detail: list[dict[str, Any]] | None = None, status: int = 400
+    ) -> None:
         super().__init__(message)
-        self.status, self.message, self.detail = 400, message, detail
+        self.status, self.message, self.detail = status, message, detail
 
 
 def decode_json_body(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
@@ -55,7 +65,11 @@ def decode_json_body(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     problems: list[dict[str, Any]] = []
     _check_value(data, ["body"], problems)
     if problems:
-        raise BodyError(f"invalid value at {_dotted(problems[0]['loc'])}", problems)
+        malformed = any(p["type"] in MALFORMED for p in problems)
+        where = _dotted(problems[0]["loc"])
+        if malformed:
+            raise BodyError(f"malformed JSON text at {where}", problems, 400)
+        raise BodyError(f"invalid value at {where}", problems, 422)
     return data
 
 
@@ -102,7 +116,7 @@ def _check_value(value: Any, loc: Loc, problems: list[dict[str, Any]]) -> None:
                     stack.append((child, key_loc))
         elif isinstance(item, _NonFinite):
             msg = f"{item.name} is not a number JSON allows; send a finite number"
-            problems.append(_problem(where, msg, "range"))
+            problems.append(_problem(where, msg, "not_json"))
         elif isinstance(item, list):
             stack.extend((child, [*where, i]) for i, child in enumerate(item))
 

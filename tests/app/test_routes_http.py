@@ -326,7 +326,8 @@ async def test_create_profile_twice_is_a_conflict(svc: Service):
         "an unknown time zone": ({"timezone": "Mars/Olympus_Mons"}, "invalid"),
         "a system pseudo-zone": ({"timezone": "localtime"}, "invalid"),
         "a blank display name": ({"displayName": "   "}, "invalid"),
-        "a display name with a control character": ({"displayName": "Ada\u0007"}, "invalid"),
+        # refused at the JSON boundary, before the action sees it
+        "a display name with a control character": ({"displayName": "Ada\u0007"}, "input"),
         "an empty display name": ({"displayName": ""}, "input"),
         "a display name over 80 characters": ({"displayName": "A" * 81}, "input"),
         "a pronunciation over 120 characters": ({"namePronunciation": "a" * 121}, "input"),
@@ -622,7 +623,7 @@ async def test_set_prompts_replaces_them_normalised(svc: Service):
         "a blank prompt": (["Fine?", "   "], "input"),  # stripped, then too short
         "an empty prompt": (["Fine?", ""], "input"),
         "a prompt over 300 characters": (["x" * 301], "input"),
-        "a control character": (["Why\u0000?"], "invalid"),
+        "a control character": (["Why\u0000?"], "input"),  # the JSON boundary's
         "not a list": ("How are you?", "input"),
     },
 )
@@ -987,7 +988,8 @@ async def test_record_response_stores_the_trimmed_answer(svc: Service):
         "position 6": ({"position": 6}, "input"),
         "an answer over 10,000 characters": ({"text": "x" * 10_001}, "input"),
         "no text": ({"text": GONE}, "input"),
-        "a start in the future": ({"startedAt": "2999-01-01T00:00:00Z"}, "invalid"),
+        "a start in the future": ({"startedAt": "2099-01-01T00:00:00Z"}, "invalid"),
+        "a start past 2100": ({"startedAt": "2999-01-01T00:00:00Z"}, "input"),
         "a start before the reflection": ({"startedAt": "2000-01-01T00:00:00Z"}, "invalid"),
         "a start without its UTC offset": ({"startedAt": "2026-01-01T00:00:00"}, "input"),
     },
