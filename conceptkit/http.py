@@ -338,7 +338,9 @@ class RouteBuilder:
             answer = await run_request(self.engine, path, body, user, exposure.timeout_s)
             if answer is None:
                 return error_response(504, f"no response within {exposure.timeout_s:g} s")
-            return JSON(answer.output, status_code=answer.status)
+            return JSON(
+                answer.output, status_code=answer.status, headers=_retry_after(answer.output)
+            )
 
         return handle
 
@@ -357,12 +359,18 @@ def _action_error(outputs: dict[str, Any]) -> JSON:
     carries goes out as data and as the ``Retry-After`` header."""
     kind = outputs.get("errorKind") or "conflict"
     body: dict[str, Any] = {"error": outputs["error"], "errorKind": kind}
-    headers = None
-    retry = outputs.get("retryAfter")
-    if isinstance(retry, int) and not isinstance(retry, bool) and retry >= 1:
-        body["retryAfter"] = retry
-        headers = {"Retry-After": str(retry)}
+    headers = _retry_after(outputs)
+    if headers:
+        body["retryAfter"] = outputs["retryAfter"]
     return JSON(body, status_code=ERROR_STATUS.get(kind, DEFAULT_ERROR_STATUS), headers=headers)
+
+
+def _retry_after(output: Any) -> dict[str, str] | None:
+    """``Retry-After`` for a reply that says when to try again (whole seconds >= 1)."""
+    retry = output.get("retryAfter") if isinstance(output, dict) else None
+    if isinstance(retry, int) and not isinstance(retry, bool) and retry >= 1:
+        return {"Retry-After": str(retry)}
+    return None
 
 
 @attrs.frozen

@@ -27,6 +27,7 @@ ERROR_SCHEMA = {
             },
         },
         "requestId": {"type": "string"},
+        "retryAfter": {"type": "integer", "minimum": 1, "description": "seconds; also Retry-After"},
     },
     "required": ["error"],
 }
@@ -37,6 +38,12 @@ def _error(description: str) -> dict[str, Any]:
         "description": description,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
+
+
+RETRY_AFTER = {
+    "description": "Seconds to wait before trying again",
+    "schema": {"type": "integer", "minimum": 1},
+}
 
 
 # What each error kind an action returns means to a caller, by its status.
@@ -72,12 +79,18 @@ def _responses(engine: Engine, e: Exposure) -> dict[str, Any]:
         for status in _requested_statuses(engine, e.name):
             responses.setdefault(str(status), _error("Refused (see error)"))
         responses["504"] = _error("No response in time")
-        return dict(sorted(responses.items()))
+        return _with_retry_after(responses)
     for kind in sorted(error_kinds_of(type(engine.concepts[e.concept]), e.name)):
         status = str(ERROR_STATUS.get(kind, DEFAULT_ERROR_STATUS))
         responses.setdefault(status, _error(KIND_DESCRIPTIONS[kind]))
     if spec.kind == "action":
         responses["503"] = _error("Only partly carried out; the rest completes on its own")
+    return _with_retry_after(responses)
+
+
+def _with_retry_after(responses: dict[str, Any]) -> dict[str, Any]:
+    if "429" in responses:
+        responses["429"] = {**responses["429"], "headers": {"Retry-After": RETRY_AFTER}}
     return dict(sorted(responses.items()))
 
 
@@ -117,7 +130,10 @@ def openapi_document(
         else:
             spec = engine.spec(e.concept, e.name)
             assert spec is not None
-            exclude = frozenset({e.user_input}) if e.auth else frozenset()
+            # what the route fills in itself (the session's user, the caller's address)
+            exclude = frozenset({e.user_input} if e.auth else ()) | frozenset(
+                {e.client_input} if e.client_input else ()
+            )
             body_schema = spec.input_schema(exclude)
             summary = (spec.doc.splitlines() or [f"{spec.qualname}"])[0]
             description = spec.doc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from conceptkit import Computed, Sync, concepts, vars
+from conceptkit import Filter, Sync, concepts, vars
 
 (
     Accounts,
@@ -20,8 +20,8 @@ from conceptkit import Computed, Sync, concepts, vars
 ) = concepts(
     "Accounts Requesting Profile Prompts Schedule ReflectionSession PhoneVerification CallScheduler PhoneCall Dialer"
 )
-user, request, password, err, timezone, call, kind, scheduled = vars(
-    "user request password err timezone call kind scheduled"
+user, request, password, err, timezone, call, kind, scheduled, wait = vars(
+    "user request password err timezone call kind scheduled wait"
 )
 
 DELETE_ACCOUNT = "/Account/delete"
@@ -88,15 +88,30 @@ DeletionRefused = Sync(
         Requesting.request({"path": DELETE_ACCOUNT}, {"request": request}),
         Accounts.verifyPassword({}, {"error": err, "errorKind": kind}),
     ],
-    doc="a wrong password is 403; a locked account says when to try again (429)",
+    where=[Filter(lambda f: f["kind"] != "rate_limited", "the password was wrong")],
+    doc="a wrong password is 403",
+    then=[
+        Requesting.respond(
+            {"request": request, "output": {"error": err, "errorKind": kind}, "status": 403}
+        )
+    ],
+)
+
+DeletionThrottled = Sync(
+    "DeletionThrottled",
+    when=[
+        Requesting.request({"path": DELETE_ACCOUNT}, {"request": request}),
+        Accounts.verifyPassword(
+            {}, {"error": err, "errorKind": "rate_limited", "retryAfter": wait}
+        ),
+    ],
+    doc="too many wrong passwords: 429, saying when to try again (also as Retry-After)",
     then=[
         Requesting.respond(
             {
                 "request": request,
-                "output": {"error": err, "errorKind": kind},
-                "status": Computed(
-                    lambda f: 429 if f["kind"] == "rate_limited" else 403, "403 or 429"
-                ),
+                "output": {"error": err, "errorKind": "rate_limited", "retryAfter": wait},
+                "status": 429,
             }
         )
     ],

@@ -180,3 +180,33 @@ def test_the_login_page_shows_the_wait_and_the_local_time_never_utc():
     assert shown["header"].startswith("Too many attempts. Try again in 2 minutes (at ")
     assert shown["none"] == "Too many codes sent."
     assert "UTC" not in run.stdout
+
+
+async def test_deleting_an_account_with_wrong_passwords_is_slowed_with_retry_after(svc):
+    token = (await svc.api("Accounts/login", {"username": "ada", "password": PASSWORD}))["token"]
+    auth = {"authorization": f"Bearer {token}"}
+    statuses = []
+    for _ in range(6):
+        r = await svc.http.post("/api/Account/delete", json={"password": WRONG}, headers=auth)
+        statuses.append(r.status_code)
+        if r.status_code == 429:
+            assert r.json()["errorKind"] == "rate_limited"
+            assert int(r.headers["retry-after"]) == r.json()["retryAfter"] >= 1
+        else:
+            assert "retry-after" not in r.headers
+    assert statuses[0] == 403 and 429 in statuses
+    assert statuses.index(429) == statuses.count(403)  # refused by password, then throttled
+
+
+async def test_the_document_lists_retry_after_and_no_client_field(svc):
+    doc = (await svc.http.get("/openapi.json")).json()
+    login_op = doc["paths"]["/api/Accounts/login"]["post"]
+    body = login_op["requestBody"]["content"]["application/json"]["schema"]
+    assert "client" not in body["properties"] and set(body["properties"]) == {
+        "username",
+        "password",
+    }
+    for path in ("/api/Accounts/login", "/api/Account/delete"):
+        responses = doc["paths"][path]["post"]["responses"]
+        assert "Retry-After" in responses["429"]["headers"], path
+    assert set(doc["paths"]["/api/Account/delete"]["post"]["responses"]) >= {"401", "403", "429"}
