@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar, TypedDict
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from conceptkit import Concept, Doc, Len, action, fail, query
+from conceptkit import Concept, Doc, Len, Pattern, Strip, action, fail, query
 
 from .login_throttle import Backoff, Charge, FailureCounter, Wait, client_key
 
@@ -22,11 +22,16 @@ PASSWORD_MIN = 10
 PASSWORD_MAX = 200
 WRONG_CREDENTIALS = "wrong username or password"
 
-Username = Annotated[
+NewUsername = Annotated[
     str,
-    Len(1, 64),
+    Strip(),
+    Len(3, 40),
+    Pattern(r"[A-Za-z0-9._-]{3,40}"),
     Doc("3-40 characters a-z 0-9 . _ - (case and surrounding spaces are ignored)"),
 ]
+# Logging in takes any name up to the longest a sign-up could have typed (with spaces):
+# a name that could never exist is a wrong username, answered as any other.
+Username = Annotated[str, Len(1, 64), Doc("the username given at sign-up")]
 NewPassword = Annotated[
     str, Len(PASSWORD_MIN, PASSWORD_MAX), Doc(f"{PASSWORD_MIN}-{PASSWORD_MAX} characters")
 ]
@@ -170,7 +175,7 @@ class Accounts(Concept):
     # -- actions ---------------------------------------------------------------------
 
     @action(secret=("password",))
-    async def register(self, username: Username, password: NewPassword) -> Registered:
+    async def register(self, username: NewUsername, password: NewPassword) -> Registered:
         """Create an account with a unique username and a password of 10-200 characters."""
         name = normalize_username(username)
         if not USERNAME_RE.fullmatch(name):

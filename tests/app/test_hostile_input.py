@@ -80,3 +80,15 @@ async def test_a_time_zone_that_cannot_be_a_zone_name_is_refused_by_the_schema(
     doc = (await service.http.get("/openapi.json")).json()
     schema = doc["paths"]["/api/Schedule/setTimezone"]["post"]["requestBody"]["content"]
     assert "pattern" in schema["application/json"]["schema"]["properties"]["timezone"]
+
+
+async def test_the_sign_up_schema_says_what_sign_up_accepts(service: Service) -> None:
+    doc = (await service.http.get("/openapi.json")).json()
+    body = doc["paths"]["/api/Accounts/register"]["post"]["requestBody"]["content"]
+    username = body["application/json"]["schema"]["properties"]["username"]
+    assert (username["minLength"], username["maxLength"]) == (3, 40)
+    assert username["pattern"] == "[A-Za-z0-9._-]{3,40}" and "3-40" in username["description"]
+    r = await service.http.post(
+        "/api/Accounts/register", json={"username": "  Grace.Hopper ", "password": "p" * 12}
+    )
+    assert r.status_code == 200, r.text  # case and surrounding spaces are still ignored
