@@ -4,45 +4,46 @@ The record that starts a flow is written before its reactions run (``pending:
 true``) and marked done after, so a crash in between is repaired by a replay.
 The records and firings of the reactions are committed together, in order, once
 they have run (see the engine). Records no sync can match are only an audit
-trail; they are written in batches off the hot path.
+trail; they are written in batches off the hot path. A record that can never be
+stored is kept as a redacted stand-in (``quarantine``), so it blocks nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import json
 import logging
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
-from bson.errors import InvalidDocument
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
+from .log_documents import FIRING_PREFIX, PRIVATE, SECRET, LogDocuments, Sealer
+from .quarantine import ENCODING_ERRORS, UnstorableRecord, clean, stand_in, unstorable
 from .records import LOST, RAISED, ActionRecord, dumps, next_seq
 
-__all__ = ["LOST", "RAISED", "ActionLog", "ActionRecord", "Sealer", "dumps", "next_seq"]
+__all__ = [
+    "FIRING_PREFIX",
+    "LOST",
+    "PRIVATE",
+    "RAISED",
+    "SECRET",
+    "ActionLog",
+    "ActionRecord",
+    "Sealer",
+    "UnstorableRecord",
+    "dumps",
+    "next_seq",
+]
 
 log = logging.getLogger("conceptkit.actionlog")
 
 ACTIONS = "conceptkit_actions"
-FIRING_PREFIX = "firing:"  # firings live beside the records, so one write commits both
-SECRET = "[secret]"
-PRIVATE = "[private]"
 
 
-class Sealer(Protocol):
-    """Encrypts private values before they are written to the log (provided by the app)."""
-
-    def seal(self, plaintext: str, *, context: str) -> str: ...
-
-    def open(self, token: str, *, context: str) -> str: ...
-
-
-class ActionLog:
+class ActionLog(LogDocuments):
     """Reads and writes action records and sync firings in MongoDB."""
 
     def __init__(
@@ -66,6 +67,9 @@ class ActionLog:
         self._owed_done: list[str] = []
         self._flush_lock = asyncio.Lock()
         self.failure_observers: list[Callable[[], None]] = []  # told of each failed write
+        # told of each record that could never be stored (with why), once: it was
+        # replaced by a redacted stand-in (see ``quarantine``)
+        self.quarantine_observers: list[Callable[[str], None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._closing = False
@@ -88,120 +92,28 @@ class ActionLog:
             await self._flusher
         await self.flush()
 
-    # -- encoding ----------------------------------------------------------------
-
-    def encode_values(
-        self,
-        values: Mapping[str, Any],
-        secret: frozenset[str],
-        private: frozenset[str],
-        context: str,
-    ) -> dict[str, Any]:
-        out = {}
-        for key, value in values.items():
-            if key in secret:
-                out[key] = SECRET
-            elif key in private and value is not None:
-                out[key] = self.seal_value(value, f"{context}.{key}")
-            else:
-                out[key] = value
-        return out
-
-    def seal_value(self, value: Any, context: str) -> Any:
-        if self.sealer is None:
-            return PRIVATE
-        return {"$sealed": self.sealer.seal(dumps(value), context=context)}
-
-    def open_value(self, value: Any, context: str) -> Any:
-        if isinstance(value, dict) and "$sealed" in value and self.sealer is not None:
-            return json.loads(self.sealer.open(value["$sealed"], context=context))
-        return value
-
-    def decode_values(self, values: Mapping[str, Any], context: str) -> dict[str, Any]:
-        return {k: self.open_value(v, f"{context}.{k}") for k, v in values.items()}
-
-    def to_document(
-        self, record: ActionRecord, secret: frozenset[str], private: frozenset[str], pending: bool
-    ) -> dict[str, Any]:
-        ctx = f"{record.concept}.{record.action}"
-        return {
-            "_id": record.id,
-            "seq": record.seq,
-            "flow": record.flow,
-            "concept": record.concept,
-            "action": record.action,
-            "inputs": self.encode_values(record.inputs, secret, private, ctx + ".in"),
-            "outputs": self.encode_values(record.outputs, secret, private, ctx + ".out"),
-            "cause": record.cause,
-            "sync": record.sync,
-            "started": record.started,
-            "finished": record.finished,
-            "pending": pending,
-            "retryAt": self.now() + self.recovery_grace_s if pending else None,
-        }
-
-    def intent_document(
-        self,
-        record_id: str,
-        flow: str,
-        concept: str,
-        action: str,
-        inputs: dict[str, Any],
-        cause: list[str],
-        started: dt.datetime,
-        secret: frozenset[str],
-        private: frozenset[str],
-        targets: list[dict[str, Any]],
-    ) -> dict[str, Any]:
-        """The record of an action about to make its first write, before it makes it.
-
-        Pending with no outputs, and naming the documents (``targets``: collection and
-        ``_id``) its write will mark: if the process dies, recovery reads the mark there
-        for the action's outcome (none: the write never happened), then runs the reactions
-        it owed. The action is not run again.
-        """
-        ctx = f"{concept}.{action}"
-        return {
-            "_id": record_id,
-            "seq": next_seq(),
-            "flow": flow,
-            "concept": concept,
-            "action": action,
-            "inputs": self.encode_values(inputs, secret, private, ctx + ".in"),
-            "outputs": None,
-            "cause": cause,
-            "sync": None,
-            "targets": targets,
-            "started": started,
-            "finished": started,  # for the retention index; replaced with the outcome
-            "pending": True,
-            "retryAt": self.now() + self.recovery_grace_s,
-        }
-
-    def from_document(self, doc: Mapping[str, Any]) -> ActionRecord:
-        ctx = f"{doc['concept']}.{doc['action']}"
-        outputs = doc.get("outputs")
-        return ActionRecord(
-            id=doc["_id"],
-            seq=doc.get("seq", 0),
-            flow=doc["flow"],
-            concept=doc["concept"],
-            action=doc["action"],
-            inputs=self.decode_values(doc.get("inputs", {}), ctx + ".in"),
-            outputs={} if outputs is None else self.decode_values(outputs, ctx + ".out"),
-            cause=list(doc.get("cause") or []),
-            sync=doc.get("sync"),
-            started=doc.get("started"),
-            finished=doc.get("finished"),
-            intent=outputs is None,
-            replays=int(doc.get("replays") or 0),
-            targets=list(doc.get("targets") or []),
-        )
-
     # -- writing -------------------------------------------------------------------
+    # A document that can never be stored (see ``quarantine``) is replaced by its
+    # redacted stand-in, reported once, and the writer goes on; one the server refuses
+    # likewise. Only a database that is away makes a write raise (and be retried).
 
     async def write_now(self, document: dict[str, Any]) -> None:
-        await _insert_or_replace(self.actions, document)
+        """Write one record (or an intent) at once.
+
+        An intent that cannot be stored raises ``UnstorableRecord`` instead: written
+        redacted it would owe reactions no replay could run, so its action fails
+        before its first write, takes no effect and owes nothing.
+        """
+        if document.get("outputs") is None and "targets" in document:  # an intent
+            reason = unstorable(document, self.actions.codec_options)
+            if reason is None:
+                try:
+                    await _insert_or_replace(self.actions, document)
+                    return
+                except (WriteError, *ENCODING_ERRORS) as refused:
+                    reason = type(refused).__name__
+            raise UnstorableRecord(f"its intent cannot be stored ({reason})")
+        await self._store([self._screened(document)], 0)
 
     async def add_target(self, record_id: str, target: dict[str, Any]) -> None:
         """An intent's action is about to mark one more document (it lost a race and moved on)."""
@@ -209,10 +121,10 @@ class ActionLog:
 
     async def replace_now(self, document: dict[str, Any]) -> None:
         """Write a record over its intent (or insert it, if the intent is gone)."""
-        await self.actions.replace_one({"_id": document["_id"]}, document, upsert=True)
+        await self._store([self._screened(document)], 0, replace=True)
 
     def write_later(self, document: dict[str, Any]) -> None:
-        self._buffer.append(document)
+        self._buffer.append(self._screened(document))
         if len(self._buffer) >= 200:
             self._wake.set()
 
@@ -237,12 +149,12 @@ class ActionLog:
         Returns whether they are in the database; if not, they stay queued (in the same
         order, ahead of the done marks) and the flusher retries them.
         """
-        documents = [*firings, *actions]
+        documents = [self._screened(d) for d in (*firings, *actions)]
         if self._owed:  # an earlier commit is still owed: keep the order
             self._owe(documents, done)
             return False
         try:
-            await _insert_all(self.actions, documents)
+            await self._insert_all(documents, len(documents))
         except BaseException as exc:  # failed, or cancelled mid-write: owe it all
             self._owe(documents, done)
             if not isinstance(exc, Exception):
@@ -258,6 +170,24 @@ class ActionLog:
         for observe in self.failure_observers:
             observe()
 
+    def _screened(self, document: dict[str, Any]) -> dict[str, Any]:
+        """``document``, or its stand-in if it can never be stored (decided locally)."""
+        reason = unstorable(document, self.actions.codec_options)
+        return document if reason is None else self._quarantine(document, reason)
+
+    def _quarantine(self, document: dict[str, Any], error: str) -> dict[str, Any]:
+        reason = f"unstorable: {error}"
+        what = document.get("firing") or f"{document.get('concept')}.{document.get('action')}"
+        log.warning(
+            "action log record %s (%s) cannot be stored (%s); stored redacted in its place",
+            clean(document.get("_id")),
+            clean(what),
+            error,
+        )
+        for observe in self.quarantine_observers:
+            observe(error)
+        return stand_in(document, reason)
+
     def _owe(self, documents: list[dict[str, Any]], done: list[str]) -> None:
         self._owed.extend(documents)
         self._owed_done.extend(done)
@@ -265,24 +195,63 @@ class ActionLog:
 
     async def _pay_owed(self) -> None:
         """Write the owed commits in order; only then may their done marks go."""
-        while self._owed:
-            batch = self._owed[:500]
-            await _insert_all(self.actions, batch)
-            del self._owed[: len(batch)]
+        await self._write_queue(self._owed)
         self._done.extend(self._owed_done)
         self._owed_done.clear()
 
     async def _flush(self) -> None:
         # Records before done marks: a cause is never marked done ahead of what it caused.
         await self._pay_owed()
-        while self._buffer:
-            batch = self._buffer[:500]
-            await _insert_all(self.actions, batch)
-            del self._buffer[: len(batch)]
+        await self._write_queue(self._buffer)
         while self._done:
-            ids = self._done[:500]
-            await self.actions.update_many({"_id": {"$in": ids}}, {"$set": {"pending": False}})
-            del self._done[: len(ids)]
+            batch = self._done[:500]
+            # an id that cannot be sent was stored cleaned, and not pending
+            ids = [i for i in batch if unstorable({"_id": i}) is None]
+            if ids:
+                await self.actions.update_many({"_id": {"$in": ids}}, {"$set": {"pending": False}})
+            del self._done[: len(batch)]  # more may have come meanwhile
+
+    async def _write_queue(self, queue: list[dict[str, Any]]) -> None:
+        while queue:
+            count = min(len(queue), 500)
+            await self._insert_all(queue, count)
+            del queue[:count]
+
+    async def _insert_all(self, queue: list[dict[str, Any]], count: int) -> None:
+        """Insert ``queue[:count]`` in order; documents a replay (or a retried write)
+        already stored are replaced, and each one the server refuses is replaced by its
+        stand-in in ``queue`` too (so a retry after an outage does not report it again)."""
+        if not count:
+            return
+        try:
+            await self.actions.insert_many(queue[:count], ordered=True)
+            return
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors") or [{"index": 0}]
+            start = errors[0]["index"]  # ordered: everything before the first error landed
+        except ENCODING_ERRORS:  # screened, so not expected; how much was sent is unknown
+            start = 0
+        for i in range(start, count):
+            await self._store(queue, i)
+
+    async def _store(self, queue: list[dict[str, Any]], i: int, replace: bool = False) -> None:
+        """Write ``queue[i]``; if the server refuses it, its stand-in (in ``queue``) instead.
+
+        ``replace``: over what is there (an intent), not as a new document first.
+        """
+        while True:
+            document = queue[i]
+            try:
+                if replace:
+                    await self.actions.replace_one({"_id": document["_id"]}, document, upsert=True)
+                else:
+                    await _insert_or_replace(self.actions, document)
+                return
+            except (WriteError, *ENCODING_ERRORS) as refused:
+                if "quarantined" in document:  # only the log's own keys are at the top
+                    log.error("the stand-in %s was refused too; dropped", clean(document["_id"]))
+                    return
+                queue[i] = self._quarantine(document, type(refused).__name__)
 
     async def _flush_loop(self) -> None:
         while not self._closing:
@@ -322,6 +291,7 @@ class ActionLog:
 
     async def extend(self, record_ids: list[str], grace_s: float) -> None:
         """Push back the replay time of records whose reactions a live process is running."""
+        record_ids = [i for i in record_ids if unstorable({"_id": i}) is None]  # stand-ins'
         if record_ids:
             await self.actions.update_many(
                 {"_id": {"$in": record_ids}, "pending": True},
@@ -339,56 +309,8 @@ class ActionLog:
     async def load_firing(self, key: str) -> dict[str, Any] | None:
         return await self.actions.find_one({"_id": FIRING_PREFIX + key})
 
-    def firing_document(
-        self, key: str, sync: str, records: list[str], frames: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        """A sync firing and the frames its where-clauses produced (sealed).
-
-        It has no ``flow`` and no ``pending``, so flow reads and recovery pass it by;
-        ``finished`` lets the retention index expire it with the records.
-        """
-        return {
-            "_id": FIRING_PREFIX + key,
-            "firing": sync,
-            "records": records,
-            "frames": self.seal_value(frames, f"firing.{sync}") if self.sealer else None,
-            "finished": dt.datetime.now(dt.UTC),
-        }
-
     async def write_firing(self, document: dict[str, Any]) -> None:
-        await _insert_or_replace(self.actions, document)
-
-    def firing_frames(self, doc: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-        if doc.get("frames") is None:
-            return None
-        return self.open_value(doc["frames"], f"firing.{doc['firing']}")
-
-
-async def _insert_all(collection: Any, documents: list[dict[str, Any]]) -> None:
-    """Insert in order; documents a replay (or a retried write) already stored are replaced.
-
-    A document that can never be stored (refused by the server, or not encodable) is
-    logged and skipped, so it cannot hold up the log; a database that is away raises.
-    """
-    if not documents:
-        return
-    try:
-        await collection.insert_many(documents, ordered=True)
-        return
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors") or [{"index": 0}]
-        start = errors[0]["index"]  # ordered: everything before the first error landed
-    except InvalidDocument:  # raised while encoding: how much was sent is unknown
-        start = 0
-    for document in documents[start:]:
-        try:
-            await _insert_or_replace(collection, document)
-        except (WriteError, InvalidDocument) as refused:
-            log.error(
-                "the log document %s can never be stored (%s); skipped",
-                document.get("_id"),
-                type(refused).__name__,
-            )
+        await self._store([self._screened(document)], 0)
 
 
 async def _insert_or_replace(collection: Any, document: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ import attrs
 
 RAISED = "__exception__"  # in outputs: the action raised (a bug or an outage), no outcome
 LOST = "__lost__"  # in outputs: a replay found the action had never taken effect
+QUARANTINED = "__quarantined__"  # in outputs: a stand-in for a record that could not be stored
 
 
 @attrs.define
@@ -44,7 +45,8 @@ class ActionRecord:
     @property
     def completed(self) -> bool:
         """The action ran to an outcome (success or failure) that syncs may react to."""
-        return not (self.intent or RAISED in self.outputs or LOST in self.outputs)
+        out = self.outputs
+        return not (self.intent or RAISED in out or LOST in out or QUARANTINED in out)
 
 
 _last_seq = 0

@@ -90,6 +90,12 @@ class Metrics:
             "Action-log writes that failed and were queued for retry",
             registry=r,
         )
+        self.log_quarantined = Counter(
+            "conceptkit_log_records_quarantined",
+            "Action-log records that could never be stored, kept redacted instead, by error",
+            ["reason"],
+            registry=r,
+        )
         self.replayed = Counter(
             "conceptkit_owed_reactions_replayed",
             "Records whose owed reactions a recovery pass replayed",
@@ -104,11 +110,12 @@ class Metrics:
     # -- feeding ------------------------------------------------------------------------
 
     def watch(self, engine: Any) -> None:
-        """Count from this engine's records, repairs, replays and log failures."""
+        """Count from this engine's records, repairs, replays, log failures and quarantines."""
         engine.observers.append(self.record)
         engine.repair_observers.append(lambda invariant: self.repairs.labels(invariant).inc())
         engine.recovery_observers.append(self._recovery)
         engine.log.failure_observers.append(lambda: self.flush_failures.inc())
+        engine.log.quarantine_observers.append(lambda why: self.log_quarantined.labels(why).inc())
 
     def record(self, record: Any, pending: bool = False) -> None:
         """One action record as it is written to the log."""
