@@ -10,7 +10,9 @@ be before it reaches validation, the database, the action log or a reply:
   no other C0 control character except tab, line feed and carriage return,
   and not U+FFFE or U+FFFF (TwiML is XML 1.0, which forbids them);
 - numbers are finite (``NaN``, ``Infinity`` and ``1e309`` are refused) and
-  integers fit in 64 bits, the widest BSON holds.
+  integers fit in 64 bits, the widest BSON holds;
+- no key starts with ``$``: MongoDB reads such keys as operators, and the
+  action log reads ``{"$sealed": ...}`` as its own encrypted value.
 
 Every refusal names the offending field. A body that is not JSON text at all
 (a lone surrogate is not Unicode, ``NaN`` is not JSON, nesting past the bound)
@@ -112,7 +114,9 @@ def _check_value(value: Any, loc: Loc, problems: list[dict[str, Any]]) -> None:
         elif isinstance(item, dict):
             for key, child in item.items():
                 key_loc = [*where, _printable(key)]
-                if _check_text(key, key_loc, problems, "key"):
+                if key.startswith("$"):  # MongoDB's operators, and the log's {"$sealed": ...}
+                    problems.append(_problem(key_loc, "a key may not start with '$'", "key"))
+                elif _check_text(key, key_loc, problems, "key"):
                     stack.append((child, key_loc))
         elif isinstance(item, _NonFinite):
             msg = f"{item.name} is not a number JSON allows; send a finite number"

@@ -109,3 +109,9 @@ def test_a_huge_nesting_from_a_small_body_is_refused_not_a_recursion_error():
 def test_malformed_json_is_still_malformed():
     assert refusal(b'{"a": ').message.startswith("malformed JSON")
     assert refusal(b"\xff\xfe").message.startswith("malformed JSON")
+
+
+@pytest.mark.parametrize("key", ["$sealed", "$gt", "$"])
+def test_a_key_mongodb_or_the_log_would_read_as_its_own_is_refused(key):
+    error = refusal(json.dumps({"filter": {key: "x"}}).encode(), 422)
+    assert error.detail[0]["loc"] == ["body", "filter", key]
