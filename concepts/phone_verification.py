@@ -34,6 +34,11 @@ PhoneInput = Annotated[
 CodeInput = Annotated[str, Pattern(CODE_PATTERN), Doc("the 6-digit code from the text message")]
 
 
+def _wait(message: str, seconds: int) -> dict[str, Any]:
+    """A rate-limited refusal that says, as data, how many seconds to wait (Retry-After)."""
+    return {**fail(message, "rate_limited"), "retryAfter": max(1, seconds)}
+
+
 class Number(TypedDict):
     phoneNumber: str
 
@@ -105,17 +110,21 @@ class PhoneVerification(Concept):
         recent = [t for t in (doc or {}).get("sends", []) if t > now - self.window]
         if recent and now - max(recent) < self.resend_interval:
             wait = math.ceil((max(recent) + self.resend_interval - now).total_seconds())
-            return fail(
+            return _wait(
                 f"a code was just sent {who}; wait {wait} seconds before asking for another",
-                "rate_limited",
+                wait,
             )
         if len(recent) >= self.sends_per_hour:
-            retry = (min(recent) + self.window).strftime("%H:%M UTC")
-            return fail(f"too many codes sent {who}; try again after {retry}", "rate_limited")
+            # the wait as data: each reader shows the moment in their own time zone
+            wait = math.ceil((min(recent) + self.window - now).total_seconds())
+            minutes = max(1, math.ceil(wait / 60))
+            return _wait(
+                f"too many codes sent {who} this hour; try again in {minutes} minutes", wait
+            )
         sends = [*recent, now]
         # read by the server's expiry (TTL) index, which runs on real time
         expires = dt.datetime.now(dt.UTC) + self.window
-        busy = fail(f"a code is being sent {who}; wait a moment", "rate_limited")
+        busy = _wait(f"a code is being sent {who}; wait a moment", 2)
         if doc is None:
             try:
                 await throttle.insert_one(
@@ -237,7 +246,8 @@ class PhoneVerification(Concept):
             return_document=ReturnDocument.AFTER,
         )
         if claimed is None:
-            return fail("too many wrong codes; ask for a new one", "rate_limited")
+            # waiting would not help: this code is used up (as an expired one is)
+            return fail("too many wrong codes for this one; ask for a new one", "invalid")
         expected = claimed["codeHash"]
         digits = "".join(code.split())
         number = self._opened(user, claimed["phoneNumber"])

@@ -497,8 +497,8 @@ async def test_five_wrong_codes_use_up_the_code(svc: Service):
         "PhoneVerification/confirm",
         {"code": code},
         token,
-        429,
-        "rate_limited",
+        422,
+        "invalid",
         "too many wrong codes",
     )
 
