@@ -4,7 +4,8 @@ The routes and their body schemas are read from the server's own OpenAPI
 document, so a route added later is fuzzed too. Each example sends one body
 (tests/app/fuzz_bodies.py) as a signed-in user, or anonymously, and checks:
 
-- the status is not 5xx, and is one the document lists for that route;
+- the status is not 5xx, and is one the document lists for that route; a 429
+  says when to try again (Retry-After);
 - an error reply is a JSON object with an ``error`` message;
 - a refused request (any 4xx) leaves every concept's state as it was. The one
   exception is what the contract counts on purpose: a wrong password or a wrong
@@ -86,6 +87,8 @@ async def test_no_route_answers_5xx_and_no_refusal_changes_anything(service: Ser
 
     assert r.status_code < 500, (path, body[:300], r.text)
     assert str(r.status_code) in operation["responses"], (path, r.status_code, r.text)
+    if r.status_code == 429:
+        assert int(r.headers["retry-after"]) >= 1, (path, r.text)
     if r.status_code >= 400:
         reply = r.json()
         assert isinstance(reply, dict) and isinstance(reply.get("error"), str), r.text
