@@ -8,6 +8,7 @@ The test runs its own embedded server, so it knows which files hold the data.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import hashlib
 import re
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pymongo
 import pytest
 from bson import json_util
 
@@ -25,9 +27,10 @@ from services.clock import FakeClock
 from services.completion_local import MockCompletionChecker
 from services.config import load_config
 from services.embedded_mongo import EmbeddedMongo
-from services.encryption import Encryptor
+from services.encryption import Encryptor, parse_keys
 from services.migrate_private import CONVERSIONS, MARKER_ID, migrate_private
 from services.migrate_private import main as migrate_main
+from services.rotate_keys import rotate_database
 from services.telephony_mock import MockTelephony
 from tests.app.conftest import Service, running_service
 
@@ -399,3 +402,77 @@ def test_the_migration_command_runs_once_then_reports_it_is_done(
     assert NAME not in str(db["Profile_profiles"].find_one({"_id": "p"}))
     assert migrate_main([], environ) == 0
     assert capsys.readouterr().out == "private-at-rest migration: done before\n"
+
+
+# -- key rotation covers all of it -------------------------------------------------------
+
+NEW_KEY = "k2:" + base64.b64encode(bytes(range(32))).decode()
+
+
+def keyed(value: Any) -> list[str]:
+    """Every token and lookup key in a value, however nested."""
+    if isinstance(value, str):
+        return [value] if Encryptor.is_token(value) or Encryptor.is_lookup_key(value) else []
+    if isinstance(value, dict):
+        return [k for v in value.values() for k in keyed(v)]
+    if isinstance(value, list):
+        return [k for v in value for k in keyed(v)]
+    return []
+
+
+async def test_after_a_rotation_the_new_key_alone_reads_everything(own_server: EmbeddedMongo):
+    """rotate-keys finds the new tokens and lookup keys; once the old key is gone, every
+    concept still reads and finds its data, and the log still opens."""
+    async with running_service(own_server.uri) as service:
+        token = await use_the_service(service)
+        (row,) = await service.engine.query("Accounts", "_userForToken", {"token": token})
+        user, name = row["user"], service.engine.db.name
+        client = pymongo.MongoClient(own_server.uri)
+        try:
+            both = Encryptor(parse_keys(f"{NEW_KEY},k1:{'A' * 43}="))
+            report = rotate_database(client[name], both)
+            assert report.failed == 0 and report.reencrypted > 20 and report.rehashed >= 3
+            stored = [
+                d for n in client[name].list_collection_names() for d in client[name][n].find({})
+            ]
+            kids = {
+                Encryptor.lookup_header(k).kid
+                if Encryptor.is_lookup_key(k)
+                else Encryptor.header(k).kid
+                for d in stored
+                for key, v in d.items()
+                if key != "_id"
+                for k in keyed(v)
+            }
+            assert kids == {"k2"}
+        finally:
+            client.close()
+        config = load_config(
+            {"USE_MOCKS": "true", "ENCRYPTION_KEYS": NEW_KEY, "DB_NAME": name}, env_file=None
+        )
+        services = adapters_for(config, telephony=MockTelephony(seed=1))
+        after = concept_app(config, service.engine.db, services).engine
+        concepts = after.concepts
+        (profile,) = await concepts["Profile"]._getProfile(user=user)
+        assert (profile["displayName"], profile["phoneNumber"]) == (NAME, SECOND_NUMBER)
+        assert await concepts["Profile"]._spokenName(user=user) == [{"name": PRONUNCIATION}]
+        assert await concepts["Prompts"]._promptList(user=user) == [{"prompts": PROMPTS}]
+        verified = concepts["PhoneVerification"]
+        assert await verified._isVerified(user=user, phoneNumber=SECOND_NUMBER) == [
+            {"verified": True}
+        ]
+        assert len(await concepts["Dialer"]._known_sids(SECOND_NUMBER)) == 2  # both calls
+        (session, *_) = await concepts["ReflectionSession"]._history(user=user)
+        assert [p["text"] for p in session["prompts"]] == PROMPTS
+        assert [c["phoneNumber"] for c in await concepts["CallScheduler"]._recent(user=user)] == [
+            SECOND_NUMBER,
+            SECOND_NUMBER,
+        ]
+        opened = 0
+        async for doc in after.db["conceptkit_actions"].find({}):
+            if "firing" in doc:
+                after.log.firing_frames(doc)
+            else:
+                after.log.from_document(doc)
+            opened += 1
+        assert opened > 50
