@@ -75,13 +75,18 @@ from bench.calls_support import (  # noqa: E402
     stop_process,
 )
 from conceptkit.ids import new_id  # noqa: E402
+from concepts.call_scheduler import FIELD_NUMBER as CALL_NUMBER_FIELD  # noqa: E402
+from concepts.profile import FIELD_LABELS as PROFILE_FIELDS  # noqa: E402
 from services.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
+from services.encryption import encryptor_from_env  # noqa: E402
 from tests.standin.twilio_standin import TwilioStandIn, no_sleep  # noqa: E402
 
 PUBLIC = "https://reflection.bench.test"
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 PASSWORD = "correct horse battery"
 KEY = "k1:" + "B" * 43 + "="
+# Rows inserted straight into the database are encrypted as the concepts store them.
+ENCRYPTOR = encryptor_from_env({"ENCRYPTION_KEYS": KEY})
 DB_NAME = "bench_calls"
 ANSWERS = [
     ["I was grateful for", "my sister's call."],  # one answer in two parts
@@ -600,7 +605,7 @@ def _call_doc(user: str, phone: str, due: dt.datetime, now: dt.datetime) -> dict
     return {
         "_id": new_id(),
         "user": user,
-        "phoneNumber": phone,
+        "phoneNumber": ENCRYPTOR.encrypt(phone, user=user, field=CALL_NUMBER_FIELD),
         "scheduledFor": due,
         "dueAt": due.timestamp(),
         "status": "PENDING",
@@ -626,8 +631,10 @@ def _profile_doc(user: str, phone: str, now: dt.datetime) -> dict[str, Any]:
     return {
         "_id": new_id(),
         "user": user,
-        "displayName": "Synthetic",
-        "phoneNumber": phone,
+        "displayName": ENCRYPTOR.encrypt(
+            "Synthetic", user=user, field=PROFILE_FIELDS["displayName"]
+        ),
+        "phoneNumber": ENCRYPTOR.encrypt(phone, user=user, field=PROFILE_FIELDS["phoneNumber"]),
         "timezone": "Europe/London",
         "namePronunciation": None,
         "includeRating": False,
