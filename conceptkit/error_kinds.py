@@ -13,6 +13,7 @@ statuses routes really give against the document.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import sys
 import textwrap
@@ -24,6 +25,7 @@ __all__ = ["error_kinds_of"]
 _Functions = dict[str, ast.FunctionDef | ast.AsyncFunctionDef]
 
 
+@functools.cache  # a class's code does not change while it runs; parsing it is not cheap
 def error_kinds_of(cls: type, name: str) -> frozenset[str]:
     """The error kinds ``cls.name`` can return (every kind if its source cannot be read)."""
     try:
@@ -50,6 +52,7 @@ def error_kinds_of(cls: type, name: str) -> frozenset[str]:
     return frozenset(kinds)
 
 
+@functools.cache
 def _definitions(cls: type) -> tuple[_Functions, _Functions]:
     """Methods of the class and its concept bases, and functions of their modules."""
     methods: _Functions = {}
@@ -62,8 +65,13 @@ def _definitions(cls: type) -> tuple[_Functions, _Functions]:
         methods.update(_functions_in(definition.body))
         module = sys.modules.get(klass.__module__)
         if module is not None:
-            functions.update(_functions_in(ast.parse(inspect.getsource(module)).body))
+            functions.update(_module_functions(module))
     return methods, functions
+
+
+@functools.cache
+def _module_functions(module: object) -> _Functions:
+    return _functions_in(ast.parse(inspect.getsource(module)).body)
 
 
 def _functions_in(body: list[ast.stmt]) -> _Functions:
