@@ -8,6 +8,7 @@ came from, so a clash can name both sources.
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -59,11 +60,17 @@ class Hooks:
 
 
 def plugin_manager(
-    load_entry_points: bool = True, extra: Iterable[object] = (), block: Iterable[str] = ()
+    load_entry_points: bool = True,
+    extra: Iterable[object] = (),
+    block: Iterable[str] = (),
+    allow: Iterable[str] | None = None,
 ) -> pluggy.PluginManager:
     """A plugin manager with the built-ins, installed entry-point plugins and ``extra`` registered.
 
     ``block`` names entry-point plugins to leave out (like pytest's ``-p no:name``).
+    ``allow``, when given, is the only entry-point plugins to load: an app names its own
+    and the ones its operator enabled, so a package installed beside it (an example, a
+    test plugin) adds no routes or collections until it is named.
     """
     from . import builtins
 
@@ -72,8 +79,18 @@ def plugin_manager(
     pm.register(builtins, name="conceptkit.builtins")
     for name in block:
         pm.set_blocked(name)
-    if load_entry_points:
+    if load_entry_points and allow is None:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    elif load_entry_points:
+        installed = {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+        missing = sorted(set(allow) - installed)
+        if missing:
+            raise LookupError(
+                f"enabled plugin(s) {', '.join(missing)} are not installed; installed "
+                f"{ENTRY_POINT_GROUP} plugins: {', '.join(sorted(installed)) or 'none'}"
+            )
+        for name in sorted(set(allow)):
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
     for plugin in extra:
         pm.register(plugin, name=getattr(plugin, "__name__", None) or type(plugin).__name__)
     return pm

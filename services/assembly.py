@@ -32,6 +32,7 @@ from services.webhook_urls import WebhookUrls
 log = logging.getLogger("services.assembly")
 
 MOCK_AUTH_TOKEN = "local-mock-mode-auth-token"
+APP_PLUGIN = "reflection"  # this app's own entry point (pyproject.toml); always loaded
 
 
 def startup_config(environ: Mapping[str, str] | None = None) -> Config:
@@ -67,13 +68,14 @@ def concept_app(
     services: Mapping[str, Any] | None = None,
     wall_clock: Callable[[], float] = time.time,
 ) -> ConceptApp:
-    """The engine with every installed plugin; ``services`` replaces the configured adapters (tests).
+    """The engine with the app's plugin and the enabled ones (``PLUGINS``); ``services``
+    replaces the configured adapters (tests).
 
     In mock mode the mock phone provider reports its calls and SMS to the phone
     simulator through the database, since the worker and the server are separate processes.
     """
     app = ServiceApp(
-        plugin_manager(),
+        plugin_manager(allow={APP_PLUGIN, *config.plugins}),
         db,
         use_mocks=config.use_mocks,
         settings=config,

@@ -97,6 +97,7 @@ class Config:
     action_log_retention_days: int
     log_format: str
     log_level: str
+    plugins: tuple[str, ...] = ()  # installed conceptkit plugins to load beside the app's own
 
     def secrets(self) -> list[str]:
         """Secret values that must never be logged (for the log masking filter)."""
@@ -305,6 +306,7 @@ class _Reader:
             action_log_retention_days=self.integer("ACTION_LOG_RETENTION_DAYS", 30, 1),
             log_format=self.choice("LOG_FORMAT", "text", ("text", "json")),
             log_level=self.choice("LOG_LEVEL", "INFO", LOG_LEVELS, fold=str.upper),
+            plugins=tuple(p.strip() for p in (self.get("PLUGINS") or "").split(",") if p.strip()),
         )
         if self.errors:
             raise ConfigError(

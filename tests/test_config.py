@@ -306,4 +306,10 @@ def test_env_example_is_valid_and_names_every_variable() -> None:
         *("WORKER_LEASE_SECONDS", "RECOVERY_GRACE_SECONDS"),
         *("RECONCILE_EVERY_SECONDS", "RECONCILE_SETTLE_SECONDS"),
         *("METRICS_TOKEN", "WORKER_METRICS_PORT", "METRICS_HOST"),
+        "PLUGINS",
     }
+
+
+def test_plugins_are_a_comma_separated_list_of_names() -> None:
+    assert load().plugins == ()
+    assert load(PLUGINS=" notes , extra,, ").plugins == ("notes", "extra")

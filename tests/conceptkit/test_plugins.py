@@ -26,6 +26,18 @@ def test_the_installed_example_package_is_discovered_through_its_entry_point():
     assert "CountNotes" in {s.name for s in registry.syncs}
 
 
+def test_an_allowlist_loads_only_the_plugins_it_names():
+    only_notes = load_registry(plugin_manager(allow={"notes"}, extra=[SamplePlugin()]))
+    assert "Notes" in only_notes.concepts and "Profile" not in only_notes.concepts
+    none = load_registry(plugin_manager(allow=(), extra=[SamplePlugin()]))
+    assert "Notes" not in none.concepts and "Ledger" in none.concepts  # extra still counts
+
+
+def test_an_allowed_plugin_that_is_not_installed_stops_startup_naming_the_installed():
+    with pytest.raises(LookupError, match=r"not-here.*installed conceptkit plugins: notes"):
+        plugin_manager(allow={"not-here"})
+
+
 async def test_the_plugins_routes_appear_and_its_sync_fires(async_db):
     pm = plugin_manager(
         extra=[SamplePlugin()], block=["reflection"]
