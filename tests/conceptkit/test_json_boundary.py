@@ -17,6 +17,7 @@ TEXT_CHARS = st.characters(
     + ["\ufffe", "\uffff"],
 )
 texts = st.text(TEXT_CHARS, max_size=20)
+keys = texts.filter(lambda k: not k.startswith("$"))
 scalars = (
     st.none()
     | st.booleans()
@@ -26,7 +27,7 @@ scalars = (
 )
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
     max_leaves=20,
 )
 
