@@ -17,7 +17,8 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .engine import Engine
-from .http import DOCS_HEADERS, JSON, ApiMiddleware, RouteBuilder, http_exception_handler
+from .http import JSON, RouteBuilder, http_exception_handler
+from .middleware import DOCS_HEADERS, ApiMiddleware
 from .openapi import openapi_document
 from .registry import load_registry, load_services
 
