@@ -8,6 +8,7 @@ came from, so a clash can name both sources.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -79,21 +80,27 @@ def plugin_manager(
     pm.register(builtins, name="conceptkit.builtins")
     for name in block:
         pm.set_blocked(name)
-    if load_entry_points and allow is None:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-    elif load_entry_points:
-        installed = {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    if load_entry_points and allow is not None:
+        installed = installed_plugins()
         missing = sorted(set(allow) - installed)
         if missing:
             raise LookupError(
                 f"enabled plugin(s) {', '.join(missing)} are not installed; installed "
                 f"{ENTRY_POINT_GROUP} plugins: {', '.join(sorted(installed)) or 'none'}"
             )
-        for name in sorted(set(allow)):
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
+        for name in installed - set(allow):
+            pm.set_blocked(name)
+    if load_entry_points:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     for plugin in extra:
         pm.register(plugin, name=getattr(plugin, "__name__", None) or type(plugin).__name__)
     return pm
+
+
+@functools.cache  # what is installed does not change while a process runs
+def installed_plugins() -> frozenset[str]:
+    """The names of the installed entry-point plugins of the ``conceptkit`` group."""
+    return frozenset(ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
 def plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
