@@ -637,7 +637,8 @@ class Counter:
         until = self.last + backoff.wait_after(self.failures)
         return until if until > now else None
 
-    def fail(self, now: dt.datetime) -> None:
+    def fail(self, now: dt.datetime, backoff: Backoff) -> None:
+        self.live(now, backoff)  # a failure after the forget window starts the count over
         self.failures, self.last = self.failures + 1, now
 
 
@@ -685,8 +686,8 @@ class LoginThrottleMachine(RuleBasedStateMachine):
             assert out["user"] == self.users[name], out
         else:
             assert out == WRONG  # the same for a name without an account
-            by_client.fail(now)
-            by_name.fail(now)
+            by_client.fail(now, backoff)
+            by_name.fail(now, backoff)
         if clean and right and name in self.users:
             assert "token" in out, out  # never refused from a client without failures
 
