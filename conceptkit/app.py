@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -70,7 +71,12 @@ class ConceptApp:
         self.api_routes = RouteBuilder(self.engine, self.registry.authenticator).routes(
             self.registry.exposures
         )
-        self.openapi = openapi_document(self.engine, self.registry.exposures, title, version)
+        self._title, self._version = title, version
+
+    @functools.cached_property
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI document, built when first asked for (most app starts never are)."""
+        return openapi_document(self.engine, self.registry.exposures, self._title, self._version)
 
     def routes(self) -> list[BaseRoute]:
         """The generated API routes plus ``/openapi.json`` and the ``/docs`` page."""
