@@ -151,6 +151,7 @@ class GeminiStandIn:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
+        self._answered: set[int] = set()  # ids of recorded requests whose answer went out
         self._behaviour = Behaviour()
         self._ids = itertools.count(1)
         self._stopping = threading.Event()
@@ -200,6 +201,12 @@ class GeminiStandIn:
         self._behaviour = Behaviour()
         with self._lock:
             self._requests.clear()
+            self._answered.clear()
+
+    def answered(self, request: RecordedRequest) -> bool:
+        """Whether ``request`` has been answered yet (after its delay)."""
+        with self._lock:
+            return id(request) in self._answered
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -212,7 +219,7 @@ class GeminiStandIn:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _record(self, request: Request, raw: bytes) -> None:
+    def _record(self, request: Request, raw: bytes) -> RecordedRequest:
         recorded = RecordedRequest(
             method=request.method,
             path=request.url.path,
@@ -222,13 +229,16 @@ class GeminiStandIn:
         )
         with self._lock:
             self._requests.append(recorded)
+        return recorded
 
     async def _generate_content(self, request: Request) -> Response:
-        self._record(request, await request.body())
+        recorded = self._record(request, await request.body())
         behaviour = self._behaviour
         deadline = time.monotonic() + behaviour.delay_s
         while not self._stopping.is_set() and (left := deadline - time.monotonic()) > 0:
             await asyncio.sleep(min(left, 0.05))
+        with self._lock:
+            self._answered.add(id(recorded))
         if behaviour.status != 200:
             status = behaviour.status
             name = _STATUS_NAMES.get(status, "UNKNOWN")

@@ -8,7 +8,7 @@ import json
 import logging
 import math
 import socket
-import time
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -185,10 +185,8 @@ async def test_timeout_falls_back_within_the_bound(
 ) -> None:
     standin.delay(5.0)
     async with gemini(standin, timeout_s=0.5) as checker:
-        started = time.monotonic()
         verdict = await check(checker)
-        elapsed = time.monotonic() - started
-    assert elapsed < 0.5 + 0.5
+        assert not standin.answered(standin.requests[-1])  # it gave up before the answer
     assert_fell_back(verdict)
     assert len(standin.requests) == 1
     assert_warned_without_answer(caplog, "timed out")
@@ -199,10 +197,8 @@ async def test_default_timeout_is_a_hard_bound(standin: GeminiStandIn) -> None:
     standin.delay(10.0)
     async with gemini(standin) as checker:
         assert checker.timeout_s == 2.5
-        started = time.monotonic()
         verdict = await check(checker)
-        elapsed = time.monotonic() - started
-    assert elapsed < 2.5 + 0.5
+        assert not standin.answered(standin.requests[-1])  # the 10 s answer was not awaited
     assert_fell_back(verdict)
     assert len(standin.requests) == 1
 
@@ -214,12 +210,10 @@ async def test_http_error_falls_back_without_retrying(
 ) -> None:
     standin.reply_with_status(status)
     async with gemini(standin) as checker:
-        started = time.monotonic()
         verdict = await check(checker)
-        elapsed = time.monotonic() - started
+        # 429/500/503 are retryable by SDK default: not here, not even after a backoff
+        assert len(standin.requests) == 1
     assert_fell_back(verdict)
-    assert len(standin.requests) == 1  # 429/500/503 are retryable by SDK default: not here
-    assert elapsed < 1.0
     assert_warned_without_answer(caplog, f"HTTP {status}")
 
 
@@ -287,18 +281,52 @@ async def test_non_api_body_falls_back(
 
 
 @pytest.mark.asyncio
-async def test_unreachable_server_falls_back_quickly(caplog: pytest.LogCaptureFixture) -> None:
+async def test_unreachable_server_falls_back(caplog: pytest.LogCaptureFixture) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     checker = GeminiCompletionChecker(API_KEY, base_url=f"http://127.0.0.1:{port}", timeout_s=1.0)
     try:
-        started = time.monotonic()
         verdict = await check(checker)
-        elapsed = time.monotonic() - started
     finally:
         await checker.aclose()
-    assert elapsed < 1.0 + 0.5  # no implicit reconnect-and-retry either
+    assert_fell_back(verdict)
+    assert_warned_without_answer(caplog)
+
+
+@pytest.mark.asyncio
+async def test_a_server_that_drops_the_connection_gets_one_try(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    accepted = []
+    with socket.socket() as sock:  # a server that hangs up on every connection, counting them
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        sock.settimeout(0.05)
+        port = sock.getsockname()[1]
+        stop = threading.Event()
+
+        def hang_up() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = sock.accept()
+                except TimeoutError:
+                    continue
+                accepted.append(conn)
+                conn.close()
+
+        thread = threading.Thread(target=hang_up, daemon=True)
+        thread.start()
+        checker = GeminiCompletionChecker(
+            API_KEY, base_url=f"http://127.0.0.1:{port}", timeout_s=1.0
+        )
+        try:
+            verdict = await check(checker)
+        finally:
+            await checker.aclose()
+            stop.set()
+            thread.join()
+    assert len(accepted) == 1  # no implicit reconnect-and-retry
     assert_fell_back(verdict)
     assert_warned_without_answer(caplog)
 
