@@ -90,6 +90,15 @@ class Service:
             pass
         return self.telephony.calls[before:]
 
+    async def concept_state(self) -> dict[str, list[dict[str, Any]]]:
+        """Every concept's documents (the action log aside), to compare before and after."""
+        db = self.engine.db
+        state = {}
+        for name in sorted(await db.list_collection_names()):
+            if name != "conceptkit_actions":
+                state[name] = await db[name].find({}).sort("_id", 1).to_list(None)
+        return state
+
     async def webhook(self, name: str, params: dict[str, str], *, call: str | None = None) -> Any:
         """POST a signed Twilio webhook, as Twilio would (``call``: our id in its URL)."""
         path = f"/webhooks/twilio/{name}" + (f"?call={call}" if call else "")

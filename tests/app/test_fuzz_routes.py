@@ -34,15 +34,6 @@ SEEN = {"requests": 0, "5xx": 0}
 RUNS: dict[int, tuple[dict[str, Any], Visitor]] = {}  # per service: its routes and visitor
 
 
-async def concept_state(svc: Service) -> dict[str, list[dict[str, Any]]]:
-    db = svc.engine.db
-    state = {}
-    for name in sorted(await db.list_collection_names()):
-        if name != "conceptkit_actions":
-            state[name] = await db[name].find({}).sort("_id", 1).to_list(None)
-    return state
-
-
 class Visitor:
     """A signed-in user of its own, signed in again whenever a fuzzed request logged it out."""
 
@@ -78,7 +69,7 @@ async def test_no_route_answers_5xx_and_no_refusal_changes_anything(service: Ser
     headers = {"content-type": "application/json"}
     if operation["security"] and data.draw(st.integers(0, 9), label="anonymous") > 0:
         headers["authorization"] = f"Bearer {await visitor.session()}"
-    before = await concept_state(service)
+    before = await service.concept_state()
 
     r = await service.http.post(path, content=body, headers=headers)
     await service.engine.settle()
@@ -94,7 +85,7 @@ async def test_no_route_answers_5xx_and_no_refusal_changes_anything(service: Ser
         assert isinstance(reply, dict) and isinstance(reply.get("error"), str), r.text
         counted = path in COUNTED_ATTEMPTS and "errorKind" in reply
         if not counted:
-            assert await concept_state(service) == before, (path, body[:300], r.text)
+            assert await service.concept_state() == before, (path, body[:300], r.text)
 
 
 def test_the_fuzz_run_sent_requests_and_saw_no_5xx():

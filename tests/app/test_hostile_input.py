@@ -33,21 +33,12 @@ CASES = [
 ]
 
 
-async def _state(svc: Service) -> dict[str, list]:
-    db = svc.engine.db
-    out = {}
-    for name in sorted(await db.list_collection_names()):
-        if name != "conceptkit_actions":
-            out[name] = await db[name].find({}).sort("_id", 1).to_list(None)
-    return out
-
-
 @pytest.mark.parametrize(("route", "body", "auth", "status", "word"), CASES)
 async def test_a_hostile_body_is_refused_precisely_and_changes_nothing(
     service: Service, route: str, body: bytes, auth: bool, status: int, word: str
 ) -> None:
     token = await service.sign_up() if auth else None
-    before = await _state(service)
+    before = await service.concept_state()
     headers = {"content-type": "application/json"}
     if token:
         headers["authorization"] = f"Bearer {token}"
@@ -56,7 +47,7 @@ async def test_a_hostile_body_is_refused_precisely_and_changes_nothing(
     reply = r.json()
     assert word.lower() in r.text.lower(), reply
     assert set(reply) <= {"error", "detail", "requestId"}
-    assert await _state(service) == before
+    assert await service.concept_state() == before
     # the action log still takes records: the next ordinary request is stored
     ok = await service.http.post(
         "/api/Accounts/login", json={"username": "nobody-here", "password": "wrong password"}
