@@ -49,7 +49,7 @@ $(DEV_STAMP): pyproject.toml $(EXAMPLES:%=%/pyproject.toml) | $(BIN)/python
 	@touch $@ $(RUN_STAMP)
 
 run: $(RUN_STAMP)
-	$(BIN)/python -m services.devrun
+	$(BIN)/python -m services.devtools.devrun
 
 test: $(DEV_STAMP)
 	@if [ -d tests/browser ]; then $(MAKE) --no-print-directory browser-deps; fi

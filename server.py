@@ -1,5 +1,5 @@
-"""The web server: `uvicorn server:app`. Assembly only; see services/assembly.py."""
+"""The web server: `uvicorn server:app`. Assembly only; see services/app/assembly.py."""
 
-from services.assembly import server_app, startup_config
+from services.app.assembly import server_app, startup_config
 
 app = server_app(startup_config())

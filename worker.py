@@ -1,4 +1,4 @@
-"""The call worker process: `python worker.py`. Assembly only; see services/worker_loop.py."""
+"""The call worker process: `python worker.py`. Assembly only; see services/app/worker_loop.py."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ signal.signal(signal.SIGINT, _stop_while_starting)
 import asyncio  # noqa: E402
 import datetime as dt  # noqa: E402
 
-from services.assembly import concept_app, startup_config  # noqa: E402
-from services.database import make_async_client  # noqa: E402
-from services.metrics import METRICS  # noqa: E402
-from services.worker_loop import CallWorker  # noqa: E402
+from services.app.assembly import concept_app, startup_config  # noqa: E402
+from services.app.metrics import METRICS  # noqa: E402
+from services.app.worker_loop import CallWorker  # noqa: E402
+from services.storage.database import make_async_client  # noqa: E402
 
 
 async def main() -> int:

@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from services.call_player import Utterance  # noqa: E402
-from services.callees import ScriptedCallee  # noqa: E402
+from services.devtools.call_player import Utterance  # noqa: E402
+from services.devtools.callees import ScriptedCallee  # noqa: E402
 from tests.services.gemini_standin import GeminiStandIn, generate_content_response  # noqa: E402
 from tests.standin.twilio_standin import _RoutingTransport  # noqa: E402
 

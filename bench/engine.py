@@ -28,7 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
+from services.storage.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
 
 
 async def drive(base: str, path: str, total: int, concurrency: int) -> tuple[float, list[float]]:

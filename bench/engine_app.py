@@ -21,7 +21,7 @@ from conceptkit import (
     public,
     vars,
 )
-from services.database import make_async_client
+from services.storage.database import make_async_client
 
 
 class Bench(Concept):

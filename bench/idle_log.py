@@ -27,8 +27,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from conceptkit.actionlog import ACTIONS  # noqa: E402
-from services.database import make_async_client  # noqa: E402
-from services.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
+from services.storage.database import make_async_client  # noqa: E402
+from services.storage.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
 
 PASSWORD = "correct horse battery"
 

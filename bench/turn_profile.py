@@ -29,16 +29,16 @@ from pymongo import monitoring
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from services.adapters import adapters_for
-from services.assembly import MOCK_AUTH_TOKEN, server_app
-from services.call_player import play_call
-from services.callees import ScriptedCallee
-from services.clock import FakeClock
-from services.completion_local import MockCompletionChecker
-from services.config import load_config
-from services.embedded_mongo import EmbeddedMongo
-from services.telephony_mock import MockTelephony
-from services.worker_loop import CallWorker
+from services.app.adapters import adapters_for
+from services.app.assembly import MOCK_AUTH_TOKEN, server_app
+from services.app.clock import FakeClock
+from services.app.config import load_config
+from services.app.worker_loop import CallWorker
+from services.completion.local import MockCompletionChecker
+from services.devtools.call_player import play_call
+from services.devtools.callees import ScriptedCallee
+from services.storage.embedded_mongo import EmbeddedMongo
+from services.telephony.mock import MockTelephony
 from tests.api_client import call_api, sign_up
 
 BASE = "http://bench.local"

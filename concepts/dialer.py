@@ -31,11 +31,6 @@ from services.telephony import AmbiguousDialError, DialFenced, TelephonyError
 log = logging.getLogger("concepts.dialer")
 
 RECONCILE_SKEW = dt.timedelta(seconds=120)
-# The provider lists a created call within seconds, and a create still being processed
-# when its sender died is done within the client's timeout (10 s): an unclear attempt
-# the provider still does not show after this long was never placed. Short enough that
-# a user whose dial died with its worker is called again within two minutes.
-GIVE_UP_UNCLEAR_AFTER = dt.timedelta(seconds=90)
 FRESH, RESUMED = "fresh", "resumed"
 # Only a call that can still reach the person is adopted; one already over was an
 # attempt that happened (its status callbacks tell its outcome), not one to take over.
@@ -43,7 +38,7 @@ LIVE_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress"})
 ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 UNCLEAR = ("dialing", "ambiguous")
 FIELD_TO = "Dialer.to"  # the encrypted number's field label
-LOOKUP_PURPOSE = "phone"  # the lookup key's HMAC label (services.encryption.PHONE)
+LOOKUP_PURPOSE = "phone"  # the lookup key's HMAC label (services.encryption.keys.PHONE)
 
 
 def _unclear() -> dict[str, Any]:
@@ -85,6 +80,14 @@ class Dialer(Concept):
     def _lock_seconds(self) -> float:
         """How long one dial may hold its attempt: the worker's claim lease."""
         return float(self.services["call_policy"].claim_lease_seconds)
+
+    def _give_up_unclear_after(self) -> dt.timedelta:
+        """The provider lists a created call within seconds, and a create still being
+        processed when its sender died is done within the client's timeout (10 s): an
+        unclear attempt the provider still does not show after this long (default 90 s,
+        DIAL_UNCLEAR_GIVE_UP_SECONDS) was never placed, so a user whose dial died with its
+        worker is called again within two minutes."""
+        return dt.timedelta(seconds=self.services["call_policy"].unclear_give_up_seconds)
 
     @property
     def attempts(self) -> Any:
@@ -381,7 +384,7 @@ class Dialer(Concept):
         if found:
             placed = {"call": call, "callSid": found, "placed": True}
             return await self._settle(attempt["_id"], found, adopted=True, outputs=placed)
-        if now - attempt["at"] < GIVE_UP_UNCLEAR_AFTER:
+        if now - attempt["at"] < self._give_up_unclear_after():
             return fail("still unclear: the provider shows no call yet", "unavailable")
         try:
             if await self._contested(attempt):

@@ -26,7 +26,7 @@ CODE_PATTERN = r"\s*[0-9]{3} ?[0-9]{3}\s*"
 CODE_RE = re.compile(CODE_PATTERN)
 SMS_TEMPLATE = "Your reflection code is {code}"
 FIELD_NUMBER = "PhoneVerification.phoneNumber"  # the encrypted number's field label
-LOOKUP_PURPOSE = "phone"  # the lookup keys' HMAC label (services.encryption.PHONE)
+LOOKUP_PURPOSE = "phone"  # the lookup keys' HMAC label (services.encryption.keys.PHONE)
 
 PhoneInput = Annotated[
     str, Len(1, 64), Doc("in international form, e.g. +14155552671 or +1 (415) 555-2671")

@@ -17,7 +17,7 @@ from concepts.profile import Profile
 from concepts.prompts import Prompts
 from concepts.reflection_session import ReflectionSession
 from concepts.schedule import Schedule
-from services.adapters import conceptkit_services  # noqa: F401  (a hookimpl of this plugin)
+from services.app.adapters import conceptkit_services  # noqa: F401  (a hookimpl of this plugin)
 
 from . import (
     accounts,

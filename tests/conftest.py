@@ -16,8 +16,8 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 
-from services.database import make_async_client, make_client
-from services.embedded_mongo import EmbeddedMongo, free_port
+from services.storage.database import make_async_client, make_client
+from services.storage.embedded_mongo import EmbeddedMongo, free_port
 
 __all__ = ["free_port"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.call_player import CallResult
+from services.devtools.call_player import CallResult
 from syncs.wording import GOODBYE, RATING_QUESTION, TRANSITIONS
 
 MOVED_ON = (*TRANSITIONS, RATING_QUESTION, GOODBYE)

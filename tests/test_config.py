@@ -10,8 +10,8 @@ from pathlib import Path
 import attrs
 import pytest
 
-from services.adapters import completion_for
-from services.config import (
+from services.app.adapters import completion_for
+from services.app.config import (
     Config,
     ConfigError,
     EncryptionKey,
@@ -144,6 +144,7 @@ def test_blank_values_count_as_unset() -> None:
         ("RETRY_DELAY_SECONDS", "-1"),
         ("WORKER_LEASE_SECONDS", "0"),
         ("WORKER_LEASE_SECONDS", "soon"),
+        ("DIAL_UNCLEAR_GIVE_UP_SECONDS", "10"),  # under the REST client's timeout
         ("RECOVERY_GRACE_SECONDS", "-5"),
         ("RETRY_DELAY_SECONDS", "1.5"),
         ("TWILIO_CALLS_PER_SECOND", "-2"),
@@ -198,7 +199,7 @@ def test_encryption_keys_with_and_without_kids() -> None:
     assert [k.kid for k in named] == ["new", "old"]
     bare = load(ENCRYPTION_KEYS=f"{B64_A},{B64_B}").encryption_keys
     assert bare == (EncryptionKey("k1", KEY_A), EncryptionKey("k2", KEY_B))
-    kid, key = bare[0]  # a plain (kid, key) pair, as services.encryption.Encryptor takes
+    kid, key = bare[0]  # a plain (kid, key) pair, as services.encryption.keys.Encryptor takes
     assert (kid, key) == ("k1", KEY_A)
 
 
@@ -261,7 +262,7 @@ def test_local_key_is_generated_once_and_reused(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = load(DATA_DIR=str(tmp_path / "data"))
-    with caplog.at_level(logging.WARNING, logger="services.config"):
+    with caplog.at_level(logging.WARNING, logger="services.app.config"):
         first = ensure_local_key(config)
     key_file = tmp_path / "data" / "encryption.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
@@ -270,7 +271,7 @@ def test_local_key_is_generated_once_and_reused(
     assert "encryption.key" in caplog.text
     assert key_file.read_text().strip() not in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="services.config"):
+    with caplog.at_level(logging.WARNING, logger="services.app.config"):
         second = ensure_local_key(config)
     assert second.encryption_keys == first.encryption_keys
     assert caplog.text == ""
@@ -303,7 +304,7 @@ def test_env_example_is_valid_and_names_every_variable() -> None:
         "COMPLETION_CHECK",
         *("ENCRYPTION_KEYS", "RETRY_DELAY_SECONDS", "TWILIO_CALLS_PER_SECOND", "MAX_BODY_BYTES"),
         *("ACTION_LOG_RETENTION_DAYS", "LOG_FORMAT", "LOG_LEVEL"),
-        *("WORKER_LEASE_SECONDS", "RECOVERY_GRACE_SECONDS"),
+        *("WORKER_LEASE_SECONDS", "RECOVERY_GRACE_SECONDS", "DIAL_UNCLEAR_GIVE_UP_SECONDS"),
         *("RECONCILE_EVERY_SECONDS", "RECONCILE_SETTLE_SECONDS"),
         *("METRICS_TOKEN", "WORKER_METRICS_PORT", "METRICS_HOST"),
         "PLUGINS",

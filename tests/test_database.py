@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from services.config import load_config
-from services.database import DatabaseUnavailable, check_reachable, connect, make_client
-from services.embedded_mongo import EmbeddedMongo, EmbeddedMongoError
+from services.app.config import load_config
+from services.storage.database import DatabaseUnavailable, check_reachable, connect, make_client
+from services.storage.embedded_mongo import EmbeddedMongo, EmbeddedMongoError
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,7 +138,7 @@ def test_server_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import sys, time
-        from services.embedded_mongo import EmbeddedMongo
+        from services.storage.embedded_mongo import EmbeddedMongo
         server = EmbeddedMongo({str(tmp_path)!r})
         server.start()
         print(server.pid, flush=True)

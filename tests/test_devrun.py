@@ -1,6 +1,6 @@
 """`make run` end to end, with stand-in web server and worker scripts.
 
-Checks the promises of services/devrun.py: children get the database URI,
+Checks the promises of services/devtools/devrun.py: children get the database URI,
 the browser hint is printed once /healthz answers, and every way of stopping
 (Ctrl-C, SIGTERM, a child dying) leaves no process behind.
 """
@@ -107,7 +107,7 @@ def start_devrun(tmp_path: Path, *args: str, **env: str) -> DevRun:
         [
             sys.executable,
             "-m",
-            "services.devrun",
+            "services.devtools.devrun",
             "--server-cmd",
             shlex.join([sys.executable, str(stub_dir / "server.py")]),
             "--worker-cmd",

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from conceptkit.context import flow_id, request_id
-from services.logs import setup_logging
+from services.app.logs import setup_logging
 
 
 @pytest.fixture

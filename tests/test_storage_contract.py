@@ -23,7 +23,7 @@ Known-unsupported on the embedded server (do not use):
 - an index on a field that holds arrays (queries on it then find nothing): leave
   array fields (the effect marks, ``_effects``) unindexed.
 
-Fixed by services/embedded_mongo.py, which routes such updates around
+Fixed by services/storage/embedded_mongo.py, which routes such updates around
 neosqlite's SQL fast path (tested below, so a regression shows up here):
 ``$set``/``$max`` of datetimes and bools on existing documents (stored as
 naive strings and 0/1), ``$push`` of subdocuments (stored as JSON strings),

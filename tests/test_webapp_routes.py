@@ -1,4 +1,4 @@
-"""`services.webapp.webapp_routes()`: the single page, its assets and their caching, over plain HTTP."""
+"""`services.app.webapp.webapp_routes()`: the single page, its assets and their caching, over plain HTTP."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from services.webapp import CLIENT_ROUTES, IMMUTABLE, WEBAPP_DIR, webapp_routes
+from services.app.webapp import CLIENT_ROUTES, IMMUTABLE, WEBAPP_DIR, webapp_routes
 
 BASE = "http://test.local"
 
@@ -129,7 +129,7 @@ async def test_every_module_import_resolves(http):
         "/static/pages/missing.js",
         "/static/",
         "/static/pages",
-        "/static/../services/webapp.py",
+        "/static/../services/app/webapp.py",
         "/static/%2e%2e/pyproject.toml",
         "/static/..%2fpyproject.toml",
         "/static/pages/..%2f..%2fpyproject.toml",
@@ -202,8 +202,8 @@ async def test_routes_of_the_rest_of_the_server_win():
 
 @pytest.fixture
 async def full_app(mongo_uri) -> AsyncIterator[httpx.AsyncClient]:
-    from services.assembly import server_app
-    from services.config import load_config
+    from services.app.assembly import server_app
+    from services.app.config import load_config
 
     environ = {
         "MONGODB_URI": mongo_uri,

@@ -30,14 +30,14 @@ from typing import Any
 import attrs
 import httpx
 
-from services.adapters import adapters_for
-from services.assembly import MOCK_AUTH_TOKEN, server_app
-from services.call_player import CallPlayer, CallResult, PlayerOptions
-from services.clock import FakeClock
-from services.completion_local import MockCompletionChecker
-from services.config import load_config
-from services.telephony_mock import CallEnded, MockTelephony
-from services.worker_loop import CallWorker
+from services.app.adapters import adapters_for
+from services.app.assembly import MOCK_AUTH_TOKEN, server_app
+from services.app.clock import FakeClock
+from services.app.config import load_config
+from services.app.worker_loop import CallWorker
+from services.completion.local import MockCompletionChecker
+from services.devtools.call_player import CallPlayer, CallResult, PlayerOptions
+from services.telephony.mock import CallEnded, MockTelephony
 from tests.api_client import call_api, sign_up
 from tests.faults import FaultyDatabase, ProcessDied, Rule
 

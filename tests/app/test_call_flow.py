@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from conceptkit.actionlog import ACTIONS
-from services.callees import (
+from services.devtools.callees import (
     BusyCallee,
     HangUpAfter,
     NoAnswerCallee,
@@ -94,7 +94,7 @@ async def test_silence_asks_once_more_then_moves_on_with_an_empty_answer(service
     token = await service.sign_up()
     await service.call_now(token)
     (placed,) = await service.dial_due()
-    from services.call_player import Silence
+    from services.devtools.call_player import Silence
 
     result = await service.play(
         placed, ScriptedCallee([Silence(), Silence(), "Friends.", "Lunch.", "Patience."])
@@ -258,7 +258,7 @@ async def test_a_call_whose_end_was_never_reported_is_looked_up_and_closed_with_
 ):
     """Status callbacks lost in an outage: the reconciler asks the provider, within minutes."""
 
-    from services.call_player import HangUp
+    from services.devtools.call_player import HangUp
 
     token = await service.sign_up()
     scheduled = await service.call_now(token)
@@ -286,7 +286,7 @@ async def test_a_call_the_provider_cannot_account_for_is_closed_after_its_time_l
 ):
     """The provider keeps saying the call is live (or cannot be asked): closed at 25 minutes."""
 
-    from services.call_player import HangUp
+    from services.devtools.call_player import HangUp
 
     token = await service.sign_up()
     scheduled = await service.call_now(token)

@@ -38,8 +38,8 @@ import httpx
 import pytest
 
 from conceptkit.actionlog import ACTIONS
-from services.call_player import Silence
-from services.callees import BusyCallee, ScriptedCallee, VoicemailCallee
+from services.devtools.call_player import Silence
+from services.devtools.callees import BusyCallee, ScriptedCallee, VoicemailCallee
 from syncs.wording import GOODBYE
 from tests.api_client import PASSWORD
 from tests.app.crash_world import World, flow_write, world_of

@@ -8,13 +8,13 @@ import uuid
 import httpx
 import pytest
 
-from services.adapters import adapters_for
-from services.assembly import MOCK_AUTH_TOKEN, server_app
-from services.completion_local import MockCompletionChecker
-from services.config import load_config
-from services.embedded_mongo import EmbeddedMongo
-from services.telephony_mock import MockTelephony
-from services.twilio_signature import sign_twilio_request
+from services.app.adapters import adapters_for
+from services.app.assembly import MOCK_AUTH_TOKEN, server_app
+from services.app.config import load_config
+from services.completion.local import MockCompletionChecker
+from services.storage.embedded_mongo import EmbeddedMongo
+from services.telephony.mock import MockTelephony
+from services.webhooks.signature import sign_twilio_request
 from syncs.wording import SORRY
 
 BASE = "http://outage.test"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.callees import BusyCallee, ScriptedCallee
-from services.metrics import METRICS
+from services.app.metrics import METRICS
+from services.devtools.callees import BusyCallee, ScriptedCallee
 from tests.app.conftest import running_service
 
 TOKEN = "metrics-token-for-tests"

@@ -14,9 +14,9 @@ import re
 from typing import Any
 
 from concepts.schedule import SERVICE_DOWN
-from services.callees import BusyCallee, HangUpAfter, ScriptedCallee
+from services.devtools.callees import BusyCallee, HangUpAfter, ScriptedCallee
 from services.telephony import AmbiguousDialError
-from services.telephony_mock import MockTelephony
+from services.telephony.mock import MockTelephony
 from tests.app.conftest import Service, running_service
 from tests.faults import Rule, on
 

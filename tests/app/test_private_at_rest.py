@@ -20,18 +20,18 @@ import pymongo
 import pytest
 from bson import json_util
 
-from services.adapters import adapters_for
-from services.assembly import concept_app
-from services.callees import NoAnswerCallee, ScriptedCallee
-from services.clock import FakeClock
-from services.completion_local import MockCompletionChecker
-from services.config import load_config
-from services.embedded_mongo import EmbeddedMongo
-from services.encryption import Encryptor, parse_keys
-from services.migrate_private import CONVERSIONS, MARKER_ID, migrate_private
-from services.migrate_private import main as migrate_main
-from services.rotate_keys import rotate_database
-from services.telephony_mock import MockTelephony
+from services.app.adapters import adapters_for
+from services.app.assembly import concept_app
+from services.app.clock import FakeClock
+from services.app.config import load_config
+from services.completion.local import MockCompletionChecker
+from services.devtools.callees import NoAnswerCallee, ScriptedCallee
+from services.encryption.keys import Encryptor, parse_keys
+from services.encryption.migrate_private import CONVERSIONS, MARKER_ID, migrate_private
+from services.encryption.migrate_private import main as migrate_main
+from services.encryption.rotate_keys import rotate_database
+from services.storage.embedded_mongo import EmbeddedMongo
+from services.telephony.mock import MockTelephony
 from tests.app.conftest import Service, running_service
 
 NAME = "Zephyrine Quillfeather"

@@ -31,7 +31,7 @@ import attrs
 import httpx
 from argon2 import PasswordHasher
 
-from services.callees import ScriptedCallee
+from services.devtools.callees import ScriptedCallee
 from tests.api_client import PASSWORD
 from tests.app.conftest import Service
 

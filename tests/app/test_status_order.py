@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.callees import BusyCallee, ScriptedCallee
+from services.devtools.callees import BusyCallee, ScriptedCallee
 from tests.app.conftest import Service
 
 ANSWERS = ["Friends.", "A good run.", "Early night."]

@@ -21,12 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.assembly import MOCK_AUTH_TOKEN
-from services.call_player import CallResult, WebhookExchange
-from services.callees import BusyCallee, ScriptedCallee
-from services.database import make_async_client
-from services.twilio_signature import sign_twilio_request
-from services.webhook_replies import COLLECTION, Reply, WebhookReplies, delivery_key
+from services.app.assembly import MOCK_AUTH_TOKEN
+from services.devtools.call_player import CallResult, WebhookExchange
+from services.devtools.callees import BusyCallee, ScriptedCallee
+from services.storage.database import make_async_client
+from services.webhooks.replies import COLLECTION, Reply, WebhookReplies, delivery_key
+from services.webhooks.signature import sign_twilio_request
 from tests.app.conftest import BASE, Service
 
 RATED = ["Family.", "Work went well.", "Sleep early.", "plus one"]

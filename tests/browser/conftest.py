@@ -24,14 +24,14 @@ import attrs
 import httpx
 import pytest
 
-from services.adapters import adapters_for
-from services.assembly import server_app
-from services.completion_local import MockCompletionChecker
-from services.config import load_config
-from services.database import make_client
-from services.embedded_mongo import free_port
-from services.telephony_mock import MockTelephony
-from services.webapp import webapp_routes
+from services.app.adapters import adapters_for
+from services.app.assembly import server_app
+from services.app.config import load_config
+from services.app.webapp import webapp_routes
+from services.completion.local import MockCompletionChecker
+from services.storage.database import make_client
+from services.storage.embedded_mongo import free_port
+from services.telephony.mock import MockTelephony
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -14,7 +14,7 @@ import signal
 import sys
 
 from conceptkit import ConceptApp, hookimpl, plugin_manager
-from services.database import make_async_client
+from services.storage.database import make_async_client
 from tests.conceptkit.conftest import TestSealer
 from tests.conceptkit.sample import SamplePlugin
 

@@ -24,7 +24,7 @@ from conceptkit.engine import InvocationError
 from conceptkit.ids import new_id
 from conceptkit.quarantine import MAX_DOCUMENT_BYTES
 from conceptkit.records import QUARANTINED
-from services.database import make_async_client
+from services.storage.database import make_async_client
 from tests.conceptkit.conftest import TestSealer
 from tests.conceptkit.sample import SamplePlugin
 from tests.faults import FaultyDatabase, Rule, on
@@ -256,7 +256,7 @@ async def test_a_root_whose_intent_cannot_be_stored_takes_no_effect_and_owes_not
 
 async def test_the_service_login_with_a_lone_surrogate_leaves_the_log_working(mongo_uri):
     """The reflection service itself, below its JSON boundary (which refuses such input)."""
-    from services.metrics import METRICS
+    from services.app.metrics import METRICS
     from tests.app.conftest import running_service
 
     def quarantined() -> float:

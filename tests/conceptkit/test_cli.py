@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from conceptkit.cli import main, render_trace, trace
-from services.database import make_client
+from services.storage.database import make_client
 
 
 def test_syncs_lists_every_registered_sync(capsys):

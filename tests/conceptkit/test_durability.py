@@ -13,7 +13,7 @@ import pytest
 
 from conceptkit import ConceptApp, plugin_manager
 from conceptkit.actionlog import ACTIONS
-from services.database import make_async_client
+from services.storage.database import make_async_client
 from tests.conceptkit.conftest import TestSealer
 from tests.conceptkit.crashing_app import GRACE
 from tests.conceptkit.sample import SamplePlugin

@@ -14,7 +14,7 @@ import pytest
 
 from conceptkit import ConceptApp, InvocationError, plugin_manager
 from conceptkit.actionlog import ACTIONS
-from services.database import make_async_client
+from services.storage.database import make_async_client
 from tests.conceptkit.conftest import TestSealer
 from tests.conceptkit.sample import Flaky, SamplePlugin
 from tests.faults import FaultyDatabase, ProcessDied, Rule

@@ -24,8 +24,8 @@ from conceptkit import (
 )
 from conceptkit.actionlog import ACTIONS
 from conceptkit.http import run_request
-from services.database import make_async_client
-from services.embedded_mongo import EmbeddedMongo, free_port
+from services.storage.database import make_async_client
+from services.storage.embedded_mongo import EmbeddedMongo, free_port
 from tests.conceptkit.conftest import TestSealer
 from tests.conceptkit.sample import SamplePlugin
 

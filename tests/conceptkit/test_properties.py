@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conceptkit import ConceptApp, plugin_manager
-from services.database import make_async_client
+from services.storage.database import make_async_client
 from tests.conceptkit.conftest import ALICE, TestSealer
 from tests.conceptkit.sample import SamplePlugin
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.clock import FakeClock
-from services.encryption import Encryptor
-from services.telephony_mock import MockTelephony
+from services.app.clock import FakeClock
+from services.encryption.keys import Encryptor
+from services.telephony.mock import MockTelephony
 from tests.concepts.loop_harness import Harness
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from services.database import make_async_client
+from services.storage.database import make_async_client
 
 
 class Harness:

@@ -17,7 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_a
 from conceptkit.concept import describe_operations
 from concepts.accounts import Accounts
 from concepts.login_throttle import Backoff
-from services.clock import FakeClock
+from services.app.clock import FakeClock
 from tests.concepts.loop_harness import Harness
 
 PW = "correct horse battery"

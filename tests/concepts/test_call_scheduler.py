@@ -11,7 +11,7 @@ import pytest
 
 from conceptkit.concept import describe_operations
 from concepts.call_scheduler import CallScheduler
-from services.clock import FakeClock
+from services.app.clock import FakeClock
 
 NUMBER = "+15551234567"
 POLICY = SimpleNamespace(retry_delay_seconds=300)  # RETRY_DELAY_SECONDS

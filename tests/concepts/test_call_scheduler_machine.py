@@ -27,8 +27,8 @@ from hypothesis.stateful import (
 )
 
 from concepts.call_scheduler import ACTIVE, ATTEMPTING, TERMINAL, CallScheduler
-from services.clock import FakeClock
-from services.encryption import Encryptor
+from services.app.clock import FakeClock
+from services.encryption.keys import Encryptor
 from tests.concepts.loop_harness import Harness
 
 USERS = ("u1", "u2", "u3")

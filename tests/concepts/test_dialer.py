@@ -10,10 +10,10 @@ import pytest
 from conceptkit.concept import describe_operations
 from concepts.dialer import Dialer
 from services.telephony import AmbiguousDialError, TelephonyError
-from services.webhook_urls import WebhookUrls
+from services.webhooks.urls import WebhookUrls
 
 TO = "+14155550100"
-POLICY = SimpleNamespace(claim_lease_seconds=60)
+POLICY = SimpleNamespace(claim_lease_seconds=60, unclear_give_up_seconds=90)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from conceptkit.concept import describe_operations
 from concepts.phone_call import PhoneCall
-from services.encryption import Encryptor
+from services.encryption.keys import Encryptor
 
 NUMBER = "+15551234567"
 

@@ -25,8 +25,8 @@ from hypothesis.stateful import (
 )
 
 from concepts.phone_call import ACTIVE, TERMINAL, PhoneCall
-from services.clock import FakeClock
-from services.encryption import Encryptor
+from services.app.clock import FakeClock
+from services.encryption.keys import Encryptor
 from tests.concepts.loop_harness import Harness
 
 USERS = ("u1", "u2")

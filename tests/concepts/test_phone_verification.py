@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from conceptkit.concept import describe_operations
 from concepts.phone_numbers import normalize_e164
 from concepts.phone_verification import PhoneVerification
-from services.clock import FakeClock
-from services.encryption import Encryptor
+from services.app.clock import FakeClock
+from services.encryption.keys import Encryptor
 from services.telephony import AmbiguousDialError, TelephonyError
-from services.telephony_mock import MockTelephony
+from services.telephony.mock import MockTelephony
 
 NUMBER = "+14155552671"
 OTHER = "+442079460958"

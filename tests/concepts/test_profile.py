@@ -6,8 +6,8 @@ import pytest
 
 from conceptkit.concept import describe_operations
 from concepts.profile import Profile
-from services.clock import FakeClock
-from services.encryption import Encryptor
+from services.app.clock import FakeClock
+from services.encryption.keys import Encryptor
 
 ADA = {
     "displayName": "Ada",

@@ -10,8 +10,8 @@ import pytest
 
 from conceptkit.concept import describe_operations
 from concepts.reflection_session import ReflectionSession
-from services.clock import FakeClock
-from services.encryption import Encryptor, WrongContext
+from services.app.clock import FakeClock
+from services.encryption.keys import Encryptor, WrongContext
 
 PROMPTS = ["What went well today?", "What would you change?", "What's next?"]
 URL = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1"

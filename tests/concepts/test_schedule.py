@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from conceptkit.concept import describe_operations
 from concepts.schedule import DAYS, Schedule, next_occurrence, outside_window, resolve_local
-from services.clock import FakeClock
+from services.app.clock import FakeClock
 
 UTC = dt.UTC
 NY = ZoneInfo("America/New_York")

@@ -23,7 +23,7 @@ import attrs
 import httpx
 import pytest
 
-from services.embedded_mongo import free_port
+from services.storage.embedded_mongo import free_port
 from tests.standin.twilio_standin import TwilioStandIn
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,8 +22,8 @@ import time
 
 import pytest
 
-from services.call_player import Utterance
-from services.callees import ScriptedCallee
+from services.devtools.call_player import Utterance
+from services.devtools.callees import ScriptedCallee
 from tests.e2e.conftest import Stack
 from tests.oracle import lost_answers
 

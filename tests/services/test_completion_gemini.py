@@ -17,13 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.completion import CompletionChecker, CompletionVerdict
-from services.completion_gemini import (
+from services.completion.gemini import (
     GeminiCompletionChecker,
     InvalidModelOutput,
     build_prompt,
     parse_verdict,
 )
-from services.completion_local import LocalCompletionChecker
+from services.completion.local import LocalCompletionChecker
 from tests.services.gemini_standin import GeminiStandIn
 
 pytestmark = pytest.mark.filterwarnings(

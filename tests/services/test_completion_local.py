@@ -15,7 +15,7 @@ from services.completion import (
     CompletionVerdict,
     should_advance,
 )
-from services.completion_local import LocalCompletionChecker, MockCompletionChecker
+from services.completion.local import LocalCompletionChecker, MockCompletionChecker
 
 GRATEFUL = "Who are you grateful for today?"
 DAY = "How was your day?"

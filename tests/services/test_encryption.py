@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.encryption import (
+from services.encryption.keys import (
     EncryptionError,
     Encryptor,
     InvalidKeyConfig,
@@ -233,7 +233,7 @@ def test_derived_keys_differ_per_user_and_are_cached() -> None:
 
 
 def test_key_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("services.encryption.KEY_CACHE_SIZE", 3)
+    monkeypatch.setattr("services.encryption.keys.KEY_CACHE_SIZE", 3)
     e = Encryptor([("a", KEY_A)])
     tokens = {u: e.encrypt(u, user=u, field="f") for u in "abcdef"}
     assert len(e._cache) == 3

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pymongo.database import Database
 
-from services.encryption import Encryptor
-from services.rotate_keys import (
+from services.encryption.keys import Encryptor
+from services.encryption.rotate_keys import (
     RotationReport,
     _rotate_document,
     _rotate_value,

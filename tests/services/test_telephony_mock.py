@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.telephony import AmbiguousDialError, PlacedCall, Telephony, TelephonyError
-from services.telephony_mock import CallEnded, CallPlaced, MockEvent, MockTelephony, SmsSent
+from services.telephony.mock import CallEnded, CallPlaced, MockEvent, MockTelephony, SmsSent
 
 TO = "+15557654321"
 URLS = {
@@ -52,7 +52,7 @@ def test_send_sms_records_with_a_realistic_sid() -> None:
 
 
 def test_the_account_a_call_or_sms_is_for_is_recorded() -> None:
-    """The phone simulator shows each to that account only (services/simulator_ownership.py)."""
+    """The phone simulator shows each to that account only (services/devtools/simulator_ownership.py)."""
     mock = MockTelephony()
     asyncio.run(mock.place_call(to=TO, **URLS, user="u1"))
     asyncio.run(mock.send_sms(to=TO, body="hi", user="u2"))

@@ -16,9 +16,9 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from services import twiml
 from services.telephony import AmbiguousDialError, CallRateLimiter, Telephony, TelephonyError
-from services.telephony_twilio import RebasedHttpClient, TwilioTelephony, _never_sent
+from services.telephony.twilio import RebasedHttpClient, TwilioTelephony, _never_sent
+from services.webhooks import twiml
 from tests.services.twilio_rest_standin import (
     CALLS_CREATE,
     CALLS_LIST,

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.datastructures import FormData
 
-from services.twilio_signature import public_url, sign_twilio_request, validate_twilio_request
+from services.webhooks.signature import public_url, sign_twilio_request, validate_twilio_request
 
 TOKEN = "12345abcdef"
 PUBLIC = "https://example.test"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.phone_simulator import DECISIONS
-from services.phone_simulator_routes import CONVERSATION
+from services.devtools.phone_simulator import DECISIONS
+from services.devtools.phone_simulator_routes import CONVERSATION
 
 INTRUDER_WORDS = "Somebody else was here."
 ACTIONS = [*DECISIONS, *CONVERSATION]

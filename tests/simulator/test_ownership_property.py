@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.assembly import MOCK_AUTH_TOKEN
-from services.phone_simulator import COLLECTION, PhoneSimulator, attach_simulator
-from services.phone_simulator_routes import simulator_routes
+from services.app.assembly import MOCK_AUTH_TOKEN
+from services.devtools.phone_simulator import COLLECTION, PhoneSimulator, attach_simulator
+from services.devtools.phone_simulator_routes import simulator_routes
 from tests.app.conftest import Service, running_service
 from tests.simulator.routes import cross_requests
 

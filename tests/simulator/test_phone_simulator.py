@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.phone_simulator import COLLECTION
+from services.devtools.phone_simulator import COLLECTION
 from tests.simulator.world import World, until
 
 ADA = "+14155552671"

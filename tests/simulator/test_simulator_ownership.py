@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from services.phone_simulator import COLLECTION
-from services.phone_simulator_routes import simulator_routes
+from services.devtools.phone_simulator import COLLECTION
+from services.devtools.phone_simulator_routes import simulator_routes
 from services.telephony import PlacedCall
-from services.telephony_mock import MockTelephony
+from services.telephony.mock import MockTelephony
 from tests.simulator.routes import CALL_ROUTES, cross_requests, mounted_call_routes
 from tests.simulator.world import World, running_world, until
 

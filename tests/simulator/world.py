@@ -23,16 +23,16 @@ import attrs
 import httpx
 import uvicorn
 
-from services.adapters import adapters_for
-from services.assembly import concept_app, server_app
-from services.clock import SystemClock
-from services.completion_local import MockCompletionChecker
-from services.config import Config, load_config
-from services.database import make_async_client
-from services.phone_simulator import PhoneSimulator, attach_simulator
-from services.phone_simulator_routes import install_simulator
-from services.telephony_mock import MockTelephony
-from services.worker_loop import CallWorker
+from services.app.adapters import adapters_for
+from services.app.assembly import concept_app, server_app
+from services.app.clock import SystemClock
+from services.app.config import Config, load_config
+from services.app.worker_loop import CallWorker
+from services.completion.local import MockCompletionChecker
+from services.devtools.phone_simulator import PhoneSimulator, attach_simulator
+from services.devtools.phone_simulator_routes import install_simulator
+from services.storage.database import make_async_client
+from services.telephony.mock import MockTelephony
 from tests.api_client import call_api, sign_up
 
 
@@ -182,7 +182,7 @@ async def running_world(
     }
     config = load_config(environ, env_file=None)
 
-    # the web server process: what services/assembly.py wires in mock mode
+    # the web server process: what services/app/assembly.py wires in mock mode
     server_telephony = MockTelephony()
     app = server_app(config, adapters(config, server_telephony))
     engine = app.state.concept_app.engine

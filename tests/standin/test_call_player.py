@@ -16,9 +16,8 @@ from hypothesis import strategies as st
 from starlette.responses import Response
 from twilio.twiml.voice_response import VoiceResponse
 
-from services import call_player as player_module
-from services import twiml
-from services.call_player import (
+from services.devtools import call_player as player_module
+from services.devtools.call_player import (
     APPLICATION_ERROR_MESSAGE,
     CallPlayer,
     CallResult,
@@ -30,7 +29,7 @@ from services.call_player import (
     StatusCallback,
     Utterance,
 )
-from services.callees import (
+from services.devtools.callees import (
     BusyCallee,
     FailedCallee,
     HangUpAfter,
@@ -40,6 +39,7 @@ from services.callees import (
     SilentCallee,
     VoicemailCallee,
 )
+from services.webhooks import twiml
 from tests.standin.twilio_standin import ReceivedWebhook, ScriptedWebhooks, no_sleep
 
 TOKEN = "webhook-test-token"

@@ -10,16 +10,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services import twiml
-from services.call_player import StatusCallback
-from services.callees import (
+from services.devtools.call_player import StatusCallback
+from services.devtools.callees import (
     BusyCallee,
     InteractiveCallee,
     ScriptedCallee,
     SilentCallee,
 )
 from services.telephony import AmbiguousDialError
-from services.telephony_twilio import TwilioTelephony
+from services.telephony.twilio import TwilioTelephony
+from services.webhooks import twiml
 from tests.services.twilio_rest_standin import CALLS_CREATE, server_error
 from tests.standin.twilio_standin import ReceivedWebhook, ScriptedWebhooks, TwilioStandIn
 

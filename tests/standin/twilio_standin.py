@@ -2,7 +2,7 @@
 
 `TwilioStandIn` is the REST stand-in (`tests.services.twilio_rest_standin`) whose calls
 come alive: when the real `twilio` client creates a call (POST Calls.json), a
-`services.call_player.CallPlayer` plays it in the background, on the stand-in's own
+`services.devtools.call_player.CallPlayer` plays it in the background, on the stand-in's own
 uvicorn thread and loop, sending signed webhooks over real HTTP to the server under test
 and answering as the callee registered for the `To` number. `calls(sid).update(status=
 "completed")` hangs up a live call. Messages are recorded, so tests can read SMS codes.
@@ -38,10 +38,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services import twiml
-from services.call_player import CallPlayer, CallResult, CallSpec, PlayerOptions
-from services.callees import NoAnswerCallee
-from services.twilio_signature import validate_twilio_request
+from services.devtools.call_player import CallPlayer, CallResult, CallSpec, PlayerOptions
+from services.devtools.callees import NoAnswerCallee
+from services.webhooks import twiml
+from services.webhooks.signature import validate_twilio_request
 from tests.services.twilio_rest_standin import (
     ENDED,
     ServerThread,

@@ -6,10 +6,10 @@ Two halves, in two processes that share one database (`make run` starts both):
   (`attach_simulator`): records each call placed (by the worker) and each SMS sent
   (by the web server) as a document in ``PhoneSimulator_events``.
 * `PhoneSimulator`, in the web server: notices new calls in that collection and
-  plays each one with the real `CallPlayer` (services/call_player.py) against this
+  plays each one with the real `CallPlayer` (services/devtools/call_player.py) against this
   server's own webhooks - signed with the mock auth token, over HTTP to the URLs the
   worker dialled with (PUBLIC_BASE_URL) - while the page at ``/simulator``
-  (services/phone_simulator_routes.py) answers, declines, speaks and hangs up.
+  (services/devtools/phone_simulator_routes.py) answers, declines, speaks and hangs up.
 
 Nothing here interprets TwiML; the player does. Answers typed into the simulator are
 kept in this process's memory only (the live transcript), never in the database.
@@ -34,7 +34,7 @@ import attrs
 import httpx
 from pymongo.errors import PyMongoError
 
-from services.call_player import (
+from services.devtools.call_player import (
     CallPlayer,
     CallSpec,
     GatherContext,
@@ -43,10 +43,17 @@ from services.call_player import (
     Reply,
     Silence,
 )
-from services.callees import InteractiveCallee, NoAnswerCallee
-from services.simulator_ownership import INDEX, call_of, calls_of, messages_of, owner_of, owns
+from services.devtools.callees import InteractiveCallee, NoAnswerCallee
+from services.devtools.simulator_ownership import (
+    INDEX,
+    call_of,
+    calls_of,
+    messages_of,
+    owner_of,
+    owns,
+)
 from services.telephony import TelephonyError
-from services.telephony_mock import (
+from services.telephony.mock import (
     NOT_FOUND_CODE,
     CallEnded,
     CallPlaced,
@@ -67,7 +74,7 @@ __all__ = [
     "attach_simulator",
 ]
 
-log = logging.getLogger("services.phone_simulator")
+log = logging.getLogger("services.devtools.phone_simulator")
 
 COLLECTION = "PhoneSimulator_events"  # the embedded server forbids dots in collection names
 
@@ -126,7 +133,7 @@ class SimulatorBridge:
                 "createdAt": _aware(call.date_created),
                 "state": NEW,
                 "status": "queued",
-                "user": call.user,  # whose it is: the only owner (services/simulator_ownership.py)
+                "user": call.user,  # whose it is: the only owner (services/devtools/simulator_ownership.py)
                 "decision": None,
                 "decidedBy": None,
                 "endRequested": False,

@@ -7,7 +7,7 @@ busy / no-answer / failed / canceled, numbered by `SequenceNumber`), the answer 
 (with `AnsweredBy` under answering-machine detection), `<Say>` / `<Pause>` / `<Gather
 input="speech">` / `<Redirect>` / `<Record>` / `<Hangup>`, and the recording status
 callback once the call is over. The person (or machine) at the other end is a `Callee`
-(see `services.callees` for scripted and interactive ones).
+(see `services.devtools.callees` for scripted and interactive ones).
 
 Time is emulated, not waited for: a `<Gather timeout>` or `<Pause>` only advances a
 virtual clock that yields `CallDuration` and the callbacks' `Timestamp`s. Only a
@@ -35,7 +35,7 @@ from urllib.parse import urlencode, urljoin
 import attrs
 import httpx
 
-from services.twilio_signature import sign_twilio_request
+from services.webhooks.signature import sign_twilio_request
 
 __all__ = [
     "API_VERSION",

@@ -6,9 +6,9 @@ waiting a moment longer, so the turn only moves on when the checker says the
 answer is complete *and* is confident about it (see `should_advance`).
 
 Implementations:
-- `services.completion_local.LocalCompletionChecker`: deterministic rules.
-- `services.completion_local.MockCompletionChecker`: the rules, for tests.
-- `services.completion_gemini.GeminiCompletionChecker`: Gemini, with the
+- `services.completion.local.LocalCompletionChecker`: deterministic rules.
+- `services.completion.local.MockCompletionChecker`: the rules, for tests.
+- `services.completion.gemini.GeminiCompletionChecker`: Gemini, with the
   rules as fallback.
 """
 

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import attrs
 from pymongo.errors import DuplicateKeyError
 
-log = logging.getLogger("services.webhook_replies")
+log = logging.getLogger("services.webhooks.replies")
 
 COLLECTION = "webhook_replies"
 HEADER = "i-twilio-idempotency-token"

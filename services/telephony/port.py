@@ -1,7 +1,7 @@
 """The telephony port: what the service needs from a phone provider.
 
-Two implementations satisfy `Telephony`: `services.telephony_twilio.TwilioTelephony`
-(real REST calls) and `services.telephony_mock.MockTelephony` (in-process, for tests
+Two implementations satisfy `Telephony`: `services.telephony.twilio.TwilioTelephony`
+(real REST calls) and `services.telephony.mock.MockTelephony` (in-process, for tests
 and the local phone simulator). Code that dials people depends only on this module.
 """
 

@@ -351,7 +351,7 @@ def _decode_key(kid: str, text: str) -> bytes:
     if len(key) != KEY_BYTES:
         raise InvalidKeyConfig(
             f"key {kid!r} must decode to {KEY_BYTES} bytes, got {len(key)} "
-            "(generate one with services.encryption.generate_key())"
+            "(generate one with services.encryption.keys.generate_key())"
         )
     return key
 
@@ -391,6 +391,6 @@ def encryptor_from_env(environ: Mapping[str, str] | None = None) -> Encryptor:
     if not spec.strip():
         raise InvalidKeyConfig(
             f"{ENV_VAR} is not set; generate a key with "
-            "`python -c 'from services.encryption import generate_key; print(generate_key())'`"
+            "`python -c 'from services.encryption.keys import generate_key; print(generate_key())'`"
         )
     return Encryptor(parse_keys(spec))

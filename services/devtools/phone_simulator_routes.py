@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from conceptkit import EngineError
 from conceptkit.http import JSON, ApiError, bearer_token, error_response, read_json_object
-from services.phone_simulator import (
+from services.devtools.phone_simulator import (
     DECISIONS,
     MAX_SPOKEN_CHARS,
     PhoneSimulator,
@@ -37,7 +37,7 @@ from services.phone_simulator import (
 
 __all__ = ["PAGE_DIR", "install_simulator", "phone_simulator_for", "simulator_routes"]
 
-PAGE_DIR = Path(__file__).resolve().parent.parent / "simulator"
+PAGE_DIR = Path(__file__).resolve().parents[2] / "simulator"
 PAGE_FILES = {
     "index.html": "text/html; charset=utf-8",
     "simulator.js": "text/javascript; charset=utf-8",
@@ -62,7 +62,7 @@ def phone_simulator_for(engine: Any, db: Any, config: Any, **options: Any) -> Ph
     """The simulator of a mock-mode server: webhooks signed as the server expects them."""
     if not config.use_mocks:
         raise ValueError("the phone simulator exists only with USE_MOCKS=true")
-    from services.assembly import webhook_auth_token  # assembly imports this module lazily
+    from services.app.assembly import webhook_auth_token  # assembly imports this module lazily
 
     return PhoneSimulator(engine, db, auth_token=webhook_auth_token(config), **options)
 

@@ -18,18 +18,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from conceptkit import ConceptApp, plugin_manager
-from services.config import Config, ensure_local_key, load_config
-from services.database import make_async_client
-from services.logs import setup_logging
-from services.metrics import METRICS
-from services.migrate_private import migrate_private
-from services.phone_simulator import attach_simulator
-from services.phone_simulator_routes import install_simulator
-from services.twilio_webhooks import webhook_routes
-from services.webapp import webapp_routes
-from services.webhook_urls import WebhookUrls
+from services.app.config import Config, ensure_local_key, load_config
+from services.app.logs import setup_logging
+from services.app.metrics import METRICS
+from services.app.webapp import webapp_routes
+from services.devtools.phone_simulator import attach_simulator
+from services.devtools.phone_simulator_routes import install_simulator
+from services.encryption.migrate_private import migrate_private
+from services.storage.database import make_async_client
+from services.webhooks.twilio import webhook_routes
+from services.webhooks.urls import WebhookUrls
 
-log = logging.getLogger("services.assembly")
+log = logging.getLogger("services.app.assembly")
 
 MOCK_AUTH_TOKEN = "local-mock-mode-auth-token"
 APP_PLUGIN = "reflection"  # this app's own entry point (pyproject.toml); always loaded

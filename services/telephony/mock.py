@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from services.telephony import (
+from services.telephony.port import (
     AmbiguousDialError,
     CallRateLimiter,
     CallSummary,
@@ -62,7 +62,7 @@ class MockCall:
     def call_spec(self) -> Any:
         """This call as the Twilio call player plays it (with answering-machine detection,
         as `TwilioTelephony` asks for)."""
-        from services.call_player import CallSpec
+        from services.devtools.call_player import CallSpec
 
         return CallSpec(
             to=self.to,

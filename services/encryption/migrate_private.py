@@ -15,10 +15,10 @@ Each document is converted by one compare-and-set write on the values it read, a
 value already converted is left as it is, so the migration is idempotent, safe to run in
 several processes at once, and resumable: after a crash midway, the next run converts
 what is left. When a run completes it records that in ``migrations``; later runs then
-return at once. It runs at start-up (``services/assembly.py``, before the engine starts)
+return at once. It runs at start-up (``services/app/assembly.py``, before the engine starts)
 and as a command:
 
-    python -m services.migrate_private [--force]
+    python -m services.encryption.migrate_private [--force]
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ import attrs
 from conceptkit.actionlog import FIRING_PREFIX, PRIVATE, SECRET
 from conceptkit.effects import MARKS
 from concepts import call_scheduler, dialer, phone_call, phone_verification, profile, prompts
-from services.encryption import PHONE, Encryptor
+from services.encryption.keys import PHONE, Encryptor
 
 __all__ = ["MARKER_ID", "MigrationReport", "main", "migrate_private"]
 
-log = logging.getLogger("services.migrate_private")
+log = logging.getLogger("services.encryption.migrate_private")
 
 MIGRATIONS = "migrations"
 MARKER_ID = "private-at-rest-v1"
@@ -294,9 +294,9 @@ async def migrate_private(
 
 
 async def _main(force: bool, environ: Mapping[str, str] | None) -> int:
-    from services.assembly import concept_app
-    from services.config import ensure_local_key, load_config
-    from services.database import make_async_client
+    from services.app.assembly import concept_app
+    from services.app.config import ensure_local_key, load_config
+    from services.storage.database import make_async_client
 
     config = ensure_local_key(load_config(environ))
     client = make_async_client(config.mongodb_uri or "mongodb://127.0.0.1:27017")
@@ -312,7 +312,7 @@ async def _main(force: bool, environ: Mapping[str, str] | None) -> int:
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """CLI: migrate the configured database (``MONGODB_URI``, ``DB_NAME``, the keys, as
     for the service); ``--force`` runs it again even if a run completed."""
-    parser = argparse.ArgumentParser(prog="python -m services.migrate_private")
+    parser = argparse.ArgumentParser(prog="python -m services.encryption.migrate_private")
     parser.add_argument("--force", action="store_true", help="run even if a run completed")
     return asyncio.run(_main(parser.parse_args(argv).force, environ))
 

@@ -8,7 +8,7 @@ made again under the primary key from the token beside it whose plaintext it
 matches. Writes are conditional on the read value so a concurrent writer is never
 clobbered; a lost race is re-read and retried.
 
-    ENCRYPTION_KEYS=new:...,old:... python -m services.rotate_keys --uri mongodb://... --db NAME
+    ENCRYPTION_KEYS=new:...,old:... python -m services.encryption.rotate_keys --uri mongodb://... --db NAME
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from services.encryption import EncryptionError, Encryptor, encryptor_from_env
+from services.encryption.keys import EncryptionError, Encryptor, encryptor_from_env
 
 __all__ = ["RotationReport", "main", "rotate_database"]
 
@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """CLI: exit 0 when everything is under the primary key, 1 if any token or lookup key
     failed (do not retire old keys then), 2 on bad configuration."""
     parser = argparse.ArgumentParser(
-        prog="python -m services.rotate_keys",
+        prog="python -m services.encryption.rotate_keys",
         description="Re-encrypt all tokens under the first key in ENCRYPTION_KEYS.",
     )
     parser.add_argument("--uri", required=True, help="MongoDB connection URI")

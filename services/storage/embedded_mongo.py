@@ -5,7 +5,7 @@ runs in "files" mode (``--db <directory>``): each logical database is its own
 SQLite file ``<dir>/<name>.db``, so databases are isolated and
 ``drop_database`` removes only one of them.
 
-Run as ``python -m services.embedded_mongo <nx-27017 args>``: this wrapper
+Run as ``python -m services.storage.embedded_mongo <nx-27017 args>``: this wrapper
 silences nx-27017's INFO logging (it logs every command with document
 contents), steers the updates that neosqlite's SQL fast path stores wrongly
 to its Python path, and exits when its parent process dies, so no orphan
@@ -34,7 +34,7 @@ from pymongo.errors import PyMongoError
 
 PID_FILE_NAME = "embedded-mongo.pid"
 LOG_FILE_NAME = "embedded-mongo.log"
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def _is_embedded_server(pid: int) -> bool:
     if not Path("/proc/self").exists():  # no /proc (macOS): trust the pid
         return True
     try:
-        return b"services.embedded_mongo" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"services.storage.embedded_mongo" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except FileNotFoundError:  # exited meanwhile
         return False
 
@@ -163,7 +163,7 @@ class EmbeddedMongo:
         cmd = [
             sys.executable,
             "-m",
-            "services.embedded_mongo",
+            "services.storage.embedded_mongo",
             "--db",
             str(self.data_dir),
             "--host",

@@ -13,8 +13,8 @@ from typing import Any
 import pymongo
 from pymongo.errors import PyMongoError
 
-from services.config import Config, redact_uri
-from services.embedded_mongo import EmbeddedMongo, EmbeddedMongoError
+from services.app.config import Config, redact_uri
+from services.storage.embedded_mongo import EmbeddedMongo, EmbeddedMongoError
 
 
 class DatabaseUnavailable(Exception):

@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 __all__ = ["CLIENT_ROUTES", "WEBAPP_DIR", "webapp_routes"]
 
-WEBAPP_DIR = Path(__file__).resolve().parent.parent / "webapp"
+WEBAPP_DIR = Path(__file__).resolve().parents[2] / "webapp"
 
 # Paths the single-page app handles itself; each gets index.html.
 CLIENT_ROUTES = ("/", "/login", "/signup", "/welcome", "/today", "/history", "/account")

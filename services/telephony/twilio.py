@@ -24,7 +24,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from services.telephony import (
+from services.telephony.port import (
     AmbiguousDialError,
     CallRateLimiter,
     CallSummary,

@@ -17,7 +17,7 @@ apology promises it). A status callback for that call waits for that flow first
 end the call as a plain hang-up with no retry.
 
 A retry of a delivery (Twilio's ``I-Twilio-Idempotency-Token`` again) gets the first
-delivery's answer and changes nothing (``services/webhook_replies.py``). A hostile
+delivery's answer and changes nothing (``services/webhooks/replies.py``). A hostile
 replay, which can carry any token, is refused by state instead: see docs/webhooks.md.
 """
 
@@ -36,13 +36,13 @@ from starlette.routing import Route
 
 from conceptkit.http import run_request
 from conceptkit.ids import new_id
-from services.metrics import METRICS
-from services.twilio_signature import validate_twilio_request
-from services.twiml import empty_response, say_and_gather, say_and_hangup
-from services.webhook_replies import Reply, WebhookReplies, delivery_key
-from services.webhook_urls import WEBHOOK_PREFIX, WebhookUrls
+from services.app.metrics import METRICS
+from services.webhooks.replies import Reply, WebhookReplies, delivery_key
+from services.webhooks.signature import validate_twilio_request
+from services.webhooks.twiml import empty_response, say_and_gather, say_and_hangup
+from services.webhooks.urls import WEBHOOK_PREFIX, WebhookUrls
 
-log = logging.getLogger("services.twilio_webhooks")
+log = logging.getLogger("services.webhooks.twilio")
 
 # name -> (what the webhook is, whether its reply is a conversation turn)
 WEBHOOKS: dict[str, tuple[str, bool]] = {

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 
 import httpx
 
-from services.config import Config, ConfigError, ensure_local_key, load_config
-from services.database import DatabaseUnavailable, connect
-from services.logs import setup_logging
+from services.app.config import Config, ConfigError, ensure_local_key, load_config
+from services.app.logs import setup_logging
+from services.storage.database import DatabaseUnavailable, connect
 
 log = logging.getLogger("devrun")
 
@@ -113,7 +113,7 @@ def _catch_stop_signals() -> threading.Event:
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m services.devrun", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m services.devtools.devrun", description=__doc__)
     parser.add_argument("--server-cmd", help="replace the web server command (for tests)")
     parser.add_argument("--worker-cmd", help="replace the worker command (for tests)")
     parser.add_argument(

@@ -22,7 +22,7 @@ import attrs
 import phonenumbers
 from dotenv import dotenv_values
 
-from services.encryption import KEY_BYTES, InvalidKeyConfig, parse_keys
+from services.encryption.keys import KEY_BYTES, InvalidKeyConfig, parse_keys
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,9 @@ class Config:
     encryption_keys: tuple[EncryptionKey, ...] = attrs.field(repr=False)
     retry_delay_seconds: int
     worker_lease_seconds: int
+    # an unclear dial (its sender died mid-request) the provider still does not show after
+    # this long was never placed, and becomes a miss
+    dial_unclear_give_up_seconds: int
     recovery_grace_seconds: float
     # the reconciler (in the worker): how often it checks, and how long a call may go
     # unchanged (and a finished one settle) before it looks into it
@@ -291,6 +294,7 @@ class _Reader:
             encryption_keys=self.encryption_keys(),
             retry_delay_seconds=self.integer("RETRY_DELAY_SECONDS", 300, 0),
             worker_lease_seconds=self.integer("WORKER_LEASE_SECONDS", 60, 1, 3600),
+            dial_unclear_give_up_seconds=self.integer("DIAL_UNCLEAR_GIVE_UP_SECONDS", 90, 15, 3600),
             recovery_grace_seconds=self.positive("RECOVERY_GRACE_SECONDS", 30.0),
             reconcile_every_seconds=self.positive("RECONCILE_EVERY_SECONDS", 20.0),
             reconcile_settle_seconds=self.positive("RECONCILE_SETTLE_SECONDS", 60.0),

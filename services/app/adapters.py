@@ -10,10 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 from conceptkit import hookimpl
-from services.clock import SystemClock
-from services.config import Config
-from services.encryption import Encryptor
-from services.webhook_urls import WebhookUrls
+from services.app.clock import SystemClock
+from services.app.config import Config
+from services.encryption.keys import Encryptor
+from services.webhooks.urls import WebhookUrls
 
 LOG_USER = "conceptkit-action-log"
 
@@ -39,13 +39,13 @@ def encryptor_for(config: Config) -> Encryptor:
 
 def telephony_for(config: Config) -> Any:
     if config.use_mocks:
-        from services.telephony_mock import MockTelephony
+        from services.telephony.mock import MockTelephony
 
         return MockTelephony(
             from_number=config.twilio_phone_number or "+15005550006",
             calls_per_second=config.twilio_calls_per_second,
         )
-    from services.telephony_twilio import TwilioTelephony
+    from services.telephony.twilio import TwilioTelephony
 
     return TwilioTelephony(
         account_sid=config.twilio_account_sid,
@@ -58,10 +58,10 @@ def telephony_for(config: Config) -> Any:
 
 def completion_for(config: Config) -> Any:
     if config.use_mocks or config.completion_check == "local" or not config.gemini_api_key:
-        from services.completion_local import MockCompletionChecker
+        from services.completion.local import MockCompletionChecker
 
         return MockCompletionChecker()
-    from services.completion_gemini import GeminiCompletionChecker
+    from services.completion.gemini import GeminiCompletionChecker
 
     return GeminiCompletionChecker(
         api_key=config.gemini_api_key,
@@ -77,6 +77,7 @@ class CallPolicy:
     def __init__(self, config: Config) -> None:
         self.retry_delay_seconds = config.retry_delay_seconds
         self.claim_lease_seconds = config.worker_lease_seconds
+        self.unclear_give_up_seconds = config.dial_unclear_give_up_seconds
 
 
 def adapters_for(config: Config, **overrides: Any) -> dict[str, Any]:

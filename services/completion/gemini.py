@@ -20,8 +20,8 @@ from typing import Any
 from google import genai
 from google.genai import errors, types
 
-from services.completion import CompletionVerdict
-from services.completion_local import LocalCompletionChecker
+from services.completion.local import LocalCompletionChecker
+from services.completion.port import CompletionVerdict
 
 __all__ = ["DEFAULT_MODEL", "GeminiCompletionChecker", "build_prompt"]
 

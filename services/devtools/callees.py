@@ -1,4 +1,4 @@
-"""People (and machines) at the other end of a played call: see `services.call_player`.
+"""People (and machines) at the other end of a played call: see `services.devtools.call_player`.
 
 Scripted callees for tests, and `InteractiveCallee` for the local phone simulator, where
 a UI reads what the service says and types what the callee answers.
@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import attrs
 
-from services.call_player import (
+from services.devtools.call_player import (
     OUTCOMES,
     CallResult,
     GatherContext,

@@ -20,7 +20,7 @@ import re
 
 import attrs
 
-from services.completion import CompletionVerdict
+from services.completion.port import CompletionVerdict
 
 __all__ = ["LocalCompletionChecker", "MockCompletionChecker"]
 

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-log = logging.getLogger("services.metrics")
+log = logging.getLogger("services.app.metrics")
 
 MISSED_OUTCOMES = {"NO_ANSWER", "BUSY", "VOICEMAIL", "FAILED"}
 TURN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 8.0, 15.0)
