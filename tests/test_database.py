@@ -40,11 +40,9 @@ def wait_until(predicate, timeout: float = 5.0) -> bool:
 
 
 def test_wrong_uri_is_one_clear_line() -> None:
-    started = time.monotonic()
     with pytest.raises(DatabaseUnavailable) as info:
         check_reachable("mongodb://127.0.0.1:1", timeout_s=0.5)
     message = str(info.value)
-    assert time.monotonic() - started < 3
     assert "\n" not in message
     assert "mongodb://127.0.0.1:1" in message
     assert "MONGODB_URI" in message

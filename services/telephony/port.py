@@ -143,20 +143,29 @@ class CallRateLimiter:
     ourselves keeps queue times and 20429 responses down. Each `acquire` reserves the next
     free slot before sleeping, so concurrent callers get distinct, evenly spaced slots. It
     holds no asyncio objects, so one
-    instance works across event loops and threads.
+    instance works across event loops and threads. ``monotonic`` and ``sleep`` are the
+    clock and the wait (tests hand in their own, to check the slots without timing them).
     """
 
-    def __init__(self, per_second: float) -> None:
+    def __init__(
+        self,
+        per_second: float,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         if per_second <= 0:
             raise ValueError("per_second must be positive")
         self.interval = 1.0 / per_second
+        self._monotonic = monotonic
+        self._sleep = sleep
         self._next_slot = 0.0
         self._lock = threading.Lock()  # reservation only; never held while sleeping
 
     async def acquire(self) -> None:
         with self._lock:
-            now = time.monotonic()
+            now = self._monotonic()
             slot = max(now, self._next_slot)
             self._next_slot = slot + self.interval
         if slot > now:
-            await asyncio.sleep(slot - now)
+            await self._sleep(slot - now)

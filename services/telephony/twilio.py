@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -131,6 +131,7 @@ class TwilioTelephony:
         backoff_base_s: float = 0.5,
         machine_detection_timeout_s: int = 10,
         reconcile_skew_s: float = 120,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -138,6 +139,7 @@ class TwilioTelephony:
         self.limiter = CallRateLimiter(calls_per_second)
         self.max_attempts = max_attempts
         self.backoff_base_s = backoff_base_s
+        self._sleep = sleep  # how a backoff waits (tests record the delays instead)
         # Synchronous AMD delays the answer webhook until detection ends; bounding it keeps a
         # silent callee from hearing up to 30 s (Twilio's default) of nothing.
         self.machine_detection_timeout_s = machine_detection_timeout_s
@@ -273,7 +275,7 @@ class TwilioTelephony:
                 log.warning(
                     "%s: attempt %d failed (%s); retrying in %.2fs", op, attempt - 1, last, delay
                 )
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
             if rate_limited:
                 await self.limiter.acquire()
             if fence is not None and not await fence():

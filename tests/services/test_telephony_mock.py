@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.telephony import AmbiguousDialError, PlacedCall, Telephony, TelephonyError
+from services.telephony import (
+    AmbiguousDialError,
+    CallRateLimiter,
+    PlacedCall,
+    Telephony,
+    TelephonyError,
+)
 from services.telephony.mock import CallEnded, CallPlaced, MockEvent, MockTelephony, SmsSent
 
 TO = "+15557654321"
@@ -161,11 +166,18 @@ def test_queued_failures() -> None:
 
 def test_cps_limit_applies_when_configured() -> None:
     mock = MockTelephony(calls_per_second=4)
+    assert mock.limiter is not None and mock.limiter.interval == 0.25
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    # the same pacing, with a clock that stands still and waits that are only recorded
+    mock.limiter = CallRateLimiter(4, monotonic=lambda: 100.0, sleep=record)
 
     async def three() -> None:
         await asyncio.gather(*(mock.place_call(to=TO, **URLS) for _ in range(3)))
 
-    started = time.monotonic()
     asyncio.run(three())
-    assert time.monotonic() - started >= 0.45  # slots at 0, 0.25, 0.5 s
+    assert waits == [0.25, 0.5]  # slots at 0, 0.25, 0.5 s
     assert len(mock.calls) == 3

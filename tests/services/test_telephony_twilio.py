@@ -7,7 +7,6 @@ import itertools
 import re
 import socket
 import threading
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -151,11 +150,15 @@ def test_default_rate_is_one_call_per_second(standin: TwilioRestStandIn) -> None
 
 def test_rate_limited_20429_is_retried_with_backoff(standin: TwilioRestStandIn) -> None:
     standin.fail_next(CALLS_CREATE, rate_limited(), times=2)
-    started = time.monotonic()
+    waits: list[float] = []
 
-    placed = place(adapter(standin, backoff_base_s=0.05))
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
 
-    assert time.monotonic() - started >= 0.05 + 0.1  # base, then doubled
+    placed = place(adapter(standin, backoff_base_s=0.05, sleep=record))
+
+    assert len(waits) == 2  # base, then doubled, each with up to 20 % jitter
+    assert 0.05 <= waits[0] <= 0.06 and 0.1 <= waits[1] <= 0.12, waits
     assert len(standin.requests_to(CALLS_CREATE)) == 3
     assert list(standin.state.calls) == [placed.sid]
 
@@ -400,19 +403,23 @@ def test_base_url_rewrites_every_twilio_host() -> None:
 
 
 def test_rate_limiter_gives_concurrent_callers_distinct_slots() -> None:
-    limiter = CallRateLimiter(per_second=20)
-    stamps: list[float] = []
+    now = [100.0]
+    waits: list[float] = []
 
-    async def take() -> None:
-        await limiter.acquire()
-        stamps.append(time.monotonic())
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    limiter = CallRateLimiter(per_second=20, monotonic=lambda: now[0], sleep=record)
 
     async def five() -> None:
-        await asyncio.gather(*(take() for _ in range(5)))
+        await asyncio.gather(*(limiter.acquire() for _ in range(5)))
 
     asyncio.run(five())
-    stamps.sort()
-    assert all(b - a >= 0.045 for a, b in itertools.pairwise(stamps))
+    # the first goes at once; the others reserved the next slots, 50 ms apart
+    assert waits == pytest.approx([0.05, 0.1, 0.15, 0.2])
+    now[0] = 101.0  # a second later every slot is past: no wait
+    asyncio.run(limiter.acquire())
+    assert len(waits) == 4
 
 
 # -- TwiML --------------------------------------------------------------------------------
