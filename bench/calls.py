@@ -74,7 +74,7 @@ from bench.calls_support import (  # noqa: E402
     start_gemini,
     stop_process,
 )
-from conceptkit.ids import new_id  # noqa: E402
+from conceptkit import new_id  # noqa: E402
 from concepts.call_scheduler import FIELD_NUMBER as CALL_NUMBER_FIELD  # noqa: E402
 from concepts.profile import FIELD_LABELS as PROFILE_FIELDS  # noqa: E402
 from services.encryption.keys import encryptor_from_env  # noqa: E402

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from conceptkit.actionlog import ACTIONS  # noqa: E402
+from conceptkit import ACTIONS  # noqa: E402
 from services.storage.database import make_async_client  # noqa: E402
 from services.storage.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
 

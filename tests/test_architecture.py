@@ -44,7 +44,6 @@ OVER_BUDGET = {
     "concepts/phone_call.py": 835,
     "concepts/reflection_session.py": 702,
     "concepts/schedule.py": 473,
-    "conceptkit/engine.py": 454,
     "services/devtools/call_player.py": 1038,
     "services/completion/local.py": 407,
     "services/devtools/phone_simulator.py": 744,

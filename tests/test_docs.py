@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conceptkit.cli import render_syncs
+from conceptkit import render_syncs
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conceptkit.context import flow_id, request_id
+from conceptkit import flow_id, request_id
 from services.app.logs import setup_logging
 
 

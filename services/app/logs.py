@@ -1,7 +1,7 @@
 """Process-wide logging: text or JSON lines tagged with the current request and flow.
 
-The ids come from `conceptkit.context` ContextVars, so code never passes them
-around; a masking filter keeps configured secrets and obvious credentials out
+The ids come from conceptkit's `request_id` and `flow_id` ContextVars, so code
+never passes them around; a masking filter keeps configured secrets and obvious credentials out
 of every line.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TextIO
 
-from conceptkit.context import flow_id, request_id
+from conceptkit import flow_id, request_id
 
 # Attributes every LogRecord has; anything else was passed with `extra=`.
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}

@@ -19,8 +19,7 @@ import os
 import socket
 from typing import Any
 
-from conceptkit import Engine
-from conceptkit.ids import new_id
+from conceptkit import Engine, new_id
 
 log = logging.getLogger("worker")
 

@@ -26,8 +26,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from conceptkit import EngineError
-from conceptkit.http import JSON, ApiError, bearer_token, error_response, read_json_object
+from conceptkit import JSON, ApiError, EngineError, bearer_token, error_response, read_json_object
 from services.devtools.phone_simulator import (
     DECISIONS,
     MAX_SPOKEN_CHARS,

@@ -34,8 +34,7 @@ from typing import Any
 
 import attrs
 
-from conceptkit.actionlog import FIRING_PREFIX, PRIVATE, SECRET
-from conceptkit.effects import MARKS
+from conceptkit import FIRING_PREFIX, MARKS, PRIVATE, SECRET
 from concepts import call_scheduler, dialer, phone_call, phone_verification, profile, prompts
 from services.encryption.keys import PHONE, Encryptor
 

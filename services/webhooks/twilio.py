@@ -34,8 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from conceptkit.http import run_request
-from conceptkit.ids import new_id
+from conceptkit import new_id, run_request
 from services.app.metrics import METRICS
 from services.webhooks.replies import Reply, WebhookReplies, delivery_key
 from services.webhooks.signature import validate_twilio_request

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from conceptkit.actionlog import ACTIONS
+from conceptkit import ACTIONS
 from services.devtools.callees import (
     BusyCallee,
     HangUpAfter,

@@ -37,7 +37,7 @@ import attrs
 import httpx
 import pytest
 
-from conceptkit.actionlog import ACTIONS
+from conceptkit import ACTIONS
 from services.devtools.call_player import Silence
 from services.devtools.callees import BusyCallee, ScriptedCallee, VoicemailCallee
 from syncs.wording import GOODBYE

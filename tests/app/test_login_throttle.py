@@ -19,8 +19,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from conceptkit import concepts, public
-from conceptkit.http import RouteBuilder
+from conceptkit import RouteBuilder, concepts, public
 from tests.api_client import PASSWORD
 from tests.app.conftest import BASE, Service
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from conceptkit.actionlog import ACTIONS, SECRET
-from conceptkit.sync import Sync
+from conceptkit import ACTIONS, SECRET, Sync
 from tests.conceptkit.sample import Secrets
 
 

@@ -18,12 +18,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conceptkit import ConceptApp, plugin_manager
-from conceptkit.actionlog import ACTIONS, ActionLog, ActionRecord, UnstorableRecord, next_seq
-from conceptkit.engine import InvocationError
-from conceptkit.ids import new_id
-from conceptkit.quarantine import MAX_DOCUMENT_BYTES
-from conceptkit.records import QUARANTINED
+from conceptkit import ACTIONS, ActionRecord, ConceptApp, InvocationError, new_id, plugin_manager
+from conceptkit._log.actionlog import ActionLog, UnstorableRecord, next_seq
+from conceptkit._log.quarantine import MAX_DOCUMENT_BYTES
+from conceptkit._log.records import QUARANTINED
 from services.storage.database import make_async_client
 from tests.conceptkit.conftest import TestSealer
 from tests.conceptkit.sample import SamplePlugin

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conceptkit.cli import main, render_trace, trace
+from conceptkit._cli import main, render_trace, trace
 from services.storage.database import make_client
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conceptkit import ConceptApp, plugin_manager
-from conceptkit.actionlog import ACTIONS
+from conceptkit import ACTIONS, ConceptApp, plugin_manager
 from services.storage.database import make_async_client
 from tests.conceptkit.conftest import TestSealer
 from tests.conceptkit.crashing_app import GRACE

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conceptkit import ConceptApp, EngineError, Sync, concepts, plugin_manager, vars
-from conceptkit.actionlog import ACTIONS
+from conceptkit import ACTIONS, ConceptApp, EngineError, Sync, concepts, plugin_manager, vars
 from tests.conceptkit.sample import SamplePlugin
 
 L, A = concepts("Ledger Audit")

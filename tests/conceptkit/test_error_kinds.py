@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from conceptkit import Concept, action
-from conceptkit.concept import ERROR_KINDS, fail
-from conceptkit.error_kinds import error_kinds_of
+from conceptkit import Concept, action, fail
+from conceptkit._concept import ERROR_KINDS
+from conceptkit._error_kinds import error_kinds_of
 
 
 def _refuse_locked() -> dict[str, Any]:

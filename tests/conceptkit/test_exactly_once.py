@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from conceptkit import ConceptApp, InvocationError, plugin_manager
-from conceptkit.actionlog import ACTIONS
+from conceptkit import ACTIONS, ConceptApp, InvocationError, plugin_manager
 from services.storage.database import make_async_client
 from tests.conceptkit.conftest import TestSealer
 from tests.conceptkit.sample import Flaky, SamplePlugin
@@ -285,7 +284,7 @@ async def test_a_live_flow_past_the_grace_period_is_not_replayed_by_another_proc
 
 async def slow_flow(eng: Any) -> None:
     """A request whose reaction takes longer than the grace period (SummaryViewed: 1 s)."""
-    from conceptkit.http import run_request
+    from conceptkit import run_request
 
     await eng.invoke("Ledger", "open", {"owner": "slow"})
     answer = await run_request(eng, "/Bank/summary", {"currency": "EUR"}, "slow", 5)

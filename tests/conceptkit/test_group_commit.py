@@ -13,6 +13,7 @@ from typing import Any
 from pymongo import monitoring
 
 from conceptkit import (
+    ACTIONS,
     Concept,
     ConceptApp,
     Sync,
@@ -20,10 +21,9 @@ from conceptkit import (
     concepts,
     hookimpl,
     plugin_manager,
+    run_request,
     vars,
 )
-from conceptkit.actionlog import ACTIONS
-from conceptkit.http import run_request
 from services.storage.database import make_async_client
 from services.storage.embedded_mongo import EmbeddedMongo, free_port
 from tests.conceptkit.conftest import TestSealer

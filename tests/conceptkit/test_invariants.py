@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from conceptkit import (
+    ACTIONS,
     Change,
     Computed,
     Concept,
@@ -26,7 +27,6 @@ from conceptkit import (
     query,
     vars,
 )
-from conceptkit.actionlog import ACTIONS
 
 
 class Tickets(Concept):

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conceptkit.json_boundary import MAX_DEPTH, BodyError, decode_json_body
+from conceptkit._http.json_boundary import MAX_DEPTH, BodyError, decode_json_body
 
 # Text the boundary accepts: any code point XML 1.0 allows.
 TEXT_CHARS = st.characters(

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conceptkit.types import Doc, Len, Pattern, Range, Strip, compile_type
+from conceptkit import Doc, Len, Pattern, Range, Strip
+from conceptkit._types import compile_type
 
 
 def check(annotation: Any, value: Any) -> tuple[Any, list[dict]]:

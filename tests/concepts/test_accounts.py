@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
-from conceptkit.concept import describe_operations
+from conceptkit import describe_operations
 from concepts.accounts import Accounts
 from concepts.login_throttle import Backoff
 from services.app.clock import FakeClock

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conceptkit.concept import describe_operations
+from conceptkit import describe_operations
 from concepts.call_scheduler import CallScheduler
 from services.app.clock import FakeClock
 

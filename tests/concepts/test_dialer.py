@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conceptkit.concept import describe_operations
+from conceptkit import describe_operations
 from concepts.dialer import Dialer
 from services.telephony import AmbiguousDialError, TelephonyError
 from services.webhooks.urls import WebhookUrls

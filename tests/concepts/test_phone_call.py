@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conceptkit.concept import describe_operations
+from conceptkit import describe_operations
 from concepts.phone_call import PhoneCall
 from services.encryption.keys import Encryptor
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conceptkit.concept import describe_operations
+from conceptkit import describe_operations
 from concepts.phone_numbers import normalize_e164
 from concepts.phone_verification import PhoneVerification
 from services.app.clock import FakeClock

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conceptkit.concept import describe_operations
+from conceptkit import describe_operations
 from concepts.profile import Profile
 from services.app.clock import FakeClock
 from services.encryption.keys import Encryptor

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from conceptkit.concept import describe_operations
+from conceptkit import describe_operations
 from concepts.prompts import DEFAULT_PROMPTS, Prompts
 
 

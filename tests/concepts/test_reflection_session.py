@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conceptkit.concept import describe_operations
+from conceptkit import describe_operations
 from concepts.reflection_session import ReflectionSession
 from services.app.clock import FakeClock
 from services.encryption.keys import Encryptor, WrongContext

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conceptkit.concept import describe_operations
+from conceptkit import describe_operations
 from concepts.schedule import DAYS, Schedule, next_occurrence, outside_window, resolve_local
 from services.app.clock import FakeClock
 

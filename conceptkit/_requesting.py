@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from .concept import Concept, action, fail
+from ._concept import Concept, action, fail
 
 
 class Requesting(Concept):

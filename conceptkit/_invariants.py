@@ -31,8 +31,8 @@ from typing import Any
 
 import attrs
 
-from .concept import Concept, action
-from .sync import ActionPattern, Let, QueryPattern, Sync, Var, WhereClause
+from ._concept import Concept, action
+from ._sync import ActionPattern, Let, QueryPattern, Sync, Var, WhereClause
 
 BREACHED = ("Reconciling", "breached")
 
@@ -123,7 +123,7 @@ async def reconcile(
     action refuses (not yet: "still unclear"; or a normal flow got there first) changed
     nothing and is not counted; a breach still open is found again on the next pass.
     """
-    from .engine import InvocationError
+    from ._engine import InvocationError
 
     repaired: list[str] = []
     for invariant in invariants:

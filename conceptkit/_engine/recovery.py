@@ -2,7 +2,7 @@
 
 A record left pending past the grace period belongs to a process that died (or
 stalled): any process claims it atomically and replays its syncs. A replayed
-action finds the mark its first run left (see ``effects``) and returns what it
+action finds the mark its first run left (see ``_effects``) and returns what it
 returned, so every reaction the first run owed runs, once. A record that is only
 an intent (written before its action's first write, naming the documents that
 write marks) is completed from the mark found there, or recorded as never having
@@ -24,10 +24,12 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from . import batching, context
-from .actionlog import LOST
-from .batching import Batch
-from .effects import MARKS
+from .. import _context as context
+from .._effects import MARKS
+from .._log.actionlog import LOST
+from . import committing
+from .committing import Batch
+from .errors import FlowStopped
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -55,8 +57,6 @@ class RecoveryMixin:
         live processes) keeps them off records a live process is still working on.
         Returns how many were replayed.
         """
-        from .reacting import FlowStopped
-
         done = 0
         token = replaying.set(True)
         try:
@@ -73,7 +73,7 @@ class RecoveryMixin:
                 flow_token = context.flow_id.set(record.flow)
                 batch = Batch(group=False)
                 batch.written_pending.add(record.id)
-                batch_token = batching.current.set(batch)
+                batch_token = committing.current.set(batch)
                 try:
                     # a live flow here, maybe: what this process holds of it is newest
                     await self._read_flow(record.flow, self.flows.get(record.flow) or [])
@@ -92,7 +92,7 @@ class RecoveryMixin:
                         stopped.record.action,
                     )
                 finally:
-                    batching.current.reset(batch_token)
+                    committing.current.reset(batch_token)
                     context.flow_id.reset(flow_token)
                     self._working.pop(record.id, None)
                 await self._commit(batch)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
-from .actionlog import ActionRecord
-from .sync import Absent, ActionPattern, Frame, QueryPattern, Sync, bind
+from .._log.actionlog import ActionRecord
+from .._sync import Absent, ActionPattern, Frame, QueryPattern, Sync, bind
 
 
 def reads_state(sync: Sync) -> bool:

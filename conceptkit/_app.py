@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .engine import Engine
-from .http import JSON, RouteBuilder, http_exception_handler
-from .middleware import DOCS_HEADERS, ApiMiddleware
-from .openapi import openapi_document
-from .registry import load_registry, load_services
+from ._engine import Engine
+from ._http.middleware import DOCS_HEADERS, ApiMiddleware
+from ._http.openapi import openapi_document
+from ._http.routes import JSON, RouteBuilder, http_exception_handler
+from ._registry import load_registry, load_services
 
 STATIC = Path(__file__).parent / "static"
 

@@ -15,9 +15,10 @@ from typing import Any, ClassVar
 
 import attrs
 
-from . import effects
-from .ids import new_id
-from .types import Checker, check_fields, compile_type
+from . import _effects as effects
+from ._ids import new_id
+from ._store import Store
+from ._types import Checker, check_fields, compile_type
 
 ERROR_KINDS = (
     "invalid",
@@ -154,11 +155,11 @@ class Concept:
         """This concept's collection ``<Concept>_<name>`` (dots are not portable to every server)."""
         return self.db[f"{self.name}_{name}"]
 
-    def store(self, name: str) -> effects.Store:
+    def store(self, name: str) -> Store:
         """This concept's collection ``name`` for writes that are an action's effect: each
         carries the action's mark, so a replay of the action returns what it returned
-        (see ``conceptkit.effects``)."""
-        return effects.Store(self.collection(name))
+        (``Store``: marked inserts and compare-and-set changes)."""
+        return Store(self.collection(name))
 
     @property
     def action_id(self) -> str | None:

@@ -15,9 +15,9 @@ from typing import Any
 
 import pluggy
 
-from .concept import Concept
-from .exposure import Exposure
-from .sync import Sync
+from ._concept import Concept
+from ._http.exposure import Exposure
+from ._sync import Sync
 
 PROJECT = "conceptkit"
 ENTRY_POINT_GROUP = "conceptkit"
@@ -73,7 +73,7 @@ def plugin_manager(
     and the ones its operator enabled, so a package installed beside it (an example, a
     test plugin) adds no routes or collections until it is named.
     """
-    from . import builtins
+    from . import _builtins as builtins
 
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(Hooks)

@@ -20,7 +20,7 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
-from .log_documents import FIRING_PREFIX, PRIVATE, SECRET, LogDocuments, Sealer
+from .documents import FIRING_PREFIX, PRIVATE, SECRET, LogDocuments, Sealer
 from .quarantine import ENCODING_ERRORS, UnstorableRecord, clean, stand_in, unstorable
 from .records import LOST, RAISED, ActionRecord, dumps, next_seq
 

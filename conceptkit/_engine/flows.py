@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from .actionlog import ActionRecord
+from .._log.actionlog import ActionRecord
 
 
 class FlowCache:

@@ -18,7 +18,7 @@ import inspect
 import sys
 import textwrap
 
-from .concept import ERROR_KINDS
+from ._concept import ERROR_KINDS
 
 __all__ = ["error_kinds_of"]
 
@@ -57,7 +57,7 @@ def _definitions(cls: type) -> tuple[_Functions, _Functions]:
     """Methods of the class and its concept bases, and functions of their modules."""
     methods: _Functions = {}
     functions: _Functions = {}
-    for klass in reversed([k for k in cls.__mro__ if k.__module__ != "conceptkit.concept"]):
+    for klass in reversed([k for k in cls.__mro__ if k.__module__ != "conceptkit._concept"]):
         if klass is object:
             continue
         tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))

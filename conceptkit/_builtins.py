@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .invariants import Reconciling
-from .plugins import hookimpl
-from .requesting import Requesting
+from ._invariants import Reconciling
+from ._plugins import hookimpl
+from ._requesting import Requesting
 
 
 @hookimpl

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .sync import Absent, QueryPattern, Sync
+from .._sync import Absent, QueryPattern, Sync
+from .errors import EngineError
 
 if TYPE_CHECKING:
     from .engine import Engine
-
-
-class EngineError(Exception):
-    """A wiring problem found at startup (unknown action, duplicate name...)."""
 
 
 def check_sync(engine: Engine, sync: Sync) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from .sync import ActionPattern, QueryPattern
+from .._sync import ActionPattern, QueryPattern
 
 
 @attrs.frozen

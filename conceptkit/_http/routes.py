@@ -15,10 +15,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,14 +26,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import context
-from .engine import Engine, InvocationError
+from .. import _context as context
+from .._engine import Engine, InvocationError
+from .._types import compile_type
 from .exposure import Exposure
-from .ids import new_id
 from .json_boundary import BodyError, decode_json_body
-from .types import compile_type
-
-log = logging.getLogger("conceptkit.http")
+from .requests import run_request
 
 ERROR_STATUS = {
     "invalid": 422,
@@ -108,7 +104,7 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 async def read_json_object(request: Request) -> dict[str, Any]:
     """The body as a JSON object: empty body means ``{}``; otherwise 415/400/422.
 
-    Every value is checked at the boundary first (conceptkit.json_boundary): a
+    Every value is checked at the boundary first (``json_boundary``): a
     body nested too deep, or holding text or numbers no later layer can store
     or render, is a 400 naming the field."""
     raw = await request.body()
@@ -267,69 +263,3 @@ def _retry_after(output: Any) -> dict[str, str] | None:
     if isinstance(retry, int) and not isinstance(retry, bool) and retry >= 1:
         return {"Retry-After": str(retry)}
     return None
-
-
-@attrs.frozen
-class Answer:
-    output: dict[str, Any]
-    status: int
-
-
-async def run_request(
-    engine: Engine,
-    path: str,
-    body: dict[str, Any],
-    user: str | None,
-    timeout_s: float,
-    *,
-    group_commit: bool = False,
-) -> Answer | None:
-    """Invoke ``Requesting.request`` and wait for the sync-produced response (None on timeout).
-
-    Generated request-driven routes use this, and so can an app's own endpoints
-    (webhooks) whose reply is composed by syncs. The reply goes out as soon as a
-    sync responds and what the flow recorded up to then is committed; whatever the
-    syncs do after responding runs on in the background (``Engine.detach``). The
-    timeout bounds the wait: a database that stopped answering yields None in time,
-    and the flow, never cut off halfway, finishes or is replayed from the log.
-    ``group_commit`` (see ``Engine.invoke``) suits requests someone is waiting on,
-    whose replay after a crash could not help them anyway.
-    """
-    requesting = engine.concepts.get("Requesting")
-    if requesting is None:
-        raise LookupError("request-driven routes need the Requesting concept registered")
-    rid, flow_id = new_id(), engine.new_flow()
-    waiting = requesting.expect(rid)  # type: ignore[attr-defined]
-    flow = asyncio.ensure_future(
-        engine.invoke(
-            "Requesting",
-            "request",
-            {"request": rid, "path": path, "body": body, "user": user},
-            flow=flow_id,
-            validated=True,
-            group_commit=group_commit,
-        )
-    )
-    engine.detach(flow)
-    flow.add_done_callback(_log_late_failure)
-
-    async def answer() -> dict[str, Any]:
-        await asyncio.wait({flow, waiting}, return_when=asyncio.FIRST_COMPLETED)
-        if not waiting.done():
-            flow.result()  # the flow failed: raise that; else it ended without a reply
-            await waiting
-        await engine.commit_flow(flow_id)  # what led to the reply is durable before it
-        return waiting.result()
-
-    try:
-        result = await asyncio.wait_for(answer(), timeout_s)
-    except TimeoutError:
-        return None
-    finally:
-        requesting.forget(rid)  # type: ignore[attr-defined]
-    return Answer(result["output"], result["status"])
-
-
-def _log_late_failure(flow: asyncio.Future[Any]) -> None:
-    if not flow.cancelled() and flow.exception() is not None:
-        log.error("a request's flow failed: %s", type(flow.exception()).__name__)

@@ -8,11 +8,11 @@ from typing import Any
 import attrs
 import pluggy
 
-from .concept import Concept
-from .exposure import Exposure
-from .invariants import Invariant
-from .plugins import collect
-from .sync import Sync
+from ._concept import Concept
+from ._http.exposure import Exposure
+from ._invariants import Invariant
+from ._plugins import collect
+from ._sync import Sync
 
 
 class RegistryError(Exception):
@@ -90,7 +90,7 @@ def load_services(pm: pluggy.PluginManager, use_mocks: bool, settings: Any) -> M
     services: dict[str, Any] = {}
     owners: dict[str, str] = {}
     for impl in pm.hook.conceptkit_services.get_hookimpls():
-        from .plugins import plugin_name
+        from ._plugins import plugin_name
 
         source = plugin_name(pm, impl.plugin)
 

@@ -10,28 +10,20 @@ the same actions. A then-action that raises stops the rest (``FlowStopped``).
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import TYPE_CHECKING
 
-from . import batching
-from .actionlog import ActionRecord
+from .._log.actionlog import ActionRecord
+from .._sync import Absent, Filter, Frame, Let, QueryPattern, Sync, bind, resolve
+from . import committing
+from .errors import FlowStopped
 from .matching import match_all, match_one
 from .recovery import replaying
-from .sync import Absent, Filter, Frame, Let, QueryPattern, Sync, bind, resolve
 
 if TYPE_CHECKING:
     from .engine import Engine
 
-import logging
-
 log = logging.getLogger("conceptkit.engine")
-
-
-class FlowStopped(Exception):
-    """A then-action raised: the rest of the firing (and of the flow) stops; causes stay owed."""
-
-    def __init__(self, record: ActionRecord) -> None:
-        super().__init__(f"{record.concept}.{record.action} raised")
-        self.record = record
 
 
 class ReactingMixin:
@@ -50,7 +42,7 @@ class ReactingMixin:
     async def _read_flow(self: Engine, flow: str, seen: list[ActionRecord]) -> list[ActionRecord]:
         """The flow's records from the log, with what this process holds of it uncommitted."""
         records = await self.log.flow_records(flow)
-        batch = batching.current.get()
+        batch = committing.current.get()
         extra = [*seen, *(batch.records if batch is not None else ())]
         by_id = {r.id: r for r in records}
         for r in extra:
@@ -75,7 +67,7 @@ class ReactingMixin:
             if frames is None:
                 frames = await self._expand(sync, [frame])
                 firing = self.log.firing_document(key, sync.name, ids, frames)
-                batch = batching.current.get()
+                batch = committing.current.get()
                 if batch is not None and batch.group:
                     batch.firings.append(firing)  # committed before the records it caused
                 else:

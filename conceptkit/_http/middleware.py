@@ -7,9 +7,9 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import context
-from .http import ApiError, error_response
-from .ids import new_id
+from .. import _context as context
+from .._ids import new_id
+from .routes import ApiError, error_response
 
 log = logging.getLogger("conceptkit.http")
 

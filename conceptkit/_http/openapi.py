@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .engine import Engine
-from .error_kinds import error_kinds_of
+from .._engine import Engine
+from .._error_kinds import error_kinds_of
+from .._types import compile_type
 from .exposure import Exposure
-from .http import DEFAULT_ERROR_STATUS, ERROR_STATUS
-from .types import compile_type
+from .routes import DEFAULT_ERROR_STATUS, ERROR_STATUS
 
 ERROR_SCHEMA = {
     "type": "object",

@@ -1,0 +1,1 @@
+"""HTTP: declared exposures, generated routes, the JSON boundary, middleware and OpenAPI."""

@@ -1,0 +1,1 @@
+"""The action log: records, their documents, what cannot be stored, and the collection."""
