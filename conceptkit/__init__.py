@@ -9,7 +9,7 @@ Why each group is public:
 
 - Writing a concept: ``Concept``, ``action``, ``query``, ``fail``, ``Change``,
   ``Store`` (``Concept.store(name)``: marked writes and the compare-and-set helpers
-  ``change`` and ``claim``), ``NO_MARKS`` (a projection for
+  ``change``, ``change_or_create`` and ``claim``), ``NO_MARKS`` (a projection for
   reads that skip the marks), ``new_id``, and the constraints for annotations
   ``Len``, ``Range``, ``Pattern``, ``Doc``, ``Strip``.
 - Testing a concept as HTTP would: ``describe_operations`` compiles a concept's

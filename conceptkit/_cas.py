@@ -3,10 +3,13 @@
 A change to a document is decided from the document as read, and written only if
 nobody changed it meanwhile: the write's filter names the ``version`` that was read,
 and the write increments it. A lost race reads again and decides again, so concurrent
-writers never overwrite each other and never interleave. Two shapes cover what
+writers never overwrite each other and never interleave. Three shapes cover what
 concepts need:
 
 - ``change``: the document must exist (else ``missing`` is returned);
+- ``change_or_create``: when there is none, ``initial`` is created, with the change
+  ``decide`` made to it. A concurrent creator's insert is refused by a unique key (the
+  ``_id``, or a unique index), and the document it lost to is then changed instead;
 - ``claim``: take the first document that one of several candidate filters matches.
 
 Inside an action each write carries the action's mark (``_effects``), so a replay
@@ -21,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from ._effects import MARKS, Scope, current, push, reading
+from ._effects import MARKS, Scope, create, current, push, reading
 
 CAS_ATTEMPTS = 25
 
@@ -38,6 +41,7 @@ class Change:
 Find = Mapping[str, Any] | Callable[[], Awaitable[dict[str, Any] | None]]
 Decision = Change | dict[str, Any]
 Decide = Callable[[dict[str, Any]], Decision | Awaitable[Decision]]
+Initial = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
 
 
 def contended() -> dict[str, Any]:
@@ -75,6 +79,68 @@ async def _write(
     return res.matched_count == 1
 
 
+def applied(document: Mapping[str, Any], decided: Change) -> dict[str, Any]:
+    """``document`` with the change applied, as ``$set`` and ``$unset`` would (dotted paths
+    reach into subdocuments); the nested dicts it changes are copies."""
+    out = dict(document)
+    for path, value in decided.set.items():
+        *parents, leaf = path.split(".")
+        node = out
+        for key in parents:
+            child = node.get(key)
+            node[key] = dict(child) if isinstance(child, Mapping) else {}
+            node = node[key]
+        node[leaf] = value
+    for path in decided.unset:
+        *parents, leaf = path.split(".")
+        node = out
+        for key in parents:
+            child = node.get(key)
+            if not isinstance(child, Mapping):
+                break
+            node[key] = dict(child)
+            node = node[key]
+        else:
+            node.pop(leaf, None)
+    return out
+
+
+async def _compare_and_set(
+    collection: Any,
+    find: Find,
+    decide: Decide,
+    *,
+    missing: dict[str, Any] | None,
+    initial: Initial | None,
+    busy_failure: dict[str, Any] | None,
+) -> dict[str, Any]:
+    scope = current()
+    for _ in range(CAS_ATTEMPTS):
+        doc = await _read(collection, find, scope)
+        done = scope.recorded(doc) if scope is not None else None
+        if done is not None:
+            return done  # this action's earlier run made the change: its outputs
+        if doc is None and initial is None:
+            assert missing is not None
+            return missing
+        if doc is None:
+            assert initial is not None
+            first = dict(initial() if callable(initial) else initial)
+            decided = await _decided(decide(first))
+            if not isinstance(decided, Change):
+                return decided  # a failure (or nothing to do): nothing is created
+            made = await create(collection, applied(first, decided), decided.outputs)
+            if made is not None:
+                return made
+            continue  # a concurrent creator took the unique key: change its document
+        decided = await _decided(decide(doc))
+        if not isinstance(decided, Change):
+            return decided  # a failure (or nothing to do): nothing changes
+        if await _write(collection, scope, doc, decided, {}):
+            return decided.outputs
+    return contended() if busy_failure is None else busy_failure
+
+
 async def change(
     collection: Any,
     find: Find,
@@ -92,20 +158,28 @@ async def change(
     most, then returns ``busy`` (by default an ``unavailable`` failure). A document
     carrying this action's mark has the change already: its outputs are returned.
     """
-    scope = current()
-    for _ in range(CAS_ATTEMPTS):
-        doc = await _read(collection, find, scope)
-        done = scope.recorded(doc) if scope is not None else None
-        if done is not None:
-            return done  # this action's earlier run made the change: its outputs
-        if doc is None:
-            return missing
-        decided = await _decided(decide(doc))
-        if not isinstance(decided, Change):
-            return decided  # a failure (or nothing to do): nothing changes
-        if await _write(collection, scope, doc, decided, {}):
-            return decided.outputs
-    return contended() if busy is None else busy
+    return await _compare_and_set(
+        collection, find, decide, missing=missing, initial=None, busy_failure=busy
+    )
+
+
+async def change_or_create(
+    collection: Any,
+    find: Find,
+    decide: Decide,
+    initial: Initial,
+    busy: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``change``, or, when ``find`` finds no document, create ``initial`` (a document, or a
+    function making one, called only then) with the change ``decide(initial)`` made to it.
+
+    The created document must be one ``find`` finds, and a unique key (its ``_id``, or a
+    unique index) must refuse a second one: when a concurrent creator got there first,
+    the insert is refused and that creator's document is changed instead.
+    """
+    return await _compare_and_set(
+        collection, find, decide, missing=None, initial=initial, busy_failure=busy
+    )
 
 
 async def claim(

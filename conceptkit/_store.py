@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import _cas as cas
-from ._cas import Change, Decide, Find
+from ._cas import Change, Decide, Find, Initial
 from ._effects import MARKS, create, current, reading
 
 __all__ = ["Change", "Store"]
@@ -56,6 +56,18 @@ class Store:
         ``decide(doc)`` returns a ``Change`` to write, or what to return instead (a failure);
         a lost race decides again. ``busy``: returned if the races go on (see ``_cas``)."""
         return await cas.change(self.collection, find, decide, missing, busy)
+
+    async def change_or_create(
+        self,
+        find: Find,
+        decide: Decide,
+        *,
+        initial: Initial,
+        busy: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``change``, creating ``initial`` (changed by ``decide``) when there is no document;
+        a unique key must refuse a second one, whose creator then changes the first."""
+        return await cas.change_or_create(self.collection, find, decide, initial, busy)
 
     async def claim(
         self,
