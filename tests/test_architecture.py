@@ -1,6 +1,9 @@
 """The layering rules, read from the source with ``ast``.
 
-- conceptkit imports nothing of the app (concepts, syncs, services, server, worker);
+- conceptkit imports nothing of the app (concepts, syncs, services, server, worker),
+  and neither do its tests (tests/conceptkit), directly or through other test modules;
+- conceptkit's modules are private but the package and its command (conceptkit.cli),
+  and everything else imports the package only: its ``__all__`` is the public API;
 - a concept module imports no other module of concepts/ (a concept reaches the
   world through ports, and other concepts only through syncs);
 - concepts and syncs import nothing of services/ but the ports' own definitions
@@ -104,6 +107,45 @@ def test_conceptkit_imports_nothing_of_the_app():
         (rel(p), n) for p in modules("conceptkit") for n in imported(p) if top(n) in APP_PACKAGES
     }
     assert breaks == set()
+
+
+def test_conceptkit_tests_reach_nothing_of_the_app():
+    """tests/conceptkit has fixtures of its own (its own database too), so conceptkit can be
+    tested, and taken elsewhere, without the app built on it."""
+    breaks = set()
+    for path in modules("tests/conceptkit"):
+        module = rel(path).removesuffix(".py").replace("/", ".")
+        breaks |= {(rel(path), m) for m in reached_from(module) if top(m) in APP_PACKAGES}
+    assert breaks == set()
+
+
+def test_conceptkit_modules_are_private_but_the_package_and_its_command():
+    public = {("cli.py",)}
+    breaks = {
+        rel(p)
+        for p in modules("conceptkit")
+        if (parts := p.relative_to(ROOT / "conceptkit").parts) not in public
+        and not parts[0].startswith("_")
+    }
+    assert breaks == set(), "name internals with a leading _ (conceptkit/_name.py, _name/)"
+
+
+def test_outside_conceptkit_only_its_public_api_is_imported():
+    """The app, its tests, the benchmarks and the example plugins import ``conceptkit``
+    itself, never one of its modules (conceptkit's own tests may test internals)."""
+    breaks = set()
+    for path in modules(*sorted(APP_PACKAGES), "tests", "bench", "examples"):
+        if rel(path).startswith("tests/conceptkit/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            breaks |= {(rel(path), n) for n in names if n.startswith("conceptkit.")}
+    assert breaks == set(), "import from conceptkit (its __all__), not from its modules"
 
 
 def test_a_concept_imports_no_other_module_of_concepts():

@@ -1,14 +1,63 @@
-"""Fixtures for engine tests: the sample plugin assembled into an app on a fresh database."""
+"""Fixtures for conceptkit's tests: their own database, and the sample plugin assembled
+into an app on a fresh database per test.
+
+Nothing here (or anywhere under tests/conceptkit) imports the app built on conceptkit:
+the database is ``MONGODB_URI`` when set, else an embedded nx-27017 server these tests
+start themselves (``tests.conceptkit.database``), once per run.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.database import Database
 
 from conceptkit import ConceptApp, plugin_manager
+from tests.conceptkit.database import EmbeddedServer, async_client, sync_client
 from tests.conceptkit.sample import SamplePlugin
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URI of the MongoDB conceptkit's tests use: MONGODB_URI, else an embedded one."""
+    if os.environ.get("MONGODB_URI"):
+        yield os.environ["MONGODB_URI"]
+        return
+    with EmbeddedServer(tmp_path_factory.mktemp("conceptkit-mongo")) as server:
+        yield server.uri
+
+
+def fresh_name() -> str:
+    return f"ck_{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture
+def db(mongo_uri: str) -> Iterator[Database]:
+    """A blocking pymongo Database of its own, dropped after the test."""
+    client = sync_client(mongo_uri)
+    name = fresh_name()
+    try:
+        yield client[name]
+    finally:
+        client.drop_database(name)
+        client.close()
+
+
+@pytest.fixture
+async def async_db(mongo_uri: str) -> AsyncIterator[AsyncDatabase]:
+    """An asyncio pymongo AsyncDatabase of its own, dropped after the test."""
+    client = async_client(mongo_uri)
+    name = fresh_name()
+    try:
+        yield client[name]
+    finally:
+        await client.drop_database(name)
+        await client.close()
 
 
 class TestSealer:

@@ -14,8 +14,8 @@ import signal
 import sys
 
 from conceptkit import ConceptApp, hookimpl, plugin_manager
-from services.storage.database import make_async_client
 from tests.conceptkit.conftest import TestSealer
+from tests.conceptkit.database import async_client
 from tests.conceptkit.sample import SamplePlugin
 
 GRACE = 0.3  # seconds a record may owe reactions before another process takes them over
@@ -32,7 +32,7 @@ class KillAt:
 
 
 async def main(uri: str, db_name: str, target: str) -> None:
-    db = make_async_client(uri)[db_name]
+    db = async_client(uri)[db_name]
     pm = plugin_manager(load_entry_points=False, extra=[SamplePlugin(), KillAt(target)])
     app = ConceptApp(pm, db, services={"log_sealer": TestSealer()}, recovery_grace_s=GRACE)
     async with app.running():

@@ -22,8 +22,8 @@ from conceptkit import ACTIONS, ActionRecord, ConceptApp, InvocationError, new_i
 from conceptkit._log.actionlog import ActionLog, UnstorableRecord, next_seq
 from conceptkit._log.quarantine import MAX_DOCUMENT_BYTES
 from conceptkit._log.records import QUARANTINED
-from services.storage.database import make_async_client
 from tests.conceptkit.conftest import TestSealer
+from tests.conceptkit.database import async_client
 from tests.conceptkit.sample import SamplePlugin
 from tests.faults import FaultyDatabase, Rule, on
 
@@ -252,33 +252,6 @@ async def test_a_root_whose_intent_cannot_be_stored_takes_no_effect_and_owes_not
     await app.engine.close()
 
 
-async def test_the_service_login_with_a_lone_surrogate_leaves_the_log_working(mongo_uri):
-    """The reflection service itself, below its JSON boundary (which refuses such input)."""
-    from services.app.metrics import METRICS
-    from tests.app.conftest import running_service
-
-    def quarantined() -> float:
-        sample = "conceptkit_log_records_quarantined_total"
-        return METRICS.registry.get_sample_value(sample, {"reason": "UnicodeEncodeError"}) or 0.0
-
-    before = quarantined()
-    async with running_service(mongo_uri) as service:
-        bad = {"username": "\ud800", "password": "not-the-password"}
-        try:
-            out = await service.engine.invoke("Accounts", "login", bad, validated=True)
-            assert out["errorKind"] == "unauthorized"
-        except InvocationError:  # a login that writes first fails before its effect
-            pass
-        await service.sign_up()  # later records still reach the log
-        await service.engine.log.flush()
-        actions = service.engine.log.actions
-        (stand_in,) = await actions.find({"quarantined": {"$exists": True}}).to_list(None)
-        assert (stand_in["concept"], stand_in["action"]) == ("Accounts", "login")
-        assert "\\ud800" not in str(stand_in["inputs"])
-        assert await actions.count_documents({"concept": "Accounts", "action": "register"}) == 1
-    assert quarantined() == before + 1
-
-
 # -- any value ----------------------------------------------------------------------
 
 keys = st.text(alphabet=st.characters(codec=None), max_size=6)
@@ -298,7 +271,7 @@ values = st.recursive(
 
 def test_no_value_in_a_record_stops_later_records_from_being_stored(mongo_uri):
     loop = asyncio.new_event_loop()
-    client = make_async_client(mongo_uri)
+    client = async_client(mongo_uri)
     db = client[f"quarantine_{uuid.uuid4().hex[:12]}"]
     log, counted = loop.run_until_complete(new_log(db))
     try:

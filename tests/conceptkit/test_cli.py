@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from conceptkit._cli import main, render_trace, trace
-from services.storage.database import make_client
+from tests.conceptkit.database import sync_client
 
 
 def test_syncs_lists_every_registered_sync(capsys):
@@ -36,7 +36,7 @@ async def test_trace_prints_the_causal_tree_of_a_flow(sample_app, mongo_uri):
     assert "Ledger.open" in lines[1] and out["account"] in lines[1]
     assert lines[2].startswith("  ") and "Audit.note" in lines[2] and "[sync AuditOpen]" in lines[2]
     # by the id of the child action: the same tree, with the child marked
-    child = make_client(mongo_uri)[eng.db.name]["conceptkit_actions"].find_one({"concept": "Audit"})
+    child = sync_client(mongo_uri)[eng.db.name]["conceptkit_actions"].find_one({"concept": "Audit"})
     assert trace(child["_id"], mongo_uri, eng.db.name).splitlines()[2].endswith("<==")
     assert "no action or flow" in trace("missing", mongo_uri, eng.db.name)
 

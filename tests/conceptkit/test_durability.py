@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from conceptkit import ACTIONS, ConceptApp, plugin_manager
-from services.storage.database import make_async_client
 from tests.conceptkit.conftest import TestSealer
 from tests.conceptkit.crashing_app import GRACE
+from tests.conceptkit.database import async_client
 from tests.conceptkit.sample import SamplePlugin
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ def crash_at(uri: str, db_name: str, target: str) -> None:
 
 
 async def restart_and_read(uri: str, db_name: str) -> tuple[list[dict], list[dict]]:
-    client = make_async_client(uri)
+    client = async_client(uri)
     db = client[db_name]
     try:
         pm = plugin_manager(load_entry_points=False, extra=[SamplePlugin()])
@@ -61,7 +61,7 @@ async def test_owed_reactions_run_exactly_once_after_a_sigkill(mongo_uri, kill_p
     # a second restart finds nothing left to do and does not repeat the reaction
     events, _ = await restart_and_read(mongo_uri, db_name)
     assert [e["event"] for e in events] == ["opened"]
-    client = make_async_client(mongo_uri)
+    client = async_client(mongo_uri)
     await client.drop_database(db_name)
     await client.close()
 

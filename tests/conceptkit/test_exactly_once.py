@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from conceptkit import ACTIONS, ConceptApp, InvocationError, plugin_manager
-from services.storage.database import make_async_client
 from tests.conceptkit.conftest import TestSealer
+from tests.conceptkit.database import async_client
 from tests.conceptkit.sample import Flaky, SamplePlugin
 from tests.faults import FaultyDatabase, ProcessDied, Rule
 
@@ -116,7 +116,7 @@ async def concept_state(db: Any) -> dict[str, list[dict]]:
 
 @pytest.fixture
 async def fresh_db(mongo_uri) -> AsyncIterator[Callable[[], Any]]:
-    client = make_async_client(mongo_uri)
+    client = async_client(mongo_uri)
     names: list[str] = []
 
     def new() -> Any:

@@ -24,9 +24,8 @@ from conceptkit import (
     run_request,
     vars,
 )
-from services.storage.database import make_async_client
-from services.storage.embedded_mongo import EmbeddedMongo, free_port
 from tests.conceptkit.conftest import TestSealer
+from tests.conceptkit.database import EmbeddedServer, async_client, free_port
 from tests.conceptkit.sample import SamplePlugin
 
 
@@ -53,7 +52,7 @@ class LogWrites(monitoring.CommandListener):
 
 async def test_a_flow_is_logged_in_one_pending_write_and_one_commit(mongo_uri):
     listener = LogWrites()
-    client = make_async_client(mongo_uri, event_listeners=[listener])
+    client = async_client(mongo_uri, event_listeners=[listener])
     db = client[f"gc_{time.time_ns()}"]
     pm = plugin_manager(load_entry_points=False, extra=[SamplePlugin()])
     app = ConceptApp(pm, db, services={"log_sealer": TestSealer()})
@@ -103,7 +102,7 @@ class Switch(Concept):
     """An action that stops the database: its own record cannot be committed."""
 
     name = "Switch"
-    server: EmbeddedMongo | None = None
+    server: EmbeddedServer | None = None
 
     @action
     async def flip(self, label: str) -> dict[str, Any]:
@@ -154,20 +153,21 @@ class SwitchPlugin:
 
 async def test_a_commit_the_database_refuses_is_kept_and_written_when_it_returns(tmp_path):
     port = free_port()
-    server = EmbeddedMongo(tmp_path / "db", port=port)
+    server = EmbeddedServer(tmp_path / "db", port=port)
     uri = server.start()
     Switch.server = server
-    client = make_async_client(uri, serverSelectionTimeoutMS=500)
+    client = async_client(uri, serverSelectionTimeoutMS=500)
     db = client["outage"]
     pm = plugin_manager(load_entry_points=False, extra=[SwitchPlugin()])
     app = ConceptApp(pm, db, services={"log_sealer": TestSealer()}, recovery_grace_s=3600)
+    back = EmbeddedServer(tmp_path / "db", port=port)
     try:
         async with app.running():
             out = await app.engine.invoke(
                 "Switch", "flip", {"label": "x"}, flow="f", group_commit=True
             )
             assert out == {"label": "x"}  # the flow ran; its commit failed and was queued
-            EmbeddedMongo(tmp_path / "db", port=port).start()  # the database is back
+            back.start()  # the database is back
             deadline = time.monotonic() + 20
             while True:
                 try:
@@ -185,17 +185,18 @@ async def test_a_commit_the_database_refuses_is_kept_and_written_when_it_returns
     finally:
         Switch.server = None
         await client.close()
-        EmbeddedMongo(tmp_path / "db", port=port).stop()
+        server.stop()
+        back.stop()
 
 
 async def test_a_reply_that_times_out_mid_commit_loses_no_record(tmp_path):
     """The database freezes after the flow's actions ran: the commit before the reply
     waits, the reply's timeout passes (the caller gets None), and every record still
     lands, in order and marked done, once the database is back."""
-    server = EmbeddedMongo(tmp_path / "db")
+    server = EmbeddedServer(tmp_path / "db")
     uri = server.start()
     Switch.server = server
-    client = make_async_client(uri)
+    client = async_client(uri)
     db = client["freeze"]
     pm = plugin_manager(load_entry_points=False, extra=[SwitchPlugin()])
     app = ConceptApp(pm, db, services={"log_sealer": TestSealer()}, recovery_grace_s=3600)

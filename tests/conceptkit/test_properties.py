@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conceptkit import ConceptApp, plugin_manager
-from services.storage.database import make_async_client
 from tests.conceptkit.conftest import ALICE, TestSealer
+from tests.conceptkit.database import async_client
 from tests.conceptkit.sample import SamplePlugin
 
 json_values = st.recursive(
@@ -37,7 +37,7 @@ class Harness:
         self.loop.run_until_complete(self._start())
 
     async def _start(self) -> None:
-        self.mongo = make_async_client(self.uri)
+        self.mongo = async_client(self.uri)
         self.db = self.mongo[f"prop_{uuid.uuid4().hex[:12]}"]
         pm = plugin_manager(load_entry_points=False, extra=[SamplePlugin()])
         self.app = ConceptApp(pm, self.db, services={"log_sealer": TestSealer()})
