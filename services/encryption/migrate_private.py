@@ -34,7 +34,7 @@ from typing import Any
 
 import attrs
 
-from conceptkit import FIRING_PREFIX, MARKS, PRIVATE, SECRET
+from conceptkit import ACTIONS, FIRING_PREFIX, MARKS, PRIVATE, SECRET
 from concepts import call_scheduler, dialer, phone_call, phone_verification, profile, prompts
 from services.encryption.keys import PHONE, Encryptor
 
@@ -44,7 +44,7 @@ log = logging.getLogger("services.encryption.migrate_private")
 
 MIGRATIONS = "migrations"
 MARKER_ID = "private-at-rest-v1"
-ACTIONS = "conceptkit_actions"
+
 _OLD_THROTTLE = re.compile(r"number:[0-9a-f]{64}")  # an unkeyed SHA-256 of the number
 Convert = Callable[[Encryptor, dict[str, Any]], dict[str, Any]]
 
