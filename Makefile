@@ -37,8 +37,9 @@ $(BIN)/python:
 	  rm -rf $(VENV); exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# `make run` is development: the app with its tooling (the devtools extra: simulator, stand-ins).
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[devtools]'
 	@touch $@
 
 # Example plugins are installed too: the conceptkit tests find them by their entry points.

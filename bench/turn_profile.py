@@ -35,7 +35,7 @@ from services.app.clock import FakeClock
 from services.app.config import load_config
 from services.app.worker_loop import CallWorker
 from services.completion.local import MockCompletionChecker
-from services.devtools.call_player import play_call
+from services.devtools.call_player import CallSpec, play_call
 from services.devtools.callees import ScriptedCallee
 from services.storage.embedded_mongo import EmbeddedMongo
 from services.telephony.mock import MockTelephony
@@ -129,7 +129,7 @@ async def run(calls: int, uri: str, profile: str | None, show_flows: int = 0) ->
                 profiler.enable()
             for placed in telephony.calls:
                 result = await play_call(
-                    placed.call_spec(),
+                    CallSpec.from_mock_call(placed),
                     auth_token=MOCK_AUTH_TOKEN,
                     http=http,
                     callee=ScriptedCallee(ANSWERS),

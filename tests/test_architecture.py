@@ -10,7 +10,8 @@
   (their types and errors): adapters come through ports, handed over at start-up;
 - outside syncs/, no module names a concept by string to query or invoke it;
 - no product module is over 400 lines;
-- the production entry points (server.py, worker.py) reach no development tooling.
+- the production entry points (server.py, worker.py) reach no development tooling,
+  nor a dependency only the tooling has.
 
 Each rule lists the places that break it today, so the rule holds for everything
 else and an entry can only be removed (issue 13 removes them): a new break fails
@@ -34,11 +35,7 @@ CONCEPT_HELPERS_IMPORTED = {
     ("concepts/phone_verification.py", "concepts.phone_numbers"),
     ("concepts/profile.py", "concepts.phone_numbers"),
 }
-STRING_CONCEPT_CALLS = {
-    "services/devtools/phone_simulator.py",
-    "services/devtools/phone_simulator_routes.py",
-    "services/app/worker_loop.py",
-}
+STRING_CONCEPT_CALLS: set[str] = set()  # the worker and simulator ask syncs/queries.py
 PORTS = {"services.telephony", "services.completion"}  # the interfaces concepts are given
 ADAPTERS_IMPORTED = {("syncs/plugin.py", "services.app.adapters")}  # the plugin registers them
 OVER_BUDGET = {
@@ -47,9 +44,7 @@ OVER_BUDGET = {
     "concepts/phone_call.py": 835,
     "concepts/reflection_session.py": 702,
     "concepts/schedule.py": 473,
-    "services/devtools/call_player.py": 1038,
     "services/completion/local.py": 407,
-    "services/devtools/phone_simulator.py": 744,
 }
 
 
@@ -220,21 +215,11 @@ def test_the_known_breaks_are_still_real(rule):
             assert (ROOT / path).exists(), path
 
 
+# Development tooling: all of services/devtools (mock mode mounts the simulator through the
+# hooks of services/app/mock_mode.py, registered by an entry point) and the tests.
 TOOLING = {
-    "services.devtools.call_player",
-    "services.devtools.callees",
-    "services.devtools.phone_simulator",
-    "services.devtools.phone_simulator_routes",
-    "services.devtools.devrun",
-}
-# What the production entry points reach today through services/app/assembly.py (mock mode
-# mounts the simulator, which plays calls with the call player); issue 13 moves it
-# behind a plugin hook.
-TOOLING_REACHED = {
-    "services.devtools.call_player",
-    "services.devtools.callees",
-    "services.devtools.phone_simulator",
-    "services.devtools.phone_simulator_routes",
+    rel(p).removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+    for p in modules("services/devtools")
 }
 
 
@@ -260,5 +245,20 @@ def reached_from(*entry_points: str) -> set[str]:
 
 
 def test_production_reaches_no_development_tooling():
+    assert "services.devtools.phone_simulator" in TOOLING  # the rule sees the tooling
     reached = reached_from("server", "worker")
-    assert {m for m in reached if m in TOOLING or top(m) == "tests"} == TOOLING_REACHED
+    assert {m for m in reached if m in TOOLING or top(m) == "tests"} == set()
+
+
+TOOLING_DEPENDENCIES = {"httpx"}  # pyproject.toml's `devtools` extra, not a runtime dependency
+
+
+def test_production_imports_no_tooling_dependency():
+    reached = reached_from("server", "worker")
+    breaks = set()
+    for module in reached:
+        path = ROOT / (module.replace(".", "/") + ".py")
+        if not path.exists():
+            path = ROOT / module.replace(".", "/") / "__init__.py"
+        breaks |= {(module, n) for n in imported(path) if top(n) in TOOLING_DEPENDENCIES}
+    assert breaks == set()

@@ -21,9 +21,8 @@ from conceptkit import ConceptApp, plugin_manager
 from services.app.config import Config, ensure_local_key, load_config
 from services.app.logs import setup_logging
 from services.app.metrics import METRICS
+from services.app.mock_mode import mock_mode_plugins
 from services.app.webapp import webapp_routes
-from services.devtools.phone_simulator import attach_simulator
-from services.devtools.phone_simulator_routes import install_simulator
 from services.encryption.migrate_private import migrate_private
 from services.storage.database import make_async_client
 from services.webhooks.twilio import webhook_routes
@@ -71,8 +70,9 @@ def concept_app(
     """The engine with the app's plugin and the enabled ones (``PLUGINS``); ``services``
     replaces the configured adapters (tests).
 
-    In mock mode the mock phone provider reports its calls and SMS to the phone
-    simulator through the database, since the worker and the server are separate processes.
+    In mock mode the installed mock-mode tools see the adapters (services/app/mock_mode.py):
+    the phone simulator records the mock phone's calls and SMS in the database, since the
+    worker and the server are separate processes.
     """
     app = ServiceApp(
         plugin_manager(allow={APP_PLUGIN, *config.plugins}),
@@ -86,7 +86,7 @@ def concept_app(
         wall_clock=wall_clock,
     )
     if config.use_mocks and services is None:
-        attach_simulator(app.services["telephony"], db)
+        mock_mode_plugins().hook.reflection_mock_services(services=app.services, db=db)
     METRICS.watch(app.engine)
     return app
 
@@ -100,7 +100,8 @@ def server_app(
     database: Callable[[Any], Any] | None = None,
     wall_clock: Callable[[], float] = time.time,
 ) -> Starlette:
-    """The web server: API, docs, Twilio webhooks, health checks and the web app.
+    """The web server: API, docs, Twilio webhooks, health checks and the web app (and in mock
+    mode what the installed mock-mode tools mount: the phone simulator).
 
     ``database`` wraps the database handle everything uses (tests inject faults with it);
     ``wall_clock`` is when pending log records become replayable (tests restart "later").
@@ -146,5 +147,7 @@ def server_app(
     asgi = app.asgi(routes, max_body_bytes=config.max_body_bytes, lifespan=lifespan)
     asgi.state.concept_app = app
     if config.use_mocks and services is None:
-        install_simulator(asgi, app.engine, db, config)
+        mock_mode_plugins().hook.reflection_mock_server(
+            asgi=asgi, engine=app.engine, db=db, config=config
+        )
     return asgi

@@ -20,6 +20,7 @@ import socket
 from typing import Any
 
 from conceptkit import Engine, new_id
+from syncs import queries
 
 log = logging.getLogger("worker")
 
@@ -27,6 +28,8 @@ PLAN_LEAD = dt.timedelta(seconds=60)  # create the queued call this long before 
 
 
 class CallWorker:
+    """One worker process's loops: plan, claim (``claimers`` at once) and reconcile."""
+
     def __init__(
         self,
         engine: Engine,
@@ -67,13 +70,9 @@ class CallWorker:
     async def plan_due(self) -> int:
         """Queue a call for every schedule whose next time is within the lead."""
         now = self.clock.now()
-        rows = await self.engine.query(
-            "Schedule", "_dueUsers", {"before": now + PLAN_LEAD, "limit": 200}
-        )
+        rows = await queries.schedules_due(self.engine, now + PLAN_LEAD, limit=200)
         for row in rows:
-            await self.engine.invoke(
-                "Schedule", "advance", {"user": row["user"], "after": row["at"]}
-            )
+            await queries.plan_next_call(self.engine, row["user"], row["at"])
         return len(rows)
 
     async def reconcile(self) -> list[str]:
@@ -86,20 +85,16 @@ class CallWorker:
         It looks first: a claim is an action (logged), a look is not.
         """
         now = self.clock.now()
-        if not await self.engine.query("CallScheduler", "_isDue", {"now": now}):
+        if not await queries.is_a_call_due(self.engine, now):
             return False
-        out = await self.engine.invoke(
-            "CallScheduler",
-            "claimDue",
-            {"worker": self.worker_id, "now": now, "leaseSeconds": self.lease_s},
-        )
+        out = await queries.claim_due_call(self.engine, self.worker_id, now, self.lease_s)
         return "error" not in out
 
     async def seconds_until_due(self) -> float:
-        rows = await self.engine.query("CallScheduler", "_nextDueAt", {})
-        if not rows or rows[0].get("dueAt") is None:
+        due_at = await queries.next_call_due_at(self.engine)
+        if due_at is None:
             return self.max_sleep_s
-        wait = rows[0]["dueAt"] - self.clock.now().timestamp()
+        wait = due_at - self.clock.now().timestamp()
         return min(max(wait, 0.0), self.max_sleep_s)
 
     async def _claim_loop(self) -> None:

@@ -27,12 +27,14 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from conceptkit import JSON, ApiError, EngineError, bearer_token, error_response, read_json_object
+from services.app.assembly import webhook_auth_token
 from services.devtools.phone_simulator import (
     DECISIONS,
     MAX_SPOKEN_CHARS,
     PhoneSimulator,
     SimulatorError,
 )
+from syncs import queries
 
 __all__ = ["PAGE_DIR", "install_simulator", "phone_simulator_for", "simulator_routes"]
 
@@ -61,15 +63,14 @@ def phone_simulator_for(engine: Any, db: Any, config: Any, **options: Any) -> Ph
     """The simulator of a mock-mode server: webhooks signed as the server expects them."""
     if not config.use_mocks:
         raise ValueError("the phone simulator exists only with USE_MOCKS=true")
-    from services.app.assembly import webhook_auth_token  # assembly imports this module lazily
-
     return PhoneSimulator(engine, db, auth_token=webhook_auth_token(config), **options)
 
 
 def install_simulator(
     asgi: Any, engine: Any, db: Any, config: Any, **options: Any
 ) -> PhoneSimulator:
-    """Mount the simulator on the Starlette app `server_app` built, and run it with the app.
+    """Mount the simulator on the Starlette app `server_app` built, and run it with the app
+    (what the mock-mode hook does: services/devtools/simulator_plugin.py).
 
     Its routes go first (so a catch-all mount of the web app cannot shadow them) and its
     background work starts and stops inside the app's own lifespan.
@@ -97,12 +98,12 @@ def simulator_routes(simulator: PhoneSimulator) -> list[Route]:
         if token is None:
             raise ApiError(401, "log in first: send Authorization: Bearer <session token>")
         try:
-            rows = await engine.query("Accounts", "_userForToken", {"token": token})
+            user = await queries.user_for_token(engine, token)
         except EngineError:
-            rows = []
-        if not rows:
+            user = None
+        if user is None:
             raise ApiError(401, "your session has expired or was logged out; log in again")
-        return rows[0]["user"]
+        return user
 
     def api(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:

@@ -12,7 +12,6 @@ import random
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import attrs
 
@@ -58,21 +57,6 @@ class MockCall:
     status: str = "queued"
     start_time: datetime | None = None
     user: str | None = None  # the account the service placed it for (the port's `user`)
-
-    def call_spec(self) -> Any:
-        """This call as the Twilio call player plays it (with answering-machine detection,
-        as `TwilioTelephony` asks for)."""
-        from services.devtools.call_player import CallSpec
-
-        return CallSpec(
-            to=self.to,
-            from_=self.from_,
-            sid=self.sid,
-            answer_url=self.answer_url,
-            status_callback_url=self.status_callback_url,
-            recording_status_callback_url=self.recording_callback_url,
-            machine_detection="Enable",
-        )
 
 
 @attrs.frozen

@@ -24,7 +24,7 @@ from services.app.clock import FakeClock
 from services.app.config import load_config
 from services.app.worker_loop import CallWorker
 from services.completion.local import MockCompletionChecker
-from services.devtools.call_player import CallResult, play_call
+from services.devtools.call_player import CallResult, CallSpec, play_call
 from services.telephony.mock import MockTelephony
 from services.webhooks.signature import sign_twilio_request
 from tests.api_client import call_api, sign_up
@@ -107,7 +107,11 @@ class Service:
 
     async def play(self, placed: Any, callee: Any, **options: Any) -> CallResult:
         result = await play_call(
-            placed.call_spec(), auth_token=MOCK_AUTH_TOKEN, http=self.http, callee=callee, **options
+            CallSpec.from_mock_call(placed),
+            auth_token=MOCK_AUTH_TOKEN,
+            http=self.http,
+            callee=callee,
+            **options,
         )
         await self.engine.settle()  # flows still running after their reply (the goodbye's)
         await self.engine.log.flush()

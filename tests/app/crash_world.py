@@ -36,7 +36,7 @@ from services.app.clock import FakeClock
 from services.app.config import load_config
 from services.app.worker_loop import CallWorker
 from services.completion.local import MockCompletionChecker
-from services.devtools.call_player import CallPlayer, CallResult, PlayerOptions
+from services.devtools.call_player import CallPlayer, CallResult, CallSpec, PlayerOptions
 from services.telephony.mock import CallEnded, MockTelephony
 from tests.api_client import call_api, sign_up
 from tests.faults import FaultyDatabase, ProcessDied, Rule
@@ -204,7 +204,7 @@ class World:
             if call.status in ("canceled", "completed"):
                 continue  # hung up before it rang
             player = CallPlayer(
-                call.call_spec(),
+                CallSpec.from_mock_call(call),
                 auth_token=MOCK_AUTH_TOKEN,
                 http=self.http,
                 callee=callee(),

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from starlette.responses import Response
 from twilio.twiml.voice_response import VoiceResponse
 
-from services.devtools import call_player as player_module
+from services.devtools import call_model
 from services.devtools.call_player import (
     APPLICATION_ERROR_MESSAGE,
     CallPlayer,
@@ -575,9 +575,9 @@ async def test_a_pace_takes_the_call_at_twilios_speed(
     waited, record_sleep = sleep_recorder()
     callee = ScriptedCallee(["one two three four five"])  # 5 words: 2 s at 2.5 words/s
     await play(hooks, http, callee, sleep=record_sleep, pace=1.0)
-    said = [player_module._speaking_s(t) for t in ("Hello Ana.", "What was good today?")]
+    said = [call_model.speaking_s(t) for t in ("Hello Ana.", "What was good today?")]
     # the greeting's two Says, the answer, the 3 s end-of-speech pause, then the goodbye
-    goodbye = player_module._speaking_s("Thank you. Goodbye.")
+    goodbye = call_model.speaking_s("Thank you. Goodbye.")
     assert waited == [*said, 2.0, 3.0, goodbye]
     waited.clear()
     await play(hooks, http, ScriptedCallee(["one two three four five"]), sleep=record_sleep)
