@@ -34,9 +34,9 @@ from services.app.assembly import MOCK_AUTH_TOKEN, server_app
 from services.app.clock import FakeClock
 from services.app.config import load_config
 from services.app.worker_loop import CallWorker
-from services.completion.local import MockCompletionChecker
 from services.devtools.call_player import CallSpec, play_call
 from services.devtools.callees import ScriptedCallee
+from services.devtools.mock_completion import MockCompletionChecker
 from services.storage.embedded_mongo import EmbeddedMongo
 from services.telephony.mock import MockTelephony
 from tests.api_client import call_api, sign_up

@@ -44,7 +44,6 @@ OVER_BUDGET = {
     "concepts/phone_call.py": 835,
     "concepts/reflection_session.py": 702,
     "concepts/schedule.py": 473,
-    "services/completion/local.py": 407,
 }
 
 

@@ -112,7 +112,7 @@ def test_local_completion_check_needs_no_gemini_key_and_uses_the_local_rules() -
     assert "GEMINI_API_KEY" in errors_of(**live)
     config = load(**live, COMPLETION_CHECK="local")
     assert config.completion_check == "local" and config.gemini_api_key is None
-    assert type(completion_for(config)).__name__ == "MockCompletionChecker"
+    assert type(completion_for(config)).__name__ == "LocalCompletionChecker"
     # with a key and the default check, Gemini answers
     assert type(completion_for(load(**LIVE))).__name__ == "GeminiCompletionChecker"
     assert "COMPLETION_CHECK" in errors_of(**LIVE, COMPLETION_CHECK="llm")

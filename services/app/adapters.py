@@ -58,9 +58,9 @@ def telephony_for(config: Config) -> Any:
 
 def completion_for(config: Config) -> Any:
     if config.use_mocks or config.completion_check == "local" or not config.gemini_api_key:
-        from services.completion.local import MockCompletionChecker
+        from services.completion.local import LocalCompletionChecker
 
-        return MockCompletionChecker()
+        return LocalCompletionChecker()
     from services.completion.gemini import GeminiCompletionChecker
 
     return GeminiCompletionChecker(

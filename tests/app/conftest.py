@@ -23,8 +23,8 @@ from services.app.assembly import MOCK_AUTH_TOKEN, server_app
 from services.app.clock import FakeClock
 from services.app.config import load_config
 from services.app.worker_loop import CallWorker
-from services.completion.local import MockCompletionChecker
 from services.devtools.call_player import CallResult, CallSpec, play_call
+from services.devtools.mock_completion import MockCompletionChecker
 from services.telephony.mock import MockTelephony
 from services.webhooks.signature import sign_twilio_request
 from tests.api_client import call_api, sign_up

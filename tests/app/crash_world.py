@@ -35,8 +35,8 @@ from services.app.assembly import MOCK_AUTH_TOKEN, server_app
 from services.app.clock import FakeClock
 from services.app.config import load_config
 from services.app.worker_loop import CallWorker
-from services.completion.local import MockCompletionChecker
 from services.devtools.call_player import CallPlayer, CallResult, CallSpec, PlayerOptions
+from services.devtools.mock_completion import MockCompletionChecker
 from services.telephony.mock import CallEnded, MockTelephony
 from tests.api_client import call_api, sign_up
 from tests.faults import FaultyDatabase, ProcessDied, Rule

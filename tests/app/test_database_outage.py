@@ -10,7 +10,7 @@ import pytest
 from services.app.adapters import adapters_for
 from services.app.assembly import MOCK_AUTH_TOKEN, server_app
 from services.app.config import load_config
-from services.completion.local import MockCompletionChecker
+from services.devtools.mock_completion import MockCompletionChecker
 from services.storage.embedded_mongo import EmbeddedMongo
 from services.telephony.mock import MockTelephony
 from services.webhooks.signature import sign_twilio_request

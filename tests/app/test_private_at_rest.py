@@ -24,8 +24,8 @@ from services.app.adapters import adapters_for
 from services.app.assembly import concept_app
 from services.app.clock import FakeClock
 from services.app.config import load_config
-from services.completion.local import MockCompletionChecker
 from services.devtools.callees import NoAnswerCallee, ScriptedCallee
+from services.devtools.mock_completion import MockCompletionChecker
 from services.encryption.keys import Encryptor, parse_keys
 from services.encryption.migrate_private import CONVERSIONS, MARKER_ID, migrate_private
 from services.encryption.migrate_private import main as migrate_main

@@ -28,7 +28,7 @@ from services.app.adapters import adapters_for
 from services.app.assembly import server_app
 from services.app.config import load_config
 from services.app.webapp import webapp_routes
-from services.completion.local import MockCompletionChecker
+from services.devtools.mock_completion import MockCompletionChecker
 from services.storage.database import make_client
 from services.storage.embedded_mongo import free_port
 from services.telephony.mock import MockTelephony

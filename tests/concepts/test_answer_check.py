@@ -6,7 +6,7 @@ import pytest
 
 from concepts.answer_check import AnswerCheck
 from services.completion import CompletionVerdict
-from services.completion.local import MockCompletionChecker
+from services.devtools.mock_completion import MockCompletionChecker
 
 Q = "What are you grateful for today?"
 

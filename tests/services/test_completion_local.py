@@ -15,7 +15,8 @@ from services.completion import (
     CompletionVerdict,
     should_advance,
 )
-from services.completion.local import LocalCompletionChecker, MockCompletionChecker
+from services.completion.local import LocalCompletionChecker
+from services.devtools.mock_completion import MockCompletionChecker
 
 GRATEFUL = "Who are you grateful for today?"
 DAY = "How was your day?"

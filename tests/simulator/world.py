@@ -28,7 +28,7 @@ from services.app.assembly import concept_app, server_app
 from services.app.clock import SystemClock
 from services.app.config import Config, load_config
 from services.app.worker_loop import CallWorker
-from services.completion.local import MockCompletionChecker
+from services.devtools.mock_completion import MockCompletionChecker
 from services.devtools.phone_simulator import PhoneSimulator, attach_simulator
 from services.devtools.phone_simulator_routes import install_simulator
 from services.storage.database import make_async_client
