@@ -77,9 +77,9 @@ from bench.calls_support import (  # noqa: E402
 from conceptkit import new_id  # noqa: E402
 from concepts.call_scheduler import FIELD_NUMBER as CALL_NUMBER_FIELD  # noqa: E402
 from concepts.profile import FIELD_LABELS as PROFILE_FIELDS  # noqa: E402
+from services.devtools.standin.twilio import TwilioStandIn, no_sleep  # noqa: E402
 from services.encryption.keys import encryptor_from_env  # noqa: E402
 from services.storage.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
-from tests.standin.twilio_standin import TwilioStandIn, no_sleep  # noqa: E402
 
 PUBLIC = "https://reflection.bench.test"
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"

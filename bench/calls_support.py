@@ -30,8 +30,8 @@ if str(ROOT) not in sys.path:
 
 from services.devtools.call_player import Utterance  # noqa: E402
 from services.devtools.callees import ScriptedCallee  # noqa: E402
-from tests.services.gemini_standin import GeminiStandIn, generate_content_response  # noqa: E402
-from tests.standin.twilio_standin import _RoutingTransport  # noqa: E402
+from services.devtools.standin.gemini import GeminiStandIn, generate_content_response  # noqa: E402
+from services.devtools.standin.servers import RoutingTransport  # noqa: E402
 
 # -- callees --------------------------------------------------------------------------
 
@@ -136,7 +136,7 @@ def routing_client(public: str, local: str) -> httpx.AsyncClient:
     """The stand-in's webhook client, without httpx's default pool of 100 connections /
     20 kept alive: Twilio opens as many connections as it has webhooks in flight, and
     the pool's queueing would otherwise be counted as server latency."""
-    transport = _RoutingTransport(public, local)
+    transport = RoutingTransport(public, local)
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None, keepalive_expiry=2)
     transport.inner = httpx.AsyncHTTPTransport(limits=limits)
     return httpx.AsyncClient(trust_env=False, transport=transport, timeout=30)

@@ -23,8 +23,8 @@ import attrs
 import httpx
 import pytest
 
+from services.devtools.standin.twilio import TwilioStandIn
 from services.storage.embedded_mongo import free_port
-from tests.standin.twilio_standin import TwilioStandIn
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC = "https://reflection.example.test"

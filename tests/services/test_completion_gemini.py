@@ -24,7 +24,7 @@ from services.completion.gemini import (
     parse_verdict,
 )
 from services.completion.local import LocalCompletionChecker
-from tests.services.gemini_standin import GeminiStandIn
+from services.devtools.standin.gemini import GeminiStandIn
 
 pytestmark = pytest.mark.filterwarnings(
     # google-genai subclasses aiohttp.ClientSession internally; not ours to fix.

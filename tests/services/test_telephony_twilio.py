@@ -15,21 +15,21 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from services.telephony import AmbiguousDialError, CallRateLimiter, Telephony, TelephonyError
-from services.telephony.twilio import RebasedHttpClient, TwilioTelephony, _never_sent
-from services.webhooks import twiml
-from tests.services.twilio_rest_standin import (
+from services.devtools.standin.rest import (
     CALLS_CREATE,
     CALLS_LIST,
     CALLS_UPDATE,
     MESSAGES_CREATE,
-    TwilioRestStandIn,
     invalid_number,
     rate_limited,
     rfc2822,
     server_error,
     slow,
 )
+from services.devtools.standin.twilio import TwilioRestStandIn
+from services.telephony import AmbiguousDialError, CallRateLimiter, Telephony, TelephonyError
+from services.telephony.twilio import RebasedHttpClient, TwilioTelephony, _never_sent
+from services.webhooks import twiml
 
 FROM = "+15550001111"
 TO = "+15557654321"

@@ -39,8 +39,9 @@ from services.devtools.callees import (
     SilentCallee,
     VoicemailCallee,
 )
+from services.devtools.standin.twilio import no_sleep
+from services.devtools.standin.webhooks import ReceivedWebhook, ScriptedWebhooks
 from services.webhooks import twiml
-from tests.standin.twilio_standin import ReceivedWebhook, ScriptedWebhooks, no_sleep
 
 TOKEN = "webhook-test-token"
 FROM = "+15550001111"

@@ -17,11 +17,12 @@ from services.devtools.callees import (
     ScriptedCallee,
     SilentCallee,
 )
+from services.devtools.standin.rest import CALLS_CREATE, server_error
+from services.devtools.standin.twilio import TwilioStandIn
+from services.devtools.standin.webhooks import ReceivedWebhook, ScriptedWebhooks
 from services.telephony import AmbiguousDialError
 from services.telephony.twilio import TwilioTelephony
 from services.webhooks import twiml
-from tests.services.twilio_rest_standin import CALLS_CREATE, server_error
-from tests.standin.twilio_standin import ReceivedWebhook, ScriptedWebhooks, TwilioStandIn
 
 FROM = "+15550001111"
 TO = "+14155550100"

@@ -1,9 +1,9 @@
-"""The full Twilio stand-in for end-to-end tests: REST API plus calls played for real.
+"""The Twilio stand-in: its REST API served, and the calls created played for real.
 
-`TwilioStandIn` is the REST stand-in (`tests.services.twilio_rest_standin`) whose calls
-come alive: when the real `twilio` client creates a call (POST Calls.json), a
-`services.devtools.call_player.CallPlayer` plays it in the background, on the stand-in's own
-uvicorn thread and loop, sending signed webhooks over real HTTP to the server under test
+`TwilioRestStandIn` serves the REST API (`services.devtools.standin.rest`) on a local
+port. `TwilioStandIn` is the REST stand-in whose calls come alive: when the real `twilio`
+client creates a call (POST Calls.json), a `services.devtools.call_player.CallPlayer`
+plays it in the background, on the stand-in's own uvicorn thread and loop, sending signed webhooks over real HTTP to the server under test
 and answering as the callee registered for the `To` number. `calls(sid).update(status=
 "completed")` hangs up a live call. Messages are recorded, so tests can read SMS codes.
 
@@ -14,49 +14,39 @@ and answering as the callee registered for the `To` number. `calls(sid).update(s
         ...
         [result] = await twilio.wait_for_calls(1, timeout=5)
 
-`ScriptedWebhooks` is a small signature-checking webhook server, for testing the player
-and the stand-in themselves (end-to-end tests use the real server instead).
+The phone simulator plays its calls with the same `CallPlayer` (docs/twilio-standin.md);
+`services.devtools.standin.webhooks.ScriptedWebhooks` is a scripted webhook server for
+testing the player and the stand-in themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 import attrs
 import httpx
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from services.devtools.call_player import CallPlayer, CallResult, CallSpec, PlayerOptions
 from services.devtools.callees import NoAnswerCallee
-from services.webhooks import twiml
-from services.webhooks.signature import validate_twilio_request
-from tests.services.twilio_rest_standin import (
+from services.devtools.standin.rest import (
     ENDED,
-    ServerThread,
+    Fault,
+    RecordedRequest,
     StandInState,
-    TwilioRestStandIn,
     build_app,
     new_sid,
     rfc2822,
 )
+from services.devtools.standin.servers import RoutingTransport, ServerThread
 
 __all__ = [
-    "NoDelayServerThread",
     "PlayingState",
-    "ReceivedWebhook",
-    "ScriptedWebhooks",
+    "TwilioRestStandIn",
     "TwilioStandIn",
     "no_sleep",
 ]
@@ -68,27 +58,38 @@ async def no_sleep(_seconds: float) -> None:
     """The stand-in's default `sleep`: callee pauses cost no real time."""
 
 
-class NoDelayServerThread(ServerThread):
-    """`ServerThread` on a socket created with proto=IPPROTO_TCP.
+class TwilioRestStandIn:
+    """`with TwilioRestStandIn() as twilio:` then point `api_base_url` at `twilio.base_url`."""
 
-    asyncio only sets TCP_NODELAY on accepted sockets whose proto is IPPROTO_TCP, and
-    `ServerThread` binds a proto-0 socket; uvicorn then writes response head and body
-    separately and every keep-alive request stalls ~40 ms (Nagle + delayed ACK), which
-    would swamp the turn latencies the player measures.
-    """
+    def __init__(self, account_sid: str | None = None, auth_token: str = "standin-token") -> None:
+        self.state = StandInState(account_sid or new_sid("AC"), auth_token)
+        self.server = ServerThread(build_app(self.state))
 
-    def __init__(self, app: Callable[..., Any]) -> None:
-        super().__init__(app)
-        self._sock.close()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._sock = sock
-        self.port = sock.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def account_sid(self) -> str:
+        return self.state.account_sid
+
+    @property
+    def auth_token(self) -> str:
+        return self.state.auth_token
+
+    def fail_next(self, endpoint: str, fault: Fault, times: int = 1) -> None:
+        self.state.fail_next(endpoint, fault, times)
+
+    def requests_to(self, endpoint: str) -> list[RecordedRequest]:
+        return self.state.requests_to(endpoint)
+
+    def __enter__(self) -> TwilioRestStandIn:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.state.stopping.set()
+        self.server.stop()
 
 
 class PlayingState(StandInState):
@@ -151,7 +152,7 @@ class TwilioStandIn(TwilioRestStandIn):
         self.route = route
         # Not calling super().__init__: it would build a plain state and bind a second port.
         self.state = PlayingState(account_sid or new_sid("AC"), auth_token, self)
-        self.server = NoDelayServerThread(build_app(self.state))
+        self.server = ServerThread(build_app(self.state))
         self.options = PlayerOptions(**{"sleep": no_sleep, **options})
         self.default_callee = default_callee
         self._lock = threading.Lock()
@@ -259,7 +260,7 @@ class TwilioStandIn(TwilioRestStandIn):
         loop = asyncio.get_running_loop()
         self._loop = loop
         if self._http is None:
-            transport = _RoutingTransport(*self.route) if self.route else None
+            transport = RoutingTransport(*self.route) if self.route else None
             self._http = httpx.AsyncClient(trust_env=False, transport=transport)
         player = CallPlayer(
             spec,
@@ -313,123 +314,3 @@ class TwilioStandIn(TwilioRestStandIn):
             except Exception:
                 future.cancel()
         super().__exit__(*exc)
-
-
-# -- a scripted webhook server ----------------------------------------------------------------
-
-
-@attrs.frozen
-class ReceivedWebhook:
-    method: str
-    path: str
-    query: str
-    form: dict[str, str]  # last value of each name
-    signature_valid: bool
-    headers: dict[str, str]
-    received_at: float  # time.monotonic()
-
-
-Handler = Callable[[ReceivedWebhook], "str | Response | Awaitable[str | Response | None] | None"]
-
-
-class ScriptedWebhooks:
-    """A webhook app that checks every `X-Twilio-Signature` (refusing bad ones with 403),
-    records every request, and answers each path with its handler's TwiML (a string), a
-    ready `Response`, or, for None, an empty `<Response/>`. Unknown paths get 404;
-    `/status` and `/recording` answer `<Response/>` unless given other handlers."""
-
-    def __init__(
-        self,
-        auth_token: str,
-        routes: Mapping[str, Handler] | None = None,
-        *,
-        public_base_url: str = "https://service.test",
-    ) -> None:
-        self.auth_token = auth_token
-        self.public_base_url = public_base_url
-        self.routes: dict[str, Handler] = {
-            "/status": lambda r: None,
-            "/recording": lambda r: None,
-            **(routes or {}),
-        }
-        self.requests: list[ReceivedWebhook] = []
-        self._lock = threading.Lock()
-        self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST"])])
-
-    def url(self, path: str) -> str:
-        return self.public_base_url.rstrip("/") + path
-
-    def received(self, path: str | None = None) -> list[ReceivedWebhook]:
-        with self._lock:
-            return [r for r in self.requests if path is None or r.path == path]
-
-    def statuses(self, path: str = "/status") -> list[str]:
-        return [r.form["CallStatus"] for r in self.received(path)]
-
-    async def _handle(self, request: Request) -> Response:
-        body = await request.body()
-        query = request.url.query
-        valid = validate_twilio_request(
-            self.auth_token,
-            self.public_base_url,
-            request.url.path,
-            query,
-            dict(request.headers),
-            None,
-            body,
-        )
-        pairs = parse_qsl(body.decode(), keep_blank_values=True)
-        if request.method == "GET":
-            pairs = parse_qsl(query, keep_blank_values=True)
-        received = ReceivedWebhook(
-            method=request.method,
-            path=request.url.path,
-            query=query,
-            form=dict(pairs),
-            signature_valid=valid,
-            headers=dict(request.headers),
-            received_at=time.monotonic(),
-        )
-        with self._lock:
-            self.requests.append(received)
-        if not valid:
-            return Response("invalid signature", status_code=403)
-        handler = self.routes.get(request.url.path)
-        if handler is None:
-            return Response("not found", status_code=404)
-        answer = handler(received)
-        if inspect.isawaitable(answer):
-            answer = await answer
-        if isinstance(answer, Response):
-            return answer
-        return Response(answer or twiml.empty_response(), media_type="application/xml")
-
-    @contextmanager
-    def serve(self) -> Iterator[ScriptedWebhooks]:
-        """Serve over real HTTP on 127.0.0.1 (public_base_url becomes the server's URL)."""
-        server = NoDelayServerThread(self.app)
-        self.public_base_url = server.base_url
-        server.start()
-        try:
-            yield self
-        finally:
-            server.stop()
-
-
-class _RoutingTransport(httpx.AsyncBaseTransport):
-    """Sends requests for ``public_base`` to ``local_base`` (a proxy in front of the server)."""
-
-    def __init__(self, public_base: str, local_base: str) -> None:
-        self.public = httpx.URL(public_base)
-        self.local = httpx.URL(local_base)
-        self.inner = httpx.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.host == self.public.host:
-            request.url = request.url.copy_with(
-                scheme=self.local.scheme, host=self.local.host, port=self.local.port
-            )
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()

@@ -1,13 +1,13 @@
-"""A local stand-in for the slice of Twilio's REST API this service uses.
+"""The Twilio stand-in's REST API: the slice of Twilio's REST API this service uses.
 
 Lets tests run the real `twilio` library (through `TwilioTelephony(api_base_url=...)`)
 against an HTTP server that records every request and can misbehave on demand.
 
-Layers, so a fuller call simulator can reuse them:
-  * `StandInState`  - calls, messages, recorded requests, queued faults (thread-safe);
-  * `build_app`     - the Starlette app serving the REST endpoints from a state;
-  * `ServerThread`  - runs any ASGI app with uvicorn on a free 127.0.0.1 port;
-  * `TwilioRestStandIn` - the three together, as a context manager.
+  * `StandInState` - calls, messages, recorded requests, queued faults (thread-safe);
+  * `build_app`    - the Starlette app serving the REST endpoints from a state.
+
+`services.devtools.standin.twilio` serves them (`TwilioRestStandIn`), and plays the calls
+created (`TwilioStandIn`).
 """
 
 from __future__ import annotations
@@ -15,22 +15,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 import attrs
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from services.devtools.call_model import new_sid
+from services.devtools.call_model import rfc2822 as call_rfc2822
 
 API = "/2010-04-01/Accounts/{account_sid}"
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
@@ -45,12 +44,8 @@ MESSAGES_CREATE = "messages.create"
 
 
 def rfc2822(moment: datetime | None) -> str | None:
-    """Twilio's timestamp format, e.g. 'Tue, 31 Aug 2010 20:36:28 +0000'."""
-    return None if moment is None else format_datetime(moment.astimezone(UTC))
-
-
-def new_sid(prefix: str) -> str:
-    return prefix + secrets.token_hex(16)
+    """Twilio's timestamp format, e.g. 'Tue, 31 Aug 2010 20:36:28 +0000' (None stays None)."""
+    return None if moment is None else call_rfc2822(moment)
 
 
 @attrs.frozen
@@ -366,68 +361,3 @@ def build_app(state: StandInState) -> Starlette:
             ),
         ]
     )
-
-
-class ServerThread:
-    """Serves an ASGI app with uvicorn in a daemon thread on a free 127.0.0.1 port."""
-
-    def __init__(self, app: Callable[..., Any]) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))  # bound before start: no race for the port
-        self.port: int = self._sock.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("stand-in server did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
-
-
-class TwilioRestStandIn:
-    """`with TwilioRestStandIn() as twilio:` then point `api_base_url` at `twilio.base_url`."""
-
-    def __init__(self, account_sid: str | None = None, auth_token: str = "standin-token") -> None:
-        self.state = StandInState(account_sid or new_sid("AC"), auth_token)
-        self.server = ServerThread(build_app(self.state))
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
-
-    @property
-    def account_sid(self) -> str:
-        return self.state.account_sid
-
-    @property
-    def auth_token(self) -> str:
-        return self.state.auth_token
-
-    def fail_next(self, endpoint: str, fault: Fault, times: int = 1) -> None:
-        self.state.fail_next(endpoint, fault, times)
-
-    def requests_to(self, endpoint: str) -> list[RecordedRequest]:
-        return self.state.requests_to(endpoint)
-
-    def __enter__(self) -> TwilioRestStandIn:
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.state.stopping.set()
-        self.server.stop()
