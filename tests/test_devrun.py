@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -192,3 +193,66 @@ def test_invalid_configuration_exits_2(tmp_path: Path, runs: list[DevRun]) -> No
     assert "LOG_FORMAT" in stderr
     assert "TWILIO_AUTH_TOKEN" in stderr
     assert "Traceback" not in stderr
+
+
+def test_make_run_serves_the_simulator_and_no_example_plugin(
+    tmp_path: Path, runs: list[DevRun], mongo_uri: str
+) -> None:
+    """The real web server and worker, as `make run` starts them, in mock mode.
+
+    The example plugin is installed (``make test`` installs examples/ into .venv) but not
+    enabled, so neither process may load it: no ``/api/Notes/*``, no Notes collection. The
+    simulator comes through the mock-mode hook, though production assembly never imports it.
+    """
+    import importlib.metadata
+
+    import httpx
+    import pymongo
+
+    if "notes" not in {ep.name for ep in importlib.metadata.entry_points(group="conceptkit")}:
+        pytest.skip("the example plugin is not installed (make test installs it)")
+    port = free_port()
+    db_name = f"devrun_{os.getpid()}_{port}"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(ROOT),
+        "PORT": str(port),
+        "DATA_DIR": str(tmp_path / "data"),
+        "MONGODB_URI": mongo_uri,
+        "DB_NAME": db_name,
+        "USE_MOCKS": "true",
+        "PLUGINS": "",  # as in a fresh checkout, whatever a developer's .env says
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.devtools.devrun"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    run = DevRun(proc, port, tmp_path, tmp_path / "data")
+    runs.append(run)
+    threading.Thread(target=lambda: run.stdout.extend(proc.stdout), daemon=True).start()
+    client = pymongo.MongoClient(mongo_uri)
+    try:
+        assert run.wait_for_output("in your browser", timeout=60), "".join(run.stdout)
+        # the worker logs "worker <id> started" once its engine (and collections) are set up
+        assert run.wait_for_output(" started", timeout=30), "".join(run.stdout)
+        assert re.search(r"worker \S+ started", "".join(run.stdout)), "".join(run.stdout)
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=10, trust_env=False) as http:
+            paths = http.get("/openapi.json").json()["paths"]
+            assert "/api/Accounts/register" in paths
+            assert not [p for p in paths if p.startswith("/api/Notes/")]
+            assert http.post("/api/Notes/post", json={"text": "hi"}).status_code == 404
+            assert http.get("/simulator").status_code == 200
+            assert http.get("/simulator/api/status").json() == {"mock": True}
+        collections = client[db_name].list_collection_names()
+        assert collections, "neither process created its collections"
+        assert not [c for c in collections if c.startswith("Notes")], collections
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        client.drop_database(db_name)
+        client.close()
