@@ -1,6 +1,7 @@
 """The callee answers: a machine is hung up on; a person is greeted and asked the first prompt.
 
-Webhook /webhooks/twilio/voice arrives as Requesting.request(path="/twilio/voice").
+The callee picked up: the webhook edge's ``/call/answered`` event (docs/webhooks.md),
+with who answered (``person``, ``machine``, or None when the provider cannot tell).
 """
 
 from __future__ import annotations
@@ -17,11 +18,7 @@ request, sid, answered_by, user, scheduled, prompts, session, name, err, call = 
 )
 positions, asking = vars("positions asking")
 
-VOICE = "/twilio/voice"
-
-
-def is_machine(answered: str) -> bool:
-    return answered.startswith("machine") or answered == "fax"
+ANSWERED = "/call/answered"
 
 
 MachineAnswered = Sync(
@@ -29,19 +26,15 @@ MachineAnswered = Sync(
     doc="voicemail or a fax picked up: hang up without a word; the attempt counts as missed",
     when=[
         Requesting.request(
-            {"path": VOICE, "body": {"CallSid": sid, "AnsweredBy": answered_by, "call": call}},
+            {
+                "path": ANSWERED,
+                "body": {"callSid": sid, "answeredBy": "machine", "call": call},
+            },
             {"request": request},
         )
     ],
-    where=[Filter(lambda f: is_machine(f["answered_by"]), "answered by a machine")],
     then=[
-        PhoneCall.markMissed(
-            {
-                "callSid": sid,
-                "outcome": "VOICEMAIL",
-                "call": Computed(lambda f: f["call"] or None, "call or null"),
-            }
-        ),
+        PhoneCall.markMissed({"callSid": sid, "outcome": "VOICEMAIL", "call": call}),
         Requesting.respond({"request": request, "output": {"hangup": True}}),
     ],
 )
@@ -50,26 +43,22 @@ PersonAnswered = Sync(
     "PersonAnswered",
     when=[
         Requesting.request(
-            {"path": VOICE, "body": {"CallSid": sid, "AnsweredBy": answered_by, "call": call}}, {}
-        )
-    ],
-    where=[Filter(lambda f: not is_machine(f["answered_by"]), "answered by a person")],
-    then=[
-        PhoneCall.markConnected(
             {
-                "callSid": sid,
-                "answeredBy": Computed(lambda f: f["answered_by"] or None, "answered_by or null"),
-                "call": Computed(lambda f: f["call"] or None, "call or null"),
-            }
+                "path": ANSWERED,
+                "body": {"callSid": sid, "answeredBy": answered_by, "call": call},
+            },
+            {},
         )
     ],
+    where=[Filter(lambda f: f["answered_by"] != "machine", "not answered by a machine")],
+    then=[PhoneCall.markConnected({"callSid": sid, "answeredBy": answered_by, "call": call})],
 )
 
 UnknownCallAnswered = Sync(
     "UnknownCallAnswered",
     doc="a call this service has no record of (or one already over): end it politely",
     when=[
-        Requesting.request({"path": VOICE}, {"request": request}),
+        Requesting.request({"path": ANSWERED}, {"request": request}),
         PhoneCall.markConnected({}, {"error": err}),
     ],
     then=[Requesting.respond({"request": request, "output": {"hangup": True}})],
@@ -111,7 +100,7 @@ Greet = Sync(
     "Greet",
     doc="greet by the pronounced name (else the display name), then ask the first prompt",
     when=[
-        Requesting.request({"path": VOICE}, {"request": request}),
+        Requesting.request({"path": ANSWERED}, {"request": request}),
         ReflectionSession.startSession({"user": user}, {"prompts": asking}),
         PhoneCall.startPrompting({"callSid": sid}, {}),
     ],
@@ -121,7 +110,7 @@ Greet = Sync(
             {
                 "request": request,
                 "output": Computed(
-                    lambda f: {"say": greeting(f["name"], f["asking"][0]), "gather": "gather"},
+                    lambda f: {"say": greeting(f["name"], f["asking"][0]), "listen": "answer"},
                     "greeting + first prompt, then listen",
                 ),
             }
@@ -133,7 +122,7 @@ ReflectionCouldNotStart = Sync(
     "ReflectionCouldNotStart",
     doc="e.g. every prompt already answered: apologise, end the call, let the scheduler retry",
     when=[
-        Requesting.request({"path": VOICE}, {"request": request}),
+        Requesting.request({"path": ANSWERED}, {"request": request}),
         PhoneCall.markConnected({"callSid": sid}, {}),
         ReflectionSession.startSession({}, {"error": err}),
     ],

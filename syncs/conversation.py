@@ -1,8 +1,8 @@
 """One prompt at a time: listen, judge the answer after each pause, move on when it is complete.
 
-Webhook /webhooks/twilio/gather arrives as Requesting.request(path="/twilio/gather")
-with SpeechResult ("" when the caller said nothing); /webhooks/twilio/rating
-carries the answer to the rating question.
+Each turn is the webhook edge's ``/call/heard`` event (docs/webhooks.md): the caller
+said ``text`` (``heard: speech``) or stayed silent (``heard: silence``); ``/call/rating``
+is the same for the answer to the rating question.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ Requesting, PhoneCall, ReflectionSession, Profile, AnswerCheck = concepts(
     "request sid text answer index user session prompts question turns nudge position next_index rating call_info at"
 )
 
-GATHER = "/twilio/gather"
-RATING = "/twilio/rating"
+HEARD = "/call/heard"
+RATING = "/call/rating"
 END_OF_SPEECH_PAUSE = 3.0  # the Gather's speechTimeout: the caller paused this long
 SILENT_TURN_PAUSE = 9.0  # a whole Gather timeout of silence after the end-of-speech pause
 
@@ -57,8 +57,11 @@ def prompt_text(f: dict) -> str:
 
 SpeechHeard = Sync(
     "SpeechHeard",
-    when=[Requesting.request({"path": GATHER, "body": {"CallSid": sid, "SpeechResult": text}}, {})],
-    where=[Filter(lambda f: f["text"].strip() != "", "something was said")],
+    when=[
+        Requesting.request(
+            {"path": HEARD, "body": {"callSid": sid, "heard": "speech", "text": text}}, {}
+        )
+    ],
     then=[PhoneCall.appendSpeech({"callSid": sid, "text": text})],
 )
 
@@ -104,7 +107,7 @@ KeepListening = Sync(
     "KeepListening",
     doc="not finished yet: listen on (with a gentle nudge if they had gone quiet)",
     when=[
-        Requesting.request({"path": GATHER}, {"request": request}),
+        Requesting.request({"path": HEARD}, {"request": request}),
         AnswerCheck.judge({}, {"verdict": "incomplete", "nudge": nudge}),
     ],
     then=[
@@ -112,7 +115,7 @@ KeepListening = Sync(
             {
                 "request": request,
                 "output": Computed(
-                    lambda f: {"say": [NUDGE] if f["nudge"] else [], "gather": "gather"},
+                    lambda f: {"say": [NUDGE] if f["nudge"] else [], "listen": "answer"},
                     "listen on",
                 ),
             }
@@ -124,8 +127,7 @@ KeepListening = Sync(
 
 SilenceHeard = Sync(
     "SilenceHeard",
-    when=[Requesting.request({"path": GATHER, "body": {"CallSid": sid, "SpeechResult": text}}, {})],
-    where=[Filter(lambda f: f["text"].strip() == "", "nothing was said")],
+    when=[Requesting.request({"path": HEARD, "body": {"callSid": sid, "heard": "silence"}}, {})],
     then=[PhoneCall.noteSilence({"callSid": sid})],
 )
 
@@ -166,7 +168,7 @@ LongPauseAfterPartialAnswer = Sync(
 AskAgainAfterFirstSilence = Sync(
     "AskAgainAfterFirstSilence",
     when=[
-        Requesting.request({"path": GATHER}, {"request": request}),
+        Requesting.request({"path": HEARD}, {"request": request}),
         PhoneCall.noteSilence(
             {"callSid": sid},
             {
@@ -185,7 +187,7 @@ AskAgainAfterFirstSilence = Sync(
             {
                 "request": request,
                 "output": Computed(
-                    lambda f: {"say": [TAKE_YOUR_TIME, prompt_text(f)], "gather": "gather"},
+                    lambda f: {"say": [TAKE_YOUR_TIME, prompt_text(f)], "listen": "answer"},
                     "the prompt again",
                 ),
             }
@@ -224,7 +226,7 @@ RecordAnswer = Sync(
 AskNextPrompt = Sync(
     "AskNextPrompt",
     when=[
-        Requesting.request({"path": GATHER}, {"request": request}),
+        Requesting.request({"path": HEARD}, {"request": request}),
         PhoneCall.finishAnswer(
             {},
             {
@@ -242,7 +244,7 @@ AskNextPrompt = Sync(
             {
                 "request": request,
                 "output": Computed(
-                    lambda f: {"say": next_prompt(f["index"], prompt_text(f)), "gather": "gather"},
+                    lambda f: {"say": next_prompt(f["index"], prompt_text(f)), "listen": "answer"},
                     "thanks + next prompt",
                 ),
             }
@@ -253,13 +255,13 @@ AskNextPrompt = Sync(
 AskRating = Sync(
     "AskRating",
     when=[
-        Requesting.request({"path": GATHER}, {"request": request}),
+        Requesting.request({"path": HEARD}, {"request": request}),
         PhoneCall.finishAnswer({}, {"user": user, "isLast": True}),
     ],
     where=[Profile._getProfile({"user": user}, {"includeRating": True})],
     then=[
         Requesting.respond(
-            {"request": request, "output": {"say": [RATING_QUESTION], "gather": "rating"}}
+            {"request": request, "output": {"say": [RATING_QUESTION], "listen": "rating"}}
         )
     ],
 )
@@ -267,12 +269,12 @@ AskRating = Sync(
 SayGoodbye = Sync(
     "SayGoodbye",
     when=[
-        Requesting.request({"path": GATHER}, {"request": request}),
+        Requesting.request({"path": HEARD}, {"request": request}),
         PhoneCall.finishAnswer({"callSid": sid}, {"user": user, "isLast": True}),
     ],
     where=[Profile._getProfile({"user": user}, {"includeRating": False})],
     # goodbye first: the caller need not wait for the bookkeeping of a completed call
-    # (Twilio's "completed" status callback completes the call just as well if it wins)
+    # (the provider's report that the line hung up completes the call just as well if it wins)
     then=[
         Requesting.respond({"request": request, "output": {"say": [GOODBYE], "hangup": True}}),
         PhoneCall.markCompleted({"callSid": sid}),
@@ -284,7 +286,7 @@ RatingHeard = Sync(
     doc="only while the call is live: a replayed rating of a call that is over must not "
     "overwrite the rating set in the app since (this sync runs before GoodbyeAfterRating "
     "ends the call)",
-    when=[Requesting.request({"path": RATING, "body": {"CallSid": sid, "SpeechResult": text}}, {})],
+    when=[Requesting.request({"path": RATING, "body": {"callSid": sid, "text": text}}, {})],
     where=[
         Let(rating, lambda f: parse_rating(f["text"]), "the rating heard"),
         Filter(lambda f: f["rating"] is not None, "a rating from -2 to 2 was heard"),
@@ -297,7 +299,7 @@ RatingHeard = Sync(
 
 GoodbyeAfterRating = Sync(
     "GoodbyeAfterRating",
-    when=[Requesting.request({"path": RATING, "body": {"CallSid": sid}}, {"request": request})],
+    when=[Requesting.request({"path": RATING, "body": {"callSid": sid}}, {"request": request})],
     then=[
         Requesting.respond({"request": request, "output": {"say": [GOODBYE], "hangup": True}}),
         PhoneCall.markCompleted({"callSid": sid}),

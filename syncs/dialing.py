@@ -69,7 +69,7 @@ Dialled = Sync(
         ),
         Dialer.dial({"call": call}, {"callSid": sid}),
     ],
-    where=[Filter(lambda f: f["sid"] is not None, "the provider's CallSid is known")],
+    where=[Filter(lambda f: f["sid"] is not None, "the provider's id is known")],
     then=[
         PhoneCall.attachSid({"call": call, "callSid": sid}),
         CallScheduler.markDialed(
@@ -218,7 +218,7 @@ ConfirmTakenOverDial = Sync(
     ],
     where=[
         PhoneCall._activeForUser({"user": user}, {"scheduledCall": scheduled, "callSid": sid}),
-        Filter(lambda f: f["sid"] is not None, "the call has a CallSid"),
+        Filter(lambda f: f["sid"] is not None, "the call has the provider's id"),
     ],
     then=[
         CallScheduler.markDialed({"scheduledCall": scheduled, "worker": worker, "attempt": attempt})

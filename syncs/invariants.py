@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 
 from conceptkit import Absent, Computed, Filter, Invariant, Sync, concepts, vars
+from services.telephony.progress import answerer, progress
 
 (
     ReflectionSession,
@@ -161,10 +162,10 @@ ProviderEndedTheCall = Sync(
         PhoneCall.applyStatus(
             {
                 "callSid": sid,
-                "callStatus": status,
+                "progress": Computed(lambda f: progress(f["status"]), "the status, neutral"),
                 "sequenceNumber": FINAL_SEQUENCE,
                 "durationSeconds": duration,
-                "answeredBy": answered_by,
+                "answeredBy": Computed(lambda f: answerer(f["answered_by"]), "who, neutral"),
             }
         )
     ],

@@ -1,14 +1,14 @@
 """How a call ends, and what follows: completion, hang-ups, retries, recordings.
 
-Status callbacks (/webhooks/twilio/status) are applied by PhoneCall.applyStatus,
-which ignores duplicates and late events; only a change of state has effects. A
+The provider's progress reports (the edge's ``/call/progress`` events, docs/webhooks.md)
+are applied by PhoneCall.applyStatus, which ignores duplicates and late events; only a change of state has effects. A
 callback for a call that is over (replayed, or late after a retry began) changes
 nothing: only a recording, which comes after the end, is attached (once).
 """
 
 from __future__ import annotations
 
-from conceptkit import Computed, Filter, Sync, concepts, vars
+from conceptkit import Filter, Sync, concepts, vars
 
 from .wording import SORRY
 
@@ -37,13 +37,7 @@ Requesting, PhoneCall, ReflectionSession, CallScheduler, AnswerCheck = concepts(
 )
 
 MISSED = ("NO_ANSWER", "BUSY", "VOICEMAIL", "FAILED")
-
-
-def _int(value: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
+PROGRESS = "/call/progress"
 
 
 # -- a finished reflection ----------------------------------------------------------------
@@ -77,7 +71,7 @@ CompleteReflection = Sync(
 
 CompleteReflectionOnHangUp = Sync(
     "CompleteReflectionOnHangUp",
-    doc="Twilio reported the call completed after every prompt was answered, before "
+    doc="the provider reported the line hung up after every prompt was answered, before "
     "markCompleted ran (it runs after the goodbye is sent): the same completion",
     when=[
         PhoneCall.applyStatus(
@@ -104,13 +98,13 @@ ApplyStatus = Sync(
     when=[
         Requesting.request(
             {
-                "path": "/twilio/status",
+                "path": PROGRESS,
                 "body": {
-                    "CallSid": sid,
-                    "CallStatus": status,
-                    "SequenceNumber": seq,
-                    "AnsweredBy": answered_by,
-                    "CallDuration": duration,
+                    "callSid": sid,
+                    "progress": status,
+                    "sequence": seq,
+                    "answeredBy": answered_by,
+                    "durationSeconds": duration,
                     "call": call,
                 },
             },
@@ -121,14 +115,11 @@ ApplyStatus = Sync(
         PhoneCall.applyStatus(
             {
                 "callSid": sid,
-                "callStatus": status,
-                "sequenceNumber": Computed(lambda f: _int(f["seq"]), "int(SequenceNumber)"),
-                "answeredBy": Computed(lambda f: f["answered_by"] or None, "AnsweredBy or null"),
-                "durationSeconds": Computed(
-                    lambda f: _int(f["duration"]) if f["duration"] else None,
-                    "int(CallDuration), or null when not given (only final callbacks carry it)",
-                ),
-                "call": Computed(lambda f: f["call"] or None, "call or null"),
+                "progress": status,
+                "sequenceNumber": seq,
+                "answeredBy": answered_by,
+                "durationSeconds": duration,
+                "call": call,
             }
         )
     ],
@@ -138,7 +129,7 @@ AcknowledgeStatus = Sync(
     "AcknowledgeStatus",
     doc="answer Twilio once the status was applied (or found to be about an unknown call)",
     when=[
-        Requesting.request({"path": "/twilio/status"}, {"request": request}),
+        Requesting.request({"path": PROGRESS}, {"request": request}),
         PhoneCall.applyStatus({}, {}),
     ],
     then=[Requesting.respond({"request": request, "output": {}})],
@@ -147,7 +138,7 @@ AcknowledgeStatus = Sync(
 AcknowledgeUnknownStatus = Sync(
     "AcknowledgeUnknownStatus",
     when=[
-        Requesting.request({"path": "/twilio/status"}, {"request": request}),
+        Requesting.request({"path": PROGRESS}, {"request": request}),
         PhoneCall.applyStatus({}, {"error": err}),
     ],
     then=[Requesting.respond({"request": request, "output": {}})],
@@ -174,16 +165,14 @@ OurApology = Sync(
     doc="a turn took too long and the caller heard our apology, which promises a call back: "
     "the call failed on our side, so it is retried (RetryAfterFailedStart)",
     when=[
-        Requesting.request(
-            {"path": "/twilio/apologised", "body": {"CallSid": sid, "call": call}}, {}
-        )
+        Requesting.request({"path": "/call/apologised", "body": {"callSid": sid, "call": call}}, {})
     ],
     then=[
         PhoneCall.markFailed(
             {
                 "callSid": sid,
                 "error": "the service did not answer in time; the caller heard an apology",
-                "call": Computed(lambda f: f["call"] or None, "call or null"),
+                "call": call,
             }
         )
     ],
@@ -288,8 +277,8 @@ StoreRecording = Sync(
     when=[
         Requesting.request(
             {
-                "path": "/twilio/recording",
-                "body": {"CallSid": sid, "RecordingUrl": url, "RecordingStatus": "completed"},
+                "path": "/call/recording",
+                "body": {"callSid": sid, "ready": True, "url": url},
             },
             {},
         )
@@ -305,7 +294,7 @@ StoreRecording = Sync(
 
 AcknowledgeRecording = Sync(
     "AcknowledgeRecording",
-    when=[Requesting.request({"path": "/twilio/recording"}, {"request": request})],
+    when=[Requesting.request({"path": "/call/recording"}, {"request": request})],
     then=[Requesting.respond({"request": request, "output": {}})],
 )
 
@@ -313,7 +302,7 @@ StoreTranscription = Sync(
     "StoreTranscription",
     when=[
         Requesting.request(
-            {"path": "/twilio/transcription", "body": {"CallSid": sid, "TranscriptionText": text}},
+            {"path": "/call/transcription", "body": {"callSid": sid, "text": text}},
             {},
         )
     ],
@@ -329,7 +318,7 @@ StoreTranscription = Sync(
 
 AcknowledgeTranscription = Sync(
     "AcknowledgeTranscription",
-    when=[Requesting.request({"path": "/twilio/transcription"}, {"request": request})],
+    when=[Requesting.request({"path": "/call/transcription"}, {"request": request})],
     then=[Requesting.respond({"request": request, "output": {}})],
 )
 
@@ -338,7 +327,7 @@ AcknowledgeTranscription = Sync(
 TurnOnUnknownCall = Sync(
     "TurnOnUnknownCall",
     when=[
-        Requesting.request({"path": "/twilio/gather"}, {"request": request}),
+        Requesting.request({"path": "/call/heard"}, {"request": request}),
         PhoneCall.appendSpeech({}, {"error": err}),
     ],
     then=[Requesting.respond({"request": request, "output": {"say": [SORRY], "hangup": True}})],
@@ -347,7 +336,7 @@ TurnOnUnknownCall = Sync(
 SilenceOnUnknownCall = Sync(
     "SilenceOnUnknownCall",
     when=[
-        Requesting.request({"path": "/twilio/gather"}, {"request": request}),
+        Requesting.request({"path": "/call/heard"}, {"request": request}),
         PhoneCall.noteSilence({}, {"error": err}),
     ],
     then=[Requesting.respond({"request": request, "output": {"say": [SORRY], "hangup": True}})],

@@ -149,7 +149,7 @@ HangUpCancelledCall = Sync(
     doc="a cancelled call the provider has placed is hung up now; one whose sid is not known "
     "yet is hung up when it is (HangUpUnwantedCall)",
     when=[PhoneCall.markCancelled({}, {"callSid": sid})],
-    where=[Filter(lambda f: f["sid"] is not None, "the provider's CallSid is known")],
+    where=[Filter(lambda f: f["sid"] is not None, "the provider's id is known")],
     then=[Dialer.hangUp({"callSid": sid})],
 )
 

@@ -5,11 +5,16 @@
 - conceptkit's modules are private but the package and its command (conceptkit.cli),
   and everything else imports the package only: its ``__all__`` is the public API;
 - a concept module imports no other module of concepts/ (a concept reaches the
-  world through ports, and other concepts only through syncs);
+  world through ports, and other concepts only through syncs); a concept may be a
+  package, concepts/X/, whose modules are private to it: they may import concepts.X.*,
+  nothing else of concepts/;
 - concepts and syncs import nothing of services/ but the ports' own definitions
   (their types and errors): adapters come through ports, handed over at start-up;
 - outside syncs/, no module names a concept by string to query or invoke it;
 - no product module is over 400 lines;
+- Twilio's vocabulary (its webhook field names, call statuses and answering-machine
+  verdicts) stays at the edge: services/webhooks, the Twilio REST adapter and its
+  status table in services/telephony, and the development tooling;
 - the production entry points (server.py, worker.py) reach no development tooling,
   nor a dependency only the tooling has.
 
@@ -41,7 +46,6 @@ ADAPTERS_IMPORTED = {("syncs/plugin.py", "services.app.adapters")}  # the plugin
 OVER_BUDGET = {
     "concepts/call_scheduler.py": 561,
     "concepts/dialer.py": 476,
-    "concepts/phone_call.py": 835,
     "concepts/reflection_session.py": 702,
     "concepts/schedule.py": 473,
 }
@@ -142,16 +146,30 @@ def test_outside_conceptkit_only_its_public_api_is_imported():
     assert breaks == set(), "import from conceptkit (its __all__), not from its modules"
 
 
+def _concept_of(path: Path) -> str:
+    """The concept a module of concepts/ belongs to: concepts/X.py and concepts/X/* are X."""
+    parts = path.relative_to(ROOT / "concepts").parts
+    return "concepts." + (parts[0] if len(parts) > 1 else path.stem)
+
+
 def test_a_concept_imports_no_other_module_of_concepts():
     breaks = set()
     for path in modules("concepts"):
-        own = f"concepts.{path.stem}"
+        own = _concept_of(path)
         for name in imported(path):
             module = ".".join(name.split(".")[:2])
-            is_module = (ROOT / (module.replace(".", "/") + ".py")).exists()
+            base = ROOT / module.replace(".", "/")
+            is_module = base.with_suffix(".py").exists() or (base / "__init__.py").exists()
             if top(name) == "concepts" and module not in (own, "concepts") and is_module:
                 breaks.add((rel(path), module))
     assert breaks == CONCEPT_HELPERS_IMPORTED
+
+
+def test_a_concept_package_is_read_by_the_rule():
+    """concepts/X/a.py importing concepts.X.b is its own; importing concepts.Y is not."""
+    assert _concept_of(ROOT / "concepts" / "phone_call" / "calls.py") == "concepts.phone_call"
+    assert _concept_of(ROOT / "concepts" / "prompts.py") == "concepts.prompts"
+    assert "concepts.phone_call.statuses" in imported(ROOT / "concepts/phone_call/calls.py")
 
 
 def test_concepts_and_syncs_import_no_adapter():
@@ -201,6 +219,70 @@ def test_no_product_module_grows_past_the_line_budget():
     assert grown == {}, f"over {LINE_BUDGET} lines (now, allowed): {grown}; split by job"
     fixed = set(OVER_BUDGET) - set(over)
     assert fixed == set(), f"{fixed} fit the budget now: take them off OVER_BUDGET"
+
+
+# Twilio's words, as string constants in the code (field names are exact; the status
+# and answering-machine words are Twilio's own spelling, which no neutral name shares).
+TWILIO_FIELDS = {
+    "AccountSid",
+    "AnsweredBy",
+    "CallDuration",
+    "CallSid",
+    "CallStatus",
+    "RecordingSid",
+    "RecordingStatus",
+    "RecordingUrl",
+    "SequenceNumber",
+    "SpeechResult",
+    "TranscriptionText",
+}
+TWILIO_WORDS = {"in-progress", "no-answer", "canceled", "machine_start", "machine_end_beep"}
+TWILIO_EDGE = (
+    "services/webhooks/",
+    "services/telephony/twilio.py",  # the REST adapter
+    "services/telephony/progress.py",  # the port's statuses (Twilio's), in neutral words
+    "services/telephony/mock.py",  # the port's mock, which copies Twilio's statuses
+    "services/devtools/",  # the Twilio stand-ins
+)
+# The Dialer tells live from ended calls by the port's (Twilio's) status names.
+TWILIO_WORDS_OUTSIDE_THE_EDGE = {
+    ("concepts/dialer.py", "canceled"),
+    ("concepts/dialer.py", "in-progress"),
+    ("concepts/dialer.py", "no-answer"),
+}
+
+
+def _string_constants(path: Path) -> set[str]:
+    return {
+        node.value
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+
+
+def test_twilio_vocabulary_stays_at_the_edge():
+    fields, words = set(), set()
+    for path in modules("conceptkit", "concepts", "syncs", "services", "server", "worker"):
+        if rel(path).startswith(TWILIO_EDGE):
+            continue
+        found = _string_constants(path)
+        fields |= {(rel(path), name) for name in found & TWILIO_FIELDS}
+        words |= {(rel(path), word) for word in found & TWILIO_WORDS}
+    assert fields == set(), "Twilio's field names belong in services/webhooks/twilio_events.py"
+    assert words == TWILIO_WORDS_OUTSIDE_THE_EDGE, "Twilio's statuses belong at the edge"
+
+
+def test_the_edge_speaks_only_what_phone_call_takes():
+    """Every Twilio status and verdict the edge translates is a value PhoneCall accepts."""
+    from typing import get_args
+
+    from concepts.phone_call.statuses import PROGRESS, Answerer
+    from services.telephony.progress import PROGRESS as TABLE
+    from services.telephony.progress import answerer
+
+    assert set(TABLE.values()) == set(PROGRESS)
+    verdicts = ("human", "machine_start", "machine_end_beep", "fax", "unknown", "", None)
+    assert {answerer(v) for v in verdicts} == {*get_args(Answerer), None}
 
 
 @pytest.mark.parametrize("rule", ["concepts", "strings"])

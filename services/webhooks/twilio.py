@@ -3,14 +3,15 @@
 Each webhook is validated against ``X-Twilio-Signature`` (computed over
 PUBLIC_BASE_URL + path + query, never the URL this server happens to see)
 before anything else: a forged or unsigned request gets 403 and changes
-nothing. The request then becomes ``Requesting.request`` with path
-``/twilio/<name>`` and the form fields as body; what happens next is in
-``syncs/``. Their reply is a small structure rendered here as TwiML:
+nothing. The request then becomes ``Requesting.request`` carrying a neutral
+call event (``services/webhooks/twilio_events.py`` turns Twilio's form fields
+into it); what happens next is in ``syncs/``. Their reply is a small structure,
+rendered here as TwiML:
 
-    {"say": [text, ...], "gather": "gather" | "rating", "hangup": bool}
+    {"say": [text, ...], "listen": "answer" | "rating", "hangup": bool}
 
 If no reply comes in time (the database is away, a bug), the caller hears a
-short apology instead of silence or a Twilio error, and an ``/twilio/apologised``
+short apology instead of silence or a Twilio error, and a ``/call/apologised``
 event starts a flow that fails the call on our side, so it is called back (the
 apology promises it). A status callback for that call waits for that flow first
 (in this process), so the hang-up that follows the apology cannot overtake it and
@@ -38,6 +39,7 @@ from conceptkit import new_id, run_request
 from services.app.metrics import METRICS
 from services.webhooks.replies import Reply, WebhookReplies, delivery_key
 from services.webhooks.signature import validate_twilio_request
+from services.webhooks.twilio_events import APOLOGISED, apologised, call_sid, event_for
 from services.webhooks.twiml import empty_response, say_and_gather, say_and_hangup
 from services.webhooks.urls import WEBHOOK_PREFIX, WebhookUrls
 
@@ -55,15 +57,8 @@ WEBHOOKS: dict[str, tuple[str, bool]] = {
     "recording": ("the call recording is ready (often after the call ended)", False),
     "transcription": ("Twilio's transcription of the recording", False),
 }
-# Fields the syncs match on are always present, so a missing one is "" rather than no match.
-DEFAULTS = {
-    "AnsweredBy": "",
-    "SpeechResult": "",
-    "CallStatus": "",
-    "SequenceNumber": "0",
-    "CallDuration": "",  # only final status callbacks carry it
-    "call": "",  # our call id, in the voice and status URLs the Dialer gives Twilio
-}
+# what the syncs' reply listens for next -> the webhook Twilio posts it to
+LISTEN = {"answer": "gather", "rating": "rating"}
 APOLOGY = "Sorry, something went wrong on our side. We will call you again a little later. Goodbye."
 TWIML = "application/xml"
 
@@ -71,16 +66,15 @@ TWIML = "application/xml"
 def render_twiml(reply: dict[str, Any], urls: WebhookUrls, speech_timeout_s: int = 3) -> str:
     """The TwiML for a sync-composed reply."""
     texts = [t for t in reply.get("say", []) if t]
-    if reply.get("gather"):
+    if reply.get("listen"):
         return say_and_gather(
-            texts, urls.url(reply["gather"]), speech_timeout_s=speech_timeout_s, timeout_s=6
+            texts, urls.url(LISTEN[reply["listen"]]), speech_timeout_s=speech_timeout_s, timeout_s=6
         )
     if reply.get("hangup") or texts:
         return say_and_hangup(texts)
     return empty_response()
 
 
-APOLOGISED = "/twilio/apologised"
 APOLOGY_RETRIES_S = (0.5, 1, 2, *([5] * 120))  # about ten minutes in all
 
 
@@ -92,9 +86,9 @@ def webhook_routes(
     # a status callback may wait for an apology's flow, then for its own reply
     replies = WebhookReplies(engine.db, engine.log.sealer, lease_s=2 * timeout_s + 2)
 
-    def apologise(body: dict[str, str]) -> None:
-        sid = body.get("CallSid", "")
-        event = {"CallSid": sid, "call": body.get("call", "")}
+    def apologise(body: dict[str, Any]) -> None:
+        event = apologised(body)
+        sid = event["callSid"]
         inputs = {"request": new_id(), "path": APOLOGISED, "body": event, "user": None}
         flow = asyncio.ensure_future(_until_logged(engine, inputs, engine.new_flow(), new_id()))
         engine.detach(flow)
@@ -118,27 +112,28 @@ def webhook_routes(
             if not ok:
                 log.warning("refused a webhook with a missing or wrong signature on %s", path)
                 return Response("invalid signature", status_code=403, media_type="text/plain")
-            body = {**DEFAULTS, **dict(form), **dict(parse_qsl(request.url.query))}
+            fields = dict(form)
+            event = event_for(name, fields, dict(parse_qsl(request.url.query)))
             key = delivery_key(request.headers, f"{path}?{request.url.query}", raw)
             earlier = await _begin(replies, key)
             if earlier is not None:  # Twilio's retry of a delivery already answered
                 log.info("answered a retried delivery of %s as before", path)
                 return Response(earlier.body, earlier.status, media_type=earlier.media_type)
-            reply = await respond(body)
+            reply = await respond(call_sid(fields), *event)
             if key is not None:
                 await _finish(replies, key, reply, private=is_turn)
             return Response(reply.body, reply.status, media_type=reply.media_type)
 
-        async def respond(body: dict[str, str]) -> Reply:
+        async def respond(sid: str, event_path: str, body: dict[str, Any]) -> Reply:
             started = time.perf_counter()
             if name == "status":
-                await after_apology(body.get("CallSid", ""))
+                await after_apology(sid)
             try:
                 # A conversation turn is latency-bound: its log is one group commit (a
                 # crash mid-turn loses the call anyway). Callbacks write record by record,
                 # so their replay after a crash skips exactly what ran (a retry is owed).
                 answer = await run_request(
-                    engine, f"/twilio/{name}", body, None, timeout_s, group_commit=is_turn
+                    engine, event_path, body, None, timeout_s, group_commit=is_turn
                 )
             except Exception:  # a bug, or the database is away: the caller must not hear an error
                 log.exception("handling %s failed", path)

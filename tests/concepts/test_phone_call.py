@@ -155,9 +155,9 @@ async def test_attach_sid_unknown_call_or_ended_call(pc):
     assert is_error(await pc.attachSid(call=call, callSid=new_sid()))
 
 
-def test_call_sid_must_look_like_twilio_sid(pc):
+def test_call_sid_must_look_like_a_provider_id(pc):
     spec = describe_operations(pc)["attachSid"]
-    _, errors = spec.check_inputs({"call": "c", "callSid": "XX123"})
+    _, errors = spec.check_inputs({"call": "c", "callSid": "not an id <x>"})
     assert errors and errors[0]["loc"] == ["body", "callSid"]
 
 
@@ -166,12 +166,12 @@ def test_call_sid_must_look_like_twilio_sid(pc):
 
 async def test_mark_connected_moves_initiated_to_connected(pc, clock):
     call, sid = await dialled(pc)
-    out = await pc.markConnected(callSid=sid, answeredBy="human")
+    out = await pc.markConnected(callSid=sid, answeredBy="person")
     assert out == {"call": call, "user": "u1", "scheduledCall": "sc1"}
     [view] = await pc._byCallSid(callSid=sid)
     assert (view["status"], view["answeredBy"], view["connectedAt"]) == (
         "CONNECTED",
-        "human",
+        "person",
         clock.now(),
     )
 
@@ -427,7 +427,7 @@ async def test_terminal_states_stay_terminal(pc, ending):
         pc.markConnected(callSid=sid),
     ):
         assert is_error(await attempt)
-    out = await pc.applyStatus(callSid=sid, callStatus="busy", sequenceNumber=9)
+    out = await pc.applyStatus(callSid=sid, progress="busy", sequenceNumber=9)
     assert (out["outcome"], out["changed"]) == (ending, False)
     assert await status_of(pc, sid) == ending
 
@@ -461,7 +461,7 @@ async def test_fail_before_dial_refused_for_a_dialled_or_unknown_call(pc):
 async def test_apply_status_answered_connects_and_duplicates_change_nothing(pc):
     call, sid = await dialled(pc)
     out = await pc.applyStatus(
-        callSid=sid, callStatus="in-progress", sequenceNumber=2, answeredBy="human"
+        callSid=sid, progress="answered", sequenceNumber=2, answeredBy="person"
     )
     assert out == {
         "call": call,
@@ -474,7 +474,7 @@ async def test_apply_status_answered_connects_and_duplicates_change_nothing(pc):
         "transcript": "",  # what was said (nothing yet)
         "answers": [],
     }
-    again = await pc.applyStatus(callSid=sid, callStatus="in-progress", sequenceNumber=2)
+    again = await pc.applyStatus(callSid=sid, progress="answered", sequenceNumber=2)
     assert (again["outcome"], again["changed"]) == ("CONNECTED", False)
     # the answered webhook arriving after the status callback still connects the flow
     assert (await pc.markConnected(callSid=sid))["call"] == call
@@ -482,18 +482,18 @@ async def test_apply_status_answered_connects_and_duplicates_change_nothing(pc):
 
 async def test_apply_status_older_or_duplicate_sequence_is_ignored(pc):
     _, sid = await dialled(pc)
-    await pc.applyStatus(callSid=sid, callStatus="ringing", sequenceNumber=5)
-    out = await pc.applyStatus(callSid=sid, callStatus="busy", sequenceNumber=5)
+    await pc.applyStatus(callSid=sid, progress="ringing", sequenceNumber=5)
+    out = await pc.applyStatus(callSid=sid, progress="busy", sequenceNumber=5)
     assert (out["outcome"], out["changed"]) == ("INITIATED", False)
-    out = await pc.applyStatus(callSid=sid, callStatus="no-answer", sequenceNumber=3)
+    out = await pc.applyStatus(callSid=sid, progress="no_answer", sequenceNumber=3)
     assert out["changed"] is False
     assert (await pc._byCallSid(callSid=sid))[0]["lastSequence"] == 5
 
 
 async def test_apply_status_late_ringing_never_undoes_progress(pc):
     sid = await prompting(pc)
-    for seq, status in ((3, "ringing"), (4, "initiated"), (5, "queued"), (6, "in-progress")):
-        out = await pc.applyStatus(callSid=sid, callStatus=status, sequenceNumber=seq)
+    for seq, status in ((3, "ringing"), (4, "ringing"), (5, "ringing"), (6, "answered")):
+        out = await pc.applyStatus(callSid=sid, progress=status, sequenceNumber=seq)
         assert (out["outcome"], out["changed"]) == ("IN_PROGRESS", False)
     assert await status_of(pc, sid) == "IN_PROGRESS"
 
@@ -502,7 +502,7 @@ async def test_apply_status_completed_midway_is_a_caller_hang_up(pc):
     sid = await prompting(pc, prompts=2)
     await pc.finishAnswer(callSid=sid, promptIndex=0)
     out = await pc.applyStatus(
-        callSid=sid, callStatus="completed", sequenceNumber=4, durationSeconds=40
+        callSid=sid, progress="hung_up", sequenceNumber=4, durationSeconds=40
     )
     assert (out["outcome"], out["changed"], out["session"]) == ("ABANDONED", True, "s1")
     [view] = await pc._byCallSid(callSid=sid)
@@ -512,7 +512,7 @@ async def test_apply_status_completed_midway_is_a_caller_hang_up(pc):
 
 async def test_apply_status_completed_after_every_answer_completes_with_transcript(pc):
     sid = await answered_all(pc, prompts=1)
-    out = await pc.applyStatus(callSid=sid, callStatus="completed", sequenceNumber=4)
+    out = await pc.applyStatus(callSid=sid, progress="hung_up", sequenceNumber=4)
     assert (out["outcome"], out["changed"]) == ("COMPLETED", True)
     assert out["transcript"] == "Q: Prompt 1\nA: answer 0"
 
@@ -521,7 +521,7 @@ async def test_apply_status_completed_after_mark_completed_keeps_it_and_notes_du
     sid = await answered_all(pc, prompts=1)
     await pc.markCompleted(callSid=sid)
     out = await pc.applyStatus(
-        callSid=sid, callStatus="completed", sequenceNumber=4, durationSeconds=61
+        callSid=sid, progress="hung_up", sequenceNumber=4, durationSeconds=61
     )
     assert (out["outcome"], out["changed"]) == ("COMPLETED", False)
     assert (await pc._byCallSid(callSid=sid))[0]["durationSeconds"] == 61
@@ -529,18 +529,18 @@ async def test_apply_status_completed_after_mark_completed_keeps_it_and_notes_du
 
 async def test_apply_status_writes_nothing_for_a_duplicate_or_a_call_that_is_over(pc):
     sid = await answered_all(pc, prompts=1)
-    await pc.applyStatus(callSid=sid, callStatus="in-progress", sequenceNumber=2)
+    await pc.applyStatus(callSid=sid, progress="answered", sequenceNumber=2)
     live = await raw(pc, sid)
-    out = await pc.applyStatus(callSid=sid, callStatus="in-progress", sequenceNumber=2)
+    out = await pc.applyStatus(callSid=sid, progress="answered", sequenceNumber=2)
     assert out["changed"] is False and await raw(pc, sid) == live
     await pc.markCompleted(callSid=sid, durationSeconds=50)
     ended = await raw(pc, sid)
-    for seq, status in ((7, "in-progress"), (8, "ringing"), (9, "busy"), (10, "completed")):
+    for seq, status in ((7, "answered"), (8, "ringing"), (9, "busy"), (10, "hung_up")):
         out = await pc.applyStatus(
             callSid=sid,
-            callStatus=status,
+            progress=status,
             sequenceNumber=seq,
-            answeredBy="machine_start",
+            answeredBy="machine",
             durationSeconds=3,
         )
         assert (out["outcome"], out["changed"]) == ("COMPLETED", False)
@@ -551,22 +551,22 @@ async def test_a_late_final_status_notes_the_duration_once_and_nothing_else(pc):
     sid = await answered_all(pc, prompts=1)
     await pc.markCompleted(callSid=sid)
     late = await pc.applyStatus(
-        callSid=sid, callStatus="ringing", sequenceNumber=3, durationSeconds=9
+        callSid=sid, progress="ringing", sequenceNumber=3, durationSeconds=9
     )
     assert late["changed"] is False
-    await pc.applyStatus(callSid=sid, callStatus="completed", sequenceNumber=4, durationSeconds=61)
+    await pc.applyStatus(callSid=sid, progress="hung_up", sequenceNumber=4, durationSeconds=61)
     noted = await raw(pc, sid)
     assert (noted["durationSeconds"], noted["lastSequence"]) == (61, 4)
-    await pc.applyStatus(callSid=sid, callStatus="completed", sequenceNumber=5, durationSeconds=62)
+    await pc.applyStatus(callSid=sid, progress="hung_up", sequenceNumber=5, durationSeconds=62)
     assert await raw(pc, sid) == noted
 
 
 @pytest.mark.parametrize(
     ("answered_by", "via", "expected"),
     [
-        ("machine_start", "event", "VOICEMAIL"),
-        ("machine_end_beep", "markConnected", "VOICEMAIL"),
-        ("human", "event", "ABANDONED"),
+        ("machine", "event", "VOICEMAIL"),
+        ("machine", "markConnected", "VOICEMAIL"),
+        ("person", "event", "ABANDONED"),
         (None, "event", "ABANDONED"),
     ],
 )
@@ -578,18 +578,18 @@ async def test_apply_status_completed_before_prompting_depends_on_answered_by(
         await pc.markConnected(callSid=sid, answeredBy=answered_by)
         answered_by = None
     out = await pc.applyStatus(
-        callSid=sid, callStatus="completed", sequenceNumber=3, answeredBy=answered_by
+        callSid=sid, progress="hung_up", sequenceNumber=3, answeredBy=answered_by
     )
     assert (out["outcome"], out["changed"]) == (expected, True)
 
 
 @pytest.mark.parametrize(
-    ("twilio", "expected"),
-    [("busy", "BUSY"), ("no-answer", "NO_ANSWER"), ("failed", "FAILED"), ("canceled", "FAILED")],
+    ("progress", "expected"),
+    [("busy", "BUSY"), ("no_answer", "NO_ANSWER"), ("failed", "FAILED"), ("failed", "FAILED")],
 )
-async def test_apply_status_missed_and_failed_outcomes(pc, twilio, expected):
+async def test_apply_status_missed_and_failed_outcomes(pc, progress, expected):
     _, sid = await dialled(pc)
-    out = await pc.applyStatus(callSid=sid, callStatus=twilio, sequenceNumber=2)
+    out = await pc.applyStatus(callSid=sid, progress=progress, sequenceNumber=2)
     assert (out["outcome"], out["changed"]) == (expected, True)
     assert await pc._activeForUser(user="u1") == []
 
@@ -597,21 +597,21 @@ async def test_apply_status_missed_and_failed_outcomes(pc, twilio, expected):
 async def test_apply_status_rejects_unknown_status_and_sid(pc):
     _, sid = await dialled(pc)
     assert is_error(
-        await pc.applyStatus(callSid=sid, callStatus="exploded", sequenceNumber=1), "invalid"
+        await pc.applyStatus(callSid=sid, progress="exploded", sequenceNumber=1), "invalid"
     )
     assert (await pc._byCallSid(callSid=sid))[0]["lastSequence"] == -1
     assert is_error(
-        await pc.applyStatus(callSid=new_sid(), callStatus="ringing", sequenceNumber=1), "not_found"
+        await pc.applyStatus(callSid=new_sid(), progress="ringing", sequenceNumber=1), "not_found"
     )
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
 async def test_apply_status_arrival_order_does_not_matter(pc, order):
-    events = [("initiated", 0), ("ringing", 1), ("in-progress", 2), ("completed", 3)]
+    events = [("ringing", 0), ("ringing", 1), ("answered", 2), ("hung_up", 3)]
     _, sid = await dialled(pc)
     for i in order:
         status, seq = events[i]
-        await pc.applyStatus(callSid=sid, callStatus=status, sequenceNumber=seq, answeredBy="human")
+        await pc.applyStatus(callSid=sid, progress=status, sequenceNumber=seq, answeredBy="person")
     assert await status_of(pc, sid) == "ABANDONED"
 
 
@@ -644,7 +644,7 @@ def test_spoken_text_is_private_in_the_action_log(pc):
 
 
 async def test_a_webhook_that_beats_attach_sid_attaches_it_through_the_call_id(pc, clock):
-    """Twilio can answer before the dialler recorded the CallSid (or the dialler died)."""
+    """The provider can answer before the dialler recorded its id (or the dialler died)."""
     out = await pc.initiate(user="u1", scheduledCall="s1", toNumber="+14155550100")
     sid = "CA" + "e" * 32
     assert (await pc.markConnected(callSid=sid))["errorKind"] == "not_found"
@@ -656,7 +656,7 @@ async def test_a_webhook_that_beats_attach_sid_attaches_it_through_the_call_id(p
     other = await pc.initiate(user="u2", scheduledCall="s2", toNumber="+14155550101")
     await pc.failBeforeDial(call=other["call"], error="refused")
     assert "error" in await pc.applyStatus(
-        callSid="CA" + "f" * 32, callStatus="ringing", sequenceNumber=1, call=other["call"]
+        callSid="CA" + "f" * 32, progress="ringing", sequenceNumber=1, call=other["call"]
     )
 
 
@@ -670,6 +670,6 @@ async def test_the_reconciler_sees_a_live_call_idle_and_never_an_ended_one(pc, c
     await pc.appendSpeech(callSid=sid, text="still talking")
     assert await pc._idle(before=clock.now()) == [], "it changed just now"
     await pc.markAbandoned(callSid=sid, reason="test")
-    await pc.applyStatus(callSid=sid, callStatus="completed", sequenceNumber=9)
+    await pc.applyStatus(callSid=sid, progress="hung_up", sequenceNumber=9)
     far = clock.now() + dt.timedelta(days=1)
     assert await pc._idle(before=far) == [] and await pc._stale(before=far) == []

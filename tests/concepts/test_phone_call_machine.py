@@ -30,18 +30,8 @@ from services.encryption.keys import Encryptor
 from tests.concepts.loop_harness import Harness
 
 USERS = ("u1", "u2")
-TWILIO = (
-    "queued",
-    "initiated",
-    "ringing",
-    "in-progress",
-    "completed",
-    "busy",
-    "no-answer",
-    "failed",
-    "canceled",
-)
-ENDED = {"busy": "BUSY", "no-answer": "NO_ANSWER", "failed": "FAILED", "canceled": "FAILED"}
+PROGRESS = ("ringing", "answered", "hung_up", "busy", "no_answer", "failed")
+ENDED = {"busy": "BUSY", "no_answer": "NO_ANSWER", "failed": "FAILED"}
 
 
 ENCRYPTOR = Encryptor([("test", os.urandom(32))])
@@ -210,7 +200,7 @@ class PhoneCallMachine(RuleBasedStateMachine):
             elif m.sid is None:
                 self.do_attach(m, self.fresh_sid())
             elif m.status == "INITIATED":
-                self.do_connect(m, data.draw(st.sampled_from((None, "human"))))
+                self.do_connect(m, data.draw(st.sampled_from((None, "person"))))
             elif m.status == "CONNECTED":
                 self.do_start(m, count)
             elif m.answered < m.prompt_count:
@@ -262,7 +252,7 @@ class PhoneCallMachine(RuleBasedStateMachine):
         assert out.get("errorKind") == "not_found"
 
     @precondition(lambda self: self.with_sid())
-    @rule(data=st.data(), answered_by=st.sampled_from((None, "human", "machine_start")))
+    @rule(data=st.data(), answered_by=st.sampled_from((None, "person", "machine")))
     def mark_connected(self, data: st.DataObject, answered_by: str | None) -> None:
         self.do_connect(data.draw(st.sampled_from(self.with_sid())), answered_by)
 
@@ -329,9 +319,9 @@ class PhoneCallMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.with_sid())
     @rule(
         data=st.data(),
-        status=st.sampled_from(TWILIO),
+        status=st.sampled_from(PROGRESS),
         seq=st.integers(0, 8),
-        answered_by=st.sampled_from((None, "human", "machine_end_beep")),
+        answered_by=st.sampled_from((None, "person", "machine")),
         replay=st.booleans(),
     )
     def apply_status(
@@ -341,7 +331,7 @@ class PhoneCallMachine(RuleBasedStateMachine):
         for _ in range(2 if replay else 1):
             out = self.run(
                 self.pc.applyStatus(
-                    callSid=m.sid, callStatus=status, sequenceNumber=seq, answeredBy=answered_by
+                    callSid=m.sid, progress=status, sequenceNumber=seq, answeredBy=answered_by
                 )
             )
             assert "error" not in out, out
@@ -359,15 +349,15 @@ class PhoneCallMachine(RuleBasedStateMachine):
 
     @staticmethod
     def expected_target(m: Model, status: str) -> str | None:
-        if m.status in TERMINAL or status in ("queued", "initiated", "ringing"):
+        if m.status in TERMINAL or status == "ringing":
             return None
-        if status == "in-progress":
+        if status == "answered":
             return "CONNECTED" if m.status == "INITIATED" else None
         if status in ENDED:
             return ENDED[status]
         if m.status == "IN_PROGRESS":
             return "COMPLETED" if m.answered == m.prompt_count else "ABANDONED"
-        return "VOICEMAIL" if (m.answered_by or "").startswith("machine_") else "ABANDONED"
+        return "VOICEMAIL" if m.answered_by == "machine" else "ABANDONED"
 
     # -- invariants ------------------------------------------------------------------------
 
