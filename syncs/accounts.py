@@ -1,4 +1,8 @@
-"""Accounts: sign-up gives default prompts; deleting an account removes everything of that user."""
+"""What does an account get, and what does deleting it remove? Default prompts; everything.
+
+Deletion needs the password again; a call under way is ended first, then every
+concept forgets the user (the order is declared in syncs/plugin.py ``ORDER``).
+"""
 
 from __future__ import annotations
 
@@ -17,11 +21,13 @@ from conceptkit import Filter, Sync, concepts, vars
     CallScheduler,
     PhoneCall,
     Dialer,
+    AnswerCheck,
 ) = concepts(
-    "Accounts Requesting Profile Prompts Schedule ReflectionSession PhoneVerification CallScheduler PhoneCall Dialer"
+    "Accounts Requesting Profile Prompts Schedule ReflectionSession PhoneVerification "
+    "CallScheduler PhoneCall Dialer AnswerCheck"
 )
-user, request, password, err, timezone, call, kind, scheduled, wait = vars(
-    "user request password err timezone call kind scheduled wait"
+user, request, password, err, call, kind, scheduled, wait, sid, session = vars(
+    "user request password err call kind scheduled wait sid session"
 )
 
 DELETE_ACCOUNT = "/Account/delete"
@@ -60,6 +66,21 @@ HangUpBeforeDeletion = Sync(
         PhoneCall.markCancelled({"call": call}),
         Dialer.cancelDial({"scheduledCall": scheduled}),
     ],
+)
+
+ForgetAnswerChecksOfTheAccount = Sync(
+    "ForgetAnswerChecksOfTheAccount",
+    doc="AnswerCheck's verdicts name a call, not its user: forget those of every call of the "
+    "account that reached a reflection (before DeleteEverything deletes the calls)",
+    when=[
+        Requesting.request({"path": DELETE_ACCOUNT}, {}),
+        Accounts.verifyPassword({"user": user}, {}),
+    ],
+    where=[
+        PhoneCall._forUser({"user": user}, {"callSid": sid, "session": session}),
+        Filter(lambda f: f["sid"] is not None and f["session"] is not None, "it was prompting"),
+    ],
+    then=[AnswerCheck.forgetCall({"callSid": sid})],
 )
 
 DeleteEverything = Sync(
@@ -115,10 +136,4 @@ DeletionThrottled = Sync(
             }
         )
     ],
-)
-
-ScheduleFollowsProfileTimezone = Sync(
-    "ScheduleFollowsProfileTimezone",
-    when=[Profile.updateTimezone({"user": user, "timezone": timezone}, {})],
-    then=[Schedule.setTimezone({"user": user, "timezone": timezone})],
 )

@@ -1,7 +1,8 @@
-"""The callee answers: a machine is hung up on; a person is greeted and asked the first prompt.
+"""What happens when someone picks up? A person is greeted and asked the first prompt.
 
-The callee picked up: the webhook edge's ``/call/answered`` event (docs/webhooks.md),
-with who answered (``person``, ``machine``, or None when the provider cannot tell).
+The edge's ``/call/answered`` event (docs/webhooks.md) says who answered: ``person``,
+``machine``, or None when the provider cannot tell (taken for a person). A machine is
+hung up on and the attempt counts as missed: missed_call.py (``MachineAnswered``).
 """
 
 from __future__ import annotations
@@ -20,24 +21,6 @@ positions, asking = vars("positions asking")
 
 ANSWERED = "/call/answered"
 
-
-MachineAnswered = Sync(
-    "MachineAnswered",
-    doc="voicemail or a fax picked up: hang up without a word; the attempt counts as missed",
-    when=[
-        Requesting.request(
-            {
-                "path": ANSWERED,
-                "body": {"callSid": sid, "answeredBy": "machine", "call": call},
-            },
-            {"request": request},
-        )
-    ],
-    then=[
-        PhoneCall.markMissed({"callSid": sid, "outcome": "VOICEMAIL", "call": call}),
-        Requesting.respond({"request": request, "output": {"hangup": True}}),
-    ],
-)
 
 PersonAnswered = Sync(
     "PersonAnswered",

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from conceptkit import Computed, Filter, Let, Sync, concepts, vars
 
-from .wording import GOODBYE, NUDGE, RATING_QUESTION, TAKE_YOUR_TIME, next_prompt, parse_rating
+from .wording import (
+    GOODBYE,
+    NUDGE,
+    RATING_QUESTION,
+    SORRY,
+    TAKE_YOUR_TIME,
+    next_prompt,
+    parse_rating,
+)
 
 Requesting, PhoneCall, ReflectionSession, Profile, AnswerCheck = concepts(
     "Requesting PhoneCall ReflectionSession Profile AnswerCheck"
@@ -31,8 +39,9 @@ Requesting, PhoneCall, ReflectionSession, Profile, AnswerCheck = concepts(
     rating,
     call_info,
     at,
+    err,
 ) = vars(
-    "request sid text answer index user session prompts question turns nudge position next_index rating call_info at"
+    "request sid text answer index user session prompts question turns nudge position next_index rating call_info at err"
 )
 
 HEARD = "/call/heard"
@@ -304,4 +313,24 @@ GoodbyeAfterRating = Sync(
         Requesting.respond({"request": request, "output": {"say": [GOODBYE], "hangup": True}}),
         PhoneCall.markCompleted({"callSid": sid}),
     ],
+)
+
+# -- a turn that cannot go on (unknown or finished call) --------------------------------------
+
+TurnOnUnknownCall = Sync(
+    "TurnOnUnknownCall",
+    when=[
+        Requesting.request({"path": HEARD}, {"request": request}),
+        PhoneCall.appendSpeech({}, {"error": err}),
+    ],
+    then=[Requesting.respond({"request": request, "output": {"say": [SORRY], "hangup": True}})],
+)
+
+SilenceOnUnknownCall = Sync(
+    "SilenceOnUnknownCall",
+    when=[
+        Requesting.request({"path": HEARD}, {"request": request}),
+        PhoneCall.noteSilence({}, {"error": err}),
+    ],
+    then=[Requesting.respond({"request": request, "output": {"say": [SORRY], "hangup": True}})],
 )

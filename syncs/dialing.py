@@ -1,7 +1,9 @@
 """A due call is claimed by a worker and dialled — only to a verified number, only once per attempt.
 
 A claim whose worker died is taken over when its lease expires (``takeover``):
-the attempt may already have been dialled, so it is resumed, never restarted.
+the attempt may already have been dialled, so it is resumed, never restarted. A dial
+the provider refused, or one not placed because the user is already on a call, is a
+missed call: missed_call.py.
 """
 
 from __future__ import annotations
@@ -134,36 +136,6 @@ UnclearDialNeverPlaced = Sync(
     doc="the provider shows no call for the attempt: it was never placed, so it is a miss",
     when=[Dialer.reconcile({}, {"call": call, "placed": False})],
     then=[PhoneCall.failBeforeDial({"call": call, "error": "never dialled"})],
-)
-
-DialFailed = Sync(
-    "DialFailed",
-    doc="the provider refused, or the outcome is unclear (the next attempt reconciles first)",
-    when=[
-        CallScheduler.claimDue({}, {"scheduledCall": scheduled, "attempt": attempt}),
-        Dialer.dial({"call": call}, {"error": err, "errorKind": "unavailable"}),
-    ],
-    then=[
-        PhoneCall.failBeforeDial({"call": call, "error": err}),
-        CallScheduler.recordMissed(
-            {"scheduledCall": scheduled, "outcome": "FAILED", "attempt": attempt}
-        ),
-    ],
-)
-
-UserAlreadyOnACall = Sync(
-    "UserAlreadyOnACall",
-    when=[
-        CallScheduler.claimDue(
-            {}, {"scheduledCall": scheduled, "attempt": attempt, "takeover": False}
-        ),
-        PhoneCall.initiate({}, {"error": err}),
-    ],
-    then=[
-        CallScheduler.recordMissed(
-            {"scheduledCall": scheduled, "outcome": "BUSY", "attempt": attempt}
-        )
-    ],
 )
 
 # -- taking over the claim of a worker that died -------------------------------------------

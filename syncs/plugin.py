@@ -22,35 +22,91 @@ from services.app.adapters import conceptkit_services  # noqa: F401  (a hookimpl
 from . import (
     accounts,
     answered,
+    call_ended,
+    call_progress,
     conversation,
     dialing,
     invariants,
-    outcomes,
+    missed_call,
+    recordings,
     scheduling,
     text_mode,
 )
 from .api import EXPOSURES
 
+# One module per question, in the order their syncs are registered. Syncs that react to
+# the same action fire in registration order (docs/conceptkit.md, "Firing order"), so
+# this order is part of the behaviour where ORDER below says so: call_progress answers
+# the provider before missed_call and call_ended do their bookkeeping of the same
+# report, and missed_call queues a retry before call_ended may drop it.
 SYNC_MODULES = [
-    accounts,
-    scheduling,
-    dialing,
-    answered,
-    conversation,
-    outcomes,
-    text_mode,
-    invariants,
+    accounts,  # what an account gets, and what deleting it removes
+    scheduling,  # when a call is placed (schedule, "call me now", pause, cancel)
+    dialing,  # how a due call is dialled exactly once
+    answered,  # what happens when a person picks up
+    conversation,  # how each prompt is answered, turn by turn
+    call_progress,  # how the provider's reports of the line are applied
+    missed_call,  # what happens when a call does not reach the user: the retries
+    call_ended,  # what an ended call leaves: the reflection, the scheduled call
+    recordings,  # what is kept of a recording
+    text_mode,  # answering by typing
+    invariants,  # what the reconciler repairs
 ]
+
+#: Where the firing order matters: (fires first, then, why). ``all_syncs`` refuses a
+#: registration order that breaks one; ``conceptkit syncs`` prints the order.
+ORDER = [
+    (
+        "HangUpBeforeDeletion",
+        "DeleteEverything",
+        "a call under way is ended while its documents still exist",
+    ),
+    (
+        "ForgetAnswerChecksOfTheAccount",
+        "DeleteEverything",
+        "it reads the calls DeleteEverything deletes",
+    ),
+    ("RatingHeard", "GoodbyeAfterRating", "the rating is set while the call is live"),
+    (
+        "AcknowledgeStatus",
+        "RetryMissedCall",
+        "the provider is answered before the retry bookkeeping of its report",
+    ),
+    ("AcknowledgeStatus", "HungUpBeforeTheReflection", "the same"),
+    ("AcknowledgeStatus", "CallerHungUp", "the same"),
+    (
+        "RetryMissedCall",
+        "FailedCallKeepsItsAnswers",
+        "a retry is queued before a completed reflection drops the user's pending calls",
+    ),
+    ("RetryAfterFailedStart", "FailedOnOurSideKeepsItsAnswers", "the same"),
+]
+
+
+class SyncOrderError(Exception):
+    """The registration order breaks a declared firing order (``ORDER``)."""
+
+
+def check_order(syncs: list[Sync], order: list[tuple[str, str, str]] = ORDER) -> None:
+    """Raise SyncOrderError unless each ``(first, then, why)`` registers first before then."""
+    position = {sync.name: i for i, sync in enumerate(syncs)}
+    for first, then, why in order:
+        if first not in position or then not in position:
+            raise SyncOrderError(f"ORDER names an unknown sync: {first} or {then}")
+        if position[first] > position[then]:
+            raise SyncOrderError(f"{first} must be registered before {then}: {why}")
 
 
 def all_syncs() -> list[Sync]:
     """Every Sync defined at the top level of the sync modules, in reading order."""
-    return [
+    syncs = [
         value
         for module in SYNC_MODULES
         for value in vars(module).values()
         if isinstance(value, Sync)
     ]
+    check_order(syncs)
+    return syncs
 
 
 @hookimpl

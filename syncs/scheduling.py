@@ -21,7 +21,7 @@ from conceptkit import Absent, Filter, Sync, concepts, vars
 user, at, phone, retries, request, scheduled, err, sid, status, origin, call = vars(
     "user at phone retries request scheduled err sid status origin call"
 )
-reason, session = vars("reason session")
+reason, session, timezone = vars("reason session timezone")
 
 CALL_NOW = "/Calls/now"
 
@@ -190,4 +190,12 @@ PausingCancelsPlannedCall = Sync(
         ),
     ],
     then=[CallScheduler.cancel({"user": user, "scheduledCall": scheduled})],
+)
+
+# -- the schedule follows the profile ---------------------------------------------------
+
+ScheduleFollowsProfileTimezone = Sync(
+    "ScheduleFollowsProfileTimezone",
+    when=[Profile.updateTimezone({"user": user, "timezone": timezone}, {})],
+    then=[Schedule.setTimezone({"user": user, "timezone": timezone})],
 )

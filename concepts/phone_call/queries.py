@@ -103,6 +103,12 @@ class CallQueries(Calls):
         ]
 
     @query
+    async def _forUser(self, user: str) -> list[dict[str, Any]]:
+        """Internal (account deletion): every call of the user, newest first."""
+        cursor = self.collection("calls").find({"user": user}, VIEW_FIELDS).sort("_id", -1)
+        return [view(d) async for d in cursor]
+
+    @query
     async def _forScheduledCall(self, scheduledCall: str) -> list[dict[str, Any]]:
         """Every call placed for a scheduled call (one per attempt), newest first."""
         cursor = (
