@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 from tests.conceptkit.conftest import ALICE, BOB
 
@@ -146,9 +145,9 @@ async def test_the_reply_goes_out_when_a_sync_responds_and_later_work_runs_on(cl
     """SummaryViewed notes the view (slowly, 1 s) after Summary responded."""
     engine = client.concept_app.engine
     await open_account(client)
-    started = time.monotonic()
     r = await client.post("/api/Bank/summary", json={"currency": "EUR"}, headers=ALICE)
-    assert r.status_code == 200 and time.monotonic() - started < 0.9
+    # the order, not the clock: the reply was out before the slow later work was done
+    assert r.status_code == 200
     assert "viewed" not in await events_of(engine, "alice")
     await engine.settle()
     assert "viewed" in await events_of(engine, "alice")
