@@ -22,6 +22,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal, TypedDict
 
 from conceptkit import Change, Concept, Doc, Len, Pattern, Range, action, fail, query
+from services.telephony import E164_PATTERN
 
 PENDING = "PENDING"
 DIALING = "DIALING"
@@ -34,7 +35,6 @@ ACTIVE = (PENDING, DIALING, IN_PROGRESS)
 ATTEMPTING = (DIALING, IN_PROGRESS)
 TERMINAL = (COMPLETED, FAILED, CANCELLED)
 
-E164 = r"\+[1-9][0-9]{6,14}"
 MAX_RETRIES = 10
 FIELD_NUMBER = "CallScheduler.phoneNumber"  # the encrypted number's field label
 
@@ -174,7 +174,7 @@ class CallScheduler(Concept):
     async def scheduleCall(
         self,
         user: str,
-        phoneNumber: Annotated[str, Pattern(E164)],
+        phoneNumber: Annotated[str, Pattern(E164_PATTERN)],
         scheduledFor: dt.datetime,
         maxRetries: Annotated[int, Range(1, MAX_RETRIES)] = 4,
         origin: Literal["schedule", "now"] = "schedule",
@@ -195,7 +195,7 @@ class CallScheduler(Concept):
     async def callNow(
         self,
         user: str,
-        phoneNumber: Annotated[str, Pattern(E164)],
+        phoneNumber: Annotated[str, Pattern(E164_PATTERN)],
         maxRetries: Annotated[int, Range(1, MAX_RETRIES)] = 4,
     ) -> Scheduled:
         """The user asked to be called now: bring their planned call forward, or queue a new one.
@@ -430,7 +430,7 @@ class CallScheduler(Concept):
     async def recordMissedSlot(
         self,
         user: str,
-        phoneNumber: Annotated[str, Pattern(E164)],
+        phoneNumber: Annotated[str, Pattern(E164_PATTERN)],
         scheduledFor: dt.datetime,
         reason: Annotated[str, Len(1, 200)],
     ) -> Scheduled:

@@ -19,7 +19,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from conceptkit import Concept, Doc, Len, Pattern, action, fail, query
-from concepts.phone_numbers import normalize_e164
+from services.telephony import normalize_e164
 
 # Six ASCII digits, optionally split 3+3 by one space ("123 456"), spaces around allowed.
 CODE_PATTERN = r"\s*[0-9]{3} ?[0-9]{3}\s*"

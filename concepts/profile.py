@@ -13,7 +13,7 @@ import zoneinfo
 from typing import Annotated, Any, TypedDict
 
 from conceptkit import Change, Concept, Doc, Len, Range, action, fail, query
-from concepts.phone_numbers import normalize_e164
+from services.telephony import normalize_e164
 
 DISPLAY_NAME_MAX = 80
 PRONUNCIATION_MAX = 120

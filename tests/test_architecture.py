@@ -37,8 +37,6 @@ LINE_BUDGET = 400
 # Known breaks, with today's size where the rule is the line budget.
 CONCEPT_HELPERS_IMPORTED = {
     ("concepts/accounts.py", "concepts.login_throttle"),
-    ("concepts/phone_verification.py", "concepts.phone_numbers"),
-    ("concepts/profile.py", "concepts.phone_numbers"),
 }
 STRING_CONCEPT_CALLS: set[str] = set()  # the worker and simulator ask syncs/queries.py
 PORTS = {"services.telephony", "services.completion"}  # the interfaces concepts are given

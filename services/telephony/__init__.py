@@ -1,10 +1,13 @@
 """Telephony: the port the concepts are given, and its adapters.
 
-The package's public API is the port (`services.telephony.port`); the adapters are
-`services.telephony.twilio.TwilioTelephony` and `services.telephony.mock.MockTelephony`,
-imported by the assembly only, so importing the port never loads the twilio library.
+The package's public API is the port (`services.telephony.port`) and what counts as a
+phone number (`services.telephony.numbers`: E.164, normalised with phonenumbers). The
+adapters are `services.telephony.twilio.TwilioTelephony` and
+`services.telephony.mock.MockTelephony`, imported by the assembly only, so importing the
+port never loads the twilio library.
 """
 
+from .numbers import E164_PATTERN, is_e164, normalize_e164
 from .port import (
     AmbiguousDialError,
     CallRateLimiter,
@@ -17,6 +20,7 @@ from .port import (
 )
 
 __all__ = [
+    "E164_PATTERN",
     "AmbiguousDialError",
     "CallRateLimiter",
     "CallSummary",
@@ -25,4 +29,6 @@ __all__ = [
     "PlacedCall",
     "Telephony",
     "TelephonyError",
+    "is_e164",
+    "normalize_e164",
 ]

@@ -1,19 +1,39 @@
-"""E.164 phone-number normalisation shared by the concepts (a plain helper, not a concept).
+"""Phone numbers as the telephony port knows them: E.164, read with phonenumbers.
 
-``normalize_e164`` turns whatever a person typed ("+1 (415) 555-2671") into the one
-canonical form the rest of the system stores, compares and dials ("+14155552671"),
-or raises ``ValueError`` with a message fit to show that person.
+A number is what the port dials and texts, so what counts as one is the port's rule,
+kept here once, not in each concept that takes one:
+
+- ``normalize_e164`` turns what a person typed ("+1 (415) 555-2671") into the one
+  canonical form the rest of the system stores, compares and dials ("+14155552671"),
+  or raises ``ValueError`` with a message fit to show that person (Profile and
+  PhoneVerification take typed numbers through it);
+- ``E164_PATTERN`` (and ``is_e164``) is the shape every normal number has, for inputs
+  that take a number already normalised (CallScheduler, PhoneCall): it checks the form,
+  not that the number exists, so every number ``normalize_e164`` returns fits it.
+
+Pure functions, no adapter to swap: concepts import them from ``services.telephony``,
+as they import the port's errors.
 """
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 
-__all__ = ["normalize_e164"]
+__all__ = ["E164_PATTERN", "MAX_INPUT_LENGTH", "is_e164", "normalize_e164"]
 
+# ITU-T E.164: "+", a country code that does not start with 0, at most 15 digits in all.
+E164_PATTERN = r"\+[1-9][0-9]{1,14}"
+_E164 = re.compile(E164_PATTERN)
 # phonenumbers itself refuses inputs over 250 characters; a real number, however
 # punctuated, is far shorter, so refuse early with a clear message.
 MAX_INPUT_LENGTH = 64
+
+
+def is_e164(text: object) -> bool:
+    """Whether ``text`` is already in E.164 form ("+14155552671"): the shape, not validity."""
+    return isinstance(text, str) and _E164.fullmatch(text) is not None
 
 
 def normalize_e164(text: str, default_region: str | None = None) -> str:
@@ -24,7 +44,7 @@ def normalize_e164(text: str, default_region: str | None = None) -> str:
     national number belongs to. The number must be valid per libphonenumber's
     metadata (right length and prefix for its country), possible, internationally
     dialable, and carry no extension (we could not dial it). The result always
-    matches ``^\\+[1-9]\\d{1,14}$`` and normalises to itself.
+    satisfies ``is_e164`` and normalises to itself.
     """
     if not isinstance(text, str):
         raise ValueError("a phone number must be given as text")
@@ -50,7 +70,7 @@ def normalize_e164(text: str, default_region: str | None = None) -> str:
     if not phonenumbers.can_be_internationally_dialled(number):
         raise ValueError("that number cannot be dialled from abroad")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    if len(e164) > 16:  # E.164 allows at most 15 digits
+    if not is_e164(e164):  # E.164 allows at most 15 digits
         raise ValueError("that number is longer than an international number can be")
     return e164
 
