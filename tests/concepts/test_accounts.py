@@ -16,7 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_a
 
 from conceptkit import describe_operations
 from concepts.accounts import Accounts
-from concepts.login_throttle import Backoff
+from concepts.accounts.throttle import Backoff
 from services.app.clock import FakeClock
 from tests.concepts.loop_harness import Harness
 

@@ -1,4 +1,4 @@
-"""Failed password attempts counted per key, with exponential backoff (a helper of Accounts, not a concept).
+"""Failed password attempts per key, with exponential backoff (a private module of Accounts).
 
 A fixed lock after N failures lets anyone lock anyone out; a backoff per key only
 slows whoever holds the key. Accounts keeps two counters: one per client (the

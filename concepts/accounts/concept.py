@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from conceptkit import Concept, Doc, Len, Pattern, Strip, action, fail, query
 
-from .login_throttle import Backoff, Charge, FailureCounter, Wait, client_key
+from .throttle import Backoff, Charge, FailureCounter, Wait, client_key
 
 USERNAME_RE = re.compile(r"[a-z0-9._-]{3,40}")
 USERNAME_RULE = "3 to 40 characters: letters a-z, digits, '.', '_' or '-'"
