@@ -43,7 +43,6 @@ OVER_BUDGET = {
     "concepts/call_scheduler.py": 561,
     "concepts/dialer.py": 476,
     "concepts/reflection_session.py": 702,
-    "concepts/schedule.py": 473,
 }
 
 

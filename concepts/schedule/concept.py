@@ -1,32 +1,32 @@
-"""Schedule: when each user wants their reflection call, in their own time zone.
+"""Schedule, the concept: each user's weekly plan, stored, and the next call it plans.
 
-The heart is :func:`next_occurrence`, a pure function: given a weekly plan of
-local wall-clock times and an IANA time zone, the first planned instant after a
-given one, correct across daylight-saving changes (see docs/concepts/Schedule.md).
+The rules it applies (time zones, the calling window, the next occurrence) are the pure
+functions of :mod:`concepts.schedule.plan`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypedDict
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from conceptkit import Change, Concept, Doc, Len, Pattern, Range, action, fail, query
 
-UTC = dt.UTC
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = date.weekday()
-TIME_RE = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
-WINDOW_START = dt.time(8, 0)
-WINDOW_END = dt.time(21, 0)
-WINDOW_TEXT = "08:00-21:00"
+from .plan import (
+    DAYS,
+    TIME_RE,
+    WINDOW_TEXT,
+    check_times,
+    epoch,
+    from_epoch,
+    full_plan,
+    load_zone,
+    next_occurrence,
+    outside_window,
+    why_not_now,
+)
+
 ADVANCE_LIMIT = dt.timedelta(days=1)
-# An overdue slot (the worker was down at its time) is still called up to this long after
-# it, if it is still that day for the user and inside their calling window; otherwise the
-# day is recorded as missed, with the reason, instead of phoning them at a strange hour.
-STALE_AFTER = dt.timedelta(hours=2)
-SERVICE_DOWN = "the service was down at your call time"
 
 LocalTime = Annotated[str, Pattern(TIME_RE.pattern), Doc("local wall-clock time, 24-hour HH:MM")]
 OptionalTime = Annotated[
@@ -57,112 +57,8 @@ class Planned(TypedDict):
     missed: str | None  # why the slot just passed is not called (None: call it now)
 
 
-# -- the pure core -----------------------------------------------------------------------
-
-
-def load_zone(name: str) -> ZoneInfo | None:
-    """The zone for an IANA name, or None if it is not one (no file paths, no junk)."""
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*", name):
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError, UnicodeError):
-        return None
-
-
-def parse_time(text: str) -> dt.time:
-    if not isinstance(text, str) or not TIME_RE.fullmatch(text):
-        raise ValueError(f"{text!r} is not a 24-hour HH:MM time")
-    return dt.time(int(text[:2]), int(text[3:]))
-
-
-def resolve_local(day: dt.date, at: dt.time, zone: ZoneInfo) -> dt.datetime:
-    """The UTC instant for a local wall time on a local date.
-
-    Ambiguous (fall-back) times give the first occurrence (fold=0). Non-existent
-    (spring-forward) times are read with the offset in force before the gap, which
-    moves them forward by the gap's length (02:30 in a one-hour gap becomes 03:30):
-    the rule of RFC 5545 section 3.3.5 and of PEP 495 for fold=0.
-    """
-    return dt.datetime.combine(day, at).replace(tzinfo=zone, fold=0).astimezone(UTC)
-
-
-def next_occurrence(
-    plan: Mapping[str, str | None], tz: str | ZoneInfo, after: dt.datetime
-) -> dt.datetime | None:
-    """The first planned instant strictly after ``after`` (UTC), or None if no day has a time.
-
-    ``plan`` maps "mon".."sun" to "HH:MM" or None (missing days have no call).
-    """
-    if after.tzinfo is None:
-        raise ValueError("after must be timezone-aware")
-    zone = tz if isinstance(tz, ZoneInfo) else load_zone(tz)
-    if zone is None:
-        raise ValueError(f"unknown time zone {tz!r}")
-    times = {day: parse_time(t) for day, t in plan.items() if t is not None}
-    unknown = set(times) - set(DAYS)
-    if unknown:
-        raise ValueError(f"unknown weekday keys {sorted(unknown)}; use {list(DAYS)}")
-    if not times:
-        return None
-    today = after.astimezone(zone).date()
-    best: dt.datetime | None = None
-    # One day back and eight ahead: a gap can push a late time past midnight, and the
-    # same weekday a week later is at most seven local days away.
-    for offset in range(-1, 9):
-        day = today + dt.timedelta(days=offset)
-        at = times.get(DAYS[day.weekday()])
-        if at is None:
-            continue
-        candidate = resolve_local(day, at, zone)
-        if candidate > after and (best is None or candidate < best):
-            best = candidate
-    return best
-
-
-def outside_window(plan: Mapping[str, str | None]) -> list[str]:
-    """The days whose planned time falls outside 08:00-21:00 (both inclusive)."""
-    return [
-        day
-        for day in DAYS
-        if plan.get(day) is not None and not WINDOW_START <= parse_time(plan[day]) <= WINDOW_END
-    ]
-
-
-def _check_times(times: Any) -> str | None:
-    """None if ``times`` is a valid weekly plan; else what is wrong with it."""
-    if not isinstance(times, Mapping):
-        return "times must map weekdays (mon..sun) to HH:MM or null"
-    unknown = [k for k in times if k not in DAYS]
-    if unknown:
-        return f"unknown weekday(s) {unknown}; use {', '.join(DAYS)}"
-    for day, value in times.items():
-        if value is not None and (not isinstance(value, str) or not TIME_RE.fullmatch(value)):
-            return f"{day}: {value!r} is not a 24-hour HH:MM time"
-    return None
-
-
-def _full_plan(times: Mapping[str, str | None]) -> dict[str, str | None]:
-    return {day: times.get(day) for day in DAYS}
-
-
 def _bad_zone(name: str) -> dict[str, Any]:
     return fail(f"{name!r} is not an IANA time zone name (like Europe/London)", "invalid")
-
-
-def _why_not_now(doc: Mapping[str, Any], slot: dt.datetime, now: dt.datetime) -> str | None:
-    """Why an overdue slot is not called now (None: it is due, or late but still fine)."""
-    if now - slot <= dt.timedelta(minutes=5):
-        return None  # on time (the worker plans ahead, and takes a moment)
-    zone = load_zone(doc.get("timezone") or "")
-    if zone is None or now - slot > STALE_AFTER:
-        return SERVICE_DOWN
-    if now.astimezone(zone).date() != slot.astimezone(zone).date():
-        return SERVICE_DOWN
-    local = now.astimezone(zone).time()
-    if not doc.get("allowOutsideWindow") and not WINDOW_START <= local <= WINDOW_END:
-        return SERVICE_DOWN
-    return None
 
 
 def _no_schedule() -> dict[str, Any]:
@@ -171,17 +67,6 @@ def _no_schedule() -> dict[str, Any]:
 
 def _busy() -> dict[str, Any]:
     return fail("the schedule is changing too often; try again", "unavailable")
-
-
-def _epoch(when: dt.datetime | None) -> float | None:
-    return None if when is None else when.timestamp()
-
-
-def _from_epoch(value: float | None) -> dt.datetime | None:
-    return None if value is None else dt.datetime.fromtimestamp(value, UTC)
-
-
-# -- the concept --------------------------------------------------------------------------
 
 
 class Schedule(Concept):
@@ -218,7 +103,7 @@ class Schedule(Concept):
         if doc.get("paused") or zone is None:
             return None
         plan = doc.get("times") or {}
-        through = _from_epoch(doc.get("plannedThrough"))
+        through = from_epoch(doc.get("plannedThrough"))
         if through is not None and through > start:
             start = through
         found = next_occurrence(plan, zone, start)
@@ -257,7 +142,7 @@ class Schedule(Concept):
             out = report(after, nxt) if report else {}
             if nxt is None:
                 return Change(out, set=sets, unset=("nextAt",))
-            return Change(out, set={**sets, "nextAt": _epoch(nxt)})
+            return Change(out, set={**sets, "nextAt": epoch(nxt)})
 
         not_found = fail("you have no call schedule yet", "not_found")
         for _ in range(10):
@@ -269,7 +154,7 @@ class Schedule(Concept):
             defaults = {
                 "_id": user,
                 "timezone": None,
-                "times": _full_plan({}),
+                "times": full_plan({}),
                 "paused": False,
                 "allowOutsideWindow": False,
                 "createdAt": now,
@@ -316,10 +201,10 @@ class Schedule(Concept):
         self, user: str, timezone: TimeZoneName, times: WeeklyTimes
     ) -> dict[str, Any]:
         """Replace the weekly plan: a local HH:MM (or none) for each weekday, in a time zone."""
-        problem = _check_times(times)
+        problem = check_times(times)
         if problem:
             return fail(problem, "invalid")
-        return await self._set_plan(user, timezone, _full_plan(times))
+        return await self._set_plan(user, timezone, full_plan(times))
 
     @action
     async def setDaily(self, user: str, timezone: TimeZoneName, time: LocalTime) -> dict[str, Any]:
@@ -391,7 +276,7 @@ class Schedule(Concept):
             return {"plannedThrough": after.timestamp()}
 
         def report(doc: Mapping[str, Any], nxt: dt.datetime | None) -> dict[str, Any]:
-            return {"nextAt": nxt, "missed": _why_not_now(doc, after, now)}
+            return {"nextAt": nxt, "missed": why_not_now(doc, after, now)}
 
         return await self._change(
             user,
@@ -432,7 +317,7 @@ class Schedule(Concept):
         return [
             {
                 "timezone": doc.get("timezone"),
-                "times": _full_plan(doc.get("times") or {}),
+                "times": full_plan(doc.get("times") or {}),
                 "paused": bool(doc.get("paused")),
                 "allowOutsideWindow": bool(doc.get("allowOutsideWindow")),
             }
@@ -460,14 +345,4 @@ class Schedule(Concept):
             .sort("nextAt", 1)
             .limit(limit)
         )
-        return [{"user": d["_id"], "at": _from_epoch(d["nextAt"])} async for d in docs]
-
-
-__all__ = [
-    "DAYS",
-    "Schedule",
-    "WeeklyTimes",
-    "next_occurrence",
-    "outside_window",
-    "resolve_local",
-]
+        return [{"user": d["_id"], "at": from_epoch(d["nextAt"])} async for d in docs]
