@@ -1,0 +1,11 @@
+"""ReflectionSession: one daily reflection, spoken on a call or typed in the web app.
+
+- `concept`: the concept: start (or continue by phone), answer, rate, complete, abandon;
+- `calls`: what a phone reflection keeps of its call (transcript, recording);
+- `queries`: history, one reflection, the one in progress, the reconciler's look-ups;
+- `rules`: limits, input types and the checks that need no database.
+"""
+
+from .concept import ReflectionSession
+
+__all__ = ["ReflectionSession"]
