@@ -26,6 +26,17 @@ class Judgement(TypedDict):
 
 
 class AnswerCheck(Concept):
+    """Lets a caller finish their thought: judges, after each pause, whether the answer so
+    far is complete, so the call neither cuts them off nor leaves them in silence.
+
+    Principle: ``judge(sid, 0, "What went well today?", "I was grateful for", 3.0)`` asks
+    the completion port (Gemini, or the local rules when it is slow, failing or mocked);
+    trailing off is ``incomplete`` and the call keeps listening, a finished answer with
+    confidence above 0.6 is ``complete`` and the call moves on, and an answer still
+    incomplete after a whole silent turn asks for a gentle nudge. Only the verdicts are
+    kept, never the words.
+    """
+
     uses = ("clock", "completion")
 
     @action(private=("question", "answer"))
@@ -66,6 +77,7 @@ class AnswerCheck(Concept):
 
     @query
     async def _judgements(self, callSid: str) -> list[dict[str, Any]]:
+        """The verdicts of one call, oldest first: what tuning the checker needs, no words."""
         docs = (
             await self.collection("judgements")
             .find({"callSid": callSid})
@@ -78,5 +90,6 @@ class AnswerCheck(Concept):
 
     @action
     async def forgetCall(self, callSid: str) -> dict[str, Any]:
+        """Delete the verdicts kept for one call."""
         await self.collection("judgements").delete_many({"callSid": callSid})
         return {}

@@ -42,7 +42,15 @@ from .states import (
 
 
 class CallScheduler(Attempts, CallQueries, Concept):
-    """The queue of reflection calls to place, claimed by workers under a lease, with retries."""
+    """Keeps the queue of reflection calls to place, so that each is dialled on time, by
+    exactly one worker, and retried a bounded number of times when nobody answers.
+
+    Principle: ``scheduleCall(u, n, 09:00)`` queues call ``sc``; at 09:00 a worker's
+    ``claimDue("w1")`` gets it as attempt 1 under a lease no other worker can take until
+    it expires; ``markDialed`` marks it IN_PROGRESS; ``recordMissed`` puts it back to
+    PENDING after the retry delay until ``maxRetries`` attempts have missed (then FAILED);
+    ``markCompleted`` ends an answered call, and the user may ``cancel`` before the end.
+    """
 
     uses = ("clock", "call_policy", "encryption")
 

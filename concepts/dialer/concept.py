@@ -53,8 +53,17 @@ def _cancelled() -> dict[str, Any]:
 
 
 class Dialer(Reconciling, Concept):
-    """Places each call attempt at most once, through the telephony port, and finds out
-    what became of attempts whose outcome was unclear."""
+    """Turns "phone this number for this attempt" into at most one real call: a worker can
+    stall or die mid-dial and a provider's answer can be lost, and nobody should be rung
+    twice for one attempt, nor counted as missed by a call that did ring.
+
+    Principle: ``dial(u, c, s, 1, to)`` writes attempt ``s:1`` with fencing token 1 before
+    asking the provider, which checks the token right before the request leaves; whoever
+    resumes the attempt after its lock expires gets token 2, so the stalled holder sends
+    nothing, and first adopts a live call the provider already has for it. An ambiguous
+    answer leaves the attempt unclear (under way, not missed) until the call's callbacks
+    or ``reconcile(c)`` settle it; ``cancelDial(s)`` stops every attempt not yet sent.
+    """
 
     uses = ("clock", "telephony", "webhook_urls", "call_policy", "encryption")
 
@@ -294,6 +303,7 @@ class Dialer(Reconciling, Concept):
 
     @query
     async def _attempts(self, scheduledCall: str) -> list[dict[str, Any]]:
+        """The attempts of a scheduled call, oldest first: state, CallSid and when."""
         docs = (
             await self.attempts.find({"scheduledCall": scheduledCall}).sort("_id", 1).to_list(None)
         )
