@@ -8,7 +8,6 @@ gets its own database, dropped afterwards, so tests never see each other's data.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from pymongo.database import Database
 
 from services.storage.database import make_async_client, make_client
 from services.storage.embedded_mongo import EmbeddedMongo, free_port
+from tests.fresh_databases import fresh_async_database, fresh_database
 
 __all__ = ["free_port"]
 
@@ -33,29 +33,15 @@ def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.uri
 
 
-def _fresh_db_name() -> str:
-    return f"test_{uuid.uuid4().hex[:16]}"
-
-
 @pytest.fixture
 def db(mongo_uri: str) -> Iterator[Database]:
     """A sync pymongo Database of its own, dropped after the test."""
-    client = make_client(mongo_uri)
-    name = _fresh_db_name()
-    try:
-        yield client[name]
-    finally:
-        client.drop_database(name)
-        client.close()
+    with fresh_database(make_client, mongo_uri, "test") as database:
+        yield database
 
 
 @pytest.fixture
 async def async_db(mongo_uri: str) -> AsyncIterator[AsyncDatabase]:
     """An asyncio pymongo AsyncDatabase of its own, dropped after the test."""
-    client = make_async_client(mongo_uri)
-    name = _fresh_db_name()
-    try:
-        yield client[name]
-    finally:
-        await client.drop_database(name)
-        await client.close()
+    async with fresh_async_database(make_async_client, mongo_uri, "test") as database:
+        yield database

@@ -9,7 +9,6 @@ start themselves (``tests.conceptkit.database``), once per run.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -20,6 +19,7 @@ from pymongo.database import Database
 from conceptkit import ConceptApp, plugin_manager
 from tests.conceptkit.database import EmbeddedServer, async_client, sync_client
 from tests.conceptkit.sample import SamplePlugin
+from tests.fresh_databases import fresh_async_database, fresh_database
 
 
 @pytest.fixture(scope="session")
@@ -32,32 +32,18 @@ def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.uri
 
 
-def fresh_name() -> str:
-    return f"ck_{uuid.uuid4().hex[:16]}"
-
-
 @pytest.fixture
 def db(mongo_uri: str) -> Iterator[Database]:
     """A blocking pymongo Database of its own, dropped after the test."""
-    client = sync_client(mongo_uri)
-    name = fresh_name()
-    try:
-        yield client[name]
-    finally:
-        client.drop_database(name)
-        client.close()
+    with fresh_database(sync_client, mongo_uri, "ck") as database:
+        yield database
 
 
 @pytest.fixture
 async def async_db(mongo_uri: str) -> AsyncIterator[AsyncDatabase]:
     """An asyncio pymongo AsyncDatabase of its own, dropped after the test."""
-    client = async_client(mongo_uri)
-    name = fresh_name()
-    try:
-        yield client[name]
-    finally:
-        await client.drop_database(name)
-        await client.close()
+    async with fresh_async_database(async_client, mongo_uri, "ck") as database:
+        yield database
 
 
 class TestSealer:
