@@ -34,6 +34,11 @@ BASE = "http://test.local"
 _numbers = (f"+1415555{n:04d}" for n in itertools.count(3000))
 
 
+def next_number() -> str:
+    """A phone number no other test user has (codes are throttled per number)."""
+    return next(_numbers)
+
+
 @attrs.define
 class Service:
     http: httpx.AsyncClient
@@ -68,7 +73,7 @@ class Service:
         **profile: Any,
     ) -> str:
         username = username or f"u{uuid.uuid4().hex[:10]}"
-        phone = phone or next(_numbers)  # a number of its own: codes are throttled per number
+        phone = phone or next_number()  # a number of its own: codes are throttled per number
         token = await sign_up(self.http, username, phone, **profile)
         if verify:
             await self.verify_phone(token, phone)
