@@ -592,7 +592,8 @@ async def test_time_limit_ends_the_call(hooks: ScriptedWebhooks, http: httpx.Asy
     hooks.routes["/turn"] = lambda r: gather("Hello?")
     result = await play(hooks, http, SilentCallee(), make_spec(hooks, time_limit_s=30))
     assert result.ended_by == "time-limit" and result.final_status == "completed"
-    # virtual seconds: the call is ended at the first turn that ends past the 30 s limit
+    # virtual seconds: the limit is checked before each TwiML verb, so the call ends at
+    # the first verb that starts past 30 s
     assert result.duration_s == 33
 
 
