@@ -270,6 +270,20 @@ def test_twilio_vocabulary_stays_at_the_edge():
     assert words == TWILIO_WORDS_OUTSIDE_THE_EDGE, "Twilio's statuses belong at the edge"
 
 
+def test_the_shape_of_a_phone_number_is_written_once():
+    """E.164 is services/telephony/numbers.py's rule; a regex of it elsewhere drifts (it did:
+    three copies had two ranges, and ``\\d`` with ``$`` let full-width digits and a trailing
+    newline through)."""
+    home = "services/telephony/numbers.py"
+    copies = {
+        rel(path)
+        for path in modules("conceptkit", "concepts", "syncs", "services", "server", "worker")
+        if rel(path) != home and any("\\+[1-9]" in text for text in _string_constants(path))
+    }
+    assert copies == set(), "use services.telephony's E164_PATTERN or is_e164"
+    assert "\\+[1-9]" in "".join(_string_constants(ROOT / home))
+
+
 def test_the_edge_speaks_only_what_phone_call_takes():
     """Every Twilio status and verdict the edge translates is a value PhoneCall accepts."""
     from typing import get_args

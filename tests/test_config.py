@@ -157,6 +157,7 @@ def test_blank_values_count_as_unset() -> None:
         ("DB_NAME", "my.db"),
         ("MONGODB_URI", "postgres://localhost"),
         ("TWILIO_PHONE_NUMBER", "555-0100"),
+        ("TWILIO_PHONE_NUMBER", "+1415555\uff10\uff11\uff10\uff10"),
         ("ENCRYPTION_KEYS", "not base64!"),
         ("ENCRYPTION_KEYS", base64.b64encode(b"short").decode()),
         ("ENCRYPTION_KEYS", f"a:{B64_A},a:{B64_B}"),

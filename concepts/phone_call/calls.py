@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from pymongo.errors import DuplicateKeyError
 
 from conceptkit import NO_MARKS, Change, Doc, Len, Pattern, fail
+from services.telephony import E164_PATTERN
 
 from .outputs import Ended
 from .statuses import IN_PROGRESS, TERMINAL
@@ -24,7 +25,7 @@ from .views import positions
 
 MAX_PROMPTS = 20
 MAX_ANSWER_CHARS = 20_000
-E164 = r"\+[1-9][0-9]{6,14}"
+E164 = E164_PATTERN  # the telephony port's one rule (services/telephony/numbers.py)
 
 FIELD_BUFFER = "PhoneCall.currentAnswer"
 FIELD_ANSWER = "PhoneCall.answers"

@@ -23,6 +23,7 @@ import phonenumbers
 from dotenv import dotenv_values
 
 from services.encryption.keys import KEY_BYTES, InvalidKeyConfig, parse_keys
+from services.telephony.numbers import is_e164
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +321,7 @@ class _Reader:
 
 
 def _is_e164(number: str) -> bool:
-    if not re.match(r"^\+[1-9]\d{6,14}$", number):
+    if not is_e164(number):
         return False
     try:
         return phonenumbers.is_possible_number(phonenumbers.parse(number))

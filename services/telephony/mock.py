@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import inspect
 import random
-import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import attrs
 
+from services.telephony.numbers import is_e164
 from services.telephony.port import (
     AmbiguousDialError,
     CallRateLimiter,
@@ -35,7 +35,6 @@ __all__ = [
     "SmsSent",
 ]
 
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 INVALID_NUMBER_CODE = 21211
 NOT_FOUND_CODE = 20404
 ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
@@ -255,7 +254,7 @@ def _summary(call: MockCall) -> CallSummary:
 
 
 def _check_number(to: str) -> None:
-    if not E164.match(to):
+    if not is_e164(to):
         raise TelephonyError(
             f"The 'To' number {to} is not a valid phone number.",
             code=INVALID_NUMBER_CODE,

@@ -71,10 +71,11 @@ def test_seeded_sids_are_reproducible() -> None:
     assert place(first).sid == place(second).sid != place(other).sid
 
 
-def test_invalid_number_is_refused_like_twilio() -> None:
+@pytest.mark.parametrize("to", ["555-1234", "+1415555\uff10\uff11\uff12\uff13", "+14155550123\n"])
+def test_invalid_number_is_refused_like_twilio(to: str) -> None:
     mock = MockTelephony()
     with pytest.raises(TelephonyError) as caught:
-        place(mock, to="555-1234")
+        place(mock, to=to)
     assert caught.value.code == 21211
     with pytest.raises(TelephonyError):
         asyncio.run(mock.send_sms(to="nope", body="x"))

@@ -228,9 +228,16 @@ def test_server_error_after_the_request_is_ambiguous(standin: TwilioRestStandIn)
     assert [c.sid for c in found] == list(standin.state.calls)
 
 
-def test_invalid_number_is_a_definite_error_and_not_retried(standin: TwilioRestStandIn) -> None:
+# Lookalikes a loose regex (\\d, $) lets through: full-width digits, a trailing newline.
+LOOKALIKE_NUMBERS = ["not-a-number", "+1415555\uff10\uff11\uff12\uff13", "+14155550123\n"]
+
+
+@pytest.mark.parametrize("to", LOOKALIKE_NUMBERS)
+def test_invalid_number_is_a_definite_error_and_not_retried(
+    standin: TwilioRestStandIn, to: str
+) -> None:
     with pytest.raises(TelephonyError) as caught:
-        place(adapter(standin), to="not-a-number")
+        place(adapter(standin), to=to)
 
     assert (caught.value.code, caught.value.status) == (21211, 400)
     assert len(standin.requests_to(CALLS_CREATE)) == 1

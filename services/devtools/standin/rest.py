@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -30,9 +29,9 @@ from starlette.routing import Route
 
 from services.devtools.call_model import new_sid
 from services.devtools.call_model import rfc2822 as call_rfc2822
+from services.telephony import is_e164
 
 API = "/2010-04-01/Accounts/{account_sid}"
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 # Endpoint names used for faults and for filtering recorded requests.
@@ -288,7 +287,7 @@ def build_app(state: StandInState) -> Starlette:
 
     def invalid_to(recorded: RecordedRequest) -> JSONResponse | None:
         to = (recorded.form_values("To") or [""])[0]
-        if E164.match(to):
+        if is_e164(to):
             return None
         return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
 
