@@ -46,10 +46,6 @@ class Visitor:
 
     def __init__(self, svc: Service) -> None:
         self.svc, self.token = svc, ""
-        transport = httpx.ASGITransport(
-            app=svc.app, client=("198.51.100.7", 40000), raise_app_exceptions=False
-        )
-        self.http = httpx.AsyncClient(transport=transport, base_url=svc.http.base_url)
 
     async def session(self) -> str:
         if self.token:
@@ -59,7 +55,11 @@ class Visitor:
             if r.status_code == 200:
                 return self.token
         phone = next_number()
-        self.token = await sign_up(self.http, f"fuzz{uuid.uuid4().hex[:8]}", phone)
+        transport = httpx.ASGITransport(
+            app=self.svc.app, client=("198.51.100.7", 40000), raise_app_exceptions=False
+        )
+        async with httpx.AsyncClient(transport=transport, base_url=self.svc.http.base_url) as http:
+            self.token = await sign_up(http, f"fuzz{uuid.uuid4().hex[:8]}", phone)
         await self.svc.verify_phone(self.token, phone)
         return self.token
 
