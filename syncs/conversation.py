@@ -7,7 +7,7 @@ is the same for the answer to the rating question.
 
 from __future__ import annotations
 
-from conceptkit import Computed, Filter, Let, Sync, concepts, vars
+from conceptkit import Absent, Computed, Filter, Let, Sync, concepts, vars
 
 from .wording import (
     GOODBYE,
@@ -40,14 +40,16 @@ Requesting, PhoneCall, ReflectionSession, Profile, AnswerCheck = concepts(
     call_info,
     at,
     err,
+    pause,
 ) = vars(
-    "request sid text answer index user session prompts question turns nudge position next_index rating call_info at err"
+    "request sid text answer index user session prompts question turns nudge position next_index rating call_info at err pause"
 )
 
 HEARD = "/call/heard"
 RATING = "/call/rating"
-END_OF_SPEECH_PAUSE = 3.0  # the Gather's speechTimeout: the caller paused this long
-SILENT_TURN_PAUSE = 9.0  # a whole Gather timeout of silence after the end-of-speech pause
+# Each turn says how long the line was quiet before it was reported (``pauseSeconds``):
+# the transport's end-of-speech pause, or for silence the whole quiet wait. The judge
+# weighs it: the same words after a longer pause are more likely a finished answer.
 
 
 # where-clause: the prompts of the reflection being answered (appendSpeech and
@@ -78,6 +80,7 @@ JudgeAnswer = Sync(
     "JudgeAnswer",
     doc="after the end-of-speech pause, the LLM (or the local rules) judges the answer so far",
     when=[
+        Requesting.request({"path": HEARD, "body": {"pauseSeconds": pause}}, {}),
         PhoneCall.appendSpeech(
             {"callSid": sid},
             {
@@ -87,7 +90,7 @@ JudgeAnswer = Sync(
                 "promptIndex": index,
                 "sessionPosition": at,
             },
-        )
+        ),
     ],
     where=[
         *PROMPTS_OF_THE_SESSION,
@@ -100,7 +103,7 @@ JudgeAnswer = Sync(
                 "promptIndex": index,
                 "question": question,
                 "answer": answer,
-                "pauseSeconds": END_OF_SPEECH_PAUSE,
+                "pauseSeconds": pause,
             }
         )
     ],
@@ -132,6 +135,60 @@ KeepListening = Sync(
     ],
 )
 
+# -- a longer pause (streaming transport): judge the same words again -------------------------
+# ConversationRelay reports the end of speech after a short pause, so that an answer the
+# checker knows to be whole moves on at once. One judged incomplete there is judged again
+# when the caller has stayed quiet as long as a <Gather> would wait: the local rules, which
+# lean on the pause, then decide as they would on Gather. No silent turn is counted.
+
+LongerPause = Sync(
+    "LongerPause",
+    when=[
+        Requesting.request(
+            {"path": HEARD, "body": {"callSid": sid, "heard": "pause", "pauseSeconds": pause}},
+            {},
+        )
+    ],
+    where=[
+        PhoneCall._answerSoFar(
+            {"callSid": sid},
+            {
+                "user": user,
+                "session": session,
+                "answerSoFar": answer,
+                "promptIndex": index,
+                "sessionPosition": at,
+            },
+        ),
+        *PROMPTS_OF_THE_SESSION,
+        Let(question, prompt_text, "the prompt being answered"),
+    ],
+    then=[
+        AnswerCheck.judge(
+            {
+                "callSid": sid,
+                "promptIndex": index,
+                "question": question,
+                "answer": answer,
+                "pauseSeconds": pause,
+            }
+        )
+    ],
+)
+
+NothingToJudgeAgain = Sync(
+    "NothingToJudgeAgain",
+    doc="no answer under way (nothing said yet, the rating question, a call that is over): "
+    "listen on; the silence timer has the last word",
+    when=[
+        Requesting.request(
+            {"path": HEARD, "body": {"callSid": sid, "heard": "pause"}}, {"request": request}
+        )
+    ],
+    where=[Absent(PhoneCall._answerSoFar({"callSid": sid}, {}))],
+    then=[Requesting.respond({"request": request, "output": {}})],
+)
+
 # -- silence: judge a partial answer, else ask once more, else move on -----------------------
 
 SilenceHeard = Sync(
@@ -144,6 +201,7 @@ LongPauseAfterPartialAnswer = Sync(
     "LongPauseAfterPartialAnswer",
     doc="a long silence after some words suggests the speaker is done",
     when=[
+        Requesting.request({"path": HEARD, "body": {"pauseSeconds": pause}}, {}),
         PhoneCall.noteSilence(
             {"callSid": sid},
             {
@@ -153,7 +211,7 @@ LongPauseAfterPartialAnswer = Sync(
                 "promptIndex": index,
                 "sessionPosition": at,
             },
-        )
+        ),
     ],
     where=[
         Filter(lambda f: f["answer"] != "", "part of an answer was heard"),
@@ -167,7 +225,7 @@ LongPauseAfterPartialAnswer = Sync(
                 "promptIndex": index,
                 "question": question,
                 "answer": answer,
-                "pauseSeconds": SILENT_TURN_PAUSE,
+                "pauseSeconds": pause,
                 "afterSilence": True,
             }
         )

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from conceptkit import NO_MARKS, Range, query
 
-from .calls import FIELD_ANSWER, FIELD_TO, Calls
-from .statuses import ABANDONED, CANCELLED, COMPLETED, TERMINAL
-from .views import VIEW_FIELDS, view
+from .calls import FIELD_ANSWER, FIELD_BUFFER, FIELD_TO, Calls
+from .statuses import ABANDONED, CANCELLED, COMPLETED, IN_PROGRESS, TERMINAL
+from .views import VIEW_FIELDS, positions, view
 
 Limit = Annotated[int, Range(1, 500)]
 
@@ -89,6 +89,31 @@ class CallQueries(Calls):
         if doc is None:
             return []
         return [{**view(doc), "toNumber": self._open(doc["toNumber"], user, FIELD_TO)}]
+
+    @query(private=("answerSoFar",))
+    async def _answerSoFar(self, callSid: str) -> list[dict[str, Any]]:
+        """The answer being given to the current prompt of a live call, decrypted: for
+        judging it again after a longer pause (internal use). Nothing while no word of it
+        was heard, or every prompt is answered."""
+        doc = await self._by_sid(callSid)
+        if doc is None or doc["status"] != IN_PROGRESS or doc.get("promptIndex") is None:
+            return []
+        if doc["answeredCount"] >= doc["promptCount"]:
+            return []  # every prompt is answered: the rating question, or goodbye
+        user = doc["user"]
+        answer = self._open(doc.get("currentAnswer"), user, FIELD_BUFFER)
+        if not answer:
+            return []
+        return [
+            {
+                "call": doc["_id"],
+                "user": user,
+                "session": doc["session"],
+                "answerSoFar": answer,
+                "promptIndex": doc["promptIndex"],
+                "sessionPosition": positions(doc)[doc["promptIndex"]],
+            }
+        ]
 
     @query(private=("answer",))
     async def _answers(self, callSid: str) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from services.app.mock_mode import mock_mode_plugins
 from services.app.webapp import webapp_routes
 from services.encryption.migrate_private import migrate_private
 from services.storage.database import make_async_client
+from services.webhooks.relay import RelaySettings
 from services.webhooks.twilio import webhook_routes
 from services.webhooks.urls import WebhookUrls
 
@@ -39,6 +40,17 @@ def startup_config(environ: Mapping[str, str] | None = None) -> Config:
     config = ensure_local_key(load_config(environ))
     setup_logging(config.log_level, config.log_format, config.secrets())
     return config
+
+
+def relay_settings(config: Config) -> RelaySettings | None:
+    """ConversationRelay's settings, or None when turns are <Gather> webhooks."""
+    if config.conversation_transport != "relay":
+        return None
+    return RelaySettings(
+        speech_timeout_ms=config.relay_speech_timeout_ms,
+        silence_s=config.relay_silence_seconds,
+        voice=config.relay_voice,
+    )
 
 
 def webhook_auth_token(config: Config) -> str:
@@ -99,12 +111,14 @@ def server_app(
     webhook_timeout_s: float = 8.0,
     database: Callable[[Any], Any] | None = None,
     wall_clock: Callable[[], float] = time.time,
+    relay: RelaySettings | None = None,
 ) -> Starlette:
     """The web server: API, docs, Twilio webhooks, health checks and the web app (and in mock
     mode what the installed mock-mode tools mount: the phone simulator).
 
     ``database`` wraps the database handle everything uses (tests inject faults with it);
-    ``wall_clock`` is when pending log records become replayable (tests restart "later").
+    ``wall_clock`` is when pending log records become replayable (tests restart "later");
+    ``relay`` replaces the ConversationRelay settings of the configuration (tests).
     """
     client = make_async_client(config.mongodb_uri or "mongodb://127.0.0.1:27017")
     db = client[config.db_name] if database is None else database(client[config.db_name])
@@ -131,6 +145,7 @@ def server_app(
             webhook_auth_token(config),
             WebhookUrls(config.public_base_url),
             timeout_s=webhook_timeout_s,
+            relay=relay or relay_settings(config),
         ),
         *(extra_routes or []),
         *([METRICS.route(config.metrics_token)] if config.metrics_token else []),

@@ -79,6 +79,14 @@ class Config:
     # "gemini": ask Gemini whether an answer is complete (local rules if it fails);
     # "local": the local rules only, and no spoken text leaves the service
     completion_check: str
+    # "gather": each turn is a <Gather> webhook; "relay": the conversation streams over
+    # Twilio ConversationRelay (a WebSocket), with the same rules (docs/webhooks.md)
+    conversation_transport: str
+    # relay only: the caller's pause that ends a turn, the silence that counts as no
+    # answer, and the text-to-speech voice (unset: Twilio's default for the language)
+    relay_speech_timeout_ms: int
+    relay_silence_seconds: float
+    relay_voice: str | None
     # The first key encrypts new data; all of them decrypt (key rotation).
     encryption_keys: tuple[EncryptionKey, ...] = attrs.field(repr=False)
     retry_delay_seconds: int
@@ -292,6 +300,12 @@ class _Reader:
             gemini_base_url=self.url("GEMINI_BASE_URL", None),
             gemini_timeout_seconds=self.positive("GEMINI_TIMEOUT_SECONDS", 2.5),
             completion_check=completion_check,
+            conversation_transport=self.choice(
+                "CONVERSATION_TRANSPORT", "gather", ("gather", "relay")
+            ),
+            relay_speech_timeout_ms=self.integer("RELAY_SPEECH_TIMEOUT_MS", 1000, 300, 10000),
+            relay_silence_seconds=self.positive("RELAY_SILENCE_SECONDS", 6.0),
+            relay_voice=self.get("RELAY_VOICE") or None,
             encryption_keys=self.encryption_keys(),
             retry_delay_seconds=self.integer("RETRY_DELAY_SECONDS", 300, 0),
             worker_lease_seconds=self.integer("WORKER_LEASE_SECONDS", 60, 1, 3600),

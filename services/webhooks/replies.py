@@ -165,3 +165,27 @@ class WebhookReplies:
         else:
             body = reply["body"]
         return Reply(int(reply["status"]), body, reply["mediaType"])
+
+
+async def earlier_reply(replies: WebhookReplies, key: str | None) -> Reply | None:
+    """The reply an earlier delivery of this one got, if any. If the record cannot be read
+    (the database is away), the delivery is handled as new: the concepts refuse what a
+    repeat must not change, so this costs at most a repeated reply."""
+    if key is None:
+        return None
+    try:
+        return await replies.begin(key)
+    except Exception as exc:
+        log.warning("webhook retry record unavailable (%s); handling as new", type(exc).__name__)
+        return None
+
+
+async def keep_reply(replies: WebhookReplies, key: str, reply: Reply, *, private: bool) -> None:
+    """Keep the reply for retries; a 503 asks Twilio to try again, so that one is forgotten."""
+    try:
+        if reply.status >= 500:
+            await replies.release(key)
+        else:
+            await replies.finish(key, reply, private=private)
+    except Exception as exc:
+        log.warning("webhook reply not kept for retries (%s)", type(exc).__name__)

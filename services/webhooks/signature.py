@@ -12,7 +12,13 @@ from urllib.parse import parse_qs
 
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
-__all__ = ["SIGNATURE_HEADER", "public_url", "sign_twilio_request", "validate_twilio_request"]
+__all__ = [
+    "SIGNATURE_HEADER",
+    "multi_params",
+    "public_url",
+    "sign_twilio_request",
+    "validate_twilio_request",
+]
 
 Params = Mapping[str, str | list[str]]
 
@@ -37,6 +43,14 @@ def _multi(params: Params | None) -> _MultiParams:
     for name, value in params.items():
         multi[name] = [value] if isinstance(value, str) else [str(v) for v in value]
     return multi
+
+
+def multi_params(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """A parsed form's (name, value) pairs as name -> every value, in order."""
+    out: dict[str, list[str]] = {}
+    for name, value in pairs:
+        out.setdefault(name, []).append(value)
+    return out
 
 
 def public_url(public_base_url: str, path: str, query_string: str = "") -> str:

@@ -14,6 +14,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 __all__ = [
     "Pause",
     "Segment",
+    "connect_relay",
     "empty_response",
     "hangup",
     "redirect",
@@ -113,3 +114,21 @@ def hangup() -> str:
 def empty_response() -> str:
     """`<Response/>`: the reply to status and recording callbacks."""
     return str(VoiceResponse().to_xml())
+
+
+def connect_relay(
+    greeting: str,
+    socket_url: str,
+    action_url: str,
+    attributes: dict[str, str | bool],
+    parameters: dict[str, str],
+) -> str:
+    """Hand the call to ConversationRelay: Twilio speaks ``greeting`` at once, then carries
+    the conversation over the WebSocket at ``socket_url`` (each ``parameters`` item reaches
+    it in the ``setup`` message); when the session ends it posts to ``action_url``."""
+    response = VoiceResponse()
+    connect = response.connect(action=action_url, method="POST")
+    relay = connect.conversation_relay(url=socket_url, welcome_greeting=greeting, **attributes)
+    for name, value in parameters.items():
+        relay.parameter(name=name, value=value)
+    return str(response.to_xml())

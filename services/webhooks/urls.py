@@ -19,6 +19,15 @@ class WebhookUrls:
         q = "&".join(f"{k}={v}" for k, v in query.items())
         return f"{self.base}{WEBHOOK_PREFIX}/{name}" + (f"?{q}" if q else "")
 
+    def socket_url(self, name: str, **query: str | int) -> str:
+        """The WebSocket URL of ``name``: the same public address, ws:// or wss://."""
+        url = self.url(name, **query)
+        return (
+            "wss://" + url[len("https://") :]
+            if url.startswith("https://")
+            else ("ws://" + url[len("http://") :])
+        )
+
     @property
     def answer(self) -> str:
         return self.url("voice")

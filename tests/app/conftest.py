@@ -131,6 +131,7 @@ async def running_service(
     webhook_timeout_s: float = 8.0,
     telephony: MockTelephony | None = None,
     settings: dict[str, str] | None = None,
+    relay: Any = None,
 ) -> AsyncIterator[Service]:
     """The whole service in-process; ``rules`` inject database faults (tests/faults.py)."""
     environ = {
@@ -161,6 +162,7 @@ async def running_service(
         services,
         webhook_timeout_s=webhook_timeout_s,
         database=wrap if rules is not None else None,
+        relay=relay,
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
