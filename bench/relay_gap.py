@@ -2,11 +2,12 @@
 
 Measured as the time from sending a final ``prompt`` message (``last: true``) to receiving
 the first ``text`` token of the reply, over a real uvicorn with a real WebSocket, the
-whole service in-process (embedded database, mock telephony), for complete answers
-(an unfinished one gets no reply: the call listens on). The completeness check is the
-local rules behind an artificial delay: 0 s (``COMPLETION_CHECK=local``), 0.4 s (a
-typical Gemini verdict) and 1.5 s (a slow one, which the caller hears acknowledged
-first: the gap is then to the "Mm-hm.").
+whole service in-process (embedded database, mock telephony), for complete answers.
+The completeness check is either the local rules (``COMPLETION_CHECK=local``: they lean
+on the pause, so a plain sentence after the 1 s pause waits for the second look at 3 s)
+or a checker that knows the answer is whole after 0 s, 0.4 s (a typical Gemini verdict)
+or 1.5 s (a slow one, which the caller hears acknowledged first: the gap is then to
+the "Mm-hm.").
 
 Twilio adds its own end-of-speech pause before the prompt message (``speechTimeout``,
 1 s by default here) and its speech synthesis after our token; neither is in this figure.
@@ -43,6 +44,7 @@ from services.app.assembly import MOCK_AUTH_TOKEN, server_app
 from services.app.clock import FakeClock
 from services.app.config import load_config
 from services.app.worker_loop import CallWorker
+from services.completion.port import CompletionVerdict
 from services.devtools.mock_completion import MockCompletionChecker
 from services.storage.embedded_mongo import EmbeddedMongo, free_port
 from services.telephony.mock import MockTelephony
@@ -55,7 +57,19 @@ ANSWERS = ["A quiet morning with coffee.", "Finishing the report on time.", "Sle
 DELAYS = (0.0, 0.4, 1.5)
 
 
-async def one_setting(uri: str, delay_s: float, calls: int) -> list[float]:
+class VerdictIn:
+    """A checker that knows each answer is whole after ``delay_s`` (as Gemini would, in its
+    time): what the transport adds to a verdict, without the local rules' wait for a pause."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+
+    async def check(self, *, question: str, answer: str, pause_seconds: float) -> CompletionVerdict:
+        await asyncio.sleep(self.delay_s)
+        return CompletionVerdict(True, 0.95, "whole")
+
+
+async def one_setting(uri: str, checker: object, calls: int) -> list[float]:
     config = load_config(
         {
             "MONGODB_URI": uri,
@@ -73,7 +87,7 @@ async def one_setting(uri: str, delay_s: float, calls: int) -> list[float]:
         config,
         clock=FakeClock(dt.datetime.now(dt.UTC)),
         telephony=telephony,
-        completion=MockCompletionChecker(delay_s=delay_s),
+        completion=checker,
     )
     app = server_app(config, services, relay=RelaySettings(silence_s=60))
     gaps: list[float] = []
@@ -152,17 +166,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, EmbeddedMongo(tmp) as server:
-        print(f"{'check delay':>12} {'run':>4} {'n':>4} {'p50 ms':>8} {'p90 ms':>8} {'max ms':>8}")
-        for delay in DELAYS:
+        print(f"{'checker':<22} {'run':>4} {'n':>4} {'p50 ms':>8} {'p90 ms':>8} {'max ms':>8}")
+        settings = [("local rules", MockCompletionChecker)]
+        settings += [(f"verdict in {d:.1f} s", lambda d=d: VerdictIn(d)) for d in DELAYS]
+        for label, make in settings:
             medians = []
             for run in range(1, args.runs + 1):
-                gaps = asyncio.run(one_setting(server.uri, delay, args.calls))
+                gaps = asyncio.run(one_setting(server.uri, make(), args.calls))
                 medians.append(statistics.median(gaps) * 1000)
                 print(
-                    f"{delay:>11.1f}s {run:>4} {len(gaps):>4} {_ms(gaps, 0.5):>8.1f}"
+                    f"{label:<22} {run:>4} {len(gaps):>4} {_ms(gaps, 0.5):>8.1f}"
                     f" {_ms(gaps, 0.9):>8.1f} {max(gaps) * 1000:>8.1f}"
                 )
-            print(f"{'':>12} median of run medians: {statistics.median(medians):.1f} ms")
+            print(f"{'':<22} median of the runs' medians: {statistics.median(medians):.1f} ms")
 
 
 if __name__ == "__main__":
