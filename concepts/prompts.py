@@ -11,7 +11,7 @@ import json
 import unicodedata
 from typing import Annotated, Any, TypedDict
 
-from conceptkit import Concept, Doc, Len, Range, Strip, action, fail, query
+from conceptkit import Change, Concept, Doc, Len, Range, Strip, action, fail, query
 
 MIN_PROMPTS = 1
 MAX_PROMPTS = 5
@@ -127,10 +127,8 @@ class Prompts(Concept):
         self, user: str, fromPosition: Position, toPosition: Position
     ) -> PromptsOut:
         """Move the prompt at ``fromPosition`` to ``toPosition`` (1-based); the rest keep their order."""
-        for _ in range(10):
-            doc = await self.collection("prompts").find_one({"_id": user})
-            if doc is None:
-                return fail("you have no prompts yet", "not_found")
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
             current = self._open(doc)
             for name, value in (("fromPosition", fromPosition), ("toPosition", toPosition)):
                 if not 1 <= value <= len(current):
@@ -140,17 +138,16 @@ class Prompts(Concept):
                     )
             moved = current.pop(fromPosition - 1)
             current.insert(toPosition - 1, moved)
-            # Compare-and-set on the version read, so a concurrent edit is never overwritten.
-            res = await self.collection("prompts").update_one(
-                {"_id": user, "version": doc.get("version", 0)},
-                {
-                    "$set": {"prompts": self._seal(user, current), "updatedAt": self._now()},
-                    "$inc": {"version": 1},
-                },
-            )
-            if res.matched_count:
-                return {"prompts": current}
-        return fail("your prompts are changing too often; try again", "unavailable")
+            changes = {"prompts": self._seal(user, current), "updatedAt": self._now()}
+            return Change({"prompts": current}, set=changes)
+
+        # a compare-and-set on the version read, so a concurrent edit is never overwritten
+        return await self.store("prompts").change(
+            {"_id": user},
+            decide,
+            missing=fail("you have no prompts yet", "not_found"),
+            busy=fail("your prompts are changing too often; try again", "unavailable"),
+        )
 
     async def _current(self, user: str) -> list[str] | None:
         doc = await self.collection("prompts").find_one({"_id": user})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from conceptkit import describe_operations
 from concepts.prompts import DEFAULT_PROMPTS, Prompts
+from tests.concepts.rivalled import RivalledDatabase
 
 
 @pytest.fixture
@@ -145,6 +147,42 @@ async def test_move_prompt_out_of_range_is_invalid_and_changes_nothing(prompts: 
     out = await prompts.movePrompt(user="u1", fromPosition=1, toPosition=3)
     assert "toPosition 3" in out["error"]
     assert await texts(prompts, "u1") == ["A", "B"]
+
+
+async def test_concurrent_moves_each_take_effect_as_if_one_after_another(prompts: Prompts) -> None:
+    """Four moves of the first prompt to the end, at once: each is a rotation by one, so a
+    serial run leaves the list rotated by four and returns each rotation from one to four
+    once. A lost update (two moves deciding on the same list) would repeat a rotation."""
+    start = ["A?", "B?", "C?", "D?", "E?"]
+    await prompts.setPrompts(user="u1", prompts=start)
+
+    def rotated(n: int) -> list[str]:
+        return start[n:] + start[:n]
+
+    outs = await asyncio.gather(
+        *(prompts.movePrompt(user="u1", fromPosition=1, toPosition=5) for _ in range(4))
+    )
+    assert sorted(tuple(out["prompts"]) for out in outs) == sorted(
+        tuple(rotated(n)) for n in range(1, 5)
+    )
+    assert await texts(prompts, "u1") == rotated(4)
+    doc = await prompts.collection("prompts").find_one({"_id": "u1"})
+    assert doc["version"] == 1 + 4  # setPrompts' write, then one write per move
+
+
+async def test_a_move_that_keeps_losing_races_is_busy_and_changes_nothing(
+    async_db, clock, encryptor, prompts: Prompts
+) -> None:
+    await prompts.setPrompts(user="u1", prompts=["A?", "B?"])
+    rivalled = RivalledDatabase(async_db, "Prompts_prompts")
+    losing = Prompts(rivalled, {"clock": clock, "encryption": encryptor})
+    out = await losing.movePrompt(user="u1", fromPosition=1, toPosition=2)
+    assert out == {
+        "error": "your prompts are changing too often; try again",
+        "errorKind": "unavailable",
+    }
+    assert rivalled.rivalled["Prompts_prompts"].rival_writes > 1  # it decided again each time
+    assert await texts(prompts, "u1") == ["A?", "B?"]
 
 
 def test_move_prompt_validation_as_http_sees_it(prompts: Prompts) -> None:
