@@ -144,30 +144,19 @@ class Schedule(Concept):
                 return Change(out, set=sets, unset=("nextAt",))
             return Change(out, set={**sets, "nextAt": epoch(nxt)})
 
-        not_found = fail("you have no call schedule yet", "not_found")
-        for _ in range(10):
-            out = await store.change({"_id": user}, decide, missing=not_found)
-            if out is not not_found:
-                return out
-            if missing is not None:
-                return missing
-            defaults = {
-                "_id": user,
-                "timezone": None,
-                "times": full_plan({}),
-                "paused": False,
-                "allowOutsideWindow": False,
-                "createdAt": now,
-                "version": 0,
-            }
-            decided = decide(defaults)
-            if not isinstance(decided, Change):
-                return decided
-            doc = {**defaults, **decided.set}
-            created = await store.create(doc, decided.outputs)
-            if created is not None:
-                return created  # else created by someone else meanwhile: change that one
-        return _busy()
+        find = {"_id": user}
+        if missing is not None:
+            return await store.change(find, decide, missing=missing, busy=_busy())
+        defaults = {
+            "_id": user,
+            "timezone": None,
+            "times": full_plan({}),
+            "paused": False,
+            "allowOutsideWindow": False,
+            "createdAt": now,
+            "version": 0,
+        }  # a second creator's insert is refused by the _id: it changes the first one's
+        return await store.change_or_create(find, decide, initial=defaults, busy=_busy())
 
     @staticmethod
     def _window_failure(plan: Mapping[str, str | None]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ concept's actions and queries.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from conceptkit import describe_operations
 from concepts.schedule import DAYS, Schedule, next_occurrence, outside_window, resolve_local
 from services.app.clock import FakeClock
+from tests.concepts.rivalled import RivalledDatabase
 
 UTC = dt.UTC
 NY = ZoneInfo("America/New_York")
@@ -651,6 +653,75 @@ async def test_next_call_after_a_given_instant(schedule: Schedule) -> None:
     at = await next_call(schedule, "u1", after=utc(2026, 3, 7, 0, 0))
     assert local(at, NY) == "2026-03-08 20:00 EDT"
     assert await schedule._nextCall(user="nobody") == []
+
+
+# -- concurrent changes ---------------------------------------------------------------------
+
+KEPT = ("timezone", "times", "paused", "allowOutsideWindow", "plannedThrough", "nextAt")
+
+
+async def kept(concept: Schedule, user: str) -> dict[str, Any]:
+    doc = await concept.collection("schedules").find_one({"_id": user})
+    return {k: doc.get(k) for k in (*KEPT, "version")}
+
+
+async def test_concurrent_changes_end_as_serial_ones_with_next_at_from_the_final_plan(
+    schedule: Schedule,
+) -> None:
+    """Five changes of one schedule at once, none of whose effects depend on the order:
+    the stored schedule is the one a serial run gives, and ``nextAt`` is computed from
+    the final plan (a change decided on a stale read would leave an old time there, or
+    a lower ``plannedThrough``)."""
+
+    def changes(user: str) -> list[Any]:
+        return [
+            schedule.setDaily(user=user, timezone="Europe/London", time="19:00"),
+            schedule.allowOutsideWindow(user=user, allowed=True),
+            *(schedule.noteReflected(user=user, at=utc(2026, 3, 1, h)) for h in (9, 11, 10)),
+        ]
+
+    for user in ("raced", "serial"):
+        await schedule.setDaily(user=user, timezone="Europe/London", time="20:00")
+    assert all(out == {} for out in await asyncio.gather(*changes("raced")))
+    for change in changes("serial"):
+        assert await change == {}
+    raced = await kept(schedule, "raced")
+    assert raced == await kept(schedule, "serial")
+    assert raced["version"] == 5  # created at version 0, then each change written once
+    assert raced["plannedThrough"] == utc(2026, 3, 1, 11).timestamp()
+    assert raced["nextAt"] == utc(2026, 3, 2, 19).timestamp()  # reflected today: tomorrow
+
+
+async def test_concurrent_first_changes_create_one_schedule_holding_both(
+    schedule: Schedule,
+) -> None:
+    outs = await asyncio.gather(
+        schedule.setDaily(user="u1", timezone="Europe/London", time="09:00"),
+        schedule.allowOutsideWindow(user="u1", allowed=True),
+    )
+    assert outs == [{}, {}]
+    assert await schedule._schedule(user="u1") == [
+        {
+            "timezone": "Europe/London",
+            "times": daily("09:00"),
+            "paused": False,
+            "allowOutsideWindow": True,
+        }
+    ]
+    assert (await kept(schedule, "u1"))["version"] == 1  # created by one, changed by the other
+
+
+async def test_a_change_that_keeps_losing_races_is_busy_and_changes_nothing(
+    async_db, clock: FakeClock, schedule: Schedule
+) -> None:
+    await schedule.setDaily(user="u1", timezone="Europe/London", time="20:00")
+    before = await kept(schedule, "u1")
+    losing = Schedule(RivalledDatabase(async_db, "Schedule_schedules"), {"clock": clock})
+    busy = {"error": "the schedule is changing too often; try again", "errorKind": "unavailable"}
+    assert await losing.setTimezone(user="u1", timezone="Asia/Kolkata") == busy
+    assert await losing.pause(user="u1") == busy
+    after = await kept(schedule, "u1")
+    assert {k: after[k] for k in KEPT} == {k: before[k] for k in KEPT}
 
 
 # -- deleteAllFor ---------------------------------------------------------------------------
