@@ -163,6 +163,8 @@ class CallScheduler(Attempts, CallQueries, Concept):
         A planned call not yet attempted is moved to now (so the user is not called
         twice today); a call already being attempted is refused.
         """
+        if type(maxRetries) is not int or not 1 <= maxRetries <= MAX_RETRIES:
+            return fail(f"maxRetries must be an integer from 1 to {MAX_RETRIES}", "invalid")
         now = self._now()
 
         def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
@@ -177,14 +179,17 @@ class CallScheduler(Attempts, CallQueries, Concept):
             }
             return Change({"scheduledCall": doc["_id"]}, set=changes)
 
-        for _ in range(3):
-            out = await self.store("calls").change({"activeUser": user}, decide, missing={})
-            if out:
-                return out
-            out = await self.scheduleCall(user, phoneNumber, now, maxRetries, "now")
-            if "error" not in out:
-                return out  # else one was queued meanwhile: bring that one forward
-        return fail("your calls are changing too often; try again", "unavailable")
+        def new_call() -> dict[str, Any]:
+            return self._new_call(self.new_id(), user, phoneNumber, now, "now", maxRetries)
+
+        # the unique activeUser index refuses a second call queued meanwhile: that one is
+        # brought forward instead
+        return await self.store("calls").change_or_create(
+            {"activeUser": user},
+            decide,
+            initial=new_call,
+            busy=fail("your calls are changing too often; try again", "unavailable"),
+        )
 
     @action
     async def cancel(self, user: str, scheduledCall: str) -> Cancelled:

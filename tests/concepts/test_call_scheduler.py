@@ -12,6 +12,7 @@ import pytest
 from conceptkit import describe_operations
 from concepts.call_scheduler import CallScheduler
 from services.app.clock import FakeClock
+from tests.concepts.rivalled import RivalledDatabase
 
 NUMBER = "+15551234567"
 POLICY = SimpleNamespace(retry_delay_seconds=300)  # RETRY_DELAY_SECONDS
@@ -430,6 +431,42 @@ async def test_call_now_is_refused_while_a_call_is_under_way(cs, clock):
     await schedule(cs, clock)
     await cs.claimDue(worker="w", now=clock.now())
     assert is_error(await cs.callNow(user="u1", phoneNumber=NUMBER))
+
+
+@pytest.mark.parametrize("planned", [False, True])
+async def test_concurrent_call_nows_share_one_call_as_serial_ones_would(cs, clock, planned):
+    """Four at once: the first queues a call (or brings the planned one forward) and
+    each of the others brings that one forward, as a serial run would; a second call
+    queued beside it would break "one active call per user"."""
+    before = await schedule(cs, clock, minutes=240) if planned else None
+    outs = await asyncio.gather(*(cs.callNow(user="u1", phoneNumber=NUMBER) for _ in range(4)))
+    (call,) = {out["scheduledCall"] for out in outs}
+    assert before in (None, call)
+    (doc,) = await cs.collection("calls").find({"user": "u1"}).to_list(None)
+    assert (doc["_id"], doc["status"], doc["origin"]) == (call, "PENDING", "now")
+    assert doc["dueAt"] == clock.now().timestamp()
+    assert doc["version"] == (4 if planned else 3)  # one write per callNow but a creation
+
+
+async def test_call_now_that_keeps_losing_races_is_busy_and_changes_nothing(
+    async_db, cs, clock, encryptor
+):
+    planned = await schedule(cs, clock, minutes=240)
+    services = {"clock": clock, "call_policy": POLICY, "encryption": encryptor}
+    losing = CallScheduler(RivalledDatabase(async_db, "CallScheduler_calls"), services)
+    assert await losing.callNow(user="u1", phoneNumber=NUMBER) == {
+        "error": "your calls are changing too often; try again",
+        "errorKind": "unavailable",
+    }
+    s = await state(cs, planned)
+    assert (s["scheduledFor"], s["origin"]) == (clock.now() + dt.timedelta(minutes=240), "schedule")
+
+
+@pytest.mark.parametrize("bad", [0, 11, 2.5, True])
+async def test_call_now_max_retries_is_an_integer_from_1_to_10(cs, bad):
+    out = await cs.callNow(user="u1", phoneNumber=NUMBER, maxRetries=bad)
+    assert is_error(out, "invalid") and "maxRetries" in out["error"]
+    assert await cs._upcoming(user="u1") == []
 
 
 async def test_a_missed_call_is_retried_after_the_configured_delay_by_default(cs, clock):
