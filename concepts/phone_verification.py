@@ -7,6 +7,7 @@ found by equality (is it verified? how many codes went to it?) a keyed hash of i
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -18,7 +19,7 @@ from typing import Annotated, Any, ClassVar, TypedDict
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from conceptkit import Concept, Doc, Len, Pattern, action, fail, query
+from conceptkit import Change, Concept, Doc, Len, Pattern, action, fail, query
 from services.telephony import normalize_e164
 
 # Six ASCII digits, optionally split 3+3 by one space ("123 456"), spaces around allowed.
@@ -154,35 +155,36 @@ class PhoneVerification(Concept):
                 {"$set": {"sends": previous.get("sends", []), "version": version + 1}},
             )
 
-    async def _add_verified(self, user: str, number: str) -> None:
-        """Add ``number`` to the user's set (whole-list $set, compare-and-set on a version).
+    async def _add_verified(self, user: str, number: str) -> dict[str, Any] | None:
+        """Add ``number`` to the user's set (whole-list $set, compare-and-set on a version);
+        a failure if the set kept changing meanwhile.
 
         Each entry is ``{number: token, key: lookup key}``: the key beside its token, so key
         rotation can make it again under the new key."""
-        verified = self.collection("verified")
         enc = self.services["encryption"]
         entry = {
             "number": self._sealed(user, number),
             "key": enc.lookup_key(number, purpose=LOOKUP_PURPOSE),
         }
-        while True:
-            doc = await verified.find_one({"user": user})
-            if doc is None:
-                try:
-                    await verified.insert_one(
-                        {"_id": self.new_id(), "user": user, "numbers": [entry], "version": 1}
-                    )
-                    return
-                except DuplicateKeyError:
-                    continue
+        added = {"phoneNumber": number}
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
             if self._is_among(number, doc["numbers"]):
-                return
-            res = await verified.update_one(
-                {"_id": doc["_id"], "version": doc["version"]},
-                {"$set": {"numbers": [*doc["numbers"], entry], "version": doc["version"] + 1}},
-            )
-            if res.matched_count:
-                return
+                return added  # verified already: nothing to write
+            return Change(added, set={"numbers": [*doc["numbers"], entry]})
+
+        def first() -> dict[str, Any]:  # the unique user index refuses a second one
+            return {"_id": self.new_id(), "user": user, "numbers": [], "version": 0}
+
+        out = await self.store("verified").change_or_create(
+            {"user": user},
+            decide,
+            initial=first,
+            busy=fail(
+                "your verified numbers are changing too often; try the code again", "unavailable"
+            ),
+        )
+        return out if "error" in out else None
 
     # -- actions ---------------------------------------------------------------------
 
@@ -260,7 +262,11 @@ class PhoneVerification(Concept):
         res = await pending.delete_one({"_id": claimed["_id"], "codeHash": expected})
         if res.deleted_count == 0:
             return fail("no code is waiting to be confirmed; ask for a new one", "not_found")
-        await self._add_verified(user, number)
+        busy = await self._add_verified(user, number)
+        if busy is not None:
+            with contextlib.suppress(DuplicateKeyError):  # a new code was sent meanwhile
+                await pending.insert_one(claimed)  # the code stands: the user may try it again
+            return busy
         return {"phoneNumber": number}
 
     @action

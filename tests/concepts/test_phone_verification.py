@@ -14,6 +14,7 @@ from services.app.clock import FakeClock
 from services.encryption.keys import Encryptor
 from services.telephony import AmbiguousDialError, TelephonyError
 from services.telephony.mock import MockTelephony
+from tests.concepts.rivalled import RivalledDatabase
 
 NUMBER = "+14155552671"
 OTHER = "+442079460958"
@@ -312,6 +313,35 @@ async def test_a_user_keeps_every_number_verified_over_time(pv, clock):
     doc = await pv.collection("verified").find_one({"user": "u1"})
     assert [pv._opened("u1", e["number"]) for e in doc["numbers"]] == [NUMBER, OTHER]
     assert NUMBER[2:] not in str(doc) and OTHER[2:] not in str(doc)
+
+
+async def test_numbers_verified_at_once_are_all_kept_as_serial_adds_would(pv):
+    """The verified set is one document per user, changed whole: four numbers added at
+    once (a fifth twice) all land in it, once each, as serial adds would leave them."""
+    numbers = ["+14155552671", "+442079460958", "+33142685300", "+4930901820"]
+    await asyncio.gather(*(pv._add_verified("u1", n) for n in [*numbers, numbers[0]]))
+    verified = await pv._verifiedNumbers(user="u1")
+    assert sorted(row["phoneNumber"] for row in verified) == sorted(numbers)
+    (doc,) = await pv.collection("verified").find({"user": "u1"}).to_list(None)
+    assert doc["version"] == 3  # created with one number, then one write per other number
+
+
+async def test_a_confirm_that_keeps_losing_races_is_busy_and_the_code_stands(
+    async_db, pv, clock, mock_telephony, encryptor
+):
+    await pv.confirm(user="u1", code=await started(pv, "u1", NUMBER))
+    clock.advance(minutes=1)
+    code = await started(pv, "u1", OTHER)
+    services = {"clock": clock, "telephony": mock_telephony, "encryption": encryptor}
+    losing = PhoneVerification(RivalledDatabase(async_db, "PhoneVerification_verified"), services)
+    assert await losing.confirm(user="u1", code=code) == {
+        "error": "your verified numbers are changing too often; try the code again",
+        "errorKind": "unavailable",
+    }
+    assert await pv._verifiedNumbers(user="u1") == [{"phoneNumber": NUMBER}]
+    assert [row["phoneNumber"] for row in await pv._pendingNumber(user="u1")] == [OTHER]
+    assert await pv.confirm(user="u1", code=code) == {"phoneNumber": OTHER}
+    assert await pv._verifiedNumbers(user="u1") == [{"phoneNumber": NUMBER}, {"phoneNumber": OTHER}]
 
 
 # -- private at rest ----------------------------------------------------------------------
