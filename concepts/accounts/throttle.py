@@ -112,6 +112,7 @@ class FailureCounter:
         """Count an attempt as a failure before checking it; refused (``Wait``) while the
         key's backoff runs (a key without failures has none)."""
         _id = stored_id(key)
+        # its own loop, not Store.change: a mark would make a replayed login return a charge
         for _ in range(CAS_ROUNDS):
             doc = await self.collection.find_one({"_id": _id})
             failures, last = self._live(doc, now)
