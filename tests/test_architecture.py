@@ -11,6 +11,9 @@
 - concepts and syncs import nothing of services/ but the ports' own definitions
   (their types and errors): adapters come through ports, handed over at start-up;
 - outside syncs/, no module names a concept by string to query or invoke it;
+- no concept writes its own compare-and-set retry loop (conceptkit's ``Store.change``
+  and ``change_or_create`` are the one loop): no loop around a write filtered on
+  ``version``, around a ``Store`` write, or retrying an insert a unique key refused;
 - no product module is over 400 lines;
 - Twilio's vocabulary (its webhook field names, call statuses and answering-machine
   verdicts) stays at the edge: services/webhooks, the Twilio REST adapter and its
@@ -40,6 +43,12 @@ STRING_CONCEPT_CALLS: set[str] = set()  # the worker and simulator ask syncs/que
 PORTS = {"services.telephony", "services.completion"}  # the interfaces concepts are given
 ADAPTERS_IMPORTED = {("syncs/plugin.py", "services.app.adapters")}  # the plugin registers them
 OVER_BUDGET: dict[str, int] = {}
+# the failure counter's writes are no action's effect: through Store they would carry the
+# login's mark, and a replayed login would return a charge (concepts/accounts/throttle.py)
+OWN_CAS_LOOPS = {
+    ("concepts/accounts/throttle.py", "FailureCounter.charge"),
+    ("concepts/accounts/throttle.py", "FailureCounter.record"),
+}
 
 
 def modules(*packages: str) -> list[Path]:
@@ -207,6 +216,75 @@ def test_outside_syncs_no_module_queries_or_invokes_a_concept_by_name():
     assert breaks == STRING_CONCEPT_CALLS
 
 
+VERSIONED_WRITES = {"update_one", "replace_one", "find_one_and_update", "find_one_and_replace"}
+STORE_WRITES = {"change", "change_or_create", "claim", "create"}
+
+
+def _is_cas_retry(loop: ast.For | ast.AsyncFor | ast.While) -> bool:
+    """A loop that writes on a ``version`` filter, writes through a ``Store`` (whose
+    helpers loop already), or goes round again when an insert hits a unique key."""
+    for node in ast.walk(loop):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            filt = node.args[0] if node.args else None
+            if node.func.attr in STORE_WRITES or (
+                node.func.attr in VERSIONED_WRITES
+                and isinstance(filt, ast.Dict)
+                and any(isinstance(k, ast.Constant) and k.value == "version" for k in filt.keys)
+            ):
+                return True
+        if (
+            isinstance(node, ast.ExceptHandler)
+            and node.type is not None
+            and "DuplicateKeyError" in ast.unparse(node.type)
+            and any(isinstance(n, ast.Continue) for b in node.body for n in ast.walk(b))
+        ):
+            return True
+    return False
+
+
+def cas_loops(tree: ast.AST, scope: str = "") -> set[str]:
+    """The functions (``Class.method``) of ``tree`` that hold a compare-and-set retry loop."""
+    found: set[str] = set()
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            found |= cas_loops(node, f"{scope}{node.name}.")
+        elif isinstance(node, ast.For | ast.AsyncFor | ast.While) and _is_cas_retry(node):
+            found.add(scope.removesuffix("."))
+        else:
+            found |= cas_loops(node, scope)
+    return found
+
+
+def test_no_concept_writes_its_own_compare_and_set_loop():
+    breaks = {
+        (rel(path), where)
+        for path in modules("concepts")
+        for where in cas_loops(ast.parse(path.read_text()))
+    }
+    assert breaks == OWN_CAS_LOOPS
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def f(c):\n    for _ in range(3):\n        c.update_one({'_id': 1, 'version': 2}, {})",
+        "def f(s):\n    while True:\n        if s.store('x').change({}, d, missing={}):\n            return",
+        "def f(c):\n    while True:\n        try:\n            c.insert_one({})\n"
+        "        except DuplicateKeyError:\n            continue",
+    ],
+)
+def test_the_compare_and_set_rule_sees_a_hand_written_loop(source):
+    assert cas_loops(ast.parse(source)) == {"f"}
+
+
+def test_the_compare_and_set_rule_leaves_other_loops_alone():
+    source = (
+        "async def f(c):\n    async for doc in c.find({}):\n"
+        "        await c.update_one({'_id': doc['_id']}, {'$set': {'a': 1}})"
+    )
+    assert cas_loops(ast.parse(source)) == set()
+
+
 def test_no_product_module_grows_past_the_line_budget():
     sizes = {
         rel(p): len(p.read_text().splitlines())
@@ -297,15 +375,18 @@ def test_the_edge_speaks_only_what_phone_call_takes():
     assert {answerer(v) for v in verdicts} == {*get_args(Answerer), None}
 
 
-@pytest.mark.parametrize("rule", ["concepts", "strings"])
+@pytest.mark.parametrize("rule", ["concepts", "strings", "loops"])
 def test_the_known_breaks_are_still_real(rule):
     """An entry that no longer breaks its rule must leave its list (the lists only shrink)."""
     if rule == "concepts":
         for path, module in CONCEPT_HELPERS_IMPORTED:
             assert module in imported(ROOT / path), (path, module)
-    else:
+    elif rule == "strings":
         for path in STRING_CONCEPT_CALLS:
             assert (ROOT / path).exists(), path
+    else:
+        for path, where in OWN_CAS_LOOPS:
+            assert where in cas_loops(ast.parse((ROOT / path).read_text())), (path, where)
 
 
 # Development tooling: all of services/devtools (mock mode mounts the simulator through the
