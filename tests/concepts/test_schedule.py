@@ -668,7 +668,7 @@ async def kept(concept: Schedule, user: str) -> dict[str, Any]:
 async def test_concurrent_changes_end_as_serial_ones_with_next_at_from_the_final_plan(
     schedule: Schedule,
 ) -> None:
-    """Five changes of one schedule at once, none of whose effects depend on the order:
+    """Six changes of one schedule at once, none of whose effects depend on the order:
     the stored schedule is the one a serial run gives, and ``nextAt`` is computed from
     the final plan (a change decided on a stale read would leave an old time there, or
     a lower ``plannedThrough``)."""
@@ -677,7 +677,7 @@ async def test_concurrent_changes_end_as_serial_ones_with_next_at_from_the_final
         return [
             schedule.setDaily(user=user, timezone="Europe/London", time="19:00"),
             schedule.allowOutsideWindow(user=user, allowed=True),
-            *(schedule.noteReflected(user=user, at=utc(2026, 3, 1, h)) for h in (9, 11, 10)),
+            *(schedule.noteReflected(user=user, at=utc(2026, 3, 1, h)) for h in (11, 10, 9, 8)),
         ]
 
     for user in ("raced", "serial"):
@@ -687,7 +687,7 @@ async def test_concurrent_changes_end_as_serial_ones_with_next_at_from_the_final
         assert await change == {}
     raced = await kept(schedule, "raced")
     assert raced == await kept(schedule, "serial")
-    assert raced["version"] == 5  # created at version 0, then each change written once
+    assert raced["version"] == 6  # created at version 0, then each change written once
     assert raced["plannedThrough"] == utc(2026, 3, 1, 11).timestamp()
     assert raced["nextAt"] == utc(2026, 3, 2, 19).timestamp()  # reflected today: tomorrow
 
