@@ -6,8 +6,9 @@ waiting a moment longer, so the turn only moves on when the checker says the
 answer is complete *and* is confident about it (see `should_advance`).
 
 Implementations:
-- `services.completion.local.LocalCompletionChecker`: deterministic rules (its words in
-  `services.completion.lexicon`); it serves mock mode and ``COMPLETION_CHECK=local``.
+- `services.completion.local.LocalCompletionChecker`: deterministic rules (its ending
+  rules in `services.completion.endings`, its words in `services.completion.lexicon`);
+  it serves mock mode and ``COMPLETION_CHECK=local``.
 - `services.devtools.mock_completion.MockCompletionChecker`: the rules with a delay and a
   count, for tests and benchmarks.
 - `services.completion.gemini.GeminiCompletionChecker`: Gemini, with the
