@@ -35,6 +35,7 @@ DOCUMENT_PARSE_FAILURE = 12100
 SCHEMA_VALIDATION = 12200  # a verb the stand-in cannot (or Twilio would not) play here
 INVALID_CONTENT_TYPE = 12300
 CALLBACK_WARNING = 15003  # non-2xx answer to a status / recording callback
+# ConversationRelay's own: services/devtools/standin/relay_model.py
 
 # Virtual-time model: seconds of call time per event (nothing is actually waited).
 WORDS_PER_SECOND = 2.5
@@ -181,11 +182,30 @@ class CallSpec:
 
 @attrs.frozen
 class Utterance:
-    """Speech, starting `pause_before_s` after Twilio starts listening."""
+    """Speech, starting `pause_before_s` after Twilio starts listening. ConversationRelay
+    only: `more` (another part of this answer follows at once), `interrupts` (spoken over
+    the service), `partials` (partial results before the final; False: sent live)."""
 
     text: str
     pause_before_s: float = 0.0
     confidence: float | None = None  # None: PlayerOptions.confidence
+    more: bool = False
+    interrupts: bool = False
+    partials: bool = True
+
+
+@attrs.frozen
+class Partial:
+    """Interim speech recognition (ConversationRelay: prompt, last false; Gather: ignored)."""
+
+    text: str
+
+
+@attrs.frozen
+class Press:
+    """A key pressed (ConversationRelay: a `dtmf` message; a Gather ignores it)."""
+
+    digit: str
 
 
 @attrs.frozen
@@ -198,15 +218,15 @@ class HangUp:
     """The callee hangs up."""
 
 
-Reply = Utterance | Silence | HangUp
+Reply = Utterance | Silence | HangUp | Partial | Press
 
 
 @attrs.frozen
 class GatherContext:
-    """What the callee knows when Twilio starts listening (a `<Gather>` or `<Record>`)."""
+    """What the callee knows when Twilio listens (Gather, Record, or a relay socket's turn)."""
 
     call_sid: str
-    kind: Literal["gather", "record"]
+    kind: Literal["gather", "record", "relay"]
     index: int  # 0 for the first listen of the call
     prompt: str  # what the service said since the previous listen
     timeout_s: int
@@ -222,11 +242,13 @@ class GatherContext:
 class Callee(Protocol):
     """The phone's owner. Optional extras the player uses when present:
 
-    * `answered_by: str | None` - the AnsweredBy value under AMD (default human /
-      machine_start);
-    * `async pick_up(ring_timeout_s) -> outcome` - decide while the phone rings (an
-      interactive UI); without it `outcome` is used at once;
-    * `call_ended(result)` (sync or async) - told when the call is over.
+    * `answered_by: str | None` - AnsweredBy under AMD (default human / machine_start);
+    * `async pick_up(ring_timeout_s) -> outcome` - decide while the phone rings (a UI);
+    * `call_ended(result)` (sync or async) - told when the call is over;
+    * `async converse(relay)` - drive a ConversationRelay session itself with the open
+      `RelayCaller` (the player then posts the action, unless it called `finish()`);
+    * `listens_continuously` - on ConversationRelay, asked again as soon as a reply is
+      sent (a person at a UI), not only after the service has spoken.
     """
 
     outcome: str  # "answer" | "busy" | "no-answer" | "failed" | "voicemail"
@@ -243,7 +265,7 @@ class Callee(Protocol):
 class WebhookExchange:
     """One request the player sent and what came back."""
 
-    kind: str  # status | answer | gather | redirect | record | recording | amd
+    kind: str  # status | answer | gather | redirect | record | recording | amd | relay
     method: str
     url: str  # as signed (for GET, including the parameters)
     params: dict[str, str]
@@ -298,6 +320,7 @@ class CallResult:
     notes: list[str] = attrs.Factory(list)  # emulation remarks (ignored verbs, late speech)
     duration_s: int = 0  # CallDuration
     ended_by: str | None = None  # service | callee | api | error | loop-guard | time-limit
+    relay_sessions: list[Any] = attrs.Factory(list)  # each <Connect>'s RelayCaller
     application_error: bool = False
     gathers: int = 0
     recording_sid: str | None = None
@@ -350,7 +373,9 @@ class PlayerOptions:
       Pause), the callee talks, and Twilio waits for the end of speech (the Gather's
       speechTimeout) before posting the result: 0 plays as fast as possible, 1 at
       Twilio's own pace (each waited with `sleep`);
-    * `max_steps`: verbs + TwiML fetches before the loop guard ends the call.
+    * `max_steps`: verbs + TwiML fetches before the loop guard ends the call;
+    * relay (real s): `relay_settle_s` of quiet after the service spoke before the callee
+      is asked; `relay_idle_s` of the service saying nothing before the caller hangs up.
     """
 
     duplicate_status: bool = False
@@ -363,6 +388,8 @@ class PlayerOptions:
     webhook_timeout_s: float = 15.0
     confidence: float = 0.92
     clock: Callable[[], datetime] = _utcnow
+    relay_settle_s: float = 0.2
+    relay_idle_s: float = 120.0
 
 
 class CallOver(Exception):

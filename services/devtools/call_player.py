@@ -5,7 +5,8 @@ gets back. `CallPlayer` does the same against any server reachable by an
 `httpx.AsyncClient`: status callbacks (initiated, ringing, in-progress, completed or
 busy / no-answer / failed / canceled, numbered by `SequenceNumber`), the answer webhook
 (with `AnsweredBy` under answering-machine detection), `<Say>` / `<Pause>` / `<Gather
-input="speech">` / `<Redirect>` / `<Record>` / `<Hangup>`, and the recording status
+input="speech">` / `<Redirect>` / `<Record>` / `<Hangup>`, `<Connect><ConversationRelay>`
+(services/devtools/relay_interpreter.py), and the recording status
 callback once the call is over. The person (or machine) at the other end is a `Callee`
 (see `services.devtools.callees` for scripted and interactive ones).
 
@@ -51,7 +52,9 @@ from services.devtools.call_model import (
     CallSpec,
     GatherContext,
     HangUp,
+    Partial,
     PlayerOptions,
+    Press,
     Reply,
     Silence,
     StatusCallback,
@@ -63,7 +66,7 @@ from services.devtools.call_model import (
     rfc2822,
 )
 from services.devtools.call_webhooks import WebhookSender
-from services.devtools.twiml_interpreter import TwimlInterpreter
+from services.devtools.relay_interpreter import RelayInterpreter
 
 __all__ = [
     "API_VERSION",
@@ -77,7 +80,9 @@ __all__ = [
     "Callee",
     "GatherContext",
     "HangUp",
+    "Partial",
     "PlayerOptions",
+    "Press",
     "Reply",
     "Silence",
     "StatusCallback",
@@ -91,12 +96,14 @@ __all__ = [
 ]
 
 
-class CallPlayer(WebhookSender, TwimlInterpreter):
+class CallPlayer(WebhookSender, RelayInterpreter):
     """Plays `spec` once: `result = await CallPlayer(...).play()`.
 
     `end(by="api")` ends the call from outside (what `calls(sid).update(status=
     "completed")` does); it may be called from any thread. `on_status(status, result)`
     is told each status the call reaches, when it is reached (not when delivered).
+    `ws_route=(public_base, local_base)` connects a ConversationRelay socket addressed to
+    the public URL to the local server (as `http`'s transport may route webhooks).
     """
 
     def __init__(
@@ -108,8 +115,10 @@ class CallPlayer(WebhookSender, TwimlInterpreter):
         callee: Callee,
         options: PlayerOptions | None = None,
         on_status: Callable[[str, CallResult], None] | None = None,
+        ws_route: tuple[str, str] | None = None,
     ) -> None:
         self.spec = spec
+        self.ws_route = ws_route
         self.auth_token = auth_token
         self.http = http
         self.callee = callee

@@ -106,12 +106,19 @@ class WebhookSender:
         return CallOver("error")
 
     async def _fetch_twiml(
-        self, kind: str, url: str, method: str, extra: Mapping[str, str] | None = None
+        self,
+        kind: str,
+        url: str,
+        method: str,
+        extra: Mapping[str, str] | None = None,
+        *,
+        params: Mapping[str, str] | None = None,
     ) -> ET.Element:
+        """The TwiML at `url`, sent the call's parameters plus `extra` (or exactly `params`)."""
         self._step()
-        params = self._call_params("in-progress")
-        params.update(extra or {})
-        exchange = await self._send(kind, url, method, params)
+        sent = dict(params) if params is not None else self._call_params("in-progress")
+        sent.update(extra or {})
+        exchange = await self._send(kind, url, method, sent)
         if exchange.status_code is None:
             raise self._fail(HTTP_CONNECTION_FAILURE, f"{kind} webhook: {exchange.error}", url)
         if not 200 <= exchange.status_code < 300:

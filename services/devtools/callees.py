@@ -19,6 +19,8 @@ from services.devtools.call_player import (
     CallResult,
     GatherContext,
     HangUp,
+    Partial,
+    Press,
     Reply,
     Silence,
     Utterance,
@@ -36,7 +38,7 @@ __all__ = [
     "VoicemailCallee",
 ]
 
-Answer = str | Sequence[str] | Utterance | Silence | HangUp
+Answer = str | Sequence[str] | Utterance | Silence | HangUp | Press
 
 
 def _check_outcome(outcome: str) -> str:
@@ -50,7 +52,8 @@ class ScriptedCallee:
 
     An answer is a string (said at one Gather), a list of strings (one answer spoken in
     parts across consecutive Gathers, as when the callee pauses mid-sentence longer than
-    `speechTimeout`), or an explicit `Utterance` / `Silence` / `HangUp`. When the script
+    `speechTimeout`; on ConversationRelay the parts are finals sent one after the other),
+    or an explicit `Utterance` / `Silence` / `HangUp` / `Press` (a key: ConversationRelay). When the script
     runs out the callee stays silent (`then="silence"`) or hangs up (`then="hangup"`).
     `heard` keeps everything said to the callee, `prompts` every listen's context.
     """
@@ -72,12 +75,13 @@ class ScriptedCallee:
         self.prompts: list[GatherContext] = []
         self.script: deque[Reply] = deque()
         for answer in answers:
-            if isinstance(answer, Utterance | Silence | HangUp):
+            if isinstance(answer, Utterance | Silence | HangUp | Press):
                 self.script.append(answer)
             else:
                 parts = [answer] if isinstance(answer, str) else list(answer)
-                for part in parts:
-                    self.script.append(Utterance(part, pause_before_s, confidence))
+                for i, part in enumerate(parts):
+                    more = i < len(parts) - 1
+                    self.script.append(Utterance(part, pause_before_s, confidence, more=more))
 
     @property
     def remaining(self) -> int:
@@ -178,6 +182,7 @@ class InteractiveCallee:
         self.events_seen: list[InteractiveEvent] = []
         self.listening: GatherContext | None = None
         self.result: CallResult | None = None
+        self.listens_continuously = True  # ConversationRelay: typing may come at any time
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early_replies: list[Reply] = []
@@ -272,8 +277,13 @@ class InteractiveCallee:
         else:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
-    def say(self, text: str, pause_before_s: float = 0.0) -> None:
-        self._put(Utterance(text, pause_before_s))
+    def say(self, text: str, pause_before_s: float = 0.0, *, partials: bool = False) -> None:
+        """A whole answer (ConversationRelay: one final prompt, unless `partials`)."""
+        self._put(Utterance(text, pause_before_s, partials=partials))
+
+    def say_partial(self, text: str) -> None:
+        """Interim speech recognition (ConversationRelay: a partial prompt; a Gather ignores it)."""
+        self._put(Partial(text))
 
     def stay_silent(self) -> None:
         self._put(Silence())

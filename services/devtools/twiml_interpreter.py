@@ -26,7 +26,9 @@ from services.devtools.call_model import (
     CallSpec,
     GatherContext,
     HangUp,
+    Partial,
     PlayerOptions,
+    Press,
     Reply,
     Silence,
     TranscriptLine,
@@ -137,6 +139,10 @@ class TwimlInterpreter:
                 found = await self._record(verb, url)
                 if found is not None:
                     return found
+            elif tag == "Connect":
+                found = await self._connect(verb, url)
+                if found is not None:
+                    return found
             elif tag in ("Hangup", "Reject"):
                 if tag == "Reject":
                     self.result.notes.append("<Reject> on an answered outbound call: hung up")
@@ -204,8 +210,16 @@ class TwimlInterpreter:
         self._heard_since_listen = []
         return ctx
 
+    async def _connect(self, verb: ET.Element, url: str) -> tuple[ET.Element, str] | None:
+        raise NotImplementedError  # RelayInterpreter plays <Connect><ConversationRelay>
+
     async def _listen(self, ctx: GatherContext) -> Reply:
         reply: Any = await self._unless_ended(self.callee.respond(ctx))
+        while isinstance(reply, Partial):  # interim speech: a Gather waits for the whole
+            reply = await self._unless_ended(self.callee.respond(ctx))
+        if isinstance(reply, Press):
+            self.result.notes.append(f"key {reply.digit} pressed at a <{ctx.kind}>: not emulated")
+            reply = Silence()
         if isinstance(reply, str):
             reply = Utterance(reply)
         if reply is None:

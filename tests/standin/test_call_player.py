@@ -725,7 +725,8 @@ async def test_interactive_callee_accepts_input_from_another_thread(
 def test_scripted_callee_script() -> None:
     callee = ScriptedCallee(["a", ["b1", "b2"], Silence(), HangUp()], pause_before_s=0.5)
     assert list(callee.script) == [
-        Utterance("a", 0.5), Utterance("b1", 0.5), Utterance("b2", 0.5), Silence(), HangUp(),
+        Utterance("a", 0.5), Utterance("b1", 0.5, more=True), Utterance("b2", 0.5),
+        Silence(), HangUp(),
     ]  # fmt: skip
     assert list(HangUpAfter(2, ["x"]).script) == [Utterance("x"), Silence()]
     assert not HangUpAfter(0).script

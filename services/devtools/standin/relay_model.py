@@ -21,6 +21,9 @@ from services.webhooks.signature import sign_twilio_request
 
 __all__ = [
     "DTMF_KEYS",
+    "RELAY_CONNECT_FAILURE",
+    "RELAY_INVALID_MESSAGE",
+    "RELAY_SOCKET_ENDED",
     "RelayEnding",
     "RelayEvent",
     "RelayRefused",
@@ -33,6 +36,10 @@ __all__ = [
 ]
 
 DTMF_KEYS = frozenset("0123456789*#")
+# Twilio's error codes for a session (https://www.twilio.com/docs/api/errors/641xx)
+RELAY_CONNECT_FAILURE = 64102  # unable to connect to the websocket URL
+RELAY_SOCKET_ENDED = 64105  # the websocket ended from the server side during the call
+RELAY_INVALID_MESSAGE = 64107  # a message ConversationRelay cannot act upon
 WORDS_PER_SECOND = 2.5  # the call player's speaking rate, for durationUntilInterruptMs
 Sleep = Callable[[float], Awaitable[None]]
 Speaker = Literal["agent", "caller", "dtmf", "interrupt"]

@@ -146,9 +146,9 @@ class TwilioStandIn(TwilioRestStandIn):
         route: tuple[str, str] | None = None,
         **options: Any,
     ) -> None:
-        """``route=(public_base, local_base)`` delivers webhooks addressed to the public
-        https URL to the local server, as a TLS-terminating proxy would; they stay signed
-        for the public URL."""
+        """``route=(public_base, local_base)`` delivers webhooks (and ConversationRelay
+        sockets) addressed to the public https URL to the local server, as a
+        TLS-terminating proxy would; they stay signed for the public URL."""
         self.route = route
         # Not calling super().__init__: it would build a plain state and bind a second port.
         self.state = PlayingState(account_sid or new_sid("AC"), auth_token, self)
@@ -269,6 +269,7 @@ class TwilioStandIn(TwilioRestStandIn):
             callee=self._take_callee(spec.to),
             options=self.options,
             on_status=lambda status, result: self.state.progress(spec.sid, status, result),
+            ws_route=self.route,
         )
         with self._lock:
             self._players[spec.sid] = player
