@@ -249,13 +249,14 @@ function renderCall(call) {
   let status;
   if (call.phase === "connecting") status = "Connecting…";
   else if (!call.transcriptAvailable) status = "This call is played by another server process.";
+  else if (call.streaming) status = "Streaming — speak or type at any time; the service keeps its own pauses.";
   else if (call.listening) status = "Listening — say (type) your answer.";
   else status = "The service is speaking…";
   if ($("call-status").textContent !== status) $("call-status").textContent = status;
   $("call-clock").textContent = call.listening && call.listenRemainingS != null ? `${Math.ceil(call.listenRemainingS)} s left` : "";
   const live = call.phase === "live";
   $("send").disabled = !live || state.sending;
-  $("silence").disabled = !live || !call.listening || state.sending;
+  $("silence").disabled = !live || !call.listening || state.sending || Boolean(call.streaming);
   if (wasHidden || (call.listening && !state.wasListening)) {
     if (live) $("reply-text").focus();
   }
@@ -297,12 +298,36 @@ function stopListening() {
   recognizer.abort();
 }
 
+// Streaming (ConversationRelay): interim results go out as partial prompts, one request
+// at a time; the newest text waiting while one is in flight is sent after it.
+const partials = { inFlight: false, waiting: null, last: "" };
+
+function streamPartial(text) {
+  const said = text.trim();
+  if (!said || said === partials.last || !state.shownSid) return;
+  if (partials.inFlight) {
+    partials.waiting = said;
+    return;
+  }
+  partials.inFlight = true;
+  partials.last = said;
+  request("POST", `/calls/${state.shownSid}/partial`, { text: said })
+    .catch(() => {}) // a lost partial is harmless: the final follows
+    .finally(() => {
+      partials.inFlight = false;
+      const next = partials.waiting;
+      partials.waiting = null;
+      if (next) streamPartial(next);
+    });
+}
+
 function toggleMic() {
   if (recognizer) {
     recognizer.stop();
     return;
   }
   let heard = "";
+  partials.last = "";
   recognizer = new Recognition();
   recognizer.lang = navigator.language || "en-US";
   recognizer.interimResults = true;
@@ -317,6 +342,7 @@ function toggleMic() {
     }
     $("reply-text").value = text;
     if (final) heard = text;
+    else if (state.call?.streaming) streamPartial(text);
   };
   recognizer.onerror = (event) => {
     if (event.error === "no-speech" || event.error === "aborted") return;

@@ -10,6 +10,7 @@ call is "no such call" (404). Errors have the API's shape: ``{"error": ...}``.
     GET  /simulator/api/calls/{sid}              one call with its live transcript
     POST /simulator/api/calls/{sid}/answer       (also decline, ignore, voicemail)
     POST /simulator/api/calls/{sid}/say          {"text": "..."}
+    POST /simulator/api/calls/{sid}/partial      {"text": "..."} (interim speech, streaming)
     POST /simulator/api/calls/{sid}/silence
     POST /simulator/api/calls/{sid}/hangup
 """
@@ -54,7 +55,7 @@ PAGE_HEADERS = {
         "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ),
 }
-CONVERSATION = ("say", "silence", "hangup")
+CONVERSATION = ("say", "partial", "silence", "hangup")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -141,10 +142,10 @@ def simulator_routes(simulator: PhoneSimulator) -> list[Route]:
             return JSON(await simulator.decide(user, sid, action))
         if action not in CONVERSATION:
             raise SimulatorError(404, f"no such action {action!r}")
-        if action == "say":
-            return JSON(
-                await simulator.say(user, sid, spoken_text(await read_json_object(request)))
-            )
+        if action in ("say", "partial"):
+            text = spoken_text(await read_json_object(request))
+            speak = simulator.say if action == "say" else simulator.partial
+            return JSON(await speak(user, sid, text))
         if action == "silence":
             return JSON(await simulator.silence(user, sid))
         return JSON(await simulator.hang_up(user, sid))

@@ -83,7 +83,7 @@ class SimulatorPage:
         doc = await self._owned_call(user, sid)
         view = self._call_view(doc)
         played = self._live.get(sid) or self._finished.get(sid)
-        listening, remaining = False, None
+        listening, remaining, streaming = False, None, False
         transcript: list[dict[str, str]] = []
         errors = doc.get("errors") or []
         if played is not None:
@@ -97,6 +97,8 @@ class SimulatorPage:
                 if callee.listen_deadline is not None:
                     remaining = max(0.0, round(callee.listen_deadline - time.monotonic(), 1))
             result = played.player.result
+            sessions = result.relay_sessions
+            streaming = bool(sessions) and not sessions[-1].closed and not played.over
             transcript = [
                 {"speaker": SPEAKERS[line.speaker], "text": line.text} for line in result.transcript
             ]
@@ -106,6 +108,7 @@ class SimulatorPage:
             transcript=transcript,
             listening=listening,
             listenRemainingS=remaining,
+            streaming=streaming,
             errors=errors,
         )
         return view
@@ -152,6 +155,13 @@ class SimulatorPage:
     async def say(self, user: str, sid: str, text: str) -> dict[str, Any]:
         live = await self._conversation(user, sid)
         live.callee.say(text)
+        return await self.call(user, sid)
+
+    async def partial(self, user: str, sid: str, text: str) -> dict[str, Any]:
+        """Interim speech recognition: a partial prompt on ConversationRelay (a Gather
+        ignores it; the page sends it only while `streaming`)."""
+        live = await self._conversation(user, sid)
+        live.callee.say_partial(text)
         return await self.call(user, sid)
 
     async def silence(self, user: str, sid: str) -> dict[str, Any]:

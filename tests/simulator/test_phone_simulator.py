@@ -100,7 +100,10 @@ async def test_answering_and_speaking_every_answer_completes_the_reflection(worl
         "text": "Hi Ada. It's time for your daily reflection.",
     }
     assert 0 < greeting["listenRemainingS"] <= 30
+    assert greeting["streaming"] is False  # a Gather call: the page sends no partials
 
+    # interim speech a page might still send is not an answer on a Gather
+    await world.sim("POST", f"calls/{sid}/partial", token, {"text": "I was"})
     ended = await answer_every_prompt(world, token, sid, ANSWERS)
     assert (
         ended["finalStatus"] == "completed" and ended["phase"] == "ended" and ended["errors"] == []
