@@ -182,9 +182,8 @@ class CallSpec:
 
 @attrs.frozen
 class Utterance:
-    """Speech, starting `pause_before_s` after Twilio starts listening. ConversationRelay
-    only: `more` (another part of this answer follows at once), `interrupts` (spoken over
-    the service), `partials` (partial results before the final; False: sent live)."""
+    """Speech, `pause_before_s` after Twilio listens. Relay only: `more` (a part follows at
+    once), `interrupts` (over the service), `partials` (before the final; False: sent live)."""
 
     text: str
     pause_before_s: float = 0.0
@@ -293,7 +292,7 @@ class TranscriptLine:
 
 @attrs.frozen
 class StatusCallback:
-    """A status callback waiting to be delivered (what `status_delivery` reorders)."""
+    """A status callback held for delivery (what `status_delivery` reorders)."""
 
     url: str
     method: str
@@ -375,7 +374,7 @@ class PlayerOptions:
       Twilio's own pace (each waited with `sleep`);
     * `max_steps`: verbs + TwiML fetches before the loop guard ends the call;
     * relay (real s): `relay_settle_s` of quiet after the service spoke before the callee
-      is asked; `relay_idle_s` of the service saying nothing before the caller hangs up.
+      is asked (not after a `relay_fillers` one); `relay_idle_s` before the caller hangs up.
     """
 
     duplicate_status: bool = False
@@ -390,6 +389,7 @@ class PlayerOptions:
     clock: Callable[[], datetime] = _utcnow
     relay_settle_s: float = 0.2
     relay_idle_s: float = 120.0
+    relay_fillers: frozenset[str] = frozenset({"Mm-hm."})
 
 
 class CallOver(Exception):

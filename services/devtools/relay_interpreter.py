@@ -194,7 +194,7 @@ class RelayInterpreter(TwimlInterpreter):
                 if event.kind == "utterance":
                     self._step()
                     await self._agent_said(event.text)
-                    turn_due = True
+                    turn_due = turn_due or event.text not in self.options.relay_fillers
                 elif event.kind == "invalid":
                     self.result.errors.append(
                         CallError(
