@@ -66,7 +66,7 @@ class VerdictIn:
 
     async def check(self, *, question: str, answer: str, pause_seconds: float) -> CompletionVerdict:
         await asyncio.sleep(self.delay_s)
-        return CompletionVerdict(True, 0.95, "whole")
+        return CompletionVerdict(True, 0.95, "whole", source="gemini")
 
 
 async def one_setting(uri: str, checker: object, calls: int) -> list[float]:
