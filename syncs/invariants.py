@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 
 from conceptkit import Absent, Computed, Filter, Invariant, Sync, concepts, vars
-from services.telephony.progress import answerer, progress
 
 (
     ReflectionSession,
@@ -162,10 +161,10 @@ ProviderEndedTheCall = Sync(
         PhoneCall.applyStatus(
             {
                 "callSid": sid,
-                "progress": Computed(lambda f: progress(f["status"]), "the status, neutral"),
+                "progress": status,  # the port's status is neutral already
                 "sequenceNumber": FINAL_SEQUENCE,
                 "durationSeconds": duration,
-                "answeredBy": Computed(lambda f: answerer(f["answered_by"]), "who, neutral"),
+                "answeredBy": answered_by,
             }
         )
     ],

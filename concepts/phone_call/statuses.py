@@ -1,9 +1,10 @@
 """PhoneCall's statuses, and what the provider's neutral progress reports do to them.
 
 The provider's own words (Twilio's ``CallStatus``, ``AnsweredBy``) never reach this
-package: the webhook edge (services/webhooks/) translates them into the neutral
-vocabulary below, which docs/webhooks.md lists, so a second provider or transport
-plugs in at the edge without a change here.
+package: the webhook edge (services/webhooks/) and the telephony port's adapters
+(services/telephony/) translate them into the neutral vocabulary below, which
+docs/webhooks.md lists, so a second provider or transport plugs in at the edge
+without a change here.
 """
 
 from __future__ import annotations

@@ -9,7 +9,11 @@ port never loads the twilio library.
 
 from .numbers import E164_PATTERN, is_e164, normalize_e164
 from .port import (
+    ENDED_PROGRESS,
+    LIVE_PROGRESS,
     AmbiguousDialError,
+    Answerer,
+    CallProgress,
     CallRateLimiter,
     CallSummary,
     DialFenced,
@@ -21,7 +25,11 @@ from .port import (
 
 __all__ = [
     "E164_PATTERN",
+    "ENDED_PROGRESS",
+    "LIVE_PROGRESS",
     "AmbiguousDialError",
+    "Answerer",
+    "CallProgress",
     "CallRateLimiter",
     "CallSummary",
     "DialFenced",

@@ -2,7 +2,9 @@
 
 It records what it was asked to do, paces calls with the same `CallRateLimiter`, validates
 numbers like Twilio (21211), and tells subscribers about each call and SMS so a simulator
-can "ring" a phone. Failures can be queued to exercise the caller's error handling.
+can "ring" a phone. Failures can be queued to exercise the caller's error handling. A
+call's status is the port's own, neutral word (``CallProgress``), never Twilio's: what
+plays the call the way Twilio would (the call player) translates what it reports.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ import inspect
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import get_args
 
 import attrs
 
 from services.telephony.numbers import is_e164
 from services.telephony.port import (
+    ENDED_PROGRESS,
     AmbiguousDialError,
+    CallProgress,
     CallRateLimiter,
     CallSummary,
     DialFenced,
@@ -37,7 +42,7 @@ __all__ = [
 
 INVALID_NUMBER_CODE = 21211
 NOT_FOUND_CODE = 20404
-ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+CALL_PROGRESS = get_args(CallProgress)
 
 
 @attrs.define
@@ -53,7 +58,7 @@ class MockCall:
     ring_timeout_s: int
     time_limit_s: int
     date_created: datetime
-    status: str = "queued"
+    status: CallProgress = "ringing"  # the port's word for queued too
     start_time: datetime | None = None
     user: str | None = None  # the account the service placed it for (the port's `user`)
 
@@ -155,12 +160,15 @@ class MockTelephony:
             f"The requested resource {sid} was not found", code=NOT_FOUND_CODE, status=404
         )
 
-    def set_call_status(self, sid: str, status: str) -> MockCall:
-        """Advance a call (e.g. ringing, in-progress, completed), as a simulator would."""
+    def set_call_status(self, sid: str, status: CallProgress) -> MockCall:
+        """Move a call on (e.g. ringing, answered, hung_up), as a simulator would: the port's
+        words only, so a test cannot feed the port a provider's (ValueError)."""
+        if status not in CALL_PROGRESS:
+            raise ValueError(f"{status!r} is not a call progress of the port: {CALL_PROGRESS}")
         record = self.call(sid)
         record.status = status
-        if status != "queued" and record.start_time is None:
-            record.start_time = self._clock()
+        if record.start_time is None:
+            record.start_time = self._clock()  # moved on: it left the queue
         return record
 
     # -- Telephony --------------------------------------------------------------------
@@ -209,9 +217,10 @@ class MockTelephony:
 
     async def end_call(self, sid: str) -> None:
         record = self.call(sid)
-        if record.status in ENDED_STATUSES:
+        if record.status in ENDED_PROGRESS:
             return
-        record.status = "completed" if record.status == "in-progress" else "canceled"
+        # an answered call is hung up; one not answered yet is cancelled, which has failed
+        record.status = "hung_up" if record.status == "answered" else "failed"
         await self._emit(CallEnded(record))
 
     async def send_sms(self, *, to: str, body: str, user: str | None = None) -> str:

@@ -3,6 +3,11 @@
 Two implementations satisfy `Telephony`: `services.telephony.twilio.TwilioTelephony`
 (real REST calls) and `services.telephony.mock.MockTelephony` (in-process, for tests
 and the local phone simulator). Code that dials people depends only on this module.
+
+The port speaks no provider's words: a call's status and who answered it are the
+neutral vocabulary of docs/webhooks.md ("The neutral events"), the words PhoneCall
+takes, and each adapter translates its provider's own (Twilio's in
+services/telephony/progress.py), so nothing past the adapter depends on one provider.
 """
 
 from __future__ import annotations
@@ -12,12 +17,16 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import attrs
 
 __all__ = [
+    "ENDED_PROGRESS",
+    "LIVE_PROGRESS",
     "AmbiguousDialError",
+    "Answerer",
+    "CallProgress",
     "CallRateLimiter",
     "CallSummary",
     "DialFenced",
@@ -28,12 +37,24 @@ __all__ = [
 ]
 
 
+#: How a call is doing: ``ringing`` (queued, dialling or ringing), ``answered``, or over
+#: with an outcome: ``hung_up`` (it had been answered), ``busy``, ``no_answer``, ``failed``
+#: (cancelled before it was answered included).
+CallProgress = Literal["ringing", "answered", "hung_up", "busy", "no_answer", "failed"]
+#: The call can still reach the person.
+LIVE_PROGRESS: frozenset[str] = frozenset({"ringing", "answered"})
+#: The call is over: nothing more happens on it.
+ENDED_PROGRESS: frozenset[str] = frozenset({"hung_up", "busy", "no_answer", "failed"})
+#: Who picked up, when the provider can tell (None: it cannot, or no detection ran).
+Answerer = Literal["person", "machine"]
+
+
 @attrs.frozen
 class PlacedCall:
     """A call the provider accepted (it may still be queued behind the CPS limit)."""
 
     sid: str
-    status: str
+    status: CallProgress | None  # None: a status the adapter does not know
 
 
 @attrs.frozen
@@ -42,11 +63,11 @@ class CallSummary:
 
     sid: str
     to: str
-    status: str
+    status: CallProgress | None  # None: a status the adapter does not know (neither live nor over)
     start_time: datetime | None = None
     date_created: datetime | None = None
     duration_s: int | None = None  # set once the call has ended
-    answered_by: str | None = None  # with answering-machine detection
+    answered_by: Answerer | None = None  # with answering-machine detection
 
 
 class TelephonyError(Exception):

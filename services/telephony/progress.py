@@ -1,19 +1,22 @@
-"""What the provider's call statuses and answering-machine verdicts mean, in neutral words.
+"""What Twilio's call statuses and answering-machine verdicts mean, in neutral words.
 
-The telephony port reports a call's state in the provider's own words
-(``CallSummary.status``, ``answered_by``: Twilio's names, which the mock copies), and
-Twilio's status callbacks use the same words. Calls (concepts/phone_call) take only the
-neutral vocabulary of docs/webhooks.md, "The neutral events": this is the one table
-between the two, used by the webhook edge and by the reconciler's look-up
-(syncs/invariants.py, ``ProviderEndedTheCall``). A second provider brings its own table.
+Twilio's REST API (a call's ``status``, ``answered_by``) and its status callbacks
+(``CallStatus``, ``AnsweredBy``) use the same words. Past the Twilio edge everything
+speaks the neutral vocabulary of docs/webhooks.md, "The neutral events": the telephony
+port (services/telephony/port.py, ``CallProgress``, ``Answerer``) and PhoneCall alike.
+This is the one table between the two, used by the webhook edge
+(services/webhooks/twilio_events.py) and by the REST adapter
+(services/telephony/twilio.py). A second provider brings its own table.
 """
 
 from __future__ import annotations
 
+from services.telephony.port import Answerer, CallProgress
+
 __all__ = ["PROGRESS", "answerer", "progress"]
 
-#: The provider's call status -> how the line is doing (None: a status we do not know).
-PROGRESS = {
+#: Twilio's call status -> how the line is doing (None: a status we do not know).
+PROGRESS: dict[str, CallProgress] = {
     "queued": "ringing",
     "initiated": "ringing",
     "ringing": "ringing",
@@ -27,12 +30,12 @@ PROGRESS = {
 }
 
 
-def progress(status: str | None) -> str | None:
-    """The neutral progress of a provider status (None for a status we do not know)."""
+def progress(status: str | None) -> CallProgress | None:
+    """The neutral progress of a Twilio status (None for a status we do not know)."""
     return PROGRESS.get(status or "")
 
 
-def answerer(answered_by: str | None) -> str | None:
+def answerer(answered_by: str | None) -> Answerer | None:
     """Who picked up: "person" (``human``), "machine" (``machine_start``, ``machine_end_beep``,
     ..., or ``fax``), or None when the provider cannot tell (``unknown``, or no detection)."""
     verdict = answered_by or ""

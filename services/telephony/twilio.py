@@ -3,7 +3,9 @@
 Blocking library calls run in `asyncio.to_thread`. Retries are limited to failures where
 Twilio certainly did nothing (20429, connection never established); anything that may
 have created a call becomes `AmbiguousDialError`, because call creation has no
-idempotency key and a blind retry could ring someone twice.
+idempotency key and a blind retry could ring someone twice. Twilio's call statuses and
+answering-machine verdicts stop here: what the port reports is neutral (the table of
+services/telephony/progress.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from services.telephony.port import (
     PlacedCall,
     TelephonyError,
 )
+from services.telephony.progress import answerer, progress
 
 __all__ = ["DEFAULT_API_BASE_URL", "RebasedHttpClient", "TwilioTelephony"]
 
@@ -186,7 +189,7 @@ class TwilioTelephony:
                 machine_detection_timeout=self.machine_detection_timeout_s,
                 async_amd="false",  # AnsweredBy then arrives on the answer webhook itself
             )
-            return PlacedCall(sid=str(call.sid), status=str(call.status))
+            return PlacedCall(sid=str(call.sid), status=progress(str(call.status)))
 
         return await self._run("place_call", create, to=to, rate_limited=True, fence=fence)
 
@@ -225,7 +228,7 @@ class TwilioTelephony:
                 found[call.sid] = CallSummary(
                     sid=str(call.sid),
                     to=str(call.to),
-                    status=str(call.status),
+                    status=progress(str(call.status)),
                     start_time=_as_datetime(call.start_time),
                     date_created=_as_datetime(call.date_created),
                 )
@@ -243,11 +246,11 @@ class TwilioTelephony:
             return CallSummary(
                 sid=str(call.sid),
                 to=str(call.to),
-                status=str(call.status),
+                status=progress(str(call.status)),
                 start_time=_as_datetime(call.start_time),
                 date_created=_as_datetime(call.date_created),
                 duration_s=int(duration) if duration.isdigit() else None,
-                answered_by=str(call.answered_by) if call.answered_by else None,
+                answered_by=answerer(str(call.answered_by) if call.answered_by else None),
             )
 
         return await self._run("call_status", fetch, idempotent=True)

@@ -37,7 +37,9 @@ from services.app.config import load_config
 from services.app.worker_loop import CallWorker
 from services.devtools.call_player import CallPlayer, CallResult, CallSpec, PlayerOptions
 from services.devtools.mock_completion import MockCompletionChecker
+from services.telephony import ENDED_PROGRESS
 from services.telephony.mock import CallEnded, MockTelephony
+from services.telephony.progress import progress
 from tests.api_client import call_api, sign_up
 from tests.faults import FaultyDatabase, ProcessDied, Rule
 
@@ -201,7 +203,7 @@ class World:
         while pending := self.unplayed():
             call = pending[0]
             self.results[call.sid] = CallResult(sid=call.sid, to=call.to, from_=call.from_)
-            if call.status in ("canceled", "completed"):
+            if call.status in ENDED_PROGRESS:
                 continue  # hung up before it rang
             player = CallPlayer(
                 CallSpec.from_mock_call(call),
@@ -212,7 +214,8 @@ class World:
             )
             self.players[call.sid] = player
             self.results[call.sid] = await player.play()
-            call.status = self.results[call.sid].final_status or call.status
+            # the player reports as Twilio does; the mock keeps the port's word for it
+            call.status = progress(self.results[call.sid].final_status) or call.status
 
     def _provider_event(self, event: Any) -> None:
         if isinstance(event, CallEnded) and event.call.sid in self.players:

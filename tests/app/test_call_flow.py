@@ -267,7 +267,7 @@ async def test_a_call_whose_end_was_never_reported_is_looked_up_and_closed_with_
     await service.play(
         placed, ScriptedCallee(["My garden.", HangUp()]), status_delivery=lambda held: []
     )
-    service.telephony.set_call_status(placed.sid, "completed")  # the provider knows it ended
+    service.telephony.set_call_status(placed.sid, "hung_up")  # the provider knows it ended
     (session,) = await service.api("ReflectionSession/_history", {}, token)
     assert session["status"] == "IN_PROGRESS"
     assert await service.worker.reconcile() == [], "a call changed just now is left alone"
@@ -294,7 +294,7 @@ async def test_a_call_the_provider_cannot_account_for_is_closed_after_its_time_l
     await service.play(
         placed, ScriptedCallee(["My garden.", HangUp()]), status_delivery=lambda held: []
     )
-    service.telephony.set_call_status(placed.sid, "in-progress")
+    service.telephony.set_call_status(placed.sid, "answered")
     service.clock.advance(minutes=5)
     await service.worker.reconcile()
     (session,) = await service.api("ReflectionSession/_history", {}, token)

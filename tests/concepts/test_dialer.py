@@ -160,7 +160,7 @@ async def test_a_call_to_a_shared_number_is_not_adopted_while_another_attempt_co
     out = await dialer.reconcile(call="c1")
     assert out["errorKind"] == "unavailable", f"{theirs.sid} could be u2's call: not adopted"
     assert (await dialer._attempts(scheduledCall="s1"))[0]["callSid"] is None
-    mock_telephony.set_call_status(theirs.sid, "completed")
+    mock_telephony.set_call_status(theirs.sid, "hung_up")
     out = await dialer.reconcile(call="c1")
     assert out == {"call": "c1", "callSid": None, "placed": False}, "given up once it is over"
 
@@ -268,8 +268,8 @@ async def test_an_attempt_whose_request_may_have_left_is_never_sent_again(
 async def test_look_up_tells_what_the_provider_knows_of_a_call(dialer, mock_telephony):
     sid = (await dial(dialer))["callSid"]
     out = await dialer.lookUp(callSid=sid)
-    assert (out["status"], out["ended"]) == ("queued", False)
-    mock_telephony.set_call_status(sid, "completed")
+    assert (out["status"], out["ended"]) == ("ringing", False)
+    mock_telephony.set_call_status(sid, "hung_up")
     assert (await dialer.lookUp(callSid=sid))["ended"] is True
     assert (await dialer.lookUp(callSid="CA" + "0" * 32))["errorKind"] == "unavailable"
 
@@ -280,7 +280,7 @@ async def test_a_call_already_over_is_not_adopted(dialer, mock_telephony, clock)
     old = await mock_telephony.place_call(
         to=TO, answer_url="a", status_callback_url="b", recording_callback_url="c"
     )
-    mock_telephony.set_call_status(old.sid, "completed")
+    mock_telephony.set_call_status(old.sid, "hung_up")
     out = await dial(dialer, attempt=2, call="c2")
     assert out["adopted"] is False and out["callSid"] != old.sid
 

@@ -38,7 +38,7 @@ def test_place_call_records_the_request_with_a_realistic_sid() -> None:
     placed = asyncio.run(mock.place_call(to=TO, **URLS, ring_timeout_s=20, time_limit_s=300))
 
     assert re.fullmatch(r"CA[0-9a-f]{32}", placed.sid)
-    assert placed.status == "queued"
+    assert placed.status == "ringing"  # queued, in the port's words
     [call] = mock.calls
     assert (call.sid, call.to, call.from_) == (placed.sid, TO, "+15550001111")
     assert (call.answer_url, call.status_callback_url, call.recording_callback_url) == (
@@ -85,14 +85,28 @@ def test_invalid_number_is_refused_like_twilio(to: str) -> None:
 def test_end_call() -> None:
     mock = MockTelephony()
     placed = place(mock)
-    mock.set_call_status(placed.sid, "in-progress")
+    mock.set_call_status(placed.sid, "answered")
     asyncio.run(mock.end_call(placed.sid))
     asyncio.run(mock.end_call(placed.sid))  # already over: no-op
-    assert mock.call(placed.sid).status == "completed"
+    assert mock.call(placed.sid).status == "hung_up"
 
     queued = place(mock)
     asyncio.run(mock.end_call(queued.sid))
-    assert mock.call(queued.sid).status == "canceled"
+    assert mock.call(queued.sid).status == "failed"  # cancelled before it was answered
+
+
+def test_the_mock_speaks_the_ports_words_only() -> None:
+    """What the port reports is neutral, and the mock takes no provider's status to report."""
+    mock = MockTelephony()
+    placed = place(mock)
+    for twilio_word in ("queued", "in-progress", "completed", "no-answer", "canceled"):
+        with pytest.raises(ValueError):
+            mock.set_call_status(placed.sid, twilio_word)  # type: ignore[arg-type]
+    assert mock.call(placed.sid).status == "ringing" and mock.call(placed.sid).start_time is None
+    mock.set_call_status(placed.sid, "no_answer")
+    summary = asyncio.run(mock.call_status(placed.sid))
+    assert (summary.sid, summary.status, summary.answered_by) == (placed.sid, "no_answer", None)
+    assert summary.start_time is not None, "it left the queue"
 
 
 def test_end_call_on_unknown_sid_raises() -> None:

@@ -86,7 +86,7 @@ def test_place_call_sends_exact_parameters_and_basic_auth(standin: TwilioRestSta
     placed = place(adapter(standin), ring_timeout_s=25, time_limit_s=600, user="u1")
 
     assert CALL_SID.match(placed.sid)
-    assert placed.status == "queued"
+    assert placed.status == "ringing"  # Twilio's queued, in the port's words
     [request] = standin.requests_to(CALLS_CREATE)
     assert request.path == f"/2010-04-01/Accounts/{standin.account_sid}/Calls.json"
     assert request.form_dict() == {
@@ -213,7 +213,7 @@ def test_timeout_is_ambiguous_not_redialled_and_reconcilable(standin: TwilioRest
     [created] = standin.state.calls
     found = asyncio.run(telephony.calls_to_since(TO, caught.value.attempted_at))
     assert [c.sid for c in found] == [created]
-    assert found[0].status == "queued"
+    assert found[0].status == "ringing"
 
 
 def test_server_error_after_the_request_is_ambiguous(standin: TwilioRestStandIn) -> None:
@@ -384,6 +384,7 @@ def test_calls_to_since_filters_by_number_and_time(standin: TwilioRestStandIn) -
         by_sid[queued.sid].start_time is None
     )  # still queued: Twilio's StartTime filter misses it
     assert by_sid[answered.sid].start_time is not None
+    assert (by_sid[queued.sid].status, by_sid[answered.sid].status) == ("ringing", "answered")
     assert all(c.to == TO and c.date_created is not None for c in found)
     for request in standin.requests_to(CALLS_LIST):
         assert request.query_dict()["To"] == [TO]
@@ -392,6 +393,42 @@ def test_calls_to_since_filters_by_number_and_time(standin: TwilioRestStandIn) -
 def test_calls_to_since_requires_an_aware_datetime(standin: TwilioRestStandIn) -> None:
     with pytest.raises(ValueError):
         asyncio.run(adapter(standin).calls_to_since(TO, datetime.now()))
+
+
+@pytest.mark.parametrize(
+    ("twilio_status", "answered_by", "status", "answerer"),
+    [
+        ("queued", None, "ringing", None),
+        ("initiated", None, "ringing", None),
+        ("in-progress", "human", "answered", "person"),
+        ("completed", "machine_end_beep", "hung_up", "machine"),
+        ("completed", "unknown", "hung_up", None),
+        ("busy", None, "busy", None),
+        ("no-answer", None, "no_answer", None),
+        ("canceled", None, "failed", None),
+        ("failed", None, "failed", None),
+        ("scheduled", None, None, None),  # a status we do not know: neither live nor over
+    ],
+)
+def test_call_status_reports_in_the_ports_words(
+    standin: TwilioRestStandIn,
+    twilio_status: str,
+    answered_by: str | None,
+    status: str | None,
+    answerer: str | None,
+) -> None:
+    """Twilio's status and AMD verdict stop at the adapter: the port's are neutral."""
+    telephony = adapter(standin)
+    placed = place(telephony)
+    standin.state.set_call_status(placed.sid, twilio_status)
+    standin.state.calls[placed.sid].update(answered_by=answered_by, duration="42")
+
+    summary = asyncio.run(telephony.call_status(placed.sid))
+
+    assert (summary.sid, summary.status, summary.answered_by) == (placed.sid, status, answerer)
+    assert summary.duration_s == 42
+    [listed] = asyncio.run(telephony.calls_to_since(TO, datetime.now(UTC) - timedelta(minutes=1)))
+    assert listed.status == status
 
 
 def test_base_url_rewrites_every_twilio_host() -> None:
