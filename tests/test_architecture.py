@@ -41,6 +41,8 @@ LINE_BUDGET = 400
 CONCEPT_HELPERS_IMPORTED: set[tuple[str, str]] = set()
 STRING_CONCEPT_CALLS: set[str] = set()  # the worker and simulator ask syncs/queries.py
 PORTS = {"services.telephony", "services.completion"}  # the interfaces concepts are given
+# ... but not the adapters in them (nor Twilio's status table): those come through the port
+NOT_PORTS = {"services.telephony.twilio", "services.telephony.mock", "services.telephony.progress"}
 ADAPTERS_IMPORTED = {("syncs/plugin.py", "services.app.adapters")}  # the plugin registers them
 OVER_BUDGET: dict[str, int] = {}
 # the failure counter's writes are no action's effect: through Store they would carry the
@@ -93,7 +95,9 @@ def module_of(name: str) -> str:
 
 
 def is_port(name: str) -> bool:
-    return any(module_of(name) == p or module_of(name).startswith(p + ".") for p in PORTS)
+    module = module_of(name)
+    inside = any(module == p or module.startswith(p + ".") for p in PORTS)
+    return inside and module not in NOT_PORTS
 
 
 def top(name: str) -> str:
@@ -312,40 +316,68 @@ TWILIO_FIELDS = {
     "SpeechResult",
     "TranscriptionText",
 }
-TWILIO_WORDS = {"in-progress", "no-answer", "canceled", "machine_start", "machine_end_beep"}
+TWILIO_WORDS = {
+    "in-progress",
+    "no-answer",
+    "canceled",
+    "machine_start",
+    "machine_end_beep",
+    "machine_end_silence",
+    "machine_end_other",
+}
 TWILIO_EDGE = (
     "services/webhooks/",
     "services/telephony/twilio.py",  # the REST adapter
-    "services/telephony/progress.py",  # the port's statuses (Twilio's), in neutral words
-    "services/telephony/mock.py",  # the port's mock, which copies Twilio's statuses
+    "services/telephony/progress.py",  # its table: Twilio's statuses in neutral words
     "services/devtools/",  # the Twilio stand-ins
 )
-# The Dialer tells live from ended calls by the port's (Twilio's) status names.
-TWILIO_WORDS_OUTSIDE_THE_EDGE = {
-    ("concepts/dialer/records.py", "canceled"),
-    ("concepts/dialer/records.py", "in-progress"),
-    ("concepts/dialer/records.py", "no-answer"),
-}
 
 
 def _string_constants(path: Path) -> set[str]:
+    return _string_constants_of(path.read_text())
+
+
+def _string_constants_of(source: str) -> set[str]:
     return {
         node.value
-        for node in ast.walk(ast.parse(path.read_text()))
+        for node in ast.walk(ast.parse(source))
         if isinstance(node, ast.Constant) and isinstance(node.value, str)
     }
 
 
+def _outside_the_edge() -> list[Path]:
+    found = modules("conceptkit", "concepts", "syncs", "services", "server", "worker")
+    return [path for path in found if not rel(path).startswith(TWILIO_EDGE)]
+
+
 def test_twilio_vocabulary_stays_at_the_edge():
     fields, words = set(), set()
-    for path in modules("conceptkit", "concepts", "syncs", "services", "server", "worker"):
-        if rel(path).startswith(TWILIO_EDGE):
-            continue
+    for path in _outside_the_edge():
         found = _string_constants(path)
         fields |= {(rel(path), name) for name in found & TWILIO_FIELDS}
         words |= {(rel(path), word) for word in found & TWILIO_WORDS}
     assert fields == set(), "Twilio's field names belong in services/webhooks/twilio_events.py"
-    assert words == TWILIO_WORDS_OUTSIDE_THE_EDGE, "Twilio's statuses belong at the edge"
+    assert words == set(), "Twilio's statuses belong at the edge (services/telephony/progress.py)"
+
+
+def test_the_vocabulary_rule_reads_the_concepts_the_syncs_and_the_port():
+    """The rule scans what speaks the port's words (every concept, sync and port module, the
+    mock included) and would catch a Twilio status or field name written there."""
+    scanned = {rel(p) for p in _outside_the_edge()}
+    for must in (
+        "concepts/dialer/records.py",
+        "concepts/dialer/reconciling.py",
+        "concepts/phone_call/statuses.py",
+        "syncs/invariants.py",
+        "syncs/call_progress.py",
+        "services/telephony/port.py",
+        "services/telephony/mock.py",
+    ):
+        assert must in scanned, must
+    assert {rel(p) for p in modules("concepts", "syncs")} <= scanned
+    caught = _string_constants_of('LIVE = frozenset({"ringing", "in-progress"})')
+    assert caught & TWILIO_WORDS == {"in-progress"}
+    assert _string_constants_of('sid = form["CallSid"]') & TWILIO_FIELDS == {"CallSid"}
 
 
 def test_the_shape_of_a_phone_number_is_written_once():
@@ -367,12 +399,18 @@ def test_the_edge_speaks_only_what_phone_call_takes():
     from typing import get_args
 
     from concepts.phone_call.statuses import PROGRESS, Answerer
+    from services.telephony import ENDED_PROGRESS, LIVE_PROGRESS, CallProgress
+    from services.telephony import Answerer as PortAnswerer
     from services.telephony.progress import PROGRESS as TABLE
     from services.telephony.progress import answerer
 
     assert set(TABLE.values()) == set(PROGRESS)
     verdicts = ("human", "machine_start", "machine_end_beep", "fax", "unknown", "", None)
     assert {answerer(v) for v in verdicts} == {*get_args(Answerer), None}
+    # the port speaks the same words: one vocabulary, from the adapter to PhoneCall
+    assert set(get_args(CallProgress)) == set(PROGRESS)
+    assert set(get_args(PortAnswerer)) == set(get_args(Answerer))
+    assert set(PROGRESS) == LIVE_PROGRESS | ENDED_PROGRESS and not LIVE_PROGRESS & ENDED_PROGRESS
 
 
 @pytest.mark.parametrize("rule", ["concepts", "strings", "loops"])
