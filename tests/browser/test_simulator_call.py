@@ -39,9 +39,12 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-async def world(mongo_uri: str):
-    async with running_world(mongo_uri) as running:
+@pytest.fixture(params=["gather", "relay"])
+async def world(mongo_uri: str, request):
+    """The simulator on each conversation transport: <Gather> webhooks, or streaming over
+    ConversationRelay (typed answers become prompt messages on the call's socket)."""
+    settings = {"CONVERSATION_TRANSPORT": request.param}
+    async with running_world(mongo_uri, settings=settings) as running:
         yield running
 
 
@@ -108,14 +111,16 @@ async def test_a_whole_call_in_the_simulator_page(world: World, chromium):
     # the conversation: read each prompt, type each answer
     prompts = [p["text"] for p in await world.api("Prompts/_prompts", {}, token)]
     transcript = page.get_by_role("list", name="Conversation")
-    status = page.get_by_role("status").filter(has_text=re.compile("Listening|speaking|Connecting"))
+    status = page.get_by_role("status").filter(
+        has_text=re.compile("Listening|speaking|Connecting|Streaming")
+    )
     answer_box = page.get_by_label("Your answer")
     await expect(transcript).to_contain_text("Hi Ada. It's time for your daily reflection.")
     for i, (prompt, answer) in enumerate(zip(prompts, ANSWERS, strict=True)):
         await expect(transcript.locator(".line.service").last).to_have_text(
             re.compile(re.escape(prompt))
         )
-        await expect(status).to_have_text(re.compile("^Listening"))
+        await expect(status).to_have_text(re.compile("^(Listening|Streaming)"))
         await answer_box.fill(answer)
         if i == 1:
             await page.screenshot(path=str(SCREENSHOTS / "simulator-mid-call.png"), full_page=True)

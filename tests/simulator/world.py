@@ -165,11 +165,16 @@ async def until(
 
 @contextlib.asynccontextmanager
 async def running_world(
-    mongo_uri: str, *, worker_telephony: MockTelephony | None = None, **simulator_options: Any
+    mongo_uri: str,
+    *,
+    worker_telephony: MockTelephony | None = None,
+    settings: dict[str, str] | None = None,
+    **simulator_options: Any,
 ) -> AsyncIterator[World]:
     """Web server (uvicorn thread, simulator mounted) + worker engine on one fresh database.
 
-    ``worker_telephony``: the worker's provider (e.g. one that holds a dial midway).
+    ``worker_telephony``: the worker's provider (e.g. one that holds a dial midway);
+    ``settings``: more configuration (e.g. ``CONVERSATION_TRANSPORT``).
     """
     server = LiveServer()
     environ = {
@@ -179,6 +184,7 @@ async def running_world(
         "PUBLIC_BASE_URL": server.base_url,
         "ENCRYPTION_KEYS": "k1:" + "A" * 43 + "=",
         "RETRY_DELAY_SECONDS": "0",
+        **(settings or {}),
     }
     config = load_config(environ, env_file=None)
 
