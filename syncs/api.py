@@ -16,6 +16,7 @@ from .text_mode import START_TEXT
 Accounts, Profile, PhoneVerification, Prompts, Schedule, ReflectionSession, CallScheduler = (
     concepts("Accounts Profile PhoneVerification Prompts Schedule ReflectionSession CallScheduler")
 )
+(PhoneCall,) = concepts("PhoneCall")
 
 EXPOSURES = [
     # accounts
@@ -58,6 +59,8 @@ EXPOSURES = [
     authenticated(CallScheduler.cancel),
     authenticated(CallScheduler._upcoming),
     authenticated(CallScheduler._recent),
+    authenticated(CallScheduler._missed),
+    authenticated(PhoneCall._activeForUser),  # ringing, on the call, finishing
     # reflections
     requested(START_TEXT, body=NoBody),
     authenticated(ReflectionSession.recordResponse),

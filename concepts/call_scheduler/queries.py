@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from conceptkit import Range, query
 
-from .states import ACTIVE, DIALING, FIELD_NUMBER, IN_PROGRESS, PENDING, view
+from .states import ACTIVE, DIALING, FAILED, FIELD_NUMBER, IN_PROGRESS, PENDING, view
 
 
 class CallQueries:
@@ -105,4 +105,26 @@ class CallQueries:
     ) -> list[dict[str, Any]]:
         """User's most recent scheduled calls, newest first."""
         cursor = self.collection("calls").find({"user": user}).sort("_id", -1).limit(int(limit))
+        return [self._view(d) async for d in cursor]
+
+    @query(private=("phoneNumber",))
+    async def _missed(
+        self,
+        user: str,
+        before: dt.datetime | None = None,
+        after: dt.datetime | None = None,
+        limit: Annotated[int, Range(1, 100)] = 100,
+    ) -> list[dict[str, Any]]:
+        """User's missed calls (FAILED: nobody reached after every attempt, or a slot not
+        called), newest first, planned in (``after``, ``before``): History shows them
+        between the reflections of the same period."""
+        window: dict[str, Any] = {}
+        if before is not None:
+            window["$lt"] = before
+        if after is not None:
+            window["$gt"] = after
+        filt: dict[str, Any] = {"user": user, "status": FAILED}
+        if window:
+            filt["scheduledFor"] = window
+        cursor = self.collection("calls").find(filt).sort("scheduledFor", -1).limit(int(limit))
         return [self._view(d) async for d in cursor]

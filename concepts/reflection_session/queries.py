@@ -49,6 +49,8 @@ class SessionQueries:
             "status": doc["status"],
             "startedAt": doc["startedAt"],
             "endedAt": doc.get("endedAt"),
+            "callRef": doc.get("callRef"),
+            "abandonReason": doc.get("abandonReason"),
             "rating": doc.get("rating"),
             "prompts": self._qa(doc),
             "hasRecording": recording is not None,

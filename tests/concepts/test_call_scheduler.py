@@ -399,6 +399,31 @@ async def test_for_user_and_recent_are_owner_scoped(cs, clock):
     assert [c["scheduledCall"] for c in await cs._upcoming(user="u1")] == [second]
 
 
+async def test_missed_lists_the_users_failed_calls_newest_first_within_a_window(cs, clock):
+    start = clock.now()
+    days = []
+    for day in range(3):  # a missed slot on each of three days, and a call that went fine
+        at = start + dt.timedelta(days=day)
+        out = await cs.recordMissedSlot(
+            user="u1", phoneNumber=NUMBER, scheduledFor=at, reason="the service was down"
+        )
+        days.append(out["scheduledCall"])
+    fine = await dialled(cs, clock)
+    assert await cs.markCompleted(scheduledCall=fine) == {}
+    await cs.recordMissedSlot(user="u2", phoneNumber=NUMBER, scheduledFor=start, reason="down")
+
+    missed = await cs._missed(user="u1")
+    assert [c["scheduledCall"] for c in missed] == days[::-1]
+    assert {c["status"] for c in missed} == {"FAILED"}
+    assert missed[0]["lastOutcome"] == "NOT_CALLED" and missed[0]["phoneNumber"] == NUMBER
+    middle = await cs._missed(
+        user="u1", before=start + dt.timedelta(days=2), after=start
+    )  # both ends open
+    assert [c["scheduledCall"] for c in middle] == [days[1]]
+    assert [c["scheduledCall"] for c in await cs._missed(user="u1", limit=1)] == [days[2]]
+    assert not {"claimedBy", "leaseUntil", "activeUser"} & missed[0].keys()
+
+
 async def test_next_due_at_covers_pending_calls_and_expiring_leases(cs, clock):
     assert await cs._nextDueAt() == []
     await schedule(cs, clock, user="u1", minutes=30)

@@ -90,6 +90,27 @@ async def test_principle_text_reflection_from_the_web_app(rs: ReflectionSession)
     assert [p["answer"] for p in row["prompts"]] == ["Typed first", "Typed second"]
 
 
+async def test_history_says_which_call_a_reflection_was_and_why_it_is_unfinished(rs) -> None:
+    """Today matches its call to the reflection (callRef) and says why it was left, as
+    History does (abandonReason)."""
+    session = await start(rs, callRef="sc1")
+    answers = [{"position": 1, "text": "My dog."}]
+    out = await rs.closeCall(
+        user="u1", session=session, answers=answers, transcript="", reason="caller hung up"
+    )
+    assert "error" not in out, out
+    typed = await start(rs, method="TEXT")
+    await answer_all(rs, typed)
+    assert await rs.completeSession(user="u1", session=typed) == {}
+    latest, phoned = await rs._history(user="u1")
+    assert (phoned["callRef"], phoned["status"], phoned["abandonReason"]) == (
+        "sc1",
+        "ABANDONED",
+        "caller hung up",
+    )
+    assert (latest["callRef"], latest["abandonReason"]) == (None, None)
+
+
 # -- startSession ----------------------------------------------------------------------------
 
 
@@ -658,6 +679,8 @@ async def test_history_newest_first_paged_and_scoped(rs: ReflectionSession) -> N
         "status",
         "startedAt",
         "endedAt",
+        "callRef",
+        "abandonReason",
         "rating",
         "prompts",
         "hasRecording",
