@@ -107,6 +107,15 @@ function describeEnd(call) {
   }
 }
 
+// How a call in "Recent calls" ended, in plain words (a voicemail is "completed" to Twilio).
+function endedWord(call) {
+  if (call.decision === "voicemail") return "voicemail";
+  const status = call.finalStatus ?? call.status;
+  const words = { busy: "declined", "no-answer": "no answer", canceled: "cancelled", failed: "failed", interrupted: "interrupted" };
+  if (status === "completed") return call.endedBy === "callee" ? "you hung up" : "completed";
+  return words[status] ?? status;
+}
+
 // -- rendering -------------------------------------------------------------------------------
 
 function showOnly(screen) {
@@ -175,7 +184,7 @@ function renderInbox() {
       what.textContent = ` · to ${call.to} · `;
       const status = document.createElement("span");
       status.className = `status status-${call.phase}`;
-      status.textContent = call.phase === "ended" ? (call.finalStatus ?? call.status) : call.phase;
+      status.textContent = call.phase === "ended" ? endedWord(call) : call.phase;
       item.append(when, what, status);
       return item;
     }),

@@ -4,13 +4,14 @@ import { api } from "../api.js";
 import { formatDay, formatTime, ratingLabel, zoneLabel } from "../format.js";
 import { announce, badge, button, formError, h, loading, onSubmit, showFormError } from "../ui.js";
 import { ratingFieldset } from "./fields.js";
+import { STATE_LABELS, attemptList, attemptsOf, outcomeInline, unfinishedText } from "./outcomes.js";
 
 const PAGE_SIZE = 10;
 
 const STATUS = {
   COMPLETED: { label: "Completed", tone: "success" },
   IN_PROGRESS: { label: "In progress", tone: "info" },
-  ABANDONED: { label: "Not finished", tone: "neutral" },
+  ABANDONED: STATE_LABELS.unfinished, // the word Today uses for the same call
 };
 
 function answerText(answer) {
@@ -71,6 +72,7 @@ function sessionCard(session, tz) {
           badge(status.label, status.tone),
         ),
       ),
+      session.status === "ABANDONED" ? h("p", { class: "session-note" }, unfinishedText(session)) : null,
       h(
         "ol",
         { class: "qa" },
@@ -82,12 +84,45 @@ function sessionCard(session, tz) {
   );
 }
 
+// A day we could not reach the user: a missed call, with each attempt and what it came to.
+function missedCard(call, tz) {
+  const headingId = `m-${call.scheduledCall}`;
+  const tried = attemptsOf(call);
+  const summary = tried.length
+    ? `We couldn't reach you: we tried ${tried.length} time${tried.length === 1 ? "" : "s"}.`
+    : `We couldn't call you: ${outcomeInline(call.lastOutcome)}.`;
+  return h(
+    "li",
+    {},
+    h(
+      "article",
+      { class: "card session session-missed", "aria-labelledby": headingId, dataset: { missed: call.scheduledCall } },
+      h(
+        "header",
+        { class: "session-head" },
+        h("h2", { id: headingId, class: "card-title" }, formatDay(call.scheduledFor, tz)),
+        h(
+          "p",
+          { class: "session-meta" },
+          h("time", { datetime: call.scheduledFor }, formatTime(call.scheduledFor, tz)),
+          " · ",
+          call.origin === "now" ? "Call you asked for" : "Scheduled call",
+          " ",
+          badge(STATE_LABELS.missed.label, STATE_LABELS.missed.tone),
+        ),
+      ),
+      h("p", {}, summary),
+      attemptList(call, tz),
+    ),
+  );
+}
+
 export async function render(view, ctx) {
   const tz = ctx.profile.timezone;
   const list = h("ol", { class: "sessions", "aria-label": "Reflections" });
   const more = h("div", { class: "actions actions-center" });
   view.append(
-    h("div", { class: "page-head" }, h("h1", {}, "History"), h("p", { class: "lead" }, `Your reflections, newest first. Times are in ${zoneLabel(tz)}.`)),
+    h("div", { class: "page-head" }, h("h1", {}, "History"), h("p", { class: "lead" }, `Your reflections and missed calls, newest first. Times are in ${zoneLabel(tz)}.`)),
     list,
     more,
   );
@@ -95,12 +130,24 @@ export async function render(view, ctx) {
   view.insertBefore(spinner, list);
 
   let before = null;
+  let missedBefore = null; // missed days are shown with the reflections of their period
   async function loadPage() {
     const body = { limit: PAGE_SIZE };
     if (before) body.before = before;
     const rows = await api("ReflectionSession/_history", body);
+    // This page covers back to its oldest reflection; the last page, everything older.
+    const oldest = rows.length === PAGE_SIZE ? rows[rows.length - 1].startedAt : null;
+    const window = {};
+    if (missedBefore) window.before = missedBefore;
+    if (oldest) window.after = oldest;
+    const missed = await api("CallScheduler/_missed", window);
     if (!ctx.isCurrent()) return [];
-    for (const session of rows) list.append(sessionCard(session, tz));
+    const entries = [
+      ...rows.map((session) => ({ at: Date.parse(session.startedAt), card: () => sessionCard(session, tz) })),
+      ...missed.map((call) => ({ at: Date.parse(call.scheduledFor), card: () => missedCard(call, tz) })),
+    ].sort((a, b) => b.at - a.at);
+    for (const entry of entries) list.append(entry.card());
+    if (oldest) missedBefore = oldest;
     if (rows.length) before = rows[rows.length - 1].session;
     more.replaceChildren();
     if (rows.length === PAGE_SIZE) {
@@ -123,7 +170,7 @@ export async function render(view, ctx) {
 
   const first = await loadPage();
   spinner.remove();
-  if (!first.length && ctx.isCurrent()) {
+  if (!first.length && !list.children.length && ctx.isCurrent()) {
     list.replaceWith(
       h(
         "div",

@@ -3,19 +3,11 @@
 import { api } from "../api.js";
 import { dayKey, describeWhen, formatDay, formatTime, zoneLabel } from "../format.js";
 import { announce, badge, button, card, field, formError, h, loading, notice, onSubmit } from "../ui.js";
+import { STATE_LABELS, attemptList, attemptsOf, liveState, outcomeInline, timeAgo, unfinishedText } from "./outcomes.js";
 import { ratingFieldset } from "./fields.js";
 
-const POLL_MS = 4000;
-
-const STATUS = {
-  PENDING: { label: "Queued", tone: "info" },
-  DIALING: { label: "Ringing", tone: "info" },
-  IN_PROGRESS: { label: "On the call", tone: "success" },
-  COMPLETED: { label: "Done", tone: "success" },
-  FAILED: { label: "Missed", tone: "warning" },
-  CANCELLED: { label: "Cancelled", tone: "neutral" },
-};
-
+const POLL_MS = 4000; // while a call is queued or under way
+const IDLE_POLL_MS = 30000; // otherwise: a planned call starting, relative times, the next call
 export async function render(view, ctx) {
   const tz = ctx.profile.timezone;
   const warning = h("div", { class: "stack-tight" });
@@ -49,38 +41,72 @@ export async function render(view, ctx) {
 
 // -- the call --------------------------------------------------------------------------------
 
-// `onCall(status)` hears the status of the call under way (or null) after each refresh.
+// `onCall(state)` hears the state of the call under way (queued, ringing, on-call, finishing;
+// null when none) after each refresh.
 function callPanel(container, ctx, onCall = () => {}) {
   const tz = ctx.profile.timezone;
   let timer = null;
   let stopped = false;
 
   async function load() {
-    const [upcoming, recent, next, schedule] = await Promise.all([
+    const [upcoming, recent, next, schedule, phone] = await Promise.all([
       api("CallScheduler/_upcoming"),
       api("CallScheduler/_recent", { limit: 5 }),
       api("Schedule/_nextCall"),
       api("Schedule/_schedule"),
+      api("PhoneCall/_activeForUser"),
     ]);
-    return { upcoming, recent, next: next[0] ?? null, schedule: schedule[0] ?? null };
+    const data = { upcoming, recent, next: next[0] ?? null, schedule: schedule[0] ?? null, phone: phone[0] ?? null, session: null };
+    // A call of today that reached the user: its reflection says whether it was finished.
+    const last = todaysLast(data);
+    if (!upcoming.length && last?.status === "COMPLETED") {
+      const sessions = await api("ReflectionSession/_history", { limit: 5 });
+      data.session = sessions.find((s) => s.callRef === last.scheduledCall) ?? null;
+    }
+    return data;
   }
 
-  function describeCurrent(call) {
+  function todaysLast(data) {
+    const today = dayKey(new Date(), tz);
+    return data.recent.find((call) => dayKey(call.scheduledFor, tz) === today && ["COMPLETED", "FAILED", "CANCELLED"].includes(call.status)) ?? null;
+  }
+
+  function describeCurrent(call, state, phone) {
     const now = Date.now();
     const attempt = `attempt ${Math.max(call.attempts, 1)} of ${call.maxRetries}`;
-    if (call.status === "DIALING") return `Ringing ${call.phoneNumber} now (${attempt}).`;
-    if (call.status === "IN_PROGRESS") return "You're on the call. Enjoy your reflection.";
-    if (call.nextRetryAt && Date.parse(call.nextRetryAt) > now) {
-      return `Nobody answered, so we'll try ${call.phoneNumber} again ${describeWhen(call.nextRetryAt, tz)} (attempt ${call.attempts + 1} of ${call.maxRetries}).`;
+    if (state === "ringing") return `Your phone is ringing: we're calling ${call.phoneNumber} (${attempt}).`;
+    if (state === "on-call") {
+      if (phone?.status === "IN_PROGRESS") return `You're on the call: prompt ${phone.promptIndex + 1} of ${phone.promptCount}. Enjoy your reflection.`;
+      return "You're on the call. Enjoy your reflection.";
+    }
+    if (state === "finishing") {
+      return phone ? "Every prompt is answered: the call is finishing." : "The call has ended. Saving your reflection…";
+    }
+    const tried = attemptsOf(call);
+    if (call.nextRetryAt && tried.length) {
+      const why = outcomeInline(tried[tried.length - 1].outcome);
+      const when = Date.parse(call.nextRetryAt) > now + 60000 ? describeWhen(call.nextRetryAt, tz) : "in a moment";
+      return `We couldn't reach you (${why}), so we'll try ${call.phoneNumber} again ${when} (attempt ${call.attempts + 1} of ${call.maxRetries}).`;
     }
     if (Date.parse(call.scheduledFor) > now + 60000) return `We'll ring ${call.phoneNumber} ${describeWhen(call.scheduledFor, tz)}.`;
     return `We'll ring ${call.phoneNumber} in a moment.`;
   }
 
+  function statusBox(state, ...children) {
+    const info = STATE_LABELS[state];
+    const [head, ...rest] = children;
+    return h(
+      "div",
+      { class: "call-status", id: "call-status", dataset: { state } },
+      h("div", { class: "call-status-head" }, badge(info.label, info.tone), head ?? ""),
+      ...rest,
+    );
+  }
+
   function statusBlock(data) {
     const current = data.upcoming[0];
     if (current) {
-      const info = STATUS[current.status] ?? { label: current.status, tone: "neutral" };
+      const state = liveState(current, data.phone);
       const cancelForm = h("form", { class: "actions" }, button("Cancel this call", { kind: "secondary" }), formError());
       onSubmit(
         cancelForm,
@@ -91,25 +117,40 @@ function callPanel(container, ctx, onCall = () => {}) {
         },
         { busyLabel: "Cancelling…" },
       );
-      return h(
-        "div",
-        { class: "call-status", id: "call-status", dataset: { status: current.status } },
-        h("div", { class: "call-status-head" }, badge(info.label, info.tone), h("span", { class: "call-origin" }, current.origin === "now" ? "Requested just now" : "Scheduled call")),
-        h("p", { class: "call-detail" }, describeCurrent(current)),
-        cancelForm,
+      const origin = current.origin === "now" ? `Requested ${timeAgo(current.createdAt)}` : "Scheduled call";
+      return statusBox(
+        state,
+        h("span", { class: "call-origin" }, origin),
+        h("p", { class: "call-detail" }, describeCurrent(current, state, data.phone)),
+        state === "queued" ? attemptList(current, tz) : null,
+        state === "finishing" ? null : cancelForm,
       );
     }
-    const today = dayKey(new Date(), tz);
-    const last = data.recent.find((call) => dayKey(call.scheduledFor, tz) === today && STATUS[call.status] && !["PENDING", "DIALING", "IN_PROGRESS"].includes(call.status));
-    if (last) {
-      const info = STATUS[last.status];
-      let text = "";
-      if (last.status === "COMPLETED") text = `Today's call is done${last.completedAt ? ` (finished at ${formatTime(last.completedAt, tz)})` : ""}. Thank you for reflecting.`;
-      else if (last.status === "FAILED") text = `We couldn't reach you today${last.errorMessage ? `: ${last.errorMessage}` : "."}`;
-      else text = "Today's call was cancelled.";
-      return h("div", { class: "call-status", id: "call-status", dataset: { status: last.status } }, h("div", { class: "call-status-head" }, badge(info.label, info.tone)), h("p", { class: "call-detail" }, text));
+    const last = todaysLast(data);
+    if (last?.status === "COMPLETED") {
+      const session = data.session;
+      if (session && session.status === "ABANDONED") {
+        return statusBox(
+          "unfinished",
+          null,
+          h("p", { class: "call-detail" }, `Today's call ended early. ${unfinishedText(session)} `, h("a", { href: "/history" }, "What you said is in History"), "."),
+        );
+      }
+      const at = last.completedAt ? ` (finished at ${formatTime(last.completedAt, tz)})` : "";
+      return statusBox("done", null, h("p", { class: "call-detail" }, `Today's call is done${at}. Thank you for reflecting.`));
     }
-    return h("div", { class: "call-status call-status-idle", id: "call-status", dataset: { status: "NONE" } }, h("p", { class: "call-detail" }, "No call is queued right now."));
+    if (last?.status === "FAILED") {
+      const tried = attemptsOf(last);
+      const text = tried.length
+        ? `We couldn't reach you today: we tried ${tried.length} time${tried.length === 1 ? "" : "s"}.`
+        : `We couldn't call you today: ${outcomeInline(last.lastOutcome)}.`;
+      return statusBox("missed", null, h("p", { class: "call-detail" }, text), attemptList(last, tz));
+    }
+    if (last?.status === "CANCELLED") {
+      const text = last.lastOutcome === "ALREADY_REFLECTED" ? "Today's call wasn't needed: you had already reflected." : "Today's call was cancelled.";
+      return statusBox("cancelled", null, h("p", { class: "call-detail" }, text));
+    }
+    return h("div", { class: "call-status call-status-idle", id: "call-status", dataset: { state: "none" } }, h("p", { class: "call-detail" }, "No call is queued right now."));
   }
 
   function nextLine(data) {
@@ -151,20 +192,32 @@ function callPanel(container, ctx, onCall = () => {}) {
     return form;
   }
 
+  // Redrawn only when what it shows changed (a poll must not take the focus off a button).
+  let shown = "";
   function draw(data) {
-    container.replaceChildren(statusBlock(data), nextLine(data), callNowForm(data) ?? "");
+    const parts = [statusBlock(data), nextLine(data), callNowForm(data) ?? ""];
+    const key = parts.map((part) => (typeof part === "string" ? part : part.textContent)).join("|") + JSON.stringify(data.upcoming.map((c) => c.status));
+    if (key === shown && container.querySelector("#call-status")) return;
+    shown = key;
+    container.replaceChildren(...parts);
   }
 
+  // Every 4 s while a call is queued or under way, every 30 s otherwise (a planned call
+  // starting, the next call once today's is over, "requested 2 minutes ago"); not while
+  // the tab is hidden: coming back refreshes at once.
   function poll(active) {
     clearTimeout(timer);
-    if (!active || stopped) return;
-    timer = setTimeout(() => {
-      if (document.hidden) {
-        poll(true);
-        return;
-      }
-      refresh().catch(() => poll(true));
-    }, POLL_MS);
+    if (stopped) return;
+    timer = setTimeout(
+      () => {
+        if (document.hidden || container.querySelector("[aria-busy]")) {
+          poll(active); // hidden, or a request of this card is running: look again later
+          return;
+        }
+        refresh().catch(() => poll(active));
+      },
+      active ? POLL_MS : IDLE_POLL_MS,
+    );
   }
 
   async function refresh() {
@@ -172,7 +225,8 @@ function callPanel(container, ctx, onCall = () => {}) {
     if (stopped) return;
     draw(data);
     poll(data.upcoming.length > 0);
-    Promise.resolve(onCall(data.upcoming[0]?.status ?? null)).catch(() => {}); // next poll retries
+    const current = data.upcoming[0];
+    Promise.resolve(onCall(current ? liveState(current, data.phone) : null)).catch(() => {}); // next poll retries
   }
 
   // Coming back to the tab shows the current state at once.
@@ -334,9 +388,10 @@ function textPanel(container, ctx, initial) {
   return {
     // A call that goes live while this page is open takes the place of typing; once it
     // is over, typing is offered again (for one more reflection today, if wanted).
-    async callChanged(status) {
-      if (status === "IN_PROGRESS" && showing === "idle") phoneNotice();
-      else if (status !== "IN_PROGRESS" && showing === "phone") {
+    async callChanged(state) {
+      const live = state === "on-call" || state === "finishing";
+      if (live && showing === "idle") phoneNotice();
+      else if (!live && showing === "phone") {
         const rows = await api("ReflectionSession/_active");
         if (rows.length) show(rows[0]);
         else idle();
