@@ -26,6 +26,8 @@ EXPOSURES = [
     authenticated(Accounts.logoutEverywhere),
     authenticated(Accounts.changePassword),
     authenticated(Accounts._account),
+    public(Accounts.requestReset, client="client"),  # same answer, account or not
+    public(Accounts.resetPassword, client="client"),
     requested(DELETE_ACCOUNT, body=DeleteAccountBody),
     # profile
     authenticated(Profile.createProfile),

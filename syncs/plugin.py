@@ -28,6 +28,7 @@ from . import (
     dialing,
     invariants,
     missed_call,
+    password_reset,
     recordings,
     scheduling,
     text_mode,
@@ -41,6 +42,7 @@ from .api import EXPOSURES
 # report, and missed_call queues a retry before call_ended may drop it.
 SYNC_MODULES = [
     accounts,  # what an account gets, and what deleting it removes
+    password_reset,  # where a password reset code goes
     scheduling,  # when a call is placed (schedule, "call me now", pause, cancel)
     dialing,  # how a due call is dialled exactly once
     answered,  # what happens when a person picks up

@@ -14,7 +14,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from conceptkit import Concept, Doc, Len, Pattern, Strip, action, fail, query
 
-from .throttle import Backoff, Charge, FailureCounter, Wait, client_key
+from . import reset
+from .throttle import Backoff, Charge, FailureCounter, Wait, client_key, in_words
 
 USERNAME_RE = re.compile(r"[a-z0-9._-]{3,40}")
 USERNAME_RULE = "3 to 40 characters: letters a-z, digits, '.', '_' or '-'"
@@ -37,6 +38,7 @@ NewPassword = Annotated[
 ]
 GivenPassword = Annotated[str, Len(1, PASSWORD_MAX)]
 Token = Annotated[str, Len(1, 200), Doc("a session token returned by login")]
+ResetCode = Annotated[str, Pattern(reset.CODE_PATTERN), Doc("the 6-digit code from the text")]
 ClientAddress = Annotated[
     str, Len(1, 200), Doc("the caller's network address; the server fills it in, never the body")
 ]
@@ -78,7 +80,7 @@ class Accounts(Concept):
     from a client without failures always logs in.
     """
 
-    uses = ("clock",)
+    uses = ("clock", "telephony")
 
     # OWASP's argon2id minimum (19 MiB, 2 passes, 1 lane): ~50 ms per hash, a quarter of
     # argon2-cffi's default memory, so concurrent logins cannot exhaust RAM as quickly.
@@ -97,6 +99,8 @@ class Accounts(Concept):
         await self.collection("sessions").create_index("user")
         await self._by_client.setup()
         await self._by_name.setup()
+        await self._reset_requests.setup()
+        await self._resets.setup()
         # The fixed lock this replaced kept its count on the account; drop what is left.
         await self.collection("users").update_many(
             {"failedLogins": {"$exists": True}},  # every such account has it (an int)
@@ -136,11 +140,20 @@ class Accounts(Concept):
         """Failures per username typed at login, whether or not an account has it."""
         return FailureCounter(self.collection("failuresByName"), self.backoff)
 
-    def _throttled(self, wait: Wait, now: dt.datetime) -> dict[str, Any]:
+    @property
+    def _reset_requests(self) -> FailureCounter:
+        """Reset codes asked for, per client and per username typed (existing or not)."""
+        return FailureCounter(self.collection("resetRequests"), reset.REQUEST_BACKOFF)
+
+    @property
+    def _resets(self) -> reset.ResetCodes:
+        return reset.ResetCodes(self.collection("resets"))
+
+    def _throttled(self, wait: Wait, now: dt.datetime, what: str = "failed attempts") -> dict:
         """The refusal while a backoff runs: the same for every username, with the wait as
         data (``retryAfter`` seconds) so each reader shows the moment in their own zone."""
         seconds = wait.seconds(now)
-        out = fail(f"too many failed attempts; try again in {_in_words(seconds)}", "rate_limited")
+        out = fail(f"too many {what}; try again in {in_words(seconds)}", "rate_limited")
         return {**out, "retryAfter": seconds}
 
     async def _check_password(self, doc: dict[str, Any], password: str) -> dict[str, Any] | None:
@@ -171,6 +184,18 @@ class Accounts(Concept):
             }
         )
         return token, expires
+
+    async def _replace_password(self, user: str, password: str) -> tuple[str, dt.datetime] | None:
+        """Store the new hash and end every session (a thief's too) but a fresh one, whose
+        token and expiry are returned; None if the account is gone."""
+        new_hash = await self._hash(password)
+        res = await self.collection("users").update_one(
+            {"_id": user}, {"$set": {"passwordHash": new_hash}}
+        )
+        if res.matched_count == 0:
+            return None
+        await self.collection("sessions").delete_many({"user": user})
+        return await self._new_session(user)
 
     # -- actions ---------------------------------------------------------------------
 
@@ -266,14 +291,10 @@ class Accounts(Concept):
         failure = await self._check_password(doc, currentPassword)
         if failure is not None:
             return failure
-        res = await self.collection("users").update_one(
-            {"_id": user}, {"$set": {"passwordHash": await self._hash(newPassword)}}
-        )
-        if res.matched_count == 0:
+        fresh = await self._replace_password(user, newPassword)
+        if fresh is None:
             return fail("no such account", "not_found")
-        await self.collection("sessions").delete_many({"user": user})
-        token, expires = await self._new_session(user)
-        return {"token": token, "expiresAt": expires}
+        return {"token": fresh[0], "expiresAt": fresh[1]}
 
     @action(secret=("password",))
     async def verifyPassword(self, user: str, password: GivenPassword) -> dict[str, Any]:
@@ -290,10 +311,64 @@ class Accounts(Concept):
         # Sessions first: a crash in between leaves an account that can log in again,
         # never a live session of a deleted account.
         await self.collection("sessions").delete_many({"user": user})
+        await self._resets.forget(user)
         res = await self.collection("users").delete_one({"_id": user})
         if res.deleted_count == 0:
             return fail("no such account", "not_found")
         return {}
+
+    @action(private=("client",))
+    async def requestReset(
+        self, username: Username, client: ClientAddress = "unknown"
+    ) -> dict[str, Any]:
+        """Ask for a password reset code by text. The answer is the same whether or not the
+        account exists or has a verified phone (a sync sends the code where one does);
+        asking often waits, per client and per username: ``rate_limited``, ``retryAfter``."""
+        now = self._now()
+        name = normalize_username(username)
+        wait = await reset.count_request(self._reset_requests, client_key(client), name, now)
+        return {} if wait is None else self._throttled(wait, now, "reset codes asked for")
+
+    @action(retry=False, private=("phoneNumber",))  # the text goes out after the code is stored
+    async def sendResetCode(self, user: str, phoneNumber: str) -> dict[str, Any]:
+        """Text a new reset code (10 minutes, 5 tries) to the account's verified phone."""
+        code = await self._resets.issue(user, self._now())
+        body = reset.SMS_TEMPLATE.format(code=code)
+        try:
+            await self.services["telephony"].send_sms(to=phoneNumber, body=body, user=user)
+        except Exception:
+            await self._resets.withdraw(user, code)
+            return fail("the text message could not be sent; try again later", "unavailable")
+        return {}
+
+    @action(secret=("code", "newPassword", "token"), private=("client",))
+    async def resetPassword(
+        self,
+        username: Username,
+        code: ResetCode,
+        newPassword: NewPassword,
+        client: ClientAddress = "unknown",
+    ) -> Session:
+        """Replace a forgotten password with the texted code; ends every session and returns
+        a fresh one. A wrong code, or a username nobody has, gets the same ``invalid``
+        answer, and slows the client as a wrong password does."""
+        now = self._now()
+        charge = await self._by_client.charge(client_key(client), now)
+        if isinstance(charge, Wait):
+            return self._throttled(charge, now)
+        name = normalize_username(username)
+        doc = None
+        if USERNAME_RE.fullmatch(name):
+            doc = await self.collection("users").find_one({"username": name})
+        user = doc["_id"] if doc is not None else None
+        if not await self._resets.use(user, reset.digits_of(code), now) or user is None:
+            await self._by_client.prune(now)
+            return fail(reset.WRONG_CODE, "invalid")
+        await self._by_client.release(charge)
+        fresh = await self._replace_password(user, newPassword)
+        if fresh is None:  # deleted meanwhile
+            return fail(reset.WRONG_CODE, "invalid")
+        return {"user": user, "token": fresh[0], "expiresAt": fresh[1]}
 
     # -- queries ---------------------------------------------------------------------
 
@@ -313,10 +388,11 @@ class Accounts(Concept):
             return []
         return [{"user": doc["_id"], "username": doc["username"], "createdAt": doc["createdAt"]}]
 
-
-def _in_words(seconds: int) -> str:
-    """120 -> "2 minutes": a wait as a person says it (rounded up, never "0")."""
-    if seconds < 60:
-        return f"{seconds} second" + ("s" if seconds != 1 else "")
-    minutes = -(-seconds // 60)
-    return f"{minutes} minute" + ("s" if minutes != 1 else "")
+    @query
+    async def _userNamed(self, username: str) -> list[dict[str, Any]]:
+        """The account with this username (internal: the reset sync's, never over HTTP)."""
+        name = normalize_username(username)
+        if not USERNAME_RE.fullmatch(name):
+            return []
+        doc = await self.collection("users").find_one({"username": name})
+        return [] if doc is None else [{"user": doc["_id"]}]

@@ -189,3 +189,11 @@ class FailureCounter:
         """Delete forgotten entries (the TTL index does it too, where the server has one)."""
         res = await self.collection.delete_many({"expiresAt": {"$lte": now}})
         return res.deleted_count
+
+
+def in_words(seconds: int) -> str:
+    """120 -> "2 minutes": a wait as a person says it (rounded up, never "0")."""
+    if seconds < 60:
+        return f"{seconds} second" + ("s" if seconds != 1 else "")
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute" + ("s" if minutes != 1 else "")

@@ -18,6 +18,7 @@ from conceptkit import describe_operations
 from concepts.accounts import Accounts
 from concepts.accounts.throttle import Backoff
 from services.app.clock import FakeClock
+from services.telephony.mock import MockTelephony
 from tests.concepts.loop_harness import Harness
 
 PW = "correct horse battery"
@@ -51,7 +52,7 @@ class CountingHasher(PasswordHasher):
 
 @pytest.fixture
 async def accounts(async_db, clock: FakeClock) -> Accounts:
-    c = Accounts(async_db, {"clock": clock})
+    c = Accounts(async_db, {"clock": clock, "telephony": MockTelephony()})
     c.hasher = CountingHasher()  # the production parameters take ~50 ms per hash
     await c.setup()
     return c
@@ -653,7 +654,8 @@ class LoginThrottleMachine(RuleBasedStateMachine):
         super().__init__()
         self.db_name = f"machine_{uuid.uuid4().hex[:12]}"
         self.clock = FakeClock(real_now())
-        self.c = Accounts(self.harness.client[self.db_name], {"clock": self.clock})
+        services = {"clock": self.clock, "telephony": MockTelephony()}
+        self.c = Accounts(self.harness.client[self.db_name], services)
         self.c.hasher = CountingHasher()
         self.run(self.c.setup())
         self.users = {name: self.run(registered(self.c, name)) for name in MACHINE_NAMES[:2]}
