@@ -1,8 +1,10 @@
 // The web app: routing between pages, the signed-in user's profile, and the navigation.
 
 import { api, clearSession, getSession, isMockMode, onUnauthorized } from "./api.js";
-import { announce, h, loading, notice } from "./ui.js";
+import { announce, clearUnsavedGuards, confirmDialog, h, loading, notice, unsavedChanges } from "./ui.js";
 import * as auth from "./pages/auth.js";
+import * as landing from "./pages/landing.js";
+import * as resetPage from "./pages/reset.js";
 import * as welcome from "./pages/welcome.js";
 import * as todayPage from "./pages/today.js";
 import * as historyPage from "./pages/history.js";
@@ -12,8 +14,10 @@ const APP_NAME = "Daily Reflection";
 
 // path -> [page module, title, needs a session, needs a profile]
 const ROUTES = {
+  "/": { page: landing, title: "A short phone call each day", session: false },
   "/login": { page: auth, mode: "login", title: "Log in", session: false },
   "/signup": { page: auth, mode: "signup", title: "Create an account", session: false },
+  "/reset": { page: resetPage, title: "Reset your password", session: false },
   "/welcome": { page: welcome, title: "Welcome", session: true, profile: false },
   "/today": { page: todayPage, title: "Today", session: true, profile: true },
   "/history": { page: historyPage, title: "History", session: true, profile: true },
@@ -25,6 +29,7 @@ const state = {
   flash: null, // {message, tone} shown once at the top of the next page
   cleanup: null, // the current page's teardown (timers)
   renderId: 0,
+  path: null, // the path of the page shown (a hash change within it is no navigation)
 };
 
 const main = document.getElementById("main");
@@ -34,15 +39,47 @@ function flash(message, tone = "info") {
   state.flash = { message, tone };
 }
 
-export function navigate(path, { replace = false } = {}) {
+/** What the page would lose by leaving; true if nothing, or the person chose to leave anyway. */
+async function mayLeave() {
+  const lost = unsavedChanges();
+  if (!lost.length) return true;
+  return confirmDialog({
+    title: "Leave without saving?",
+    message: `You have changed ${lost.join(" and ")} without saving. If you leave this page, the changes are lost.`,
+    confirmLabel: "Leave without saving",
+    cancelLabel: "Stay on this page",
+    danger: true,
+  });
+}
+
+/**
+ * Goes to `path` in the app. Unsaved edits are asked about first (`force` skips that, for
+ * redirects and a session that ended). `state` is kept with the history entry.
+ */
+export async function navigate(path, { replace = false, force = false, state: entry = null } = {}) {
   const url = new URL(path, location.origin);
-  if (url.origin !== location.origin || !(url.pathname in ROUTES || url.pathname === "/")) {
+  if (!force && !(await mayLeave())) return;
+  if (url.origin !== location.origin || !(url.pathname in ROUTES)) {
     location.assign(url.href);
     return;
   }
-  if (replace) history.replaceState(null, "", url.pathname + url.search + url.hash);
-  else history.pushState(null, "", url.pathname + url.search + url.hash);
+  if (replace) history.replaceState(entry, "", url.pathname + url.search + url.hash);
+  else history.pushState(entry, "", url.pathname + url.search + url.hash);
   render();
+}
+
+/** A page of the app that needs a session, as a path to come back to after logging in. */
+function returnPath(value) {
+  if (typeof value !== "string" || !value.startsWith("/") || value.startsWith("//")) return null;
+  const url = new URL(value, location.origin);
+  const route = ROUTES[url.pathname];
+  return url.origin === location.origin && route?.session ? url.pathname + url.search + url.hash : null;
+}
+
+/** Log in first, then come back here. */
+function toLogin(options = {}) {
+  const next = returnPath(location.pathname + location.search + location.hash);
+  navigate("/login", { ...options, force: true, state: next ? { next } : null });
 }
 
 async function loadProfile() {
@@ -80,23 +117,25 @@ async function render() {
     }
     state.cleanup = null;
   }
-  let path = location.pathname.replace(/\/+$/, "") || "/";
+  clearUnsavedGuards();
+  const path = location.pathname.replace(/\/+$/, "") || "/";
   const session = getSession();
-  if (path === "/") path = session ? "/today" : "/login";
   const route = ROUTES[path];
+  state.path = null;
   if (!route) {
-    navigate(session ? "/today" : "/login", { replace: true });
+    navigate(session ? "/today" : "/", { replace: true, force: true });
     return;
   }
   if (route.session && !session) {
-    navigate("/login", { replace: true });
+    toLogin({ replace: true });
     return;
   }
   if (!route.session && session) {
-    navigate("/today", { replace: true });
+    navigate("/today", { replace: true, force: true });
     return;
   }
-  if (path !== location.pathname) history.replaceState(null, "", path + location.search + location.hash);
+  state.path = path;
+  if (path !== location.pathname) history.replaceState(history.state, "", path + location.search + location.hash);
 
   const view = h("div", { class: "view" });
   main.replaceChildren(view);
@@ -116,11 +155,11 @@ async function render() {
       view.replaceChildren();
     }
     if (route.profile && state.profile === null) {
-      navigate("/welcome", { replace: true });
+      navigate("/welcome", { replace: true, force: true });
       return;
     }
     if (route.profile === false && state.profile) {
-      navigate("/today", { replace: true });
+      navigate("/today", { replace: true, force: true });
       return;
     }
   }
@@ -137,6 +176,7 @@ async function render() {
     session: getSession(),
     profile: state.profile,
     mode: route.mode,
+    next: returnPath(history.state?.next), // the page a login was asked for
     navigate,
     flash,
     setProfile,
@@ -148,7 +188,7 @@ async function render() {
       clearSession();
       state.profile = undefined;
       if (message) flash(message, tone);
-      navigate("/login");
+      navigate("/login", { force: true });
     },
     isCurrent: () => renderId === state.renderId,
     onLeave(fn) {
@@ -200,7 +240,29 @@ document.addEventListener("click", (event) => {
   navigate(url.pathname + url.search + url.hash);
 });
 
-window.addEventListener("popstate", () => render());
+// Back and forward: a hash within the page shown only scrolls; leaving a page with unsaved
+// edits puts the page back until the person chooses to leave.
+window.addEventListener("popstate", async () => {
+  if (state.path && location.pathname === state.path) {
+    if (location.hash) document.getElementById(location.hash.slice(1))?.scrollIntoView();
+    return;
+  }
+  if (state.path && unsavedChanges().length) {
+    const target = location.pathname + location.search + location.hash;
+    history.pushState(null, "", state.path);
+    if (!(await mayLeave())) return;
+    navigate(target, { force: true });
+    return;
+  }
+  render();
+});
+
+// Reloading or closing the tab: the browser's own question is the only one allowed there.
+window.addEventListener("beforeunload", (event) => {
+  if (!unsavedChanges().length) return;
+  event.preventDefault();
+  event.returnValue = "";
+});
 
 onUnauthorized((error) => {
   const message =
@@ -209,7 +271,7 @@ onUnauthorized((error) => {
       : "Please log in to continue.";
   state.profile = undefined;
   flash(message, "warning");
-  if (location.pathname !== "/login") navigate("/login");
+  if (location.pathname !== "/login") toLogin();
   else render();
 });
 

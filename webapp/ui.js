@@ -252,3 +252,62 @@ export function loading(text = "Loading…") {
 export function notice(tone, ...children) {
   return h("div", { class: `notice notice-${tone}`, role: tone === "error" ? "alert" : null }, ...children);
 }
+
+/**
+ * The app's own confirmation dialog (a modal <dialog>, not the browser's confirm()):
+ * resolves true if the person chose `confirmLabel`, false for `cancelLabel` or Escape.
+ * Focus starts on the safe choice and goes back where it was.
+ */
+export function confirmDialog({ title, message, confirmLabel = "OK", cancelLabel = "Cancel", danger = false }) {
+  return new Promise((resolve) => {
+    const titleId = uid("dialog-title");
+    const messageId = uid("dialog-message");
+    const cancel = button(cancelLabel, { kind: "secondary", type: "button" });
+    const ok = button(confirmLabel, { kind: danger ? "danger" : "primary", type: "button" });
+    const dialog = h(
+      "dialog",
+      { class: "dialog", "aria-labelledby": titleId, "aria-describedby": messageId },
+      h("h2", { id: titleId, class: "dialog-title" }, title),
+      h("p", { id: messageId }, message),
+      h("div", { class: "actions dialog-actions" }, cancel, ok),
+    );
+    const opener = document.activeElement;
+    let chosen = false;
+    cancel.addEventListener("click", () => dialog.close());
+    ok.addEventListener("click", () => {
+      chosen = true;
+      dialog.close();
+    });
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      if (opener instanceof HTMLElement && document.contains(opener)) opener.focus({ preventScroll: true });
+      resolve(chosen);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    cancel.focus();
+  });
+}
+
+// -- unsaved edits ---------------------------------------------------------------------------
+
+const unsavedGuards = new Set();
+
+/**
+ * Registers `describe`, called before leaving the page: it returns what would be lost
+ * ("your prompts") or nothing. The app asks before navigating away from unsaved edits.
+ */
+export function guardUnsaved(describe) {
+  unsavedGuards.add(describe);
+  return () => unsavedGuards.delete(describe);
+}
+
+/** What the current page would lose now (["your prompts"]), or []. */
+export function unsavedChanges() {
+  return Array.from(unsavedGuards, (describe) => describe()).filter(Boolean);
+}
+
+/** A new page starts with no guards. */
+export function clearUnsavedGuards() {
+  unsavedGuards.clear();
+}

@@ -36,7 +36,7 @@ def test_sign_up_verify_edit_call_type_and_read_history(page, live_server, new_p
 
     # -- sign up
     page.goto("/")
-    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page).to_have_url(re.compile(r"/$"))  # the landing page
     page.get_by_role("link", name="Create an account").click()
     expect(page).to_have_url(re.compile(r"/signup$"))
     page.get_by_label("Username").fill(username)

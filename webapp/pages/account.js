@@ -10,6 +10,7 @@ import {
   checkbox,
   field,
   formError,
+  guardUnsaved,
   h,
   loading,
   notice,
@@ -218,7 +219,7 @@ function phoneSection(state) {
           const [verified, pending] = await Promise.all([api("PhoneVerification/_verifiedNumbers"), api("PhoneVerification/_pendingNumber")]);
           state.verified = verified.map((row) => row.phoneNumber);
           state.pending = pending[0] ?? null;
-          announce(`${confirmed.phoneNumber} is verified. We can call you now.`, "success");
+          announce(await verifiedMessage(confirmed.phoneNumber, state.profile.timezone), "success");
           document.querySelector(".flash")?.remove(); // "Next: verify your phone number" is done
           draw();
           section.querySelector("#phone-status")?.setAttribute("tabindex", "-1");
@@ -307,6 +308,13 @@ function callSettingsSection(state, onTimezoneChanged) {
   return section;
 }
 
+/** "+1… is verified. Your next call is …", or where to plan one: no promise of a call that is not planned. */
+async function verifiedMessage(number, timezone) {
+  const next = await api("Schedule/_nextCall").catch(() => []);
+  if (next.length) return `${number} is verified. Your next call is ${describeWhen(next[0].at, timezone)}.`;
+  return `${number} is verified. No call is planned yet: choose your call times under Schedule.`;
+}
+
 // -- prompts ---------------------------------------------------------------------------------
 
 function promptsSection(state) {
@@ -392,6 +400,12 @@ function promptsSection(state) {
 
   draw();
   body.append(form);
+  // an edit, a move, an addition or a removal not yet saved: asked about before leaving
+  guardUnsaved(() => {
+    collect();
+    const saved = state.prompts.length ? state.prompts : [""];
+    return JSON.stringify(items) !== JSON.stringify(saved) ? "your prompts" : null;
+  });
   return section;
 }
 

@@ -67,7 +67,7 @@ export async function render(view, ctx) {
         throw error;
       }
       ctx.signedIn();
-      ctx.navigate("/today");
+      ctx.navigate(ctx.next || "/today"); // back to the page that asked for a login
     },
     { busyLabel: signup ? "Creating account…" : "Logging in…" },
   );
@@ -89,6 +89,7 @@ export async function render(view, ctx) {
         ),
       ),
       h("div", { class: "card auth-card" }, form),
+      signup ? null : h("p", { class: "auth-switch" }, h("a", { href: "/reset" }, "Forgot your password?")),
       h(
         "p",
         { class: "auth-switch" },

@@ -2,7 +2,7 @@
 
 import { api } from "../api.js";
 import { dayKey, describeWhen, formatDay, formatTime, zoneLabel } from "../format.js";
-import { announce, badge, button, card, field, formError, h, loading, notice, onSubmit } from "../ui.js";
+import { announce, badge, button, card, confirmDialog, field, formError, h, loading, notice, onSubmit } from "../ui.js";
 import { STATE_LABELS, attemptList, attemptsOf, liveState, outcomeInline, timeAgo, unfinishedText } from "./outcomes.js";
 import { ratingFieldset } from "./fields.js";
 
@@ -295,11 +295,27 @@ function textPanel(container, ctx, initial) {
   }
 
   function discardForm(active) {
-    const form = h("form", { class: "actions actions-end" }, button("Discard this reflection", { kind: "quiet" }), formError());
+    const discard = button("Discard this reflection", { kind: "quiet" });
+    const form = h("form", { class: "actions actions-end" }, discard, formError());
+    // asked in the app's own dialog first; the submit runs only once it is answered yes
+    discard.addEventListener("click", async (event) => {
+      if (form.dataset.confirmed) return;
+      event.preventDefault();
+      const yes = await confirmDialog({
+        title: "Discard this reflection?",
+        message: "The answers typed so far stay in History, as an abandoned reflection.",
+        confirmLabel: "Discard",
+        cancelLabel: "Keep it",
+        danger: true,
+      });
+      if (!yes) return;
+      form.dataset.confirmed = "1";
+      form.requestSubmit(discard);
+    });
     onSubmit(
       form,
       async () => {
-        if (!window.confirm("Discard this reflection? The answers typed so far are kept in History as an abandoned reflection.")) return;
+        delete form.dataset.confirmed;
         await api("ReflectionSession/abandonSession", { session: active.session, reason: "discarded in the web app" });
         announce("Reflection discarded.");
         idle();
