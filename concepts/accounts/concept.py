@@ -351,11 +351,11 @@ class Accounts(Concept):
     ) -> Session:
         """Replace a forgotten password with the texted code; ends every session and returns
         a fresh one. A wrong code, or a username nobody has, gets the same ``invalid``
-        answer, and slows the client as a wrong password does."""
+        answer, and slows the client's next codes (not its logins) as wrong passwords do."""
         now = self._now()
-        charge = await self._by_client.charge(client_key(client), now)
+        charge = await self._by_client.charge("reset:" + client_key(client), now)
         if isinstance(charge, Wait):
-            return self._throttled(charge, now)
+            return self._throttled(charge, now, "wrong codes")
         name = normalize_username(username)
         doc = None
         if USERNAME_RE.fullmatch(name):
