@@ -146,7 +146,7 @@ async def test_sign_up_verify_edit_prompts_take_the_call_and_read_history(
 
     # -- sign up ---------------------------------------------------------------------------
     await app.goto("/")
-    await expect(app).to_have_url(re.compile(r"/login$"))
+    await expect(app).to_have_url(re.compile(r"/$"))
     await app.get_by_role("link", name="Create an account").click()
     await expect(app).to_have_url(re.compile(r"/signup$"))
     await app.get_by_label("Username").fill(username)
@@ -332,7 +332,7 @@ async def test_sign_up_verify_edit_prompts_take_the_call_and_read_history(
     await other.get_by_label("Username").fill(other_user)
     await other.get_by_label("Password").fill(PASSWORD)
     await other.get_by_role("button", name="Log in").click()
-    await expect(other).to_have_url(re.compile(r"/today$"))
+    await expect(other).to_have_url(re.compile(r"/history$"))  # the page asked for
     await other.get_by_role("navigation", name="Main").get_by_role("link", name="History").click()
     await expect(other).to_have_url(re.compile(r"/history$"))
     await expect(other.locator("#history-empty")).to_contain_text("No reflections yet")
