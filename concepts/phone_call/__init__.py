@@ -16,7 +16,7 @@ with the per-user encryption adapter and marked private in the action log.
 
 The modules are private to the concept: ``statuses`` (the statuses and the neutral
 progress vocabulary), ``calls`` (the compare-and-set every change goes through),
-``lifecycle``, ``conversation`` and ``progress`` (the actions, by job), ``queries``,
+``lifecycle``, ``conversation``, ``keypad`` and ``progress`` (the actions, by job), ``queries``,
 ``outputs`` and ``views`` (what actions return and queries show), ``concept`` (the class).
 """
 

@@ -146,6 +146,22 @@ class Calls:
 
         return await self._change(callSid, decide, call)
 
+    def _answer_recorded(
+        self, doc: dict[str, Any], answer: str, question: str | None = None
+    ) -> dict[str, Any]:
+        """The $set that records ``answer`` to the current prompt: the answers, the count
+        and a ``Q:``/``A:`` pair in the transcript (``Prompt n`` when no question is given)."""
+        user, index = doc["user"], doc["promptIndex"]
+        transcript = self._open(doc.get("transcript"), user, FIELD_TRANSCRIPT)
+        asked = question.strip() if question and question.strip() else None
+        lines = f"Q: {asked or f'Prompt {positions(doc)[index]}'}\nA: {answer or '(no answer)'}"
+        transcript = f"{transcript}\n{lines}" if transcript else lines
+        return {
+            "answers": [*doc["answers"], self._seal(answer, user, FIELD_ANSWER)],
+            "answeredCount": index + 1,
+            "transcript": self._seal(transcript, user, FIELD_TRANSCRIPT),
+        }
+
     @staticmethod
     def _prompting_problem(doc: dict[str, Any], promptIndex: int | None) -> dict[str, Any] | None:
         """Why speech/silence/answers for ``promptIndex`` cannot be taken now, or None."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 from conceptkit import Concept
 
 from .conversation import Conversation
+from .keypad import Keypad
 from .lifecycle import Lifecycle
 from .progress import CallProgress
 from .queries import CallQueries
 
 
-class PhoneCall(Lifecycle, Conversation, CallProgress, CallQueries, Concept):
+class PhoneCall(Lifecycle, Conversation, Keypad, CallProgress, CallQueries, Concept):
     """One phone conversation with a user, from dialling to hang-up, keyed by the provider's id."""
 
     uses = ("clock", "encryption")

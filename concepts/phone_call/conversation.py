@@ -11,9 +11,7 @@ from typing import Annotated, Any
 from conceptkit import Change, Doc, Len, Range, action, fail
 
 from .calls import (
-    FIELD_ANSWER,
     FIELD_BUFFER,
-    FIELD_TRANSCRIPT,
     MAX_ANSWER_CHARS,
     MAX_PROMPTS,
     Calls,
@@ -102,18 +100,10 @@ class Conversation(Calls):
                 return problem
             user, index, count = doc["user"], doc["promptIndex"], doc["promptCount"]
             answer = self._open(doc.get("currentAnswer"), user, FIELD_BUFFER)
-            transcript = self._open(doc.get("transcript"), user, FIELD_TRANSCRIPT)
             asked_at = positions(doc)
-            asked = (
-                question.strip() if question and question.strip() else f"Prompt {asked_at[index]}"
-            )
-            lines = f"Q: {asked}\nA: {answer or '(no answer)'}"
-            transcript = f"{transcript}\n{lines}" if transcript else lines
             is_last = index == count - 1
             changes = {
-                "answers": [*doc["answers"], self._seal(answer, user, FIELD_ANSWER)],
-                "answeredCount": index + 1,
-                "transcript": self._seal(transcript, user, FIELD_TRANSCRIPT),
+                **self._answer_recorded(doc, answer, question),
                 "promptIndex": index if is_last else index + 1,
                 "silentTurns": 0,
             }

@@ -39,6 +39,16 @@ class Silence(TypedDict):
     answerSoFar: str  # what was said before this silence ("" if nothing)
 
 
+class KeyPressed(TypedDict):
+    call: str
+    user: str
+    session: str
+    key: str  # 0-9, * or #
+    atRating: bool  # pressed at the rating question (every prompt answered), not at a prompt
+    promptIndex: int  # the prompt being answered (at the rating question: the last one)
+    sessionPosition: int  # its reflection position
+
+
 class Answered(TypedDict):
     call: str
     user: str

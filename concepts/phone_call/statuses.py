@@ -38,6 +38,7 @@ PERSON, MACHINE = "person", "machine"
 Answerer = Literal["person", "machine"]
 
 HANGUP_REASON = "caller hung up"
+ENDED_EARLY_REASON = "the caller ended the call early (keypad)"
 EARLY_HANGUP_REASON = "hung up before the reflection began"
 
 

@@ -673,3 +673,82 @@ async def test_the_reconciler_sees_a_live_call_idle_and_never_an_ended_one(pc, c
     await pc.applyStatus(callSid=sid, progress="hung_up", sequenceNumber=9)
     far = clock.now() + dt.timedelta(days=1)
     assert await pc._idle(before=far) == [] and await pc._stale(before=far) == []
+
+
+# -- the keypad -------------------------------------------------------------------------
+
+
+async def test_press_key_says_where_the_call_is_and_starts_the_silences_again(pc):
+    sid = await prompting(pc, prompts=2)
+    await pc.noteSilence(callSid=sid)
+    out = await pc.pressKey(callSid=sid, key="0", atRating=False)
+    assert {k: out[k] for k in ("user", "session", "key", "atRating", "promptIndex")} == {
+        "user": "u1",
+        "session": "s1",
+        "key": "0",
+        "atRating": False,
+        "promptIndex": 0,
+    }
+    assert out["sessionPosition"] == 1
+    assert (await raw(pc, sid))["silentTurns"] == 0
+
+
+async def test_press_key_at_a_stage_the_call_is_not_at_is_refused(pc):
+    sid = await prompting(pc, prompts=1)
+    assert is_error(await pc.pressKey(callSid=sid, key="4", atRating=True))
+    await pc.finishAnswer(callSid=sid, promptIndex=0)
+    assert is_error(await pc.pressKey(callSid=sid, key="1", atRating=False))
+    assert (await pc.pressKey(callSid=sid, key="4", atRating=True))["atRating"] is True
+    await pc.markCompleted(callSid=sid)
+    assert is_error(await pc.pressKey(callSid=sid, key="4", atRating=True))
+    assert is_error(await pc.pressKey(callSid=new_sid(), key="1"), "not_found")
+
+
+def test_press_key_takes_one_key_of_the_keypad(pc):
+    spec = describe_operations(pc)["pressKey"]
+    for key in "0123456789*#":
+        assert spec.check_inputs({"callSid": "CA1", "key": key})[1] == [], key
+    for key in ("", "12", "A", "\u0663", "1\n"):  # \u0663: an Arabic-Indic three
+        _, errors = spec.check_inputs({"callSid": "CA1", "key": key})
+        assert errors and errors[0]["loc"] == ["body", "key"], key
+
+
+async def test_end_early_records_what_was_said_and_ends_the_call(pc, encryptor):
+    sid = await prompting(pc, prompts=3)
+    await pc.appendSpeech(callSid=sid, text="my dog")
+    await pc.finishAnswer(callSid=sid, promptIndex=0, question="Grateful for?")
+    await pc.appendSpeech(callSid=sid, text="a long")
+    out = await pc.endEarly(callSid=sid)
+    assert (out["outcome"], out["reflectionStarted"]) == ("ABANDONED", True)
+    assert out["answers"] == [{"position": 1, "text": "my dog"}, {"position": 2, "text": "a long"}]
+    assert out["transcript"] == "Q: Grateful for?\nA: my dog\nQ: Prompt 2\nA: a long"
+    doc = await raw(pc, sid)
+    assert (doc["status"], doc["answeredCount"]) == ("ABANDONED", 2)
+    assert doc["reason"] == "the caller ended the call early (keypad)"
+    assert "activeUser" not in doc and "currentAnswer" not in doc
+    assert "a long" not in str(doc), "encrypted at rest"
+    assert is_error(await pc.endEarly(callSid=sid)), "an ended call stays ended"
+
+
+async def test_end_early_with_nothing_said_records_no_answer_and_completes_if_all_answered(pc):
+    sid = await prompting(pc, prompts=2)
+    await pc.appendSpeech(callSid=sid, text="one")
+    await pc.finishAnswer(callSid=sid, promptIndex=0)
+    out = await pc.endEarly(callSid=sid)
+    assert (out["outcome"], [a["text"] for a in out["answers"]]) == ("ABANDONED", ["one"])
+    assert (await raw(pc, sid))["answeredCount"] == 1
+
+    sid = await prompting(pc, prompts=1, user="u2")
+    await pc.appendSpeech(callSid=sid, text="last words")
+    out = await pc.endEarly(callSid=sid)
+    assert (out["outcome"], out["answers"]) == (
+        "COMPLETED",
+        [{"position": 1, "text": "last words"}],
+    )
+    assert (await raw(pc, sid))["reason"] is None
+
+
+async def test_end_early_needs_a_call_in_progress(pc):
+    sid = await connected(pc)
+    assert is_error(await pc.endEarly(callSid=sid))
+    assert is_error(await pc.endEarly(callSid=new_sid()), "not_found")
