@@ -202,7 +202,7 @@ class Partial:
 
 @attrs.frozen
 class Press:
-    """A key pressed (ConversationRelay: a `dtmf` message; a Gather ignores it)."""
+    """A key pressed (ConversationRelay: a `dtmf` message; a dtmf `<Gather>`: `Digits`)."""
 
     digit: str
 

@@ -5,9 +5,9 @@ gets back. `CallPlayer` does the same against any server reachable by an
 `httpx.AsyncClient`: status callbacks (initiated, ringing, in-progress, completed or
 busy / no-answer / failed / canceled, numbered by `SequenceNumber`), the answer webhook
 (with `AnsweredBy` under answering-machine detection), `<Say>` / `<Pause>` / `<Gather
-input="speech">` / `<Redirect>` / `<Record>` / `<Hangup>`, `<Connect><ConversationRelay>`
-(services/devtools/relay_interpreter.py), and the recording status
-callback once the call is over. The person (or machine) at the other end is a `Callee`
+input="speech dtmf">` (speech, or a key as `Digits`) / `<Redirect>` / `<Record>` /
+`<Hangup>`, `<Connect><ConversationRelay>` (services/devtools/relay_interpreter.py), and
+the recording status callback once the call is over. The person (or machine) at the other end is a `Callee`
 (see `services.devtools.callees` for scripted and interactive ones).
 
 Time is emulated, not waited for: a `<Gather timeout>` or `<Pause>` only advances a

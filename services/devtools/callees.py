@@ -53,7 +53,7 @@ class ScriptedCallee:
     An answer is a string (said at one Gather), a list of strings (one answer spoken in
     parts across consecutive Gathers, as when the callee pauses mid-sentence longer than
     `speechTimeout`; on ConversationRelay the parts are finals sent one after the other),
-    or an explicit `Utterance` / `Silence` / `HangUp` / `Press` (a key: ConversationRelay). When the script
+    or an explicit `Utterance` / `Silence` / `HangUp` / `Press` (a key). When the script
     runs out the callee stays silent (`then="silence"`) or hangs up (`then="hangup"`).
     `heard` keeps everything said to the callee, `prompts` every listen's context.
     """
@@ -156,7 +156,7 @@ class InteractiveCallee:
     """A callee driven by a person through a UI.
 
     The player side (`hear`, `respond`, `pick_up`, `call_ended`) runs on the player's
-    event loop. The UI side is thread-safe: `say`, `stay_silent`, `hang_up`, `answer`,
+    event loop. The UI side is thread-safe: `say`, `press`, `stay_silent`, `hang_up`, `answer`,
     `decline` may be called from any thread or loop, even before the call starts (input
     typed early is used at the next Gather, like speech over a prompt). The UI reads
     `spoken` / `events_seen`, or awaits `next_event()` on the player's loop.
@@ -284,6 +284,10 @@ class InteractiveCallee:
     def say_partial(self, text: str) -> None:
         """Interim speech recognition (ConversationRelay: a partial prompt; a Gather ignores it)."""
         self._put(Partial(text))
+
+    def press(self, digit: str) -> None:
+        """Press a key of the keypad (DTMF) at the next listen."""
+        self._put(Press(digit))
 
     def stay_silent(self) -> None:
         self._put(Silence())

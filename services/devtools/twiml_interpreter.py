@@ -218,14 +218,16 @@ class TwimlInterpreter:
         while isinstance(reply, Partial):  # interim speech: a Gather waits for the whole
             reply = await self._unless_ended(self.callee.respond(ctx))
         if isinstance(reply, Press):
-            self.result.notes.append(f"key {reply.digit} pressed at a <{ctx.kind}>: not emulated")
+            if ctx.kind == "gather" and "dtmf" in ctx.input.split():
+                return reply  # posted as Digits (see _gather)
+            self.result.notes.append(f"key {reply.digit} pressed at a <{ctx.kind}> without dtmf")
             reply = Silence()
         if isinstance(reply, str):
             reply = Utterance(reply)
         if reply is None:
             reply = Silence()
         if not isinstance(reply, Utterance | Silence | HangUp):
-            raise TypeError(f"respond() must return Utterance, Silence or HangUp, got {reply!r}")
+            raise TypeError(f"respond() must return Utterance, Silence, Press or HangUp: {reply!r}")
         if self._machine and isinstance(reply, Utterance):
             return Silence()  # an answering machine does not talk back
         if isinstance(reply, Utterance) and not reply.text.strip():
@@ -269,6 +271,10 @@ class TwimlInterpreter:
         if isinstance(reply, HangUp):
             self.result.transcript.append(TranscriptLine("twilio", "(callee hung up)"))
             raise CallOver("callee")
+        if isinstance(reply, Press) and (digits := self._digits(reply, verb)):
+            self.result.transcript.append(TranscriptLine("callee", f"(pressed {reply.digit})"))
+            await self._elapse(0.5)
+            return await self._fetch_twiml("gather", action, method, {"Digits": digits}), action
         heard = False
         if isinstance(reply, Utterance):
             if "speech" not in ctx.input.split():
@@ -285,6 +291,13 @@ class TwimlInterpreter:
         if verb.get("actionOnEmptyResult", "false").lower() == "true":
             return await self._fetch_twiml("gather", action, method), action
         return None  # Twilio falls through to the next verb
+
+    @staticmethod
+    def _digits(reply: Press, verb: ET.Element) -> str:
+        """The digits a `<Gather>` posts for a key: none for its `finishOnKey` (default `#`;
+        "" means none), which ends the Gather with nothing entered. One key is one digit, so
+        `numDigits` (1 here) needs no cutting."""
+        return "" if reply.digit == verb.get("finishOnKey", "#") else reply.digit
 
     async def _record(self, verb: ET.Element, url: str) -> tuple[ET.Element, str] | None:
         action = urljoin(url, verb.get("action", "")) or url
