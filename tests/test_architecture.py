@@ -309,6 +309,7 @@ TWILIO_FIELDS = {
     "CallDuration",
     "CallSid",
     "CallStatus",
+    "Digits",
     "RecordingSid",
     "RecordingStatus",
     "RecordingUrl",

@@ -1,6 +1,6 @@
 """Twilio's webhook form fields -> the service's neutral call events (docs/webhooks.md).
 
-This file is where Twilio's wire names live (``CallSid``, ``SpeechResult``,
+This file is where Twilio's wire names live (``CallSid``, ``SpeechResult``, ``Digits``,
 ``AnsweredBy``, ``CallStatus``, ``RecordingUrl``, ...), as pipecat's serializers keep a
 vendor's names inside one file: past it, the syncs and PhoneCall see only the events
 below, typed (numbers are numbers, an absent value is None, never ""). A second
@@ -9,7 +9,8 @@ transport (ConversationRelay) or provider plugs in by producing the same events.
 Each event is a ``Requesting.request`` path and body:
 
 - ``/call/answered`` {callSid, call, answeredBy: person | machine | None}
-- ``/call/heard`` and ``/call/rating`` {callSid, heard: speech | silence, text}
+- ``/call/heard`` and ``/call/rating`` {callSid, heard: speech | silence, text}, or for a
+  key pressed {callSid, heard: key, key: 0-9 | * | #, text: ""}
 - ``/call/progress`` {callSid, call, progress, sequence, answeredBy, durationSeconds}
 - ``/call/recording`` {callSid, ready, url}; ``/call/transcription`` {callSid, text}
 - ``/call/apologised`` {callSid, call}: not Twilio's, ours (the caller heard our apology)
@@ -55,6 +56,10 @@ def _answered(form: Form, query: Form) -> dict[str, Any]:
 
 
 def _heard(form: Form, query: Form) -> dict[str, Any]:
+    """A turn: a key (``Digits``, which wins over any speech), speech, or silence."""
+    digits = form.get("Digits", "").strip()
+    if digits:
+        return {**_ids(form, query), "heard": "key", "key": digits, "text": ""}
     text = form.get("SpeechResult", "")
     body = {"heard": "speech" if text.strip() else "silence", "text": text}
     return {**_ids(form, query), **body}

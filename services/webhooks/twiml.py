@@ -56,18 +56,22 @@ def say_and_gather(
     voice: str | None = None,
     language: str | None = None,
 ) -> str:
-    """Speak, then listen for a spoken answer that Twilio POSTs to `action_url`.
+    """Speak, then listen for a spoken answer, or one key, that Twilio POSTs to `action_url`.
 
-    The texts are nested in `<Gather>` so the caller may start talking over them, and
-    `actionOnEmptyResult` makes silence reach `action_url` too (otherwise Twilio would
-    fall through to the end of the document and hang up). `speech_timeout_s` is the
-    end-of-speech silence (seconds or "auto"); `timeout_s` the wait for speech to begin.
+    The texts are nested in `<Gather>` so the caller may start talking (or press a key)
+    over them, and `actionOnEmptyResult` makes silence reach `action_url` too (otherwise
+    Twilio would fall through to the end of the document and hang up). `speech_timeout_s`
+    is the end-of-speech silence (seconds or "auto"); `timeout_s` the wait for speech to
+    begin. A key ends the Gather at once (`numDigits="1"`), and `finishOnKey=""` makes `#`
+    a key like the others (by default Twilio would swallow it as the end of the digits).
     """
     if not action_url:
         raise ValueError("action_url is required")
     response = VoiceResponse()
     gather = response.gather(
-        input="speech",
+        input="speech dtmf",
+        num_digits=1,
+        finish_on_key="",
         action=action_url,
         method="POST",
         speech_timeout=speech_timeout_s,

@@ -474,7 +474,7 @@ def parse(xml: str) -> ET.Element:
     return ET.fromstring(xml)
 
 
-def test_say_and_gather_listens_for_speech_and_escapes_text() -> None:
+def test_say_and_gather_listens_for_speech_or_one_key_and_escapes_text() -> None:
     xml = twiml.say_and_gather(
         ["Hi Ana <3 & welcome", twiml.Pause(2), "What went well today?"],
         "https://example.test/voice/turn?call=1&turn=2",
@@ -485,7 +485,9 @@ def test_say_and_gather_listens_for_speech_and_escapes_text() -> None:
     [gather] = list(root)
     assert gather.tag == "Gather"
     assert gather.attrib == {
-        "input": "speech",
+        "input": "speech dtmf",
+        "numDigits": "1",
+        "finishOnKey": "",
         "action": "https://example.test/voice/turn?call=1&turn=2",
         "method": "POST",
         "speechTimeout": "3",
