@@ -1,9 +1,9 @@
 """What does a call leave when it ends? The reflection keeps what was said, the scheduled
 call is settled, and the call's answer checks are forgotten.
 
-However a call ends (completed, hung up midway, failed, cancelled, lost), its ending
-reports what it heard (``transcript``, ``answers``), and a reflection that had begun is
-closed with it: COMPLETED if every prompt has an answer, else ABANDONED with the reason.
+However a call ends (completed, hung up midway, ended early with the keypad, failed,
+cancelled, lost), its ending reports what it heard (``transcript``, ``answers``), and a
+reflection that had begun is closed with it: COMPLETED if every prompt has an answer, else ABANDONED with the reason.
 A call that reached the user completes its scheduled call (no retry); one that did not
 is a missed call (missed_call.py, registered before this module, so that a retry is
 queued before a completed reflection drops the user's pending calls: ``ReflectedByPhone``).
@@ -124,6 +124,17 @@ CancelledCallKeepsItsAnswers = Sync(
     then=[close_the_reflection("the call was cancelled")],
 )
 
+CallEndedEarlyKeepsItsAnswers = Sync(
+    "CallEndedEarlyKeepsItsAnswers",
+    doc="the caller ended the call with the keypad (keypad.py): the reflection keeps what "
+    "was said, and the scheduled call is complete (no retry: they chose to stop)",
+    when=[PhoneCall.endEarly({}, {**WHAT_WAS_SAID, "scheduledCall": scheduled})],
+    then=[
+        close_the_reflection("the caller ended the call early"),
+        CallScheduler.markCompleted({"scheduledCall": scheduled}),
+    ],
+)
+
 LostCallEnds = Sync(
     "LostCallEnds",
     doc="a call whose end was never reported (closed by the worker) releases its queued call",
@@ -159,6 +170,12 @@ ForgetChecksOfEndedCall = Sync(
 ForgetChecksOfAbandonedCall = Sync(
     "ForgetChecksOfAbandonedCall",
     when=[PhoneCall.markAbandoned({"callSid": sid}, STARTED)],
+    then=[AnswerCheck.forgetCall({"callSid": sid})],
+)
+
+ForgetChecksOfCallEndedEarly = Sync(
+    "ForgetChecksOfCallEndedEarly",
+    when=[PhoneCall.endEarly({"callSid": sid}, {})],
     then=[AnswerCheck.forgetCall({"callSid": sid})],
 )
 

@@ -2,7 +2,7 @@
 
 Each turn is the webhook edge's ``/call/heard`` event (docs/webhooks.md): the caller
 said ``text`` (``heard: speech``) or stayed silent (``heard: silence``); ``/call/rating``
-is the same for the answer to the rating question.
+is the same for the answer to the rating question; a key (``heard: key``) is keypad.py's.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ Requesting, PhoneCall, ReflectionSession, Profile, AnswerCheck = concepts(
     at,
     err,
     pause,
+    heard,
 ) = vars(
-    "request sid text answer index user session prompts question turns nudge position next_index rating call_info at err pause"
+    "request sid text answer index user session prompts question turns nudge position next_index rating call_info at err pause heard"
 )
 
 HEARD = "/call/heard"
@@ -366,7 +367,12 @@ RatingHeard = Sync(
 
 GoodbyeAfterRating = Sync(
     "GoodbyeAfterRating",
-    when=[Requesting.request({"path": RATING, "body": {"callSid": sid}}, {"request": request})],
+    when=[
+        Requesting.request(
+            {"path": RATING, "body": {"callSid": sid, "heard": heard}}, {"request": request}
+        )
+    ],
+    where=[Filter(lambda f: f["heard"] != "key", "spoken or silent (a key is keypad.py's)")],
     then=[
         Requesting.respond({"request": request, "output": {"say": [GOODBYE], "hangup": True}}),
         PhoneCall.markCompleted({"callSid": sid}),

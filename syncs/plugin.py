@@ -27,6 +27,7 @@ from . import (
     conversation,
     dialing,
     invariants,
+    keypad,
     missed_call,
     password_reset,
     recordings,
@@ -47,6 +48,7 @@ SYNC_MODULES = [
     dialing,  # how a due call is dialled exactly once
     answered,  # what happens when a person picks up
     conversation,  # how each prompt is answered, turn by turn
+    keypad,  # what a key pressed during a call does
     call_progress,  # how the provider's reports of the line are applied
     missed_call,  # what happens when a call does not reach the user: the retries
     call_ended,  # what an ended call leaves: the reflection, the scheduled call
@@ -69,6 +71,12 @@ ORDER = [
         "it reads the calls DeleteEverything deletes",
     ),
     ("RatingHeard", "GoodbyeAfterRating", "the rating is set while the call is live"),
+    ("RateByKey", "GoodbyeAfterRatingKey", "the same, for a rating pressed on the keypad"),
+    (
+        "GoodbyeAfterEndingEarly",
+        "CallEndedEarlyKeepsItsAnswers",
+        "the caller hears goodbye before the bookkeeping of the call they ended",
+    ),
     (
         "AcknowledgeStatus",
         "RetryMissedCall",

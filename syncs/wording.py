@@ -12,6 +12,11 @@ RATING_QUESTION = (
 NUDGE = "Go on, I'm listening."
 TAKE_YOUR_TIME = "Take your time."
 SORRY = "Sorry, something went wrong on our side. We will call you again a little later. Goodbye."
+KEYS_HELP = "Press 1 to skip, 0 to repeat, or 9 to finish."
+RATING_KEYS_HELP = (
+    "Press 1 to 5 to rate your day, from 1, very hard, to 5, wonderful. "
+    "Press 0 to repeat, or 9 to finish."
+)
 TRANSITIONS = ["Thank you.", "Thanks for sharing that.", "Thank you. Next one."]
 
 
@@ -44,3 +49,7 @@ def parse_rating(spoken: str) -> int | None:
             negative = i > 0 and words[i - 1] in ("minus", "negative")
             return -value if negative else value
     return None
+
+
+#: The rating a key gives at the rating question: 1 is -2 (very hard) ... 5 is +2 (wonderful).
+RATING_KEYS = {"1": -2, "2": -1, "3": 0, "4": 1, "5": 2}
