@@ -266,6 +266,7 @@ function renderCall(call) {
   const live = call.phase === "live";
   $("send").disabled = !live || state.sending;
   $("silence").disabled = !live || !call.listening || state.sending || Boolean(call.streaming);
+  for (const key of $("keypad").querySelectorAll("button")) key.disabled = !live || state.sending;
   if (wasHidden || (call.listening && !state.wasListening)) {
     if (live) $("reply-text").focus();
   }
@@ -403,6 +404,9 @@ function wire() {
   $("ignore").addEventListener("click", () => act("ignore"));
   $("voicemail").addEventListener("click", () => act("voicemail"));
   $("silence").addEventListener("click", () => act("silence"));
+  for (const key of $("keypad").querySelectorAll("button")) {
+    key.addEventListener("click", () => act("key", { key: key.dataset.key }));
+  }
   $("hangup").addEventListener("click", () => act("hangup"));
   $("reply").addEventListener("submit", (event) => {
     event.preventDefault();

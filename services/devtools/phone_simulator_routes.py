@@ -11,6 +11,7 @@ call is "no such call" (404). Errors have the API's shape: ``{"error": ...}``.
     POST /simulator/api/calls/{sid}/answer       (also decline, ignore, voicemail)
     POST /simulator/api/calls/{sid}/say          {"text": "..."}
     POST /simulator/api/calls/{sid}/partial      {"text": "..."} (interim speech, streaming)
+    POST /simulator/api/calls/{sid}/key          {"key": "1"} (0-9, * or #)
     POST /simulator/api/calls/{sid}/silence
     POST /simulator/api/calls/{sid}/hangup
 """
@@ -55,7 +56,8 @@ PAGE_HEADERS = {
         "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ),
 }
-CONVERSATION = ("say", "partial", "silence", "hangup")
+CONVERSATION = ("say", "partial", "key", "silence", "hangup")
+KEYPAD = frozenset("0123456789*#")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -146,6 +148,10 @@ def simulator_routes(simulator: PhoneSimulator) -> list[Route]:
             text = spoken_text(await read_json_object(request))
             speak = simulator.say if action == "say" else simulator.partial
             return JSON(await speak(user, sid, text))
+        if action == "key":
+            return JSON(
+                await simulator.press(user, sid, pressed_key(await read_json_object(request)))
+            )
         if action == "silence":
             return JSON(await simulator.silence(user, sid))
         return JSON(await simulator.hang_up(user, sid))
@@ -189,3 +195,12 @@ def spoken_text(body: dict[str, Any]) -> str:
     if len(text) > MAX_SPOKEN_CHARS:
         raise invalid(f"at most {MAX_SPOKEN_CHARS} characters", "value_error")
     return text
+
+
+def pressed_key(body: dict[str, Any]) -> str:
+    """The `key` of a key request: one key of the phone's keypad."""
+    key = body.get("key")
+    if not isinstance(key, str) or key not in KEYPAD:
+        detail = [{"loc": ["body", "key"], "msg": "one of 0-9, * or #", "type": "value_error"}]
+        raise ApiError(422, "invalid request", detail)
+    return key

@@ -169,6 +169,12 @@ class SimulatorPage:
         live.callee.stay_silent()
         return await self.call(user, sid)
 
+    async def press(self, user: str, sid: str, key: str) -> dict[str, Any]:
+        """A key of the phone's keypad, heard at the next listen (as `Digits`)."""
+        live = await self._conversation(user, sid)
+        live.callee.press(key)
+        return await self.call(user, sid)
+
     async def hang_up(self, user: str, sid: str) -> dict[str, Any]:
         live = await self._conversation(user, sid)
         live.player.end(by="callee")

@@ -29,12 +29,13 @@ def mounted_call_routes(routes: list[Any]) -> set[tuple[str, str, str | None]]:
 
 
 def cross_requests(sid: str) -> list[tuple[str, str, Any]]:
-    """Each of CALL_ROUTES for `sid` (a path under /simulator/api/), with a valid body."""
+    """Each of CALL_ROUTES for `sid` (a path under /simulator/api/), with a valid body
+    (`text` for say, `key` for key; each route reads only its own)."""
     return [
         (
             method,
             path.removeprefix("/simulator/api/").format(sid=sid, action=action),
-            {"text": INTRUDER_WORDS} if method == "POST" else None,
+            {"text": INTRUDER_WORDS, "key": "9"} if method == "POST" else None,
         )
         for method, path, action in CALL_ROUTES
     ]

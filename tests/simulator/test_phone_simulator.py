@@ -144,6 +144,39 @@ async def test_staying_silent_is_heard_as_silence(world: World):
     await world.sim("POST", f"calls/{sid}/hangup", token)
 
 
+async def test_pressing_9_on_the_keypad_ends_the_call_keeping_what_was_said(world: World):
+    token = await world.sign_up(ADA)
+    scheduled, sid = await world.call_now(token)
+    await world.sim("POST", f"calls/{sid}/answer", token)
+    await world.until_call(token, sid, lambda c: c["listening"])
+    for key in ("x", "12", 9, None):
+        error = await world.sim("POST", f"calls/{sid}/key", token, {"key": key}, expect=422)
+        assert error["detail"][0]["loc"] == ["body", "key"]
+    await world.sim("POST", f"calls/{sid}/key", token, {"key": "1"})  # skip the first prompt
+    second = await world.until_call(
+        token,
+        sid,
+        lambda c: c["listening"] and any("(pressed 1)" in x["text"] for x in c["transcript"]),
+    )
+    await world.sim("POST", f"calls/{sid}/say", token, {"text": "A long walk in the park."})
+    await world.until_call(
+        token,
+        sid,
+        lambda c: c["listening"] and len(c["transcript"]) > len(second["transcript"]) + 1,
+    )
+    await world.sim("POST", f"calls/{sid}/key", token, {"key": "9"})
+    ended = await world.until_call(token, sid, lambda c: c["ended"])
+    assert ended["endedBy"] == "service" and ended["finalStatus"] == "completed"
+
+    (session,) = await until(
+        lambda: world.api("ReflectionSession/_history", {}, token),
+        lambda h: h and h[0]["status"] != "IN_PROGRESS",
+        what="the session to end",
+    )
+    assert [p["answer"] for p in session["prompts"]] == ["", "A long walk in the park.", None]
+    await world.scheduled(token, scheduled, lambda r: r["status"] == "COMPLETED")  # not retried
+
+
 async def test_declining_makes_the_call_busy_and_it_is_retried(world: World):
     token = await world.sign_up(ADA)
     scheduled, sid = await world.call_now(token)
