@@ -177,7 +177,7 @@ function callPanel(container, ctx, onCall = () => {}) {
       "form",
       { class: "actions call-now" },
       button("Call me now"),
-      h("p", { class: "hint" }, "We'll ring your phone within a minute and ask today's prompts."),
+      h("p", { class: "hint" }, "We'll ring your phone within a minute and ask today's prompts. On the call, press 1 to skip a prompt, 0 to hear it again, or 9 to finish."),
       formError(),
     );
     onSubmit(
