@@ -346,3 +346,27 @@ async def test_the_callers_words_stay_out_of_the_logs(mongo_uri, caplog):
         await relay.utterance()
     assert caplog.records, "the session logged something"
     assert not any(secret in r.getMessage() for r in caplog.records)
+
+
+async def test_keys_work_on_the_relay_as_on_gather(mongo_uri):
+    """1 skips the prompt, 0 repeats it, 9 ends the call keeping what was said."""
+    async with served(mongo_uri) as s:
+        token = await s.svc.sign_up()
+        prompts = await prompts_of(s.svc, token)
+        relay = await answered(s, token)
+        await relay.open()
+        await relay.send(type="dtmf", digit="1")
+        assert prompts[1] in await relay.utterance(), "1 skipped the first prompt"
+        await relay.send(type="dtmf", digit="0")
+        assert prompts[1] in await relay.utterance(), "0 asked it again"
+        await relay.say(ANSWERS[1])
+        assert prompts[2] in await relay.utterance()
+        await relay.send(type="dtmf", digit="9")
+        assert await relay.utterance() == "END"
+        twiml = await relay.finish(CallStatus="in-progress", SessionStatus="ended")
+        assert "<Hangup" in twiml
+        done = await history(s.svc, token)
+        assert [p["answer"] for p in done["prompts"]][1] == ANSWERS[1]
+        assert not done["prompts"][0]["answer"] and not done["prompts"][2]["answer"]
+        await s.svc.engine.settle()
+        assert await s.svc.dial_due() == [], "finishing by key is not a missed call"
