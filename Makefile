@@ -11,7 +11,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt bench docs browser-deps clean
+.PHONY: help run test lint fmt bench docs browser-deps audio-deps clean
 
 help:
 	@echo "make run           start the app; Ctrl-C stops everything"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench         run the benchmarks (bench/engine.py, bench/calls.py; BENCH_ARGS=--quick)"
 	@echo "make docs          regenerate docs/syncs.md"
 	@echo "make browser-deps  install Debian chromium for browser tests (if missing)"
+	@echo "make audio-deps    install espeak-ng: mock call recordings spoken, not tones (if missing)"
 	@echo "make clean         remove the virtualenv and caches (keeps ./data)"
 
 $(BIN)/python:
@@ -53,7 +54,7 @@ run: $(RUN_STAMP)
 	$(BIN)/python -m services.devtools.devrun
 
 test: $(DEV_STAMP)
-	@if [ -d tests/browser ]; then $(MAKE) --no-print-directory browser-deps; fi
+	@if [ -d tests/browser ]; then $(MAKE) --no-print-directory browser-deps audio-deps; fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
@@ -79,6 +80,16 @@ browser-deps:
 	echo "Installing chromium with apt-get (needed by tests/browser)"; \
 	$$SUDO apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium
+
+# The phone simulator speaks each call's recording with espeak-ng (a generated WAV without
+# it); the browser tests play one. Installs it only when it is missing.
+audio-deps:
+	@if command -v espeak-ng >/dev/null 2>&1; then exit 0; fi; \
+	SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	echo "Installing espeak-ng with apt-get (mock call recordings)"; \
+	$$SUDO apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq espeak-ng || \
+	echo "warning: espeak-ng not installed; mock recordings will be generated tones" >&2
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis test-output

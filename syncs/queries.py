@@ -19,6 +19,7 @@ __all__ = [
     "next_call_due_at",
     "numbers_of",
     "plan_next_call",
+    "recording_url_of",
     "schedules_due",
     "user_for_token",
     "whose_call",
@@ -58,6 +59,18 @@ async def next_call_due_at(engine: Engine) -> float | None:
     """When (epoch seconds) the next call becomes claimable; None if nothing is planned."""
     rows = await engine.query("CallScheduler", "_nextDueAt", {})
     return rows[0].get("dueAt") if rows else None
+
+
+# -- the recording route ----------------------------------------------------------------
+
+
+async def recording_url_of(engine: Engine, user: str, session: str) -> str | None:
+    """The provider's URL of the recording of ``user``'s reflection ``session``; None if it
+    has none, or is not theirs (the two are not told apart)."""
+    rows = await engine.query(
+        "ReflectionSession", "_recordingUrl", {"user": user, "session": session}
+    )
+    return rows[0]["recordingUrl"] if rows else None
 
 
 # -- the phone simulator -----------------------------------------------------------------

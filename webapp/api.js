@@ -171,3 +171,39 @@ export async function isMockMode() {
     return false;
   }
 }
+
+/**
+ * GET /api/<path> with the session token; resolves to the body as a Blob (a recording's
+ * audio, which an <audio> element cannot fetch with the token itself); rejects with an ApiError.
+ */
+export async function apiBlob(path) {
+  const session = getSession();
+  if (!session) {
+    const error = new ApiError(401, { error: "please log in" });
+    error.handled = true;
+    unauthorizedHandler(error);
+    throw error;
+  }
+  let response;
+  try {
+    response = await fetch(`/api/${path}`, { headers: { Authorization: `Bearer ${session.token}` }, credentials: "same-origin" });
+  } catch {
+    throw new ApiError(0, { error: "Can't reach the server. Check your connection and try again." });
+  }
+  if (!response.ok) {
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    const error = new ApiError(response.status, data);
+    if (response.status === 401 && !error.kind) {
+      clearSession();
+      error.handled = true;
+      unauthorizedHandler(error);
+    }
+    throw error;
+  }
+  return response.blob();
+}

@@ -42,7 +42,8 @@ class SessionQueries:
         return rows
 
     def _summary(self, doc: Mapping[str, Any]) -> dict[str, Any]:
-        recording = self._open(doc.get("recordingUrl"), doc["user"], doc["_id"], "recordingUrl")
+        # whether there is a recording, not its URL: the provider's URL is for the service to
+        # fetch with its own credentials (_recordingUrl), never for the user's browser
         return {
             "session": doc["_id"],
             "method": doc["method"],
@@ -53,11 +54,10 @@ class SessionQueries:
             "abandonReason": doc.get("abandonReason"),
             "rating": doc.get("rating"),
             "prompts": self._qa(doc),
-            "hasRecording": recording is not None,
-            "recordingUrl": recording,
+            "hasRecording": doc.get("recordingUrl") is not None,
         }
 
-    @query(private=("prompts", "recordingUrl"))
+    @query(private=("prompts",))
     async def _history(
         self,
         user: str,
@@ -72,7 +72,7 @@ class SessionQueries:
         docs = self.collection("sessions").find(filt, NO_MARKS).sort("_id", -1).limit(limit)
         return [self._summary(d) async for d in docs]
 
-    @query(private=("prompts", "recordingUrl", "transcript", "transcriptionText"))
+    @query(private=("prompts", "transcript", "transcriptionText"))
     async def _session(self, user: str, session: SessionId) -> list[dict[str, Any]]:
         """One reflection of the user in full (answer times, transcript, transcription, reason)."""
         doc = await self._find(user, session)
@@ -87,6 +87,19 @@ class SessionQueries:
             doc.get("transcriptionText"), user, session, "transcriptionText"
         )
         return [out]
+
+    @query(private=("recordingUrl",))
+    async def _recordingUrl(self, user: str, session: SessionId) -> list[dict[str, Any]]:
+        """Internal (the recording route): the provider's URL of the recording of one of
+        the user's reflections, to fetch it with the service's credentials; no row
+        without one. Never exposed: the browser gets the audio, not the URL."""
+        doc = await self._find(user, session)
+        url = (
+            None
+            if doc is None
+            else self._open(doc.get("recordingUrl"), user, session, "recordingUrl")
+        )
+        return [] if url is None else [{"recordingUrl": url}]
 
     @query(private=("prompts",))
     async def _active(self, user: str) -> list[dict[str, Any]]:

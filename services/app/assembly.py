@@ -22,6 +22,7 @@ from services.app.config import Config, ensure_local_key, load_config
 from services.app.logs import setup_logging
 from services.app.metrics import METRICS
 from services.app.mock_mode import mock_mode_plugins
+from services.app.recordings import recording_routes
 from services.app.webapp import webapp_routes
 from services.encryption.migrate_private import migrate_private
 from services.storage.database import make_async_client
@@ -147,6 +148,7 @@ def server_app(
             timeout_s=webhook_timeout_s,
             relay=relay or relay_settings(config),
         ),
+        *recording_routes(app.engine, app.services["telephony"]),
         *(extra_routes or []),
         *([METRICS.route(config.metrics_token)] if config.metrics_token else []),
         *webapp_routes(),  # last: it claims only /, the app's client-side routes and /static/

@@ -51,7 +51,8 @@ CONTENT_TYPES = {
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 
-# The page talks only to its own origin; recordings are links, not embedded.
+# The page talks only to its own origin; a recording is fetched from the service's own
+# route and played from a blob: URL.
 CSP = "; ".join(
     [
         "default-src 'self'",
@@ -59,7 +60,7 @@ CSP = "; ".join(
         "style-src 'self'",
         "img-src 'self' data:",
         "connect-src 'self'",
-        "media-src 'self' https:",
+        "media-src 'self' blob:",
         "object-src 'none'",
         "base-uri 'none'",
         "form-action 'self'",

@@ -12,7 +12,8 @@ Two halves, in two processes that share one database (`make run` starts both):
   (services/devtools/phone_simulator_routes.py) answers, declines, speaks and hangs up.
 
 Nothing here interprets TwiML; the player does. Answers typed into the simulator are
-kept in this process's memory only (the live transcript), never in the database.
+kept in this process's memory only (the live transcript, and the recording made from
+it: services/devtools/mock_recording.py), never in the database.
 See docs/simulator.md.
 """
 
@@ -34,6 +35,7 @@ from pymongo.errors import PyMongoError
 
 from services.devtools.call_player import CallPlayer, CallSpec, PlayerOptions
 from services.devtools.callees import NoAnswerCallee
+from services.devtools.mock_recording import CONTENT_TYPE, conversation_wav
 from services.devtools.simulator_bridge import (
     COLLECTION,
     ENDED,
@@ -256,6 +258,24 @@ class PhoneSimulator(SimulatorPage):
         self._live[sid] = live
         live.task = asyncio.create_task(self._play(live), name=f"simulated-call-{sid}")
         log.info("phone simulator: playing %s to %s", sid, doc["to"])
+
+    async def recording_audio(self, recording_url: str) -> tuple[str, bytes] | None:
+        """The audio of the recording of a call played here (the server's mock phone asks,
+        `MockTelephony.recording_source`): its conversation, synthesised once, kept in
+        memory with the transcript; None for a call this process no longer has."""
+        for live in [*self._live.values(), *reversed(self._finished.values())]:
+            result = live.player.result
+            if result.recording_sid is None or result.recording_url != recording_url:
+                continue
+            if live.recording is None:
+                lines = [
+                    (line.speaker, line.text)
+                    for line in result.transcript
+                    if line.speaker in ("service", "callee")
+                ]
+                live.recording = await conversation_wav(lines)
+            return CONTENT_TYPE, live.recording
+        return None
 
     async def _user_of_call(self, sid: str) -> str | None:
         try:

@@ -36,6 +36,7 @@ from services.devtools.phone_simulator import (
     PhoneSimulator,
     SimulatorError,
 )
+from services.telephony.mock import MockTelephony
 from syncs import queries
 
 __all__ = ["PAGE_DIR", "install_simulator", "phone_simulator_for", "simulator_routes"]
@@ -80,6 +81,10 @@ def install_simulator(
     """
     simulator = phone_simulator_for(engine, db, config, **options)
     asgi.router.routes[0:0] = simulator_routes(simulator)
+    app = getattr(asgi.state, "concept_app", None)
+    telephony = app.services.get("telephony") if app is not None else None
+    if isinstance(telephony, MockTelephony):  # the recordings of the calls played here
+        telephony.recording_source = simulator.recording_audio
     inner = asgi.router.lifespan_context
 
     @asynccontextmanager

@@ -80,6 +80,7 @@ class LiveCall:
     task: asyncio.Task[Any] | None = None
     decision_sent: bool = False
     end_sent: bool = False
+    recording: bytes | None = None  # its recording's audio, made when first asked for
 
     @property
     def decision(self) -> str | None:

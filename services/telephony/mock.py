@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import get_args
 
@@ -27,6 +27,7 @@ from services.telephony.port import (
     DialFenced,
     Fence,
     PlacedCall,
+    RecordingAudio,
     TelephonyError,
 )
 
@@ -90,6 +91,8 @@ class SmsSent:
 
 MockEvent = CallPlaced | CallEnded | SmsSent
 Listener = Callable[[MockEvent], Awaitable[None] | None]
+# Makes the audio of a recording the mock was not given: (media type, bytes), or None.
+RecordingSource = Callable[[str], Awaitable[tuple[str, bytes] | None]]
 
 
 @attrs.frozen
@@ -118,6 +121,9 @@ class MockTelephony:
         self._listeners: list[Listener] = []
         self._failures: list[_QueuedFailure] = []
         self._lookup_failures = 0
+        self.recordings: dict[str, tuple[str, bytes]] = {}  # recording URL -> (type, audio)
+        # The phone simulator makes the audio of the calls it played (services/devtools).
+        self.recording_source: RecordingSource | None = None
 
     # -- events -----------------------------------------------------------------------
 
@@ -248,6 +254,17 @@ class MockTelephony:
     async def call_status(self, sid: str) -> CallSummary:
         return _summary(self.call(sid))
 
+    async def fetch_recording(self, recording_url: str) -> RecordingAudio:
+        found = self.recordings.get(recording_url)
+        if found is None and self.recording_source is not None:
+            found = await self.recording_source(recording_url)
+        if found is None:
+            raise TelephonyError(
+                "The requested recording was not found.", code=NOT_FOUND_CODE, status=404
+            )
+        content_type, audio = found
+        return RecordingAudio(content_type, _in_chunks(audio), len(audio))
+
     def _sid(self, prefix: str) -> str:
         return prefix + f"{self._random.getrandbits(128):032x}"
 
@@ -260,6 +277,11 @@ def _summary(call: MockCall) -> CallSummary:
         start_time=call.start_time,
         date_created=call.date_created,
     )
+
+
+async def _in_chunks(audio: bytes, size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    for start in range(0, len(audio), size):
+        yield audio[start : start + size]
 
 
 def _check_number(to: str) -> None:

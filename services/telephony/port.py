@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
@@ -32,6 +32,7 @@ __all__ = [
     "DialFenced",
     "Fence",
     "PlacedCall",
+    "RecordingAudio",
     "Telephony",
     "TelephonyError",
 ]
@@ -156,6 +157,15 @@ class Telephony(Protocol):
         Raises TelephonyError (code 20404 for an unknown sid) if it cannot be read."""
         ...
 
+    async def fetch_recording(self, recording_url: str) -> RecordingAudio:
+        """The audio of a call's recording, by the URL its recording callback reported.
+
+        Fetched with the provider's own credentials, so the URL (and the credentials) never
+        need to reach a browser; the audio is streamed, not read whole. Raises
+        TelephonyError: code 20404 (status 404) when the provider has no such recording.
+        """
+        ...
+
 
 class CallRateLimiter:
     """Spaces call attempts at most `per_second` apart, shared by everything using one instance.
@@ -190,3 +200,15 @@ class CallRateLimiter:
             self._next_slot = slot + self.interval
         if slot > now:
             await self._sleep(slot - now)
+
+
+@attrs.frozen
+class RecordingAudio:
+    """A recording being fetched: its media type, its size if known, and its bytes in chunks.
+
+    ``chunks`` is read once; reading it to the end (or closing it) releases the provider's
+    connection."""
+
+    content_type: str
+    chunks: AsyncIterator[bytes]
+    length: int | None = None

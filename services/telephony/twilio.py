@@ -33,9 +33,11 @@ from services.telephony.port import (
     DialFenced,
     Fence,
     PlacedCall,
+    RecordingAudio,
     TelephonyError,
 )
 from services.telephony.progress import answerer, progress
+from services.telephony.twilio_recordings import TwilioRecordings
 
 __all__ = ["DEFAULT_API_BASE_URL", "RebasedHttpClient", "TwilioTelephony"]
 
@@ -147,10 +149,14 @@ class TwilioTelephony:
         # silent callee from hearing up to 30 s (Twilio's default) of nothing.
         self.machine_detection_timeout_s = machine_detection_timeout_s
         self.reconcile_skew = timedelta(seconds=reconcile_skew_s)
-        self._client = Client(
+        http_client = RebasedHttpClient(api_base_url, timeout=http_timeout_s)
+        self._client = Client(account_sid, auth_token, http_client=http_client)
+        self._recordings = TwilioRecordings(
             account_sid,
             auth_token,
-            http_client=RebasedHttpClient(api_base_url, timeout=http_timeout_s),
+            http_client.rebase,
+            http_timeout_s,
+            trust_env=http_client.session is None or http_client.session.trust_env,
         )
 
     async def place_call(
@@ -254,6 +260,9 @@ class TwilioTelephony:
             )
 
         return await self._run("call_status", fetch, idempotent=True)
+
+    async def fetch_recording(self, recording_url: str) -> RecordingAudio:
+        return await self._recordings.fetch(recording_url)
 
     async def _run(
         self,

@@ -48,7 +48,15 @@ async def test_a_full_call_records_every_answer_and_the_recording(service: Servi
         "A long walk in the park.",
         "Rest more tomorrow.",
     ]
-    assert session["recordingUrl"] == result.recording_url
+    assert session["hasRecording"] is True and "recordingUrl" not in session
+    # the service fetches the URL the provider reported, with its own credentials, and
+    # streams it to the user
+    service.telephony.recordings[result.recording_url] = ("audio/mpeg", b"ID3 the call")
+    audio = await service.http.get(
+        f"/api/recordings/{session['session']}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert (audio.status_code, audio.headers["content-type"]) == (200, "audio/mpeg")
+    assert audio.content == b"ID3 the call"
     full = (
         await service.api("ReflectionSession/_session", {"session": session["session"]}, token)
     )[0]

@@ -12,7 +12,8 @@ same browser context (it shares the login through localStorage) and read the SMS
 there -> confirm it in the app -> edit the prompts (change one, reorder, save) -> "Call me
 now" on Today -> the simulator rings -> answer -> type an answer to every prompt (one in
 two parts: the service keeps listening after the first) -> goodbye -> Today says the call
-is done and History shows the reflection with the edited prompts in their new order.
+is done and History shows the reflection with the edited prompts in their new order, and
+plays the call's recording (streamed by the service, never the provider's URL).
 Then, in a fresh browser context: a wrong password is refused on the login page, and a
 second user sees an empty History and none of the first user's reflection or call.
 
@@ -308,6 +309,24 @@ async def test_sign_up_verify_edit_prompts_take_the_call_and_read_history(
     await shot(app, "12-history")
     first_session = await session.get_attribute("data-session")
     assert first_session
+
+    # -- playback: the call's recording, streamed by the service, plays in History --------------
+    play = session.get_by_role("button", name="Play the recording")
+    for _ in range(40):  # the recording callback may land just after the call's end
+        if await play.count():
+            break
+        await asyncio.sleep(0.25)
+        await app.reload()
+    async with app.expect_response(re.compile(rf"/api/recordings/{first_session}$")) as fetched:
+        await play.click()
+    assert (await fetched.value).status == 200
+    recording = session.locator("audio")
+    await app.wait_for_function(
+        "el => el.currentTime > 0.3 && !el.paused", arg=await recording.element_handle()
+    )
+    assert await recording.evaluate("el => el.src.startsWith('blob:') && el.duration > 8")
+    assert "twilio" not in (await app.content()).lower()
+    await shot(app, "12b-history-recording")
     (placed,) = world.worker_telephony.calls  # the one call the worker dialled
     assert placed.to == PHONE_NUMBER
 

@@ -72,11 +72,9 @@ async def test_principle_phone_reflection_answered_completed_recorded(
         {"position": 1, "text": "What went well?", "answer": "The walk."},
         {"position": 2, "text": "What next?", "answer": ""},
     ]
-    assert (latest["status"], latest["hasRecording"], latest["recordingUrl"]) == (
-        "COMPLETED",
-        True,
-        URL,
-    )
+    assert (latest["status"], latest["hasRecording"]) == ("COMPLETED", True)
+    assert "recordingUrl" not in latest  # for the service to fetch, not for the browser
+    assert await rs._recordingUrl(user="u1", session=session) == [{"recordingUrl": URL}]
 
 
 async def test_principle_text_reflection_from_the_web_app(rs: ReflectionSession) -> None:
@@ -485,10 +483,12 @@ async def test_attach_recording_after_the_call_ended(rs: ReflectionSession) -> N
     await rs.abandonSession(user="u1", session=abandoned, reason="hung up")
     assert await rs.attachRecording(user="u1", session=abandoned, recordingUrl=URL + "2") == {}
     history = await rs._history(user="u1")
-    assert [(h["hasRecording"], h["recordingUrl"]) for h in history] == [
-        (True, URL + "2"),
-        (True, URL),
+    assert [h["hasRecording"] for h in history] == [True, True]
+    urls = [
+        (await rs._recordingUrl(user="u1", session=s))[0]["recordingUrl"]
+        for s in (abandoned, completed)
     ]
+    assert urls == [URL + "2", URL]
     assert "twilio" not in (await raw(rs, completed))["recordingUrl"]
 
 
@@ -500,7 +500,7 @@ async def test_attach_recording_once_same_url_again_is_fine(rs: ReflectionSessio
     )  # webhook retry
     out = await rs.attachRecording(user="u1", session=session, recordingUrl=URL + "-other")
     assert out["errorKind"] == "conflict"
-    assert (await rs._history(user="u1"))[0]["recordingUrl"] == URL
+    assert await rs._recordingUrl(user="u1", session=session) == [{"recordingUrl": URL}]
 
 
 async def test_attach_once_the_first_wins_and_a_repeat_writes_nothing(
@@ -684,7 +684,6 @@ async def test_history_newest_first_paged_and_scoped(rs: ReflectionSession) -> N
         "rating",
         "prompts",
         "hasRecording",
-        "recordingUrl",
     }
     assert await rs._history(user="nobody") == []
 
@@ -699,8 +698,10 @@ def test_history_validation(rs: ReflectionSession) -> None:
 async def test_session_query_is_scoped_to_the_owner(rs: ReflectionSession) -> None:
     session = await start(rs, callRef="call-9")
     (full,) = await rs._session(user="u1", session=session)
-    assert (full["callRef"], full["transcript"], full["recordingUrl"]) == ("call-9", None, None)
+    assert (full["callRef"], full["transcript"], full["hasRecording"]) == ("call-9", None, False)
+    assert "recordingUrl" not in full
     assert await rs._session(user="u2", session=session) == []
+    assert await rs._recordingUrl(user="u1", session=session) == []
     assert await rs._session(user="u1", session="missing") == []
 
 

@@ -1,6 +1,6 @@
 // History: past reflections, newest first, in the user's time zone.
 
-import { api } from "../api.js";
+import { api, apiBlob } from "../api.js";
 import { formatDay, formatTime, ratingLabel, zoneLabel } from "../format.js";
 import { announce, badge, button, formError, h, loading, onSubmit, showFormError } from "../ui.js";
 import { ratingFieldset } from "./fields.js";
@@ -44,14 +44,39 @@ function ratingArea(session) {
   return area;
 }
 
+/**
+ * The call's recording, played here: the service streams it (GET /api/recordings/<id>,
+ * with the session token), so the provider's URL never reaches the page. Loaded on
+ * request, then an <audio> player on the downloaded audio.
+ */
+function recordingPlayer(session, tz) {
+  if (!session.hasRecording) return null;
+  const area = h("div", { class: "recording" });
+  const form = h("form", { class: "recording-load" }, button("Play the recording", { kind: "secondary" }), formError());
+  onSubmit(
+    form,
+    async () => {
+      const audio = await apiBlob(`recordings/${encodeURIComponent(session.session)}`);
+      const player = h("audio", {
+        controls: true,
+        preload: "auto",
+        src: URL.createObjectURL(audio),
+        "aria-label": `Recording of the call on ${formatDay(session.startedAt, tz)}`,
+      });
+      area.replaceChildren(player);
+      player.focus();
+      player.play().catch(() => {}); // a browser that blocks autoplay leaves the controls to the user
+    },
+    { busyLabel: "Loading…" },
+  );
+  area.append(form);
+  return area;
+}
+
 function sessionCard(session, tz) {
   const status = STATUS[session.status] ?? { label: session.status, tone: "neutral" };
   const headingId = `s-${session.session}`;
-  const recording = session.recordingUrl
-    ? h("p", { class: "recording" }, h("a", { href: session.recordingUrl, target: "_blank", rel: "noopener noreferrer" }, "Listen to the recording"))
-    : session.hasRecording
-      ? h("p", { class: "recording muted" }, "A recording is being processed.")
-      : null;
+  const recording = recordingPlayer(session, tz);
   return h(
     "li",
     {},

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 import attrs
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.devtools.call_model import new_sid
@@ -40,6 +40,7 @@ CALLS_UPDATE = "calls.update"
 CALLS_FETCH = "calls.fetch"
 CALLS_LIST = "calls.list"
 MESSAGES_CREATE = "messages.create"
+RECORDINGS_MEDIA = "recordings.media"
 
 
 def rfc2822(moment: datetime | None) -> str | None:
@@ -121,6 +122,7 @@ class StandInState:
         self.lock = threading.Lock()
         self.calls: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, dict[str, Any]] = {}
+        self.recordings: dict[str, tuple[str, bytes]] = {}  # sid -> (media type, audio)
         self.requests: list[RecordedRequest] = []
         self.stopping = threading.Event()  # cuts fault delays short at shutdown
         self._faults: dict[str, list[Fault]] = {}
@@ -130,6 +132,7 @@ class StandInState:
         with self.lock:
             self.calls.clear()
             self.messages.clear()
+            self.recordings.clear()
             self.requests.clear()
             self._faults.clear()
 
@@ -247,7 +250,7 @@ def _started_on_or_after(call: dict[str, Any], bound: str) -> bool:
 def build_app(state: StandInState) -> Starlette:
     """The REST endpoints. Each records its request first, then applies any queued fault."""
 
-    Effect = Callable[[Request, RecordedRequest], JSONResponse]
+    Effect = Callable[[Request, RecordedRequest], Response]
 
     async def pause(seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -255,7 +258,7 @@ def build_app(state: StandInState) -> Starlette:
             await asyncio.sleep(min(left, 0.02))
 
     def endpoint(name: str, effect: Effect) -> Callable[[Request], Any]:
-        async def handle(request: Request) -> JSONResponse:
+        async def handle(request: Request) -> Response:
             body = (await request.body()).decode()
             recorded = RecordedRequest(
                 endpoint=name,
@@ -347,6 +350,14 @@ def build_app(state: StandInState) -> Starlette:
             return refusal
         return JSONResponse(state.create_message(recorded.form_dict()), status_code=201)
 
+    def recording_media(request: Request, recorded: RecordedRequest) -> Response:
+        with state.lock:
+            found = state.recordings.get(request.path_params["sid"])
+        if found is None:
+            return twilio_error(404, 20404, f"The requested resource {recorded.path} was not found")
+        media_type, audio = found
+        return Response(audio, media_type=media_type)
+
     return Starlette(
         routes=[
             Route(f"{API}/Calls.json", endpoint(CALLS_CREATE, create_call), methods=["POST"]),
@@ -357,6 +368,11 @@ def build_app(state: StandInState) -> Starlette:
             Route(f"{API}/Calls/{{sid}}.json", endpoint(CALLS_FETCH, fetch_call), methods=["GET"]),
             Route(
                 f"{API}/Messages.json", endpoint(MESSAGES_CREATE, create_message), methods=["POST"]
+            ),
+            Route(
+                f"{API}/Recordings/{{sid}}.mp3",
+                endpoint(RECORDINGS_MEDIA, recording_media),
+                methods=["GET"],
             ),
         ]
     )
