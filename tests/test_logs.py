@@ -122,3 +122,38 @@ def test_uvicorn_loggers_go_through_our_handler(stream: io.StringIO) -> None:
     setup_logging("INFO", "json", stream=stream)
     uvicorn_logger.warning("Started server process")  # uvicorn's --log-level still applies
     assert json.loads(stream.getvalue())["logger"] == "uvicorn.error"
+
+
+def access(method: str, path: str, status: int) -> None:
+    """A line as uvicorn's access logger writes it."""
+    logging.getLogger("uvicorn.access").info(
+        '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", method, path, "1.1", status
+    )
+
+
+def test_answered_polls_are_left_out_of_the_access_log(stream: io.StringIO) -> None:
+    setup_logging("INFO", "text", stream=stream)
+    setup_logging("INFO", "text", stream=stream)  # a second setup adds no second filter
+    logging.getLogger("uvicorn.access").setLevel(logging.INFO)
+    quiet = [
+        ("GET", "/simulator/api/inbox", 200),
+        ("GET", "/simulator/api/calls/CA" + "0" * 32, 200),
+        ("GET", "/simulator/api/status", 304),
+        ("POST", "/api/CallScheduler/_upcoming", 200),
+        ("POST", "/api/Schedule/_nextCall?x=1", 200),
+    ]
+    logged = [
+        ("GET", "/simulator/api/inbox", 401),  # a failed poll
+        ("POST", "/api/CallScheduler/_upcoming", 500),
+        ("POST", "/api/Calls/now", 200),  # an action
+        ("POST", "/api/Accounts/login", 200),
+        ("POST", "/simulator/api/calls/CA1/answer", 200),
+        ("GET", "/simulator", 200),  # a page
+        ("GET", "/static/app.js", 200),
+        ("GET", "/api/recordings/" + "a" * 32, 200),
+    ]
+    for line in [*quiet, *logged]:
+        access(*line)
+    assert [line.split('"')[1] for line in lines(stream)] == [
+        f"{method} {path} HTTP/1.1" for method, path, _ in logged
+    ]

@@ -2,7 +2,8 @@
 
 The ids come from conceptkit's `request_id` and `flow_id` ContextVars, so code
 never passes them around; a masking filter keeps configured secrets and obvious credentials out
-of every line.
+of every line. The access log leaves out answered polls (`QuietPollsFilter`): the phone
+simulator and the web app ask for the same state every second or so, which flooded it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,31 @@ _SECRET_PAIR = re.compile(
 _URI_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@/\s]+@")
 # Loggers that uvicorn gives their own handlers; we route them through ours.
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+# What pages poll: the simulator's inbox, call and status (GET), and the API's queries
+# (POST /api/<Concept>/_<query>: they only read; actions never match).
+_SIMULATOR_POLL = re.compile(r"^/simulator/api/(?:inbox|status|calls/[^/?]+)(?:\?.*)?$")
+_QUERY = re.compile(r"^/api/[A-Za-z][A-Za-z0-9]*/_[A-Za-z0-9]+(?:\?.*)?$")
+
+
+class QuietPollsFilter(logging.Filter):
+    """Drop the access-log line of a poll that was answered (2xx or 304).
+
+    A poll's answer is the same state again, so its line says nothing; a failed poll, a
+    page, an asset and every action are still logged. uvicorn's access records carry
+    ``(client, method, path, http version, status)`` as their args."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if not isinstance(args, tuple) or len(args) != 5:
+            return True
+        _, method, path, _, status = args
+        if not isinstance(status, int) or not (200 <= status < 300 or status == 304):
+            return True
+        if method == "GET" and isinstance(path, str) and _SIMULATOR_POLL.match(path):
+            return False
+        return not (method == "POST" and isinstance(path, str) and _QUERY.match(path))
 
 
 class ContextFilter(logging.Filter):
@@ -149,4 +175,7 @@ def setup_logging(
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, QuietPollsFilter) for f in access.filters):
+        access.addFilter(QuietPollsFilter())  # on the logger: whichever handler writes it
     return handler
