@@ -9,7 +9,8 @@ versioned prefix and a change to any file changes every URL. Unversioned
 `/static/...` URLs (and versions that are no longer current) are served too,
 with `no-cache`, so a page loaded just before a deploy still works.
 
-Nothing here claims a path outside `/`, the client routes and `/static/`, so
+Nothing here claims a path outside `/`, the client routes, `/static/` and
+`/favicon.ico` (the app's icon, for pages without an icon link: `/docs`), so
 `/api`, `/docs`, `/openapi.json`, `/healthz`, `/readyz`, `/webhooks` and
 `/simulator` are never shadowed: unknown paths stay 404 for the API's handler.
 """
@@ -48,6 +49,7 @@ CONTENT_TYPES = {
     ".txt": "text/plain; charset=utf-8",
 }
 
+FAVICON = "icon.svg"  # also served at /favicon.ico, where browsers look by default
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 
@@ -178,7 +180,17 @@ def webapp_routes(root: Path | str | None = None) -> list[Route]:
             request, assets.read(path), CONTENT_TYPES[path.suffix.lower()], cache, COMMON_HEADERS
         )
 
+    async def favicon(request: Request) -> Response:
+        # Pages without their own icon link (the API docs) get the app's icon, not a 404.
+        path = assets.path_for(FAVICON)
+        if path is None:
+            return _not_found()
+        return _file_response(
+            request, assets.read(path), CONTENT_TYPES[".svg"], REVALIDATE, COMMON_HEADERS
+        )
+
     return [
         *(Route(route, index, methods=["GET"], name=f"webapp:{route}") for route in CLIENT_ROUTES),
         Route("/static/{path:path}", static, methods=["GET"], name="webapp:static"),
+        Route("/favicon.ico", favicon, methods=["GET"], name="webapp:favicon"),
     ]
