@@ -317,6 +317,8 @@ def _member(schema: dict[str, Any], *types: str) -> dict[str, Any]:
 def _with_constraints(check: Checker, schema: dict[str, Any], meta: list[Any]):
     tests: list[Callable[[Any, Loc, list[dict[str, Any]]], None]] = []
     strip = any(isinstance(m, Strip) for m in meta)
+    # a pattern's failure is told in the words of the field's Doc, never as its regex
+    doc = next((m.text for m in meta if isinstance(m, Doc)), None)
     if "anyOf" in schema:
         schema = {**schema, "anyOf": [dict(m) for m in schema["anyOf"]]}
     for m in meta:
@@ -335,7 +337,7 @@ def _with_constraints(check: Checker, schema: dict[str, Any], meta: list[Any]):
                 schema["maximum"] = m.max
         elif isinstance(m, Pattern):
             compiled = re.compile(m.regex)
-            tests.append(_pattern_test(compiled))
+            tests.append(_pattern_test(compiled, doc))
             _member(schema, "string")["pattern"] = m.regex
         elif isinstance(m, Doc):
             schema["description"] = m.text
@@ -356,15 +358,21 @@ def _with_constraints(check: Checker, schema: dict[str, Any], meta: list[Any]):
 
 
 def _len_test(m: Len):
+    # Shown to people as they are: "must not be empty", never "at least 1 characters".
     def test(value: Any, loc: Loc, errors: list[dict[str, Any]]) -> None:
         if value is None:
             return
-        n = len(value)
-        unit = "characters" if isinstance(value, str) else "items"
-        if n < m.min:
-            _err(errors, loc, f"must have at least {m.min} {unit}", "value_error")
-        elif m.max is not None and n > m.max:
-            _err(errors, loc, f"must have at most {m.max} {unit}", "value_error")
+        n, text = len(value), isinstance(value, str)
+        bound = m.min if n < m.min else m.max if m.max is not None and n > m.max else None
+        if bound is None:
+            return
+        count = f"{bound} {'character' if text else 'item'}{'' if bound == 1 else 's'}"
+        side = "least" if n < m.min else "most"
+        if text and side == "least" and bound == 1:
+            msg = "must not be empty"
+        else:
+            msg = f"must be at {side} {count} long" if text else f"must have at {side} {count}"
+        _err(errors, loc, msg, "value_error")
 
     return test
 
@@ -381,9 +389,11 @@ def _range_test(m: Range):
     return test
 
 
-def _pattern_test(compiled: re.Pattern[str]):
+def _pattern_test(compiled: re.Pattern[str], doc: str | None):
+    msg = f"must be {doc}" if doc else "is not in the expected form"
+
     def test(value: Any, loc: Loc, errors: list[dict[str, Any]]) -> None:
         if value is not None and not compiled.fullmatch(value):
-            _err(errors, loc, f"must match {compiled.pattern}", "value_error")
+            _err(errors, loc, msg, "value_error")
 
     return test

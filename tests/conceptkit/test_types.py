@@ -73,7 +73,20 @@ def test_attrs_records_are_built_and_missing_fields_reported():
 def test_strip_trims_before_the_length_is_counted():
     annotation = Annotated[str, Strip(), Len(1, 3)]
     assert check(annotation, "  abc\n") == ("abc", [])
-    assert check(annotation, "   ")[1][0]["msg"] == "must have at least 1 characters"
+    assert check(annotation, "   ")[1][0]["msg"] == "must not be empty"
+
+
+def test_messages_read_as_plain_words_never_as_regexes_or_wrong_plurals():
+    def msg(annotation, value):
+        return check(annotation, value)[1][0]["msg"]
+
+    assert msg(Annotated[str, Len(10, 20)], "short") == "must be at least 10 characters long"
+    assert msg(Annotated[str, Len(0, 1)], "ab") == "must be at most 1 character long"
+    assert msg(Annotated[list[str], Len(1, 5)], []) == "must have at least 1 item"
+    assert msg(Annotated[list[str], Len(1, 1)], ["a", "b"]) == "must have at most 1 item"
+    with_doc = Annotated[str, Pattern(r"[0-9]{6}"), Doc("the 6-digit code we texted")]
+    assert msg(with_doc, "12ab") == "must be the 6-digit code we texted"
+    assert msg(Annotated[str, Pattern(r"[0-9]{6}")], "12ab") == "is not in the expected form"
 
 
 def test_schemas_say_what_the_checks_check():

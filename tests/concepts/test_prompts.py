@@ -106,7 +106,7 @@ async def test_set_prompts_accepts_exactly_300_characters_and_five_prompts(
 def test_set_prompts_validation_as_http_sees_it(prompts: Prompts) -> None:
     assert errors_of(prompts, "setPrompts", {"user": "u1", "prompts": ["a"]}) == []
     assert errors_of(prompts, "setPrompts", {"user": "u1", "prompts": []})[0]["msg"] == (
-        "must have at least 1 items"
+        "must have at least 1 item"
     )
     too_many = errors_of(prompts, "setPrompts", {"user": "u1", "prompts": list("abcdef")})
     assert too_many[0]["msg"] == "must have at most 5 items"

@@ -190,7 +190,7 @@ def test_start_session_validation_as_http_sees_it(rs: ReflectionSession) -> None
     assert errors_of(rs, "startSession", {**ok, "method": "phone"})[0]["loc"] == ["body", "method"]
     assert (
         errors_of(rs, "startSession", {**ok, "prompts": []})[0]["msg"]
-        == "must have at least 1 items"
+        == "must have at least 1 item"
     )
     assert errors_of(rs, "startSession", {**ok, "prompts": list("abcdef")})[0]["msg"] == (
         "must have at most 5 items"
@@ -436,7 +436,7 @@ async def test_abandon_session_needs_a_reason_and_the_owner(rs: ReflectionSessio
     assert errors_of(rs, "abandonSession", ok) == []
     assert (
         errors_of(rs, "abandonSession", {**ok, "reason": ""})[0]["msg"]
-        == "must have at least 1 characters"
+        == "must not be empty"
     )
     assert errors_of(rs, "abandonSession", {**ok, "reason": "x" * 201})
 
