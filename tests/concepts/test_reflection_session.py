@@ -434,10 +434,7 @@ async def test_abandon_session_needs_a_reason_and_the_owner(rs: ReflectionSessio
     assert await status_of(rs, session) == "IN_PROGRESS"
     ok = {"user": "u1", "session": "s", "reason": "hung up"}
     assert errors_of(rs, "abandonSession", ok) == []
-    assert (
-        errors_of(rs, "abandonSession", {**ok, "reason": ""})[0]["msg"]
-        == "must not be empty"
-    )
+    assert errors_of(rs, "abandonSession", {**ok, "reason": ""})[0]["msg"] == "must not be empty"
     assert errors_of(rs, "abandonSession", {**ok, "reason": "x" * 201})
 
 
