@@ -22,6 +22,7 @@ from .plan import (
     full_plan,
     load_zone,
     next_occurrence,
+    outside_in_words,
     outside_window,
     why_not_now,
 )
@@ -160,11 +161,12 @@ class Schedule(Concept):
 
     @staticmethod
     def _window_failure(plan: Mapping[str, str | None]) -> dict[str, Any]:
-        listed = ", ".join(f"{d} {plan[d]}" for d in outside_window(plan))
+        words = outside_in_words(plan)
+        verb = "is" if len(outside_window(plan)) == 1 or words.endswith("every day") else "are"
         return fail(
-            f"automatic calls are only made between {WINDOW_TEXT} local time "
-            f"({listed} is outside); choose a time in that window, or first allow calls "
-            "outside it",
+            f"we only call between {WINDOW_TEXT} your time, and {words} "
+            f"{verb} outside those hours: choose a time inside them, or first allow calls "
+            "outside them",
             "invalid",
         )
 
@@ -233,8 +235,8 @@ class Schedule(Concept):
             late = outside_window(doc.get("times") or {})
             if late:
                 return fail(
-                    f"your plan has calls outside {WINDOW_TEXT} ({', '.join(late)}); "
-                    "change those times first",
+                    f"your plan has calls outside {WINDOW_TEXT} "
+                    f"({outside_in_words(doc.get('times') or {})}); change those times first",
                     "conflict",
                 )
             return {"allowOutsideWindow": False}

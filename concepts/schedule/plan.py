@@ -95,6 +95,20 @@ def outside_window(plan: Mapping[str, str | None]) -> list[str]:
     ]
 
 
+_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+DAY_NAMES = dict(zip(DAYS, _NAMES, strict=True))
+
+
+def outside_in_words(plan: Mapping[str, str | None]) -> str:
+    """The planned times outside the window, as a person says them: "22:30 every day",
+    "Monday 22:30 and Friday 07:00" (messages name them in words, not as ``mon``)."""
+    late = outside_window(plan)
+    if len(late) == len(DAYS) and len({plan[d] for d in late}) == 1:
+        return f"{plan[late[0]]} every day"
+    named = [f"{DAY_NAMES[d]} {plan[d]}" for d in late]
+    return named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+
+
 def check_times(times: Any) -> str | None:
     """None if ``times`` is a valid weekly plan; else what is wrong with it."""
     if not isinstance(times, Mapping):

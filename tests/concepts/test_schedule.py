@@ -417,13 +417,23 @@ async def test_outside_the_window_fails_invalid_with_a_clear_message(schedule: S
     )
     assert out["errorKind"] == "invalid"
     assert "08:00-21:00" in out["error"]
-    assert "mon 07:30" in out["error"] and "sat 21:15" in out["error"]
+    assert "Monday 07:30 and Saturday 21:15 are outside" in out["error"]
     assert "allow" in out["error"]
     assert await schedule._schedule(user="u1") == []
     # the edges are inside
     assert (
         await schedule.setWeekly(user="u1", timezone="UTC", times={"mon": "08:00", "tue": "21:00"})
         == {}
+    )
+
+
+async def test_a_daily_time_outside_the_window_is_named_once_not_per_weekday(
+    schedule: Schedule,
+) -> None:
+    out = await schedule.setDaily(user="u1", timezone="UTC", time="22:30")
+    assert out["error"] == (
+        "we only call between 08:00-21:00 your time, and 22:30 every day is outside those "
+        "hours: choose a time inside them, or first allow calls outside them"
     )
 
 
@@ -516,7 +526,7 @@ async def test_withdrawing_consent_with_outside_times_is_a_conflict(schedule: Sc
     await schedule.setWeekly(user="u1", timezone="UTC", times={"mon": "22:00", "tue": "12:00"})
     out = await schedule.allowOutsideWindow(user="u1", allowed=False)
     assert out["errorKind"] == "conflict"
-    assert "mon" in out["error"] and "tue" not in out["error"]
+    assert "Monday 22:00" in out["error"] and "Tuesday" not in out["error"]
     assert (await schedule._schedule(user="u1"))[0]["allowOutsideWindow"] is True
     await schedule.setWeekly(user="u1", timezone="UTC", times={"mon": "20:00"})
     assert await schedule.allowOutsideWindow(user="u1", allowed=False) == {}
