@@ -39,6 +39,7 @@ class ConceptApp:
         retention_days: float | None = 30,
         title: str = "conceptkit API",
         version: str = "0.1.0",
+        home: tuple[str, str] | None = None,
         services: dict[str, Any] | None = None,
         recovery_grace_s: float = 30.0,
         wall_clock: Callable[[], float] = time.time,
@@ -71,12 +72,14 @@ class ConceptApp:
         self.api_routes = RouteBuilder(self.engine, self.registry.authenticator).routes(
             self.registry.exposures
         )
-        self._title, self._version = title, version
+        self._title, self._version, self._home = title, version, home
 
     @functools.cached_property
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI document, built when first asked for (most app starts never are)."""
-        return openapi_document(self.engine, self.registry.exposures, self._title, self._version)
+        return openapi_document(
+            self.engine, self.registry.exposures, self._title, self._version, self._home
+        )
 
     def routes(self) -> list[BaseRoute]:
         """The generated API routes plus ``/openapi.json`` and the ``/docs`` page."""

@@ -28,7 +28,12 @@ EXPOSURES = [
     authenticated(Accounts._account),
     public(Accounts.requestReset, client="client"),  # same answer, account or not
     public(Accounts.resetPassword, client="client"),
-    requested(DELETE_ACCOUNT, body=DeleteAccountBody),
+    requested(
+        DELETE_ACCOUNT,
+        body=DeleteAccountBody,
+        doc="Delete your account and everything kept for it (profile, prompts, schedule, "
+        "calls, reflections), after checking your password. It cannot be undone.",
+    ),
     # profile
     authenticated(Profile.createProfile),
     authenticated(Profile.updateDisplayName),
@@ -46,7 +51,11 @@ EXPOSURES = [
     # prompts
     authenticated(Prompts.setPrompts),
     authenticated(Prompts.movePrompt),
-    authenticated(Prompts._prompts),
+    authenticated(
+        Prompts._prompts,
+        doc="Your prompts in the order they are asked, one row per prompt: "
+        "``{position, text}``. A new account starts with a default set.",
+    ),
     # schedule
     authenticated(Schedule.setWeekly),
     authenticated(Schedule.setDaily),
@@ -57,14 +66,27 @@ EXPOSURES = [
     authenticated(Schedule._schedule),
     authenticated(Schedule._nextCall),
     # calls
-    requested(CALL_NOW, body=NoBody),
+    requested(
+        CALL_NOW,
+        body=NoBody,
+        doc="Call me now: queue a call to your verified number for a reflection straight "
+        "away; answers ``{scheduledCall}``. Refused (409) while a call is already queued or "
+        "under way, or before you have a profile and a verified phone number.",
+    ),
     authenticated(CallScheduler.cancel),
     authenticated(CallScheduler._upcoming),
     authenticated(CallScheduler._recent),
     authenticated(CallScheduler._missed),
     authenticated(PhoneCall._activeForUser),  # ringing, on the call, finishing
     # reflections
-    requested(START_TEXT, body=NoBody),
+    requested(
+        START_TEXT,
+        body=NoBody,
+        doc="Answer today's prompts by typing instead of on the phone: starts a reflection "
+        "(answers ``{session}``); then record each answer with "
+        "``ReflectionSession/recordResponse`` and finish with ``completeSession``. Refused "
+        "(409), with the reason, when a reflection cannot start now.",
+    ),
     authenticated(ReflectionSession.recordResponse),
     authenticated(ReflectionSession.setRating),
     authenticated(ReflectionSession.completeSession),

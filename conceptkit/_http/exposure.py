@@ -34,6 +34,7 @@ class Exposure:
     body: Any = None  # requested: an annotation (TypedDict) describing the body
     timeout_s: float = 10.0
     source: str = ""
+    doc: str = ""  # what the route does, for someone calling it (else the action's docstring)
 
     @property
     def path(self) -> str:
@@ -56,23 +57,34 @@ def _target(ref: Any) -> tuple[str, str]:
     return concept, name
 
 
-def public(ref: Any, *, client: str | None = None) -> Exposure:
-    """Reachable by anyone; ``client`` names the input that gets the caller's address."""
+def public(ref: Any, *, client: str | None = None, doc: str = "") -> Exposure:
+    """Reachable by anyone; ``client`` names the input that gets the caller's address.
+    ``doc`` (on every kind) describes the route in ``/docs`` instead of the docstring."""
     concept, name = _target(ref)
-    return Exposure("public", False, concept, name, client_input=client)
+    return Exposure("public", False, concept, name, client_input=client, doc=doc)
 
 
-def authenticated(ref: Any, *, user: str = "user", client: str | None = None) -> Exposure:
+def authenticated(
+    ref: Any, *, user: str = "user", client: str | None = None, doc: str = ""
+) -> Exposure:
     """Reachable with a valid session token; the session's user is passed as input ``user``
     (and, with ``client``, the caller's address as that input)."""
     concept, name = _target(ref)
-    return Exposure("authenticated", True, concept, name, user_input=user, client_input=client)
+    return Exposure(
+        "authenticated", True, concept, name, user_input=user, client_input=client, doc=doc
+    )
 
 
 def requested(
-    path: str, *, body: Any = dict[str, Any], auth: bool = True, timeout_s: float = 10.0
+    path: str,
+    *,
+    body: Any = dict[str, Any],
+    auth: bool = True,
+    timeout_s: float = 10.0,
+    doc: str = "",
 ) -> Exposure:
-    """A route answered by syncs: ``Requesting.request`` in, ``Requesting.respond`` out."""
+    """A route answered by syncs: ``Requesting.request`` in, ``Requesting.respond`` out.
+    Its callers see no action's docstring, so ``doc`` is what ``/docs`` says it does."""
     if not path.startswith("/") or path.count("/") < 2:
         raise ValueError(f"requested path must look like /Area/name, not {path!r}")
-    return Exposure("requested", auth, "Requesting", path, body=body, timeout_s=timeout_s)
+    return Exposure("requested", auth, "Requesting", path, body=body, timeout_s=timeout_s, doc=doc)

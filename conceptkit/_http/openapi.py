@@ -115,17 +115,29 @@ def _requested_statuses(engine: Engine, path: str) -> set[int]:
     return statuses - {200}
 
 
+def _first_sentence(text: str) -> str:
+    """A route's summary: its description's first sentence (or line), for the list of routes."""
+    first = " ".join(text.strip().split("\n\n")[0].split())
+    end = first.find(". ")
+    return first[: end + 1] if end >= 0 else first
+
+
 def openapi_document(
-    engine: Engine, exposures: list[Exposure], title: str, version: str
+    engine: Engine,
+    exposures: list[Exposure],
+    title: str,
+    version: str,
+    home: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``exposures``; ``home`` (name, URL) is the app the API
+    belongs to, linked from ``/docs`` (as the ``x-home`` extension of ``info``)."""
     paths: dict[str, Any] = {}
     for e in sorted(exposures, key=lambda x: x.path):
         if e.kind == "requested":
             _, body_schema = compile_type(e.body)
-            summary, description = (
-                f"Request {e.name}",
-                "Answered by synchronizations (Requesting.respond).",
-            )
+            # how it is answered (syncs) is the app's business, not its caller's
+            description = e.doc or f"{e.name.strip('/').replace('/', ' ')}."
+            summary = _first_sentence(description)
             operation_id = "request" + e.name.replace("/", "_")
         else:
             spec = engine.spec(e.concept, e.name)
@@ -135,8 +147,8 @@ def openapi_document(
                 {e.client_input} if e.client_input else ()
             )
             body_schema = spec.input_schema(exclude)
-            summary = (spec.doc.splitlines() or [f"{spec.qualname}"])[0]
-            description = spec.doc
+            description = e.doc or spec.doc or spec.qualname
+            summary = _first_sentence(description)
             operation_id = f"{e.concept}_{e.name}"
         responses = _responses(engine, e)
         op: dict[str, Any] = {
@@ -154,7 +166,11 @@ def openapi_document(
         paths[e.path] = {"post": op}
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version},
+        "info": {
+            "title": title,
+            "version": version,
+            **({"x-home": {"name": home[0], "url": home[1]}} if home else {}),
+        },
         "paths": paths,
         "components": {
             "schemas": {"Error": ERROR_SCHEMA},

@@ -265,7 +265,11 @@ class SamplePlugin:
             authenticated(L.explode, user="owner"),
             authenticated(L._accounts, user="owner"),
             authenticated(A._events, user="owner"),
-            requested("/Bank/summary", body=SummaryBody),
+            requested(
+                "/Bank/summary",
+                body=SummaryBody,
+                doc="Your balance across accounts. Counts every deposit and withdrawal.",
+            ),
             requested("/Bank/never", timeout_s=0.3),
         ]
 

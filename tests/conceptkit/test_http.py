@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from tests.conceptkit.conftest import ALICE, BOB
+from conceptkit import ConceptApp, plugin_manager
+from tests.conceptkit.conftest import ALICE, BOB, TestSealer
+from tests.conceptkit.sample import SamplePlugin
 
 
 async def open_account(client, headers=ALICE) -> str:
@@ -186,6 +188,20 @@ async def test_openapi_lists_exactly_the_exposed_routes_with_schemas_and_securit
         "application/json"
     ]["schema"]
     assert opened["properties"] == {"account": {"type": "string"}}
+
+
+async def test_openapi_describes_routes_for_their_callers_not_by_the_engine(client, async_db):
+    doc = (await client.get("/openapi.json")).json()
+    summary = doc["paths"]["/api/Bank/summary"]["post"]
+    assert summary["summary"] == "Your balance across accounts."  # the first sentence
+    assert summary["description"].endswith("Counts every deposit and withdrawal.")
+    never = doc["paths"]["/api/Bank/never"]["post"]  # no doc: its path in words
+    assert (never["summary"], never["description"]) == ("Bank never.", "Bank never.")
+    assert "synchronization" not in str(doc) and "Requesting.respond" not in str(doc)
+    assert "x-home" not in doc["info"]
+    pm = plugin_manager(load_entry_points=False, extra=[SamplePlugin()])
+    app = ConceptApp(pm, async_db, services={"log_sealer": TestSealer()}, home=("Bank", "/"))
+    assert app.openapi["info"]["x-home"] == {"name": "Bank", "url": "/"}
 
 
 async def test_the_docs_page_is_served_locally(client):
