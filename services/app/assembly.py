@@ -23,7 +23,7 @@ from services.app.logs import setup_logging
 from services.app.metrics import METRICS
 from services.app.mock_mode import mock_mode_plugins
 from services.app.recordings import recording_routes
-from services.app.webapp import webapp_routes
+from services.app.webapp import serve_browser_errors, webapp_routes
 from services.encryption.migrate_private import migrate_private
 from services.storage.database import make_async_client
 from services.webhooks.relay import RelaySettings
@@ -94,6 +94,7 @@ def concept_app(
         settings=config,
         retention_days=config.action_log_retention_days,
         title="Daily reflection calls",
+        home=("Daily Reflection", "/"),  # /docs links back to the web app
         services=dict(services) if services is not None else None,
         recovery_grace_s=config.recovery_grace_seconds,
         wall_clock=wall_clock,
@@ -163,6 +164,7 @@ def server_app(
 
     asgi = app.asgi(routes, max_body_bytes=config.max_body_bytes, lifespan=lifespan)
     asgi.state.concept_app = app
+    serve_browser_errors(asgi)  # a browser's 404 is a page; API clients keep JSON
     if config.use_mocks and services is None:
         mock_mode_plugins().hook.reflection_mock_server(
             asgi=asgi, engine=app.engine, db=db, config=config

@@ -13,21 +13,26 @@ Nothing here claims a path outside `/`, the client routes, `/static/` and
 `/favicon.ico` (the app's icon, for pages without an icon link: `/docs`), so
 `/api`, `/docs`, `/openapi.json`, `/healthz`, `/readyz`, `/webhooks` and
 `/simulator` are never shadowed: unknown paths stay 404 for the API's handler.
+`serve_browser_errors` makes that handler answer a browser (a GET that accepts
+`text/html`) with a page saying so and linking home, while API clients keep JSON.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
 import attrs
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-__all__ = ["CLIENT_ROUTES", "WEBAPP_DIR", "webapp_routes"]
+__all__ = ["CLIENT_ROUTES", "WEBAPP_DIR", "serve_browser_errors", "webapp_routes"]
 
 WEBAPP_DIR = Path(__file__).resolve().parents[2] / "webapp"
 
@@ -194,3 +199,74 @@ def webapp_routes(root: Path | str | None = None) -> list[Route]:
         Route("/static/{path:path}", static, methods=["GET"], name="webapp:static"),
         Route("/favicon.ico", favicon, methods=["GET"], name="webapp:favicon"),
     ]
+
+
+def _wants_html(request: Request) -> bool:
+    """A browser navigating (GET, Accept naming text/html), not a script: fetch sends */*."""
+    accept = request.headers.get("accept", "")
+    return request.method in ("GET", "HEAD") and "text/html" in accept.lower()
+
+
+_ERROR_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <meta name="color-scheme" content="light dark">
+  <title>{title} · Daily Reflection</title>
+  <link rel="icon" href="/static/icon.svg" type="image/svg+xml">
+  <link rel="stylesheet" href="/static/style.css">
+</head>
+<body>
+  <header class="site-header">
+    <div class="wrap header-inner">
+      <a class="brand" href="/"><img src="/static/icon.svg" alt="" width="28" height="28">
+        <span>Daily Reflection</span></a>
+    </div>
+  </header>
+  <main id="main" class="wrap error-page">
+    <h1>{title}</h1>
+    <p class="lead">{text}</p>
+    <p><a class="btn btn-primary" href="/">Go to the start page</a></p>
+    {extra}
+  </main>
+</body>
+</html>
+"""
+
+
+def _error_page(request: Request, status: int) -> Response:
+    path = html.escape(request.url.path)
+    if request.url.path.startswith("/api/"):
+        title = "This address is for programs"
+        text = (
+            f"<code>{path}</code> is part of the service's API: apps call it with a POST "
+            "request, so there is nothing to read here in a browser."
+        )
+        extra = '<p>Writing a program? See the <a href="/docs">API reference</a>.</p>'
+    else:
+        title = "Page not found"
+        text = (
+            f"There is no page at <code>{path}</code>. The address may be mistyped, "
+            "or the page may have moved."
+        )
+        extra = ""
+    body = _ERROR_PAGE.format(title=title, text=text, extra=extra)
+    return HTMLResponse(
+        body, status_code=status, headers={**PAGE_HEADERS, "Cache-Control": REVALIDATE}
+    )
+
+
+def serve_browser_errors(app: Starlette) -> None:
+    """Answer a browser's 404 (a mistyped address) or 405 (an API route opened as a page)
+    with a page linking home; every other caller still gets the API's JSON error."""
+    fallback = app.exception_handlers[HTTPException]
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code in (404, 405) and _wants_html(request):
+            return _error_page(request, exc.status_code)
+        response = fallback(request, exc)
+        return await response if not isinstance(response, Response) else response
+
+    app.add_exception_handler(HTTPException, handler)
