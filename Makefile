@@ -19,7 +19,7 @@ help:
 	@echo "make lint          ruff check + ruff format --check"
 	@echo "make fmt           format and auto-fix with ruff"
 	@echo "make bench         run the benchmarks (bench/engine.py, bench/calls.py; BENCH_ARGS=--quick)"
-	@echo "make docs          regenerate docs/syncs.md"
+	@echo "make docs          regenerate docs/syncs.md and webapp/phone-formats.js"
 	@echo "make browser-deps  install Debian chromium for browser tests (if missing)"
 	@echo "make audio-deps    install espeak-ng: mock call recordings spoken, not tones (if missing)"
 	@echo "make clean         remove the virtualenv and caches (keeps ./data)"
@@ -69,9 +69,11 @@ bench: $(RUN_STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/calls.py $(BENCH_ARGS)
 
-# docs/syncs.md is generated from the registered syncs (tests/test_docs.py checks it).
+# docs/syncs.md is generated from the registered syncs (tests/test_docs.py checks it), the
+# web app's phone formats from phonenumbers (tests/app/test_phone_formats.py checks them).
 docs: $(RUN_STAMP)
 	{ cat docs/_syncs_header.md; $(BIN)/conceptkit syncs --markdown --block notes; } > docs/syncs.md
+	$(BIN)/python -m services.app.phone_formats
 
 # Browser tests drive Debian's chromium; installs it only when it is missing.
 browser-deps:
