@@ -1,4 +1,7 @@
-// Dates and times, always in the user's own time zone (the profile's), never the browser's by accident.
+// Dates and times, always in the user's own time zone (the profile's), never the browser's by accident,
+// and all in one format, the reader's locale's; phone numbers grouped as phonenumbers groups them.
+
+import { PHONE_FORMATS } from "./phone-formats.js";
 
 const FALLBACK_ZONES = [
   "UTC", "Africa/Cairo", "Africa/Johannesburg", "Africa/Lagos", "Africa/Nairobi",
@@ -66,8 +69,18 @@ export function dayKey(value, timeZone) {
   return `${get("year")}-${get("month")}-${get("day")}`;
 }
 
+// Every clock time on a page uses these options, so "19:30" never stands beside "07:30 PM".
+const TIME = { hour: "2-digit", minute: "2-digit" };
+
 export function formatTime(value, timeZone) {
-  return formatter(timeZone, { hour: "2-digit", minute: "2-digit" }).format(toDate(value));
+  return formatter(timeZone, TIME).format(toDate(value));
+}
+
+/** A wall-clock "HH:MM" (a schedule's time, no day or zone) in the reader's format: "19:30", "07:30 PM". */
+export function clockTime(hhmm) {
+  const match = /^(\d{1,2}):(\d{2})/.exec(String(hhmm ?? ""));
+  if (!match) return String(hhmm ?? "");
+  return formatter("UTC", TIME).format(new Date(Date.UTC(2000, 0, 1, Number(match[1]), Number(match[2]))));
 }
 
 /** "Wednesday, 25 November 2026" */
@@ -117,9 +130,40 @@ export const WEEKDAYS = [
   { key: "sun", label: "Sunday" },
 ];
 
+export const WINDOW_START = "08:00";
+export const WINDOW_END = "21:00";
+
 /** Is "HH:MM" inside the 08:00–21:00 calling window (both ends included)? */
 export function insideWindow(time) {
-  return typeof time === "string" && time >= "08:00" && time <= "21:00";
+  return typeof time === "string" && time >= WINDOW_START && time <= WINDOW_END;
+}
+
+/** The calling window in the reader's format: "08:00–21:00" or "08:00 AM–09:00 PM". */
+export function windowText() {
+  return `${clockTime(WINDOW_START)}–${clockTime(WINDOW_END)}`;
+}
+
+/**
+ * "+14155552671" -> "+1 415-555-2671": an E.164 number grouped as phonenumbers'
+ * INTERNATIONAL format groups it, from its metadata (phone-formats.js, generated). Anything
+ * else, or a number no format fits, is shown as it is.
+ */
+export function formatPhone(number) {
+  const text = String(number ?? "");
+  if (!/^\+[1-9]\d{1,14}$/.test(text)) return text;
+  for (const size of [1, 2, 3]) {
+    const code = text.slice(1, 1 + size);
+    const formats = PHONE_FORMATS[code];
+    if (!formats) continue; // calling codes are prefix-free: at most one length fits
+    const national = text.slice(1 + size);
+    for (const [pattern, format, leading] of formats) {
+      if (leading !== null && !new RegExp(`^(?:${leading})`).test(national)) continue;
+      const whole = new RegExp(`^(?:${pattern})$`);
+      if (whole.test(national)) return `+${code} ${national.replace(whole, format)}`;
+    }
+    return `+${code} ${national}`;
+  }
+  return text;
 }
 
 /** "in 45 seconds", "in 2 minutes": a wait of `seconds`, rounded up as a person says it. */

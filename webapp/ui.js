@@ -98,13 +98,17 @@ function inputFor(form, key) {
   return form.querySelector(`[data-field="${esc}"]`);
 }
 
-/** Shows `message` under the input `key` of `form`; false if the form has no such input. */
+/**
+ * Shows `message` (text, or nodes such as a `fixLink`) under the input `key` of `form`; false
+ * if the form has no such input.
+ */
 export function showFieldError(form, key, message) {
   const input = inputFor(form, key);
   if (!input) return false;
   const errorEl = document.getElementById(`${input.id}-error`);
   if (!errorEl) return false;
-  errorEl.textContent = errorEl.textContent ? `${errorEl.textContent} ${message}` : message;
+  if (errorEl.textContent) errorEl.append(" ");
+  append(errorEl, [message]);
   errorEl.hidden = false;
   input.setAttribute("aria-invalid", "true");
   return input;
@@ -113,9 +117,32 @@ export function showFieldError(form, key, message) {
 export function showFormError(form, message) {
   const el = form.querySelector(".form-error");
   if (!el) return false;
-  el.textContent = message;
+  el.replaceChildren();
+  append(el, [message]);
   el.hidden = false;
   return true;
+}
+
+/**
+ * A link, inside an error, to the control that fixes it ("allow calls outside these hours"
+ * -> that checkbox): it scrolls the control into view and focuses it, wherever it is.
+ */
+export function fixLink(text, target) {
+  if (!target.id) target.id = uid("fix");
+  return h(
+    "a",
+    {
+      href: `#${target.id}`,
+      class: "fix-link",
+      onclick: (event) => {
+        event.preventDefault();
+        target.closest("details")?.setAttribute("open", "");
+        target.scrollIntoView({ block: "center" });
+        target.focus();
+      },
+    },
+    text,
+  );
 }
 
 function humanize(msg) {
@@ -208,8 +235,61 @@ export function onSubmit(form, handler, { busyLabel = "Saving…" } = {}) {
 }
 
 let toastTimer = null;
+let placing = 0;
+const CONTROLS = "a[href], button, input, select, textarea, summary, [tabindex]:not([tabindex='-1'])";
+const GAP = 8;
 
-/** Says `message` in the polite live region (and shows it briefly as a toast). */
+function overlaps(a, b) {
+  return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+}
+
+/**
+ * Puts the visible toast where it covers no control: the lowest free band of the window
+ * (its usual place, near the bottom), else the highest; a toast never hides a button.
+ */
+function placeToast(region) {
+  if (!region.classList.contains("is-visible")) return;
+  const height = region.offsetHeight;
+  const box = region.getBoundingClientRect();
+  const controls = [];
+  for (const el of document.querySelectorAll(CONTROLS)) {
+    if (region.contains(el)) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width && r.height && r.bottom > 0 && r.top < innerHeight && r.right > box.left && r.left < box.right) controls.push(r);
+  }
+  const band = (top) => ({ left: box.left, right: box.right, top: top - GAP, bottom: top + height + GAP });
+  const fits = (top) => !controls.some((r) => overlaps(band(top), r));
+  const lowest = innerHeight - height - 20;
+  let top = lowest;
+  // candidate places: the bottom, then just above or below each control, lowest first
+  const candidates = [lowest, ...controls.flatMap((r) => [r.top - height - GAP - 1, r.bottom + GAP + 1])]
+    .filter((t) => t >= 8 && t <= lowest)
+    .sort((a, b) => b - a);
+  const found = candidates.find(fits);
+  if (found !== undefined) top = found;
+  region.style.setProperty("--toast-top", `${Math.round(top)}px`);
+}
+
+function schedulePlacement(region) {
+  cancelAnimationFrame(placing);
+  placing = requestAnimationFrame(() => placeToast(region));
+}
+
+const placement = typeof MutationObserver === "function" ? new MutationObserver(() => schedulePlacement(document.getElementById("status"))) : null;
+
+function watchPlacement(region, on) {
+  if (on) {
+    addEventListener("scroll", region.onPlace ??= () => schedulePlacement(region), { passive: true });
+    addEventListener("resize", region.onPlace);
+    placement?.observe(document.getElementById("main") || document.body, { childList: true, subtree: true, attributes: true });
+  } else if (region.onPlace) {
+    removeEventListener("scroll", region.onPlace);
+    removeEventListener("resize", region.onPlace);
+    placement?.disconnect();
+  }
+}
+
+/** Says `message` in the polite live region (and shows it briefly as a toast, clear of controls). */
 export function announce(message, tone = "info") {
   const region = document.getElementById("status");
   if (!region) return;
@@ -219,8 +299,13 @@ export function announce(message, tone = "info") {
   setTimeout(() => {
     region.textContent = message;
     region.classList.add("is-visible");
+    placeToast(region);
+    watchPlacement(region, true);
     clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => region.classList.remove("is-visible"), 5000);
+    toastTimer = setTimeout(() => {
+      region.classList.remove("is-visible");
+      watchPlacement(region, false);
+    }, 5000);
   }, 30);
 }
 

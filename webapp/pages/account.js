@@ -1,7 +1,7 @@
 // Account: profile, phone verification, call settings, prompts, schedule, password, log out, delete.
 
 import { about, api, getSession, setSession } from "../api.js";
-import { describeWhen, formatTime, insideWindow, WEEKDAYS, zoneLabel } from "../format.js";
+import { clockTime, describeWhen, formatPhone, formatTime, insideWindow, WEEKDAYS, WINDOW_END, WINDOW_START, windowText, zoneLabel } from "../format.js";
 import {
   announce,
   badge,
@@ -9,6 +9,7 @@ import {
   card,
   checkbox,
   field,
+  fixLink,
   formError,
   guardUnsaved,
   h,
@@ -148,10 +149,10 @@ function phoneSection(state) {
     const phone = state.profile.phoneNumber;
     const isVerified = state.verified.includes(phone);
     const statusLine = isVerified
-      ? h("p", { class: "phone-status", id: "phone-status" }, h("span", { class: "phone-number" }, phone), " ", badge("Verified", "success"))
+      ? h("p", { class: "phone-status", id: "phone-status" }, h("span", { class: "phone-number" }, formatPhone(phone)), " ", badge("Verified", "success"))
       : notice(
           "warning",
-          h("p", { id: "phone-status" }, h("strong", {}, `${phone} is not verified yet, so no calls will be placed.`)),
+          h("p", { id: "phone-status" }, h("strong", {}, `${formatPhone(phone)} is not verified yet, so no calls will be placed.`)),
           h("p", {}, "We text you a 6-digit code to check that the number is yours."),
         );
 
@@ -159,7 +160,7 @@ function phoneSection(state) {
       name: "phoneNumber",
       label: "Phone number",
       type: "tel",
-      value: phone,
+      value: formatPhone(phone),
       hint: "In international form: + and your country code, e.g. +1 415 555 2671.",
       inputProps: { autocomplete: "tel", inputmode: "tel", maxlength: 64 },
     });
@@ -174,20 +175,21 @@ function phoneSection(state) {
       numberForm,
       async () => {
         let target = state.profile.phoneNumber;
-        if (number.input.value.trim() !== state.profile.phoneNumber) {
+        // the field shows the number grouped ("+1 415-555-2671"): unchanged unless its digits are
+        if (number.input.value.replace(/[^\d+]/g, "") !== state.profile.phoneNumber) {
           const updated = await about("phoneNumber", api("Profile/updatePhoneNumber", { phoneNumber: number.input.value }));
           target = updated.phoneNumber;
           await state.reloadProfile();
         }
         if (state.verified.includes(target)) {
-          announce(`Saved. ${target} is already verified.`, "success");
+          announce(`Saved. ${formatPhone(target)} is already verified.`, "success");
           draw();
           return;
         }
         const started = await about("phoneNumber", api("PhoneVerification/start", { phoneNumber: target }));
         const pending = await api("PhoneVerification/_pendingNumber");
         state.pending = pending[0] ?? { phoneNumber: started.phoneNumber, expiresAt: null };
-        announce(`We texted a code to ${started.phoneNumber}.`, "success");
+        announce(`We texted a code to ${formatPhone(started.phoneNumber)}.`, "success");
         draw(true);
       },
       { busyLabel: "Sending code…" },
@@ -199,8 +201,8 @@ function phoneSection(state) {
         name: "code",
         label: "6-digit code",
         hint: state.pending.expiresAt
-          ? `Sent to ${state.pending.phoneNumber}. It works until ${formatTime(state.pending.expiresAt, state.profile.timezone)}.`
-          : `Sent to ${state.pending.phoneNumber}.`,
+          ? `Sent to ${formatPhone(state.pending.phoneNumber)}. It works until ${formatTime(state.pending.expiresAt, state.profile.timezone)}.`
+          : `Sent to ${formatPhone(state.pending.phoneNumber)}.`,
         inputProps: { inputmode: "numeric", autocomplete: "one-time-code", maxlength: 9, pattern: "[0-9 ]*", class: "code-input" },
       });
       const resend = button("Send a new code", { kind: "quiet", type: "button" });
@@ -219,7 +221,7 @@ function phoneSection(state) {
           const [verified, pending] = await Promise.all([api("PhoneVerification/_verifiedNumbers"), api("PhoneVerification/_pendingNumber")]);
           state.verified = verified.map((row) => row.phoneNumber);
           state.pending = pending[0] ?? null;
-          announce(await verifiedMessage(confirmed.phoneNumber, state.profile.timezone), "success");
+          announce(await verifiedMessage(formatPhone(confirmed.phoneNumber), state.profile.timezone), "success");
           document.querySelector(".flash")?.remove(); // "Next: verify your phone number" is done
           draw();
           section.querySelector("#phone-status")?.setAttribute("tabindex", "-1");
@@ -235,7 +237,7 @@ function phoneSection(state) {
           const started = await api("PhoneVerification/start", { phoneNumber: state.pending.phoneNumber });
           const pending = await api("PhoneVerification/_pendingNumber");
           state.pending = pending[0] ?? state.pending;
-          announce(`We texted a new code to ${started.phoneNumber}.`, "success");
+          announce(`We texted a new code to ${formatPhone(started.phoneNumber)}.`, "success");
           draw(true);
         } catch (error) {
           if (!error.handled) showFormError(form, error.message);
@@ -246,7 +248,7 @@ function phoneSection(state) {
 
     const others = state.verified.filter((n) => n !== phone);
     const verifiedList = others.length
-      ? h("p", { class: "hint" }, `Other numbers you have verified: ${others.join(", ")}.`)
+      ? h("p", { class: "hint" }, `Other numbers you have verified: ${others.map(formatPhone).join(", ")}.`)
       : null;
 
     body.replaceChildren(statusLine, numberForm, codeForm ?? "", verifiedList ?? "");
@@ -263,7 +265,7 @@ function callSettingsSection(state, onTimezoneChanged) {
   const { section, body } = card("Call settings", { id: "call-settings" });
   const zone = timeZoneField({
     selected: state.profile.timezone,
-    hint: "Call times are in this zone. Changing it keeps the clock times (20:00 stays 20:00).",
+    hint: `Call times are in this zone. Changing it keeps the clock times (${clockTime("20:00")} stays ${clockTime("20:00")}).`,
   });
   const retries = field({
     name: "maxRetries",
@@ -385,6 +387,18 @@ function promptsSection(state) {
 
   onSubmit(form, async () => {
     collect();
+    const blank = items.map((text, i) => (text.trim() ? -1 : i)).filter((i) => i >= 0);
+    if (blank.length) {
+      for (const i of blank) {
+        const removeBtn = list.querySelector(`button[data-action="remove"][data-index="${i}"]`);
+        const message = removeBtn && !removeBtn.disabled
+          ? [`Prompt ${i + 1} is empty. Write a question, or `, fixLink("remove it", removeBtn), "."]
+          : "Write a question here: your reflection needs at least one.";
+        showFieldError(form, `prompts.${i}`, message);
+      }
+      list.querySelectorAll("textarea")[blank[0]]?.focus();
+      return;
+    }
     try {
       const saved = await api("Prompts/setPrompts", { prompts: items });
       items = saved.prompts.slice();
@@ -412,6 +426,18 @@ function promptsSection(state) {
 // -- schedule --------------------------------------------------------------------------------
 
 const EMPTY_TIMES = Object.fromEntries(WEEKDAYS.map((d) => [d.key, null]));
+const DAY_BY_NAME = Object.fromEntries(WEEKDAYS.map((d) => [d.label, d.key]));
+
+/** "Saturday 22:15 is outside 08:00–21:00, the hours we call in. Change it, or allow calls outside them." */
+function windowError(subject, many, consent) {
+  const text = `${subject} ${many ? "are" : "is"} outside ${windowText()}, the hours we call in. Change ${many ? "them" : "it"}, or `;
+  return consent ? [text, fixLink("allow calls outside these hours", consent), "."] : `${text}allow calls outside these hours below.`;
+}
+
+/** "Monday 22:30 and Saturday 07:00" */
+function listed(names) {
+  return names.length < 2 ? names.join("") : `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
+}
 
 function scheduleSection(state) {
   const { section, body } = card("Schedule", {
@@ -419,6 +445,7 @@ function scheduleSection(state) {
     intro: "When we call you. Each day can have its own time, or no call.",
   });
   const nextLine = h("p", { class: "next-call", id: "schedule-next" });
+  const consentBox = () => section.querySelector('.weekly-form input[data-field="allowed"]');
 
   async function refreshNext() {
     const rows = await api("Schedule/_nextCall");
@@ -475,8 +502,25 @@ function scheduleSection(state) {
         time.input.focus();
         return;
       }
-      await about("time", api("Schedule/setDaily", { timezone: state.profile.timezone, time: time.input.value }));
-      announce(`Calls set for ${time.input.value} every day.`, "success");
+      const value = time.input.value.slice(0, 5);
+      if (!insideWindow(value) && !state.schedule?.allowOutsideWindow) {
+        // the consent is the weekly form's checkbox: ticked there, it counts here too
+        if (!consentBox()?.checked) {
+          showFieldError(form, "time", windowError(clockTime(value), false, consentBox()));
+          time.input.focus();
+          return;
+        }
+        await about("allowed", api("Schedule/allowOutsideWindow", { allowed: true }));
+      }
+      try {
+        await about("time", api("Schedule/setDaily", { timezone: state.profile.timezone, time: value }));
+      } catch (error) {
+        if (error.kind !== "invalid" || !/outside those hours/.test(error.message)) throw error;
+        showFieldError(form, "time", windowError(clockTime(value), false, consentBox()));
+        time.input.focus();
+        return;
+      }
+      announce(`Calls set for ${clockTime(value)} every day.`, "success");
       await reload();
     });
     return form;
@@ -504,7 +548,7 @@ function scheduleSection(state) {
     });
     const consent = checkbox({
       name: "allowed",
-      label: "Also allow calls outside 08:00–21:00",
+      label: `Also allow calls outside ${windowText()}`,
       checked: Boolean(state.schedule?.allowOutsideWindow),
       hint: "Only if you really want calls earlier or later than that.",
     });
@@ -517,7 +561,7 @@ function scheduleSection(state) {
       h(
         "div",
         { class: "window-note" },
-        h("p", {}, "To be considerate, we only call between ", h("strong", {}, "08:00 and 21:00"), " your time."),
+        h("p", {}, "To be considerate, we only call between ", h("strong", {}, `${clockTime(WINDOW_START)} and ${clockTime(WINDOW_END)}`), " your time."),
         consent.wrap,
       ),
       h("div", { class: "actions" }, button("Save schedule")),
@@ -544,8 +588,9 @@ function scheduleSection(state) {
       if (!allow) {
         const outside = WEEKDAYS.filter((d) => plan[d.key] && !insideWindow(plan[d.key]));
         if (outside.length) {
-          for (const d of outside) showFieldError(form, `times.${d.key}`, "Outside 08:00–21:00.");
-          showFormError(form, "Some times are outside 08:00–21:00. Change them, or tick “Also allow calls outside 08:00–21:00”.");
+          for (const d of outside) showFieldError(form, `times.${d.key}`, `Outside ${windowText()}.`);
+          const names = outside.map((d) => `${d.label} ${clockTime(plan[d.key])}`);
+          showFormError(form, windowError(listed(names), names.length > 1, consent.input));
           form.querySelector('[aria-invalid="true"]')?.focus();
           return;
         }
@@ -554,10 +599,14 @@ function scheduleSection(state) {
       try {
         await api("Schedule/setWeekly", { timezone: state.profile.timezone, times: plan });
       } catch (error) {
-        for (const match of (error.message ?? "").matchAll(/\b(mon|tue|wed|thu|fri|sat|sun) \d\d:\d\d/g)) {
-          showFieldError(form, `times.${match[1]}`, "Outside 08:00–21:00.");
-        }
-        throw error;
+        // the server names the days at fault in words: "Monday 22:30 and Saturday 07:00"
+        const days = Array.from((error.message ?? "").matchAll(/\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday) \d\d:\d\d/g), (m) => m[1]);
+        if (error.kind !== "invalid" || !days.length) throw error;
+        for (const day of days) showFieldError(form, `times.${DAY_BY_NAME[day]}`, `Outside ${windowText()}.`);
+        const names = days.map((day) => `${day} ${clockTime(plan[DAY_BY_NAME[day]])}`);
+        showFormError(form, windowError(listed(names), names.length > 1, consent.input));
+        form.querySelector('[aria-invalid="true"]')?.focus();
+        return;
       }
       if (!allow && wasAllowed) await about("allowed", api("Schedule/allowOutsideWindow", { allowed: false }));
       announce("Schedule saved.", "success");

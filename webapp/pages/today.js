@@ -1,7 +1,7 @@
 // Today: the next call and its status, "call me now", cancelling, and answering by typing instead.
 
 import { api } from "../api.js";
-import { dayKey, describeWhen, formatDay, formatTime, zoneLabel } from "../format.js";
+import { dayKey, describeWhen, formatDay, formatPhone, formatTime, zoneLabel } from "../format.js";
 import { announce, badge, button, card, confirmDialog, field, formError, h, loading, notice, onSubmit } from "../ui.js";
 import { STATE_LABELS, attemptList, attemptsOf, liveState, outcomeInline, timeAgo, unfinishedText } from "./outcomes.js";
 import { ratingFieldset } from "./fields.js";
@@ -72,6 +72,7 @@ function callPanel(container, ctx, onCall = () => {}) {
   }
 
   function describeCurrent(call, state, phone) {
+    call = { ...call, phoneNumber: formatPhone(call.phoneNumber) }; // "+1 415-555-2671"
     const now = Date.now();
     const attempt = `attempt ${Math.max(call.attempts, 1)} of ${call.maxRetries}`;
     if (state === "ringing") return `Your phone is ringing: we're calling ${call.phoneNumber} (${attempt}).`;
