@@ -737,7 +737,7 @@ async def test_calls_fall_between_8_and_21_without_consent(svc: Service, time, s
     else:
         await refused(svc, "Schedule/setDaily", body, token, 422, "invalid", "08:00-21:00")
         weekly = {"timezone": "Europe/London", "times": {"mon": "12:00", "sat": time}}
-        await refused(svc, "Schedule/setWeekly", weekly, token, 422, "invalid", "sat")
+        await refused(svc, "Schedule/setWeekly", weekly, token, 422, "invalid", "Saturday")
         assert await svc.api("Schedule/_schedule", {}, token) == []
 
 
