@@ -236,7 +236,7 @@ export function onSubmit(form, handler, { busyLabel = "Saving…" } = {}) {
 
 let toastTimer = null;
 let placing = 0;
-const CONTROLS = "a[href], button, input, select, textarea, summary, [tabindex]:not([tabindex='-1'])";
+const CONTROLS = "a[href], button, input, select, textarea, summary, label, [tabindex]:not([tabindex='-1'])";
 const GAP = 8;
 
 function overlaps(a, b) {

@@ -23,7 +23,6 @@ from .conftest import (
     DESKTOP,
     SCREENSHOTS,
     LiveServer,
-    screenshot,
     sign_in_with_token,
 )
 
@@ -249,7 +248,7 @@ def test_a_toast_never_covers_a_control(new_page, live_server):
         """() => {
              const t = document.getElementById("status").getBoundingClientRect();
              const hit = [];
-             for (const el of document.querySelectorAll("a[href], button, input, select, textarea, summary")) {
+             for (const el of document.querySelectorAll("a[href], button, input, select, textarea, summary, label")) {
                const r = el.getBoundingClientRect();
                if (!r.width || !r.height) continue;
                if (r.left < t.right && t.left < r.right && r.top < t.bottom && t.top < r.bottom)
@@ -261,7 +260,7 @@ def test_a_toast_never_covers_a_control(new_page, live_server):
     assert covered == []
     box = toast.bounding_box()
     assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE_390["height"]
-    screenshot(page, "toast-390x844")
+    page.screenshot(path=str(SCREENSHOTS / "toast-390x844.png"))  # the window, as seen
 
 
 # -- item 10: a browser's wrong address is a page ----------------------------------------------
@@ -284,6 +283,7 @@ def test_a_wrong_address_in_the_browser_is_a_page_with_a_way_home(
     assert response.headers["content-type"].startswith("text/html")
     expect(page.get_by_role("heading", level=1)).to_have_text(heading)
     expect(page.locator("main")).to_contain_text(path)
+    page.screenshot(path=str(SCREENSHOTS / f"error-page-{status}.png"))
     page.get_by_role("link", name="Go to the start page").click()
     expect(page).not_to_have_url(re.compile(re.escape(path)))
     assert page.js_errors == []
