@@ -161,11 +161,14 @@ async def test_sign_up_verify_edit_prompts_take_the_call_and_read_history(
     await expect(app.get_by_label("Time zone")).to_have_value(BROWSER_TZ)
     await app.get_by_label("What should we call you?").fill("Ada")
     await app.get_by_label("Phone number").fill(PHONE_NUMBER)
+    # the call times are part of the welcome: the default is kept
+    await expect(app.get_by_role("group", name="When should we call?")).to_be_visible()
     await shot(app, "02-welcome")
     await app.get_by_role("button", name="Create profile").click()
 
     # -- phone verification: the code arrives in the simulator tab ----------------------------
     await expect(app).to_have_url(re.compile(r"/account#phone$"))
+    await expect(app.locator(".flash")).to_contain_text("Calls are planned at")
     phone_card = app.locator("#phone")
     await expect(phone_card).to_contain_text("not verified yet, so no calls will be placed")
     await phone_card.get_by_role("button", name="Send verification code").click()
