@@ -437,6 +437,9 @@ class Walker:
             self.check_leaks(path, base, r)
 
 
+RECORDING_ROUTE = "/api/recordings/{session}"
+
+
 def mounted_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, set[str]]]:
     """Every (path, methods) the app serves, mounts included."""
     for route in routes:
@@ -455,6 +458,14 @@ async def the_rest_of_the_app(walker: Walker, a: UserA, api_paths: set[str]) -> 
     auth = {"Authorization": f"Bearer {walker.b_token}"}
     visited = []
     for path, methods in sorted(mounted_routes(service.app.routes)):
+        if path == RECORDING_ROUTE:  # GET, outside OpenAPI: audio, not JSON
+            for x in a.ids:
+                r = await service.http.get(f"/api/recordings/{x}", headers=auth)
+                walker.check_leaks(path, {"session": x}, r)
+                if r.status_code != 404:
+                    walker.problems.append(f"B fetched A's recording {x}: {r.status_code}")
+            visited.append(path)
+            continue
         if path.startswith("/api/"):
             assert path in api_paths, f"{path} is served but not in /openapi.json: not walked"
             continue
@@ -533,6 +544,7 @@ async def test_no_route_lets_another_user_read_or_change_anything(service: Servi
     await walker.walk(paths, phase=2)
     others = await the_rest_of_the_app(walker, a, set(paths))
     assert "/webhooks/twilio/gather" in others and "/history" in others, others
+    assert RECORDING_ROUTE in others, others
 
     # B's right password deletes B's own account: only now, or the walk would end early.
     r = await walker.send(DELETE_ACCOUNT, {"password": walker.b_password}, True)
