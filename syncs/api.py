@@ -10,6 +10,7 @@ from __future__ import annotations
 from conceptkit import authenticated, concepts, public, requested
 
 from .accounts import DELETE_ACCOUNT, DeleteAccountBody
+from .history_calendar import CALENDAR, CalendarBody
 from .scheduling import CALL_NOW, NoBody
 from .text_mode import START_TEXT
 
@@ -94,4 +95,7 @@ EXPOSURES = [
     authenticated(ReflectionSession._history),
     authenticated(ReflectionSession._session),
     authenticated(ReflectionSession._active),
+    # history by day: the calendar with its streaks, and the week's reflections in full
+    requested(CALENDAR, body=CalendarBody),
+    authenticated(ReflectionSession._between),
 ]

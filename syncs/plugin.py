@@ -26,6 +26,7 @@ from . import (
     call_progress,
     conversation,
     dialing,
+    history_calendar,
     invariants,
     keypad,
     missed_call,
@@ -54,6 +55,7 @@ SYNC_MODULES = [
     call_ended,  # what an ended call leaves: the reflection, the scheduled call
     recordings,  # what is kept of a recording
     text_mode,  # answering by typing
+    history_calendar,  # history by day: the calendar, its streaks, the week
     invariants,  # what the reconciler repairs
 ]
 

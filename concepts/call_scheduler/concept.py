@@ -25,6 +25,7 @@ from conceptkit import Change, Concept, Len, Pattern, Range, action, fail
 from services.telephony import E164_PATTERN
 
 from .attempts import Attempts
+from .days import DayQueries
 from .queries import CallQueries
 from .states import (
     ATTEMPTING,
@@ -41,7 +42,7 @@ from .states import (
 )
 
 
-class CallScheduler(Attempts, CallQueries, Concept):
+class CallScheduler(Attempts, CallQueries, DayQueries, Concept):
     """Keeps the queue of reflection calls to place, so that each is dialled on time, by
     exactly one worker, and retried a bounded number of times when nobody answers.
 

@@ -2,7 +2,7 @@
 
 Here: starting a reflection (or continuing one by phone), recording answers, rating,
 completing and abandoning it. The call's own records (transcript, recording) are in
-:mod:`.calls`, the queries in :mod:`.queries`, the rules that need no database in
+:mod:`.calls`, the queries in :mod:`.queries` (by day: :mod:`.days`), the rules that need no database in
 :mod:`.rules`.
 """
 
@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from conceptkit import NO_MARKS, Change, Concept, Len, action, fail
 
 from .calls import CallRecords
+from .days import DayQueries
 from .queries import SessionQueries
 from .rules import (
     ABANDONED,
@@ -36,7 +37,7 @@ from .rules import (
 )
 
 
-class ReflectionSession(CallRecords, SessionQueries, Concept):
+class ReflectionSession(CallRecords, SessionQueries, DayQueries, Concept):
     """Holds one reflection: the prompts it asks, the user's answers to each, how the user
     rated the day, and for a phone reflection its transcript and recording, all answers
     and recordings encrypted for their owner.

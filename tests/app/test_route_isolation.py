@@ -64,6 +64,17 @@ B_PHONE = "+14155559201"
 WRONG_PASSWORD = "not anybody's password"
 
 DELETE_ACCOUNT = "/api/Account/delete"
+CALENDAR = "/api/History/calendar"
+DAYS_AROUND_NOW = (
+    (dt.date.today() - dt.timedelta(days=30)).isoformat(),
+    (dt.date.today() + dt.timedelta(days=2)).isoformat(),
+)
+_NOW = dt.datetime.now(dt.UTC)
+# a period around now for the week's query, where A's reflections are
+AROUND_NOW = {
+    "since": (_NOW - dt.timedelta(days=7)).isoformat(),
+    "until": (_NOW + dt.timedelta(days=2)).isoformat(),
+}
 ID_FIELD = re.compile(r"(session|call|sid|request|user|note|profile|before|token|ref|id)s?$", re.I)
 ID_SHAPED = re.compile(r"^(?:[0-9a-f]{32}|[A-Z]{2}[0-9a-f]{32})$")
 # The engine's own records (the action log and sync firings) name whatever B sent,
@@ -297,6 +308,11 @@ class Walker:
             "limit": [100],
             "after": [None],
             "startedAt": [None],
+            # history by day: a range around now, where A's reflections and calls are
+            "start": [DAYS_AROUND_NOW[0]],
+            "end": [DAYS_AROUND_NOW[1]],
+            "since": [AROUND_NOW["since"]],
+            "until": [AROUND_NOW["until"]],
         }
         return hints.get(name, [fallback_value(schema)])
 
@@ -501,6 +517,8 @@ async def a_can_read(service: Service, paths: dict[str, Any], a: UserA) -> dict[
         for name in required:
             field = schema["properties"][name]
             values = a.ids if ID_FIELD.search(name) else [fallback_value(field)]
+            if name in AROUND_NOW:
+                values = [AROUND_NOW[name]]
             bodies = [{**b, name: v} for b in bodies for v in values]
         for body in bodies:
             r = await service.http.post(
@@ -509,6 +527,18 @@ async def a_can_read(service: Service, paths: dict[str, Any], a: UserA) -> dict[
             assert r.status_code == 200, f"A reading {path} {body}: {r.status_code} {r.text}"
             seen[f"{path} {json.dumps(body, sort_keys=True)}"] = r.json()
     return seen
+
+
+async def history_by_day(service: Service, token: str) -> dict[str, Any]:
+    """What the calendar and the week pages read, over days around now (A's activity)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"start": DAYS_AROUND_NOW[0], "end": DAYS_AROUND_NOW[1]}
+    cal = await service.http.post(CALENDAR, json=body, headers=headers)
+    week = await service.http.post(
+        "/api/ReflectionSession/_between", json=AROUND_NOW, headers=headers
+    )
+    assert cal.status_code == 200 and week.status_code == 200, (cal.text, week.text)
+    return {"calendar": cal.json(), "week": week.json()}
 
 
 async def test_no_route_lets_another_user_read_or_change_anything(service: Service):
@@ -532,6 +562,13 @@ async def test_no_route_lets_another_user_read_or_change_anything(service: Servi
 
     readable = await a_can_read(service, paths, a)
     assert any(A_ANSWERS[0] in json.dumps(v) for v in readable.values()), "A's answers readable"
+    a_days = await history_by_day(service, a.token)
+    assert a_days["calendar"]["longestStreak"] == 1 and len(a_days["week"]) == 2, a_days
+    (a_day,) = [d for d in a_days["calendar"]["days"] if d["sessions"]]
+    assert a_day["state"] == "done" and a_day["rating"] == 2, a_day
+    b_days = await history_by_day(service, b_token)
+    assert b_days["calendar"]["longestStreak"] == 0 and b_days["week"] == [], b_days
+    assert not [d for d in b_days["calendar"]["days"] if d["sessions"] or d["missed"]]
     stored = await db_snapshot(service, a)
 
     walker = Walker(service, a, b_token, stored)
@@ -561,6 +598,7 @@ async def test_no_route_lets_another_user_read_or_change_anything(service: Servi
     await walker.check_a_unchanged("B deleted its account")
     assert walker.problems == [], "\n".join(walker.problems)
     assert await a_can_read(service, paths, a) == readable
+    assert await history_by_day(service, a.token) == a_days
     # what the walk saw, for `pytest -s`: route, status and how often
     for (path, status), n in sorted(walker.statuses.items()):
         print(f"{path:45} {status} x{n}")
