@@ -9,6 +9,8 @@ import * as welcome from "./pages/welcome.js";
 import * as todayPage from "./pages/today.js";
 import * as historyPage from "./pages/history.js";
 import * as accountPage from "./pages/account.js";
+import * as calendarPage from "./pages/calendar.js";
+import * as weekPage from "./pages/week.js";
 
 const APP_NAME = "Daily Reflection";
 
@@ -22,6 +24,8 @@ const ROUTES = {
   "/today": { page: todayPage, title: "Today", session: true, profile: true },
   "/history": { page: historyPage, title: "History", session: true, profile: true },
   "/account": { page: accountPage, title: "Account", session: true, profile: true },
+  "/calendar": { page: calendarPage, title: "Calendar", session: true, profile: true, nav: "/history" },
+  "/week": { page: weekPage, title: "Your week", session: true, profile: true, nav: "/history" },
 };
 
 const state = {
@@ -30,6 +34,7 @@ const state = {
   cleanup: null, // the current page's teardown (timers)
   renderId: 0,
   path: null, // the path of the page shown (a hash change within it is no navigation)
+  search: "", // and its query (/calendar?month=...: another month is another page)
 };
 
 const main = document.getElementById("main");
@@ -135,11 +140,12 @@ async function render() {
     return;
   }
   state.path = path;
+  state.search = location.search;
   if (path !== location.pathname) history.replaceState(history.state, "", path + location.search + location.hash);
 
   const view = h("div", { class: "view" });
   main.replaceChildren(view);
-  updateNav(path, Boolean(session) && route.profile !== false);
+  updateNav(route.nav ?? path, Boolean(session) && route.profile !== false);
 
   if (route.session) {
     if (state.profile === undefined) {
@@ -232,8 +238,8 @@ document.addEventListener("click", (event) => {
   const url = new URL(link.href, location.origin);
   if (url.origin !== location.origin || !(url.pathname in ROUTES)) return;
   event.preventDefault();
-  if (url.pathname === location.pathname && url.hash) {
-    history.pushState(null, "", url.pathname + url.hash);
+  if (url.pathname === location.pathname && url.search === location.search && url.hash) {
+    history.pushState(null, "", url.pathname + url.search + url.hash);
     document.getElementById(url.hash.slice(1))?.scrollIntoView();
     return;
   }
@@ -243,7 +249,7 @@ document.addEventListener("click", (event) => {
 // Back and forward: a hash within the page shown only scrolls; leaving a page with unsaved
 // edits puts the page back until the person chooses to leave.
 window.addEventListener("popstate", async () => {
-  if (state.path && location.pathname === state.path) {
+  if (state.path && location.pathname === state.path && location.search === state.search) {
     if (location.hash) document.getElementById(location.hash.slice(1))?.scrollIntoView();
     return;
   }

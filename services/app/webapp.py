@@ -37,7 +37,10 @@ __all__ = ["CLIENT_ROUTES", "WEBAPP_DIR", "serve_browser_errors", "webapp_routes
 WEBAPP_DIR = Path(__file__).resolve().parents[2] / "webapp"
 
 # Paths the single-page app handles itself; each gets index.html.
-CLIENT_ROUTES = ("/", "/login", "/signup", "/reset", "/welcome", "/today", "/history", "/account")
+CLIENT_ROUTES = (
+    *("/", "/login", "/signup", "/reset", "/welcome", "/today", "/history", "/account"),
+    *("/calendar", "/week"),  # History by day
+)
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",

@@ -5,6 +5,7 @@ import { formatDay, formatTime, ratingLabel, zoneLabel } from "../format.js";
 import { announce, badge, button, formError, h, loading, onSubmit, showFormError } from "../ui.js";
 import { ratingFieldset } from "./fields.js";
 import { STATE_LABELS, attemptList, attemptsOf, outcomeInline, unfinishedText } from "./outcomes.js";
+import { historyViews } from "./calendar.js";
 
 const PAGE_SIZE = 10;
 
@@ -148,6 +149,7 @@ export async function render(view, ctx) {
   const more = h("div", { class: "actions actions-center" });
   view.append(
     h("div", { class: "page-head" }, h("h1", {}, "History"), h("p", { class: "lead" }, `Your reflections and missed calls, newest first. Times are in ${zoneLabel(tz)}.`)),
+    historyViews("list"),
     list,
     more,
   );
