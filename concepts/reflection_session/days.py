@@ -35,7 +35,7 @@ class DayQueries:
         ]
         return [{"sessions": marks, "asOf": self.services["clock"].now()}]
 
-    @query(private=("prompts", "recordingUrl"))
+    @query(private=("prompts",))
     async def _between(
         self,
         user: str,
