@@ -10,6 +10,7 @@ from __future__ import annotations
 from conceptkit import authenticated, concepts, public, requested
 
 from .accounts import DELETE_ACCOUNT, DeleteAccountBody
+from .breaks import SNOOZE, SnoozeBody
 from .history_calendar import CALENDAR, CalendarBody
 from .scheduling import CALL_NOW, NoBody
 from .text_mode import START_TEXT
@@ -63,6 +64,9 @@ EXPOSURES = [
     authenticated(Schedule.setTimezone),
     authenticated(Schedule.pause),
     authenticated(Schedule.resume),
+    authenticated(Schedule.skipToday),
+    authenticated(Schedule.unskipToday),
+    authenticated(Schedule._skipped),
     authenticated(Schedule.allowOutsideWindow),
     authenticated(Schedule._schedule),
     authenticated(Schedule._nextCall),
@@ -73,6 +77,14 @@ EXPOSURES = [
         doc="Call me now: queue a call to your verified number for a reflection straight "
         "away; answers ``{scheduledCall}``. Refused (409) while a call is already queued or "
         "under way, or before you have a profile and a verified phone number.",
+    ),
+    requested(
+        SNOOZE,
+        body=SnoozeBody,
+        doc="Call me in N minutes (the web app asks for 10): the call waiting for you moves "
+        "there, or one is queued for then, to your verified number; answers "
+        "``{scheduledCall, at}``. Refused (409) while a call rings or is under way, or "
+        "before you have a profile and a verified phone number.",
     ),
     authenticated(CallScheduler.cancel),
     authenticated(CallScheduler._upcoming),

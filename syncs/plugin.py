@@ -22,6 +22,7 @@ from services.app.adapters import conceptkit_services  # noqa: F401  (a hookimpl
 from . import (
     accounts,
     answered,
+    breaks,
     call_ended,
     call_progress,
     conversation,
@@ -46,6 +47,7 @@ SYNC_MODULES = [
     accounts,  # what an account gets, and what deleting it removes
     password_reset,  # where a password reset code goes
     scheduling,  # when a call is placed (schedule, "call me now", pause, cancel)
+    breaks,  # skipping today, "call me in 10 minutes"
     dialing,  # how a due call is dialled exactly once
     answered,  # what happens when a person picks up
     conversation,  # how each prompt is answered, turn by turn

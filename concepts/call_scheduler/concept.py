@@ -33,11 +33,13 @@ from .states import (
     FAILED,
     FIELD_NUMBER,
     MAX_RETRIES,
+    MAX_SNOOZE_MINUTES,
     PENDING,
     TERMINAL,
     Cancelled,
     Deleted,
     Scheduled,
+    Snoozed,
     logged,
 )
 
@@ -164,27 +166,58 @@ class CallScheduler(Attempts, CallQueries, DayQueries, Concept):
         A planned call not yet attempted is moved to now (so the user is not called
         twice today); a call already being attempted is refused.
         """
+        return await self._call_at(user, phoneNumber, maxRetries, dt.timedelta(0))
+
+    @action(private=("phoneNumber",))
+    async def snooze(
+        self,
+        user: str,
+        phoneNumber: Annotated[str, Pattern(E164_PATTERN)],
+        minutes: Annotated[int, Range(1, MAX_SNOOZE_MINUTES)] = 10,
+        maxRetries: Annotated[int, Range(1, MAX_RETRIES)] = 4,
+    ) -> Snoozed:
+        """ "Call me in 10 minutes": the user's waiting call (planned, a retry, asked for)
+        is moved to ``minutes`` from now, or a call is queued for then. A call already
+        ringing or under way is refused, as for ``callNow``."""
+        if type(minutes) is not int or not 1 <= minutes <= MAX_SNOOZE_MINUTES:
+            return fail(f"minutes must be an integer from 1 to {MAX_SNOOZE_MINUTES}", "invalid")
+        delay = dt.timedelta(minutes=minutes)
+        return await self._call_at(user, phoneNumber, maxRetries, delay, tell_when=True)
+
+    async def _call_at(
+        self,
+        user: str,
+        phoneNumber: str,
+        maxRetries: int,
+        delay: dt.timedelta,
+        *,
+        tell_when: bool = False,
+    ) -> Any:
+        """Move the user's waiting call to now + ``delay``, or queue one for then.
+
+        One ``change_or_create`` on the user's active call: the unique activeUser index
+        refuses a second call queued meanwhile, and that one is moved instead.
+        """
         if type(maxRetries) is not int or not 1 <= maxRetries <= MAX_RETRIES:
             return fail(f"maxRetries must be an integer from 1 to {MAX_RETRIES}", "invalid")
-        now = self._now()
+        at = self._now() + delay
 
         def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
             if doc["status"] != PENDING:
                 return fail("a call to you is already under way")
             changes = {
-                "scheduledFor": now,
-                "dueAt": now.timestamp(),
+                "scheduledFor": at,
+                "dueAt": at.timestamp(),
                 "nextRetryAt": None,
                 "origin": "now",
                 "phoneNumber": self._seal(user, phoneNumber),
             }
-            return Change({"scheduledCall": doc["_id"]}, set=changes)
+            out = {"scheduledCall": doc["_id"], **({"at": at} if tell_when else {})}
+            return Change(out, set=changes)
 
         def new_call() -> dict[str, Any]:
-            return self._new_call(self.new_id(), user, phoneNumber, now, "now", maxRetries)
+            return self._new_call(self.new_id(), user, phoneNumber, at, "now", maxRetries)
 
-        # the unique activeUser index refuses a second call queued meanwhile: that one is
-        # brought forward instead
         return await self.store("calls").change_or_create(
             {"activeUser": user},
             decide,

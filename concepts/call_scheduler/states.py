@@ -24,6 +24,7 @@ ATTEMPTING = (DIALING, IN_PROGRESS)
 TERMINAL = (COMPLETED, FAILED, CANCELLED)
 
 MAX_RETRIES = 10
+MAX_SNOOZE_MINUTES = 120  # "call me in 10 minutes"; later than that is a call of another hour
 FIELD_NUMBER = "CallScheduler.phoneNumber"  # the encrypted number's field label
 
 Attempt = Annotated[int, Range(1, MAX_RETRIES), Doc("attempt number from claimDue")]
@@ -31,6 +32,11 @@ Attempt = Annotated[int, Range(1, MAX_RETRIES), Doc("attempt number from claimDu
 
 class Scheduled(TypedDict):
     scheduledCall: str
+
+
+class Snoozed(TypedDict):
+    scheduledCall: str
+    at: dt.datetime  # when the call is now due
 
 
 class Claimed(TypedDict):

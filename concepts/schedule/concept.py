@@ -12,18 +12,22 @@ from typing import Annotated, Any, TypedDict
 
 from conceptkit import Change, Concept, Doc, Len, Pattern, Range, action, fail, query
 
+from .breaks import Breaks
 from .plan import (
     DAYS,
     TIME_RE,
     WINDOW_TEXT,
+    calls_resume_at,
     check_times,
     epoch,
     from_epoch,
     full_plan,
     load_zone,
+    local_today,
     next_occurrence,
     outside_in_words,
     outside_window,
+    pause_in_effect,
     why_not_now,
 )
 
@@ -62,15 +66,11 @@ def _bad_zone(name: str) -> dict[str, Any]:
     return fail(f"{name!r} is not an IANA time zone name (like Europe/London)", "invalid")
 
 
-def _no_schedule() -> dict[str, Any]:
-    return fail("you have no call schedule yet", "not_found")
-
-
 def _busy() -> dict[str, Any]:
     return fail("the schedule is changing too often; try again", "unavailable")
 
 
-class Schedule(Concept):
+class Schedule(Breaks, Concept):
     """Remembers when each user wants their reflection call: a local time per weekday in
     their time zone, which can be paused, and by default only inside 08:00-21:00 local time.
 
@@ -101,17 +101,26 @@ class Schedule(Concept):
         ahead or the user edits the plan after today's call.
         """
         zone = load_zone(doc.get("timezone") or "")
-        if doc.get("paused") or zone is None:
+        if zone is None:
             return None
+        if doc.get("paused"):  # with an end date, calls resume on their own from that date
+            resumes = calls_resume_at(doc, zone)
+            if resumes is None:
+                return None
+            start = max(start, resumes - dt.timedelta(microseconds=1))
         plan = doc.get("times") or {}
         through = from_epoch(doc.get("plannedThrough"))
         if through is not None and through > start:
             start = through
+        done_day = through.astimezone(zone).date() if through is not None else dt.date.min
+        skipped = set(doc.get("skipped") or ())
         found = next_occurrence(plan, zone, start)
-        if found is not None and through is not None:
-            done_day = through.astimezone(zone).date()
-            while found is not None and found.astimezone(zone).date() <= done_day:
-                found = next_occurrence(plan, zone, found)
+        # each step is a later local day, and only a few days are ever skipped
+        while found is not None and (
+            found.astimezone(zone).date() <= done_day
+            or found.astimezone(zone).date().isoformat() in skipped
+        ):
+            found = next_occurrence(plan, zone, found)
         return found
 
     async def _change(
@@ -212,16 +221,6 @@ class Schedule(Concept):
         return await self._change(user, {"timezone": timezone})
 
     @action
-    async def pause(self, user: str) -> dict[str, Any]:
-        """Stop automatic calls until resume; the plan is kept."""
-        return await self._change(user, {"paused": True}, missing=_no_schedule())
-
-    @action
-    async def resume(self, user: str) -> dict[str, Any]:
-        """Start automatic calls again, from the next planned time after now."""
-        return await self._change(user, {"paused": False}, missing=_no_schedule())
-
-    @action
     async def allowOutsideWindow(self, user: str, allowed: bool) -> dict[str, Any]:
         """Consent (or withdraw consent) to automatic calls outside 08:00-21:00 local time.
 
@@ -264,7 +263,10 @@ class Schedule(Concept):
         def planned(doc: Mapping[str, Any]) -> dict[str, Any]:
             if after.timestamp() <= (doc.get("plannedThrough") or float("-inf")):
                 return fail("that time was planned already", "conflict")  # a stale report
-            return {"plannedThrough": after.timestamp()}
+            sets: dict[str, Any] = {"plannedThrough": after.timestamp()}
+            if doc.get("paused") and doc.get("pausedUntil") and not pause_in_effect(doc, after):
+                sets.update(paused=False, pausedUntil=None)  # the pause ended on its own
+            return sets
 
         def report(doc: Mapping[str, Any], nxt: dt.datetime | None) -> dict[str, Any]:
             return {"nextAt": nxt, "missed": why_not_now(doc, after, now)}
@@ -301,15 +303,22 @@ class Schedule(Concept):
 
     @query
     async def _schedule(self, user: str) -> list[dict[str, Any]]:
-        """The user's plan: time zone, a time (or null) per weekday, paused, window consent."""
+        """The user's plan: time zone, a time (or null) per weekday, paused (and until which
+        local date, if it ends on its own), whether today is skipped, window consent."""
         doc = await self.collection("schedules").find_one({"_id": user})
         if doc is None:
             return []
+        now = self._now()
+        paused = pause_in_effect(doc, now)
+        zone = load_zone(doc.get("timezone") or "")
+        today = local_today(zone, now).isoformat() if zone is not None else None
         return [
             {
                 "timezone": doc.get("timezone"),
                 "times": full_plan(doc.get("times") or {}),
-                "paused": bool(doc.get("paused")),
+                "paused": paused,
+                "pausedUntil": doc.get("pausedUntil") if paused else None,
+                "skippedToday": today is not None and today in (doc.get("skipped") or ()),
                 "allowOutsideWindow": bool(doc.get("allowOutsideWindow")),
             }
         ]

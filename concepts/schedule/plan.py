@@ -147,3 +147,49 @@ def epoch(when: dt.datetime | None) -> float | None:
 
 def from_epoch(value: float | None) -> dt.datetime | None:
     return None if value is None else dt.datetime.fromtimestamp(value, UTC)
+
+
+# -- breaks in the plan: a pause until a date, a skipped day --------------------------------
+
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+PAUSE_LIMIT = dt.timedelta(days=366)  # a holiday, not "forever": that is a pause with no end
+
+
+def parse_date(text: Any) -> dt.date | None:
+    """The local date of a "YYYY-MM-DD" text, or None if it is not a real date."""
+    if not isinstance(text, str) or not DATE_RE.fullmatch(text):
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def local_today(zone: ZoneInfo, now: dt.datetime) -> dt.date:
+    return now.astimezone(zone).date()
+
+
+def day_start(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+    """The first instant (UTC) of a local date (a gap at midnight moves it forward)."""
+    return resolve_local(day, dt.time(0, 0), zone)
+
+
+def pause_in_effect(doc: Mapping[str, Any], now: dt.datetime) -> bool:
+    """Whether a stored schedule is paused now: paused with no end, or before its end date.
+
+    A pause with an end date ends on its own at the start of that local date, with no
+    write: the next call is planned from that date all along (see ``calls_resume_at``).
+    """
+    if not doc.get("paused"):
+        return False
+    until = parse_date(doc.get("pausedUntil"))
+    zone = load_zone(doc.get("timezone") or "")
+    if until is None or zone is None:
+        return True
+    return local_today(zone, now) < until
+
+
+def calls_resume_at(doc: Mapping[str, Any], zone: ZoneInfo) -> dt.datetime | None:
+    """For a paused schedule, the instant calls may start again; None for no end date."""
+    until = parse_date(doc.get("pausedUntil"))
+    return None if until is None else day_start(until, zone)

@@ -370,6 +370,8 @@ async def test_set_weekly_stores_the_plan_missing_days_have_no_call(schedule: Sc
             "timezone": "America/New_York",
             "times": {**daily(None), "mon": "08:00", "fri": "19:45"},
             "paused": False,
+            "pausedUntil": None,
+            "skippedToday": False,
             "allowOutsideWindow": False,
         }
     ]
@@ -715,6 +717,8 @@ async def test_concurrent_first_changes_create_one_schedule_holding_both(
             "timezone": "Europe/London",
             "times": daily("09:00"),
             "paused": False,
+            "pausedUntil": None,
+            "skippedToday": False,
             "allowOutsideWindow": True,
         }
     ]
