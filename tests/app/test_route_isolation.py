@@ -132,11 +132,17 @@ async def build_user_a(service: Service) -> UserA:
         token,
     )
 
-    # a "call me now" cancelled, then another one pending
+    # today skipped (a day the calendar shows as skipped)
+    await service.api("Schedule/setTimezone", {"timezone": "America/New_York"}, token)
+    assert "day" in await service.api("Schedule/skipToday", {}, token)
+
+    # a "call me now" cancelled, then another one pending, snoozed for ten minutes
     cancelled_call = await service.call_now(token)
     await service.api("CallScheduler/cancel", {"scheduledCall": cancelled_call}, token)
     pending_call = await service.call_now(token)
     assert len({completed_call, cancelled_call, pending_call}) == 3
+    snoozed = await service.api("Calls/snooze", {"minutes": 10}, token)
+    assert snoozed["scheduledCall"] == pending_call
 
     # a daily schedule half a day away (so moving the clock a minute changes nothing),
     # which needs consent to calls outside 08:00-21:00 about half the time
@@ -144,6 +150,9 @@ async def build_user_a(service: Service) -> UserA:
     local = service.clock.now().astimezone(zoneinfo.ZoneInfo("America/New_York"))
     at = (local + dt.timedelta(hours=12)).strftime("%H:%M")
     await service.api("Schedule/setDaily", {"timezone": "America/New_York", "time": at}, token)
+    # ...paused for a holiday, calls starting again on their own in a month
+    back = (local + dt.timedelta(days=30)).date().isoformat()
+    await service.api("Schedule/pause", {"until": back}, token)
 
     # a code pending for a second number (codes to one user are 30 s apart)
     service.clock.advance(seconds=31)
@@ -312,7 +321,13 @@ class Walker:
             "start": [DAYS_AROUND_NOW[0]],
             "end": [DAYS_AROUND_NOW[1]],
             "since": [AROUND_NOW["since"]],
-            "until": [AROUND_NOW["until"]],
+            # ...and a pause's end date (Schedule.pause): a local date, or none
+            "until": [
+                AROUND_NOW["until"],
+                None,
+                (self.service.clock.now() + dt.timedelta(days=30)).date().isoformat(),
+            ],
+            "minutes": [10],
         }
         return hints.get(name, [fallback_value(schema)])
 

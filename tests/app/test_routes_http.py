@@ -254,7 +254,7 @@ async def test_the_openapi_document_lists_every_declared_route(svc: Service):
 
 # A body that satisfies each request-driven route's declared body, so only the session
 # decides (those routes check the body before the session).
-VALID_BODY = {"/api/Account/delete": {"password": PASSWORD}}
+VALID_BODY = {"/api/Account/delete": {"password": PASSWORD}, "/api/Calls/snooze": {"minutes": 10}}
 
 
 async def test_every_authenticated_route_needs_a_live_session(svc: Service):
@@ -687,6 +687,8 @@ async def test_set_daily_plans_the_same_local_time_every_day(svc: Service):
         "timezone": "America/New_York",
         "times": dict.fromkeys(["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "20:00"),
         "paused": False,
+        "pausedUntil": None,
+        "skippedToday": False,
         "allowOutsideWindow": False,
     }
     (nxt,) = await svc.api("Schedule/_nextCall", {}, token)

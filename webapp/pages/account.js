@@ -1,7 +1,7 @@
 // Account: profile, phone verification, call settings, prompts, schedule, password, log out, delete.
 
 import { about, api, getSession, setSession } from "../api.js";
-import { clockTime, describeWhen, formatPhone, formatTime, insideWindow, WEEKDAYS, WINDOW_END, WINDOW_START, windowText, zoneLabel } from "../format.js";
+import { clockTime, describeWhen, formatDay, formatPhone, formatTime, insideWindow, WEEKDAYS, WINDOW_END, WINDOW_START, windowText, zoneLabel } from "../format.js";
 import {
   announce,
   badge,
@@ -469,7 +469,12 @@ function scheduleSection(state) {
       "form",
       { class: `pause-row ${paused ? "is-paused" : ""}` },
       paused
-        ? notice("warning", h("strong", {}, "Daily calls are paused. "), "Nothing is lost: your times are kept for when you resume.")
+        ? notice(
+            "warning",
+            h("strong", {}, state.schedule.pausedUntil ? `Daily calls are paused until ${formatDay(`${state.schedule.pausedUntil}T12:00:00Z`, "UTC")}. ` : "Daily calls are paused. "),
+            state.schedule.pausedUntil ? "They start again on their own that day. " : "",
+            "Nothing is lost: your times are kept for when you resume.",
+          )
         : null,
       h("div", { class: "actions" }, button(paused ? "Resume daily calls" : "Pause daily calls", { kind: paused ? "primary" : "secondary" })),
       formError(),

@@ -5,6 +5,7 @@ import { dayKey, describeWhen, formatDay, formatPhone, formatTime, zoneLabel } f
 import { announce, badge, button, card, confirmDialog, field, formError, h, loading, notice, onSubmit } from "../ui.js";
 import { STATE_LABELS, attemptList, attemptsOf, liveState, outcomeInline, timeAgo, unfinishedText } from "./outcomes.js";
 import { ratingFieldset } from "./fields.js";
+import { breaksPanel } from "./pause.js";
 
 const POLL_MS = 4000; // while a call is queued or under way
 const IDLE_POLL_MS = 30000; // otherwise: a planned call starting, relative times, the next call
@@ -13,13 +14,16 @@ export async function render(view, ctx) {
   const warning = h("div", { class: "stack-tight" });
   const callCard = card("Your call", { id: "call" });
   const textCard = card("Prefer typing?", { id: "type" });
+  const breaksCard = card("Not now?", { id: "breaks" });
   view.append(
     h("div", { class: "page-head" }, h("h1", {}, "Today"), h("p", { class: "lead" }, formatDay(new Date(), tz))),
     warning,
     h("div", { class: "grid" }, callCard.section, textCard.section),
+    breaksCard.section,
   );
   callCard.body.append(loading());
   textCard.body.append(loading());
+  breaksCard.body.append(loading());
 
   const [verified, active] = await Promise.all([api("PhoneVerification/_verifiedNumbers"), api("ReflectionSession/_active")]);
   if (!ctx.isCurrent()) return;
@@ -34,7 +38,8 @@ export async function render(view, ctx) {
   }
 
   const text = textPanel(textCard.body, ctx, active[0] ?? null);
-  const calls = callPanel(callCard.body, ctx, (status) => text.callChanged(status));
+  const breaks = breaksPanel(breaksCard.body, ctx, () => calls.refresh()); // pages/pause.js
+  const calls = callPanel(callCard.body, ctx, (status) => Promise.all([text.callChanged(status), breaks.callChanged(status)]));
   ctx.onLeave(() => calls.stop());
   await calls.refresh();
 }
@@ -160,7 +165,8 @@ function callPanel(container, ctx, onCall = () => {}) {
       return h("p", { class: "next-call", id: "next-call" }, "You haven't chosen any call times yet. ", h("a", { href: "/account#schedule" }, "Choose when we call you"), ".");
     }
     if (data.schedule.paused) {
-      return h("p", { class: "next-call", id: "next-call" }, "Your daily calls are paused. ", h("a", { href: "/account#schedule" }, "Resume them in Account"), ".");
+      const until = data.schedule.pausedUntil ? ` until ${formatDay(`${data.schedule.pausedUntil}T12:00:00Z`, "UTC")}` : "";
+      return h("p", { class: "next-call", id: "next-call" }, `Your daily calls are paused${until}. `, h("a", { href: "#breaks" }, "Resume them below"), ".");
     }
     if (!data.next) return h("p", { class: "next-call", id: "next-call" }, "No call is planned.");
     return h(
