@@ -50,7 +50,7 @@ def test_snooze_skip_and_pause_from_today(page, live_server, new_page):
     breaks.get_by_role("button", name="Call me in 10 minutes").click()
     expect(page.locator("#status")).to_contain_text("We'll call you")
     expect(status.locator(".badge")).to_have_text("Queued")
-    expect(status).to_contain_text(f"We'll ring {NUMBER}")
+    expect(status).to_contain_text("We'll ring")
     (queued,) = live_server.api("CallScheduler/_upcoming", {}, token)
     wait = dt.datetime.fromisoformat(queued["scheduledFor"]) - dt.datetime.fromisoformat(
         queued["createdAt"]
