@@ -254,7 +254,11 @@ async def test_the_openapi_document_lists_every_declared_route(svc: Service):
 
 # A body that satisfies each request-driven route's declared body, so only the session
 # decides (those routes check the body before the session).
-VALID_BODY = {"/api/Account/delete": {"password": PASSWORD}, "/api/Calls/snooze": {"minutes": 10}}
+VALID_BODY = {
+    "/api/Account/delete": {"password": PASSWORD},
+    "/api/Calls/snooze": {"minutes": 10},
+    "/api/History/calendar": {"start": "2026-03-01", "end": "2026-03-31"},
+}
 
 
 async def test_every_authenticated_route_needs_a_live_session(svc: Service):
