@@ -5,8 +5,8 @@ A day (in the user's own time zone) is, first that applies:
 - ``done``: a reflection started that day was finished (``method`` says phone or typed);
 - ``unfinished``: a reflection was left before its last prompt;
 - ``missed``: a call planned that day could not reach the user (FAILED);
-- ``skipped``: a call that day was called off (cancelled, or the schedule paused) and
-  nothing was reflected;
+- ``skipped``: the user skipped the day, or a call that day was called off (cancelled,
+  or the schedule paused), and nothing was reflected;
 - ``none``: nothing was planned or happened (and ``future`` for days after today).
 
 A streak is a run of done days. A missed or unfinished day ends it; a day skipped or with
@@ -54,7 +54,10 @@ def _local(value: dt.datetime, tz: ZoneInfo) -> dt.date:
 
 
 def day_states(
-    sessions: Iterable[Mapping[str, Any]], calls: Iterable[Mapping[str, Any]], tz: ZoneInfo
+    sessions: Iterable[Mapping[str, Any]],
+    calls: Iterable[Mapping[str, Any]],
+    tz: ZoneInfo,
+    skipped: Iterable[str] = (),
 ) -> dict[dt.date, dict[str, Any]]:
     """Every day with a record: its state, its reflections and its missed calls."""
     days: dict[dt.date, dict[str, Any]] = {}
@@ -86,6 +89,9 @@ def day_states(
             rank(entry, "missed")
         elif c.get("lastOutcome") != OWN_CHOICE:
             rank(entry, "skipped")
+    for text in skipped:  # "skip today" (Schedule): often before any call was queued
+        if (date := parse_day(text)) is not None:
+            rank(day(date), "skipped")
     return days
 
 
@@ -109,11 +115,14 @@ def calendar(
     as_of: dt.datetime,
     start: str,
     end: str,
+    *,
+    skipped: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The days ``start``..``end`` (local dates, inclusive) and the streaks as of ``as_of``."""
+    """The days ``start``..``end`` (local dates, inclusive) and the streaks as of ``as_of``;
+    ``skipped``: the local days the user skipped."""
     tz = ZoneInfo(timezone)
     today = _local(as_of, tz)
-    days = day_states(sessions, calls, tz)
+    days = day_states(sessions, calls, tz, skipped)
     current, longest = streaks(days, today)
     first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
     shown = []

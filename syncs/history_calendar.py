@@ -16,11 +16,11 @@ from conceptkit import Absent, Computed, Doc, Filter, Pattern, Sync, concepts, v
 
 from .days import calendar, span_problem
 
-Requesting, Profile, ReflectionSession, CallScheduler = concepts(
-    "Requesting Profile ReflectionSession CallScheduler"
+Requesting, Profile, ReflectionSession, CallScheduler, Schedule = concepts(
+    "Requesting Profile ReflectionSession CallScheduler Schedule"
 )
-user, request, start, end, timezone, sessions, calls, as_of = vars(
-    "user request start end timezone sessions calls asOf"
+user, request, start, end, timezone, sessions, calls, as_of, skipped = vars(
+    "user request start end timezone sessions calls asOf skipped"
 )
 
 CALENDAR = "/History/calendar"
@@ -87,6 +87,7 @@ ShowCalendar = Sync(
         Filter(lambda f: _problem(f) is None, "the range can be shown"),
         ReflectionSession._dayMarks({"user": user}, {"sessions": sessions, "asOf": as_of}),
         CallScheduler._dayMarks({"user": user}, {"calls": calls}),
+        Schedule._skippedDays({"user": user}, {"days": skipped}),
     ],
     then=[
         Requesting.respond(
@@ -94,7 +95,13 @@ ShowCalendar = Sync(
                 "request": request,
                 "output": Computed(
                     lambda f: calendar(
-                        f["sessions"], f["calls"], f["timezone"], f["asOf"], f["start"], f["end"]
+                        f["sessions"],
+                        f["calls"],
+                        f["timezone"],
+                        f["asOf"],
+                        f["start"],
+                        f["end"],
+                        skipped=f["skipped"],
                     ),
                     "the calendar of start..end",
                 ),

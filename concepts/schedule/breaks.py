@@ -124,3 +124,10 @@ class Breaks:
         doc = await self.collection("schedules").find_one({"_id": user}, {"skipped": 1})
         days = list(reversed((doc or {}).get("skipped") or []))
         return [{"day": d} for d in days[:limit]]
+
+    @query
+    async def _skippedDays(self, user: str) -> list[dict[str, Any]]:
+        """Every kept skipped day (local ISO dates, oldest first) in one row, also when there
+        are none or no schedule: for a where-clause that must not lose its frame."""
+        doc = await self.collection("schedules").find_one({"_id": user}, {"skipped": 1})
+        return [{"days": list((doc or {}).get("skipped") or [])}]

@@ -106,6 +106,22 @@ async def test_the_month_shows_each_day_and_the_streaks(service: Service):
     assert (await month(service, other))["longestStreak"] == 0  # nothing of the first user
 
 
+async def test_a_day_skipped_before_its_call_was_queued_shows_as_skipped(service: Service):
+    """ "Skip today" leaves no cancelled call behind when no call was queued yet: the
+    calendar reads the skipped days from the schedule, and a skip keeps the streak."""
+    service.clock.set(local(2, 9))
+    token = await service.sign_up()
+    await service.api("Schedule/setDaily", {"timezone": "America/New_York", "time": "20:00"}, token)
+    await typed(service, token, ["Rain.", "Music.", "Calm."])
+    service.clock.set(local(3, 9))
+    await service.api("Schedule/skipToday", {}, token)
+    service.clock.set(local(4, 9))
+    await typed(service, token, ["Sun.", "Tea.", "Sleep."])
+    shown = await month(service, token)
+    assert [d["state"] for d in shown["days"][1:4]] == ["done", "skipped", "done"]
+    assert (shown["currentStreak"], shown["longestStreak"]) == (2, 2)
+
+
 async def test_a_range_that_cannot_be_shown_is_refused(service: Service):
     token = await service.sign_up()
     for start, end in (
