@@ -10,6 +10,7 @@ element; the provider's URL is nowhere in the page or in what it was sent.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
@@ -20,7 +21,7 @@ import pytest
 
 from services.app.logs import setup_logging
 from tests.simulator.test_simulator_recording import a_completed_call_with_its_recording
-from tests.simulator.world import World, running_world
+from tests.simulator.world import World, running_world, until
 
 from .conftest import BROWSER_TZ, CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, SCREENSHOTS
 
@@ -122,6 +123,12 @@ async def test_a_recording_that_is_gone_says_so_beside_the_button(
     world: World, chromium: Any
 ) -> None:
     token, session, sid = await a_completed_call_with_its_recording(world)
+    # the recording callback can beat the simulator's own bookkeeping of the ended call
+    await until(
+        lambda: asyncio.sleep(0, result=sid in world.simulator._finished),
+        lambda over: over,
+        what="the simulator to file the ended call",
+    )
     world.simulator._finished.pop(sid)  # the server restarted: mock audio lives in memory
     page = await signed_in_page(chromium, world, token, "/history")
     card = page.locator(f'article.session[data-session="{session}"]')
