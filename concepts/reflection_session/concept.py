@@ -35,9 +35,10 @@ from .rules import (
     check_session_prompts,
     missing_positions,
 )
+from .search import SearchQueries
 
 
-class ReflectionSession(CallRecords, SessionQueries, DayQueries, Concept):
+class ReflectionSession(CallRecords, SearchQueries, SessionQueries, DayQueries, Concept):
     """Holds one reflection: the prompts it asks, the user's answers to each, how the user
     rated the day, and for a phone reflection its transcript and recording, all answers
     and recordings encrypted for their owner.
