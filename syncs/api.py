@@ -11,6 +11,7 @@ from conceptkit import authenticated, concepts, public, requested
 
 from .accounts import DELETE_ACCOUNT, DeleteAccountBody
 from .breaks import SNOOZE, SnoozeBody
+from .export import EXPORT, ExportBody
 from .history_calendar import CALENDAR, CalendarBody
 from .scheduling import CALL_NOW, NoBody
 from .text_mode import START_TEXT
@@ -35,6 +36,14 @@ EXPOSURES = [
         body=DeleteAccountBody,
         doc="Delete your account and everything kept for it (profile, prompts, schedule, "
         "calls, reflections), after checking your password. It cannot be undone.",
+    ),
+    requested(
+        EXPORT,
+        body=ExportBody,
+        timeout_s=30,
+        doc="Everything of your own: ``{format: json}`` answers one JSON document (account, "
+        "profile, prompts, schedule, every reflection with its answers, rating, transcript "
+        "and recording link); ``{format: markdown}`` answers ``{markdown}``, the same to read.",
     ),
     # profile
     authenticated(Profile.createProfile),
@@ -110,4 +119,5 @@ EXPOSURES = [
     # history by day: the calendar with its streaks, and the week's reflections in full
     requested(CALENDAR, body=CalendarBody),
     authenticated(ReflectionSession._between),
+    authenticated(ReflectionSession._search),  # words and dates, decrypted only for the owner
 ]

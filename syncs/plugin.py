@@ -27,6 +27,7 @@ from . import (
     call_progress,
     conversation,
     dialing,
+    export,
     history_calendar,
     invariants,
     keypad,
@@ -58,6 +59,7 @@ SYNC_MODULES = [
     recordings,  # what is kept of a recording
     text_mode,  # answering by typing
     history_calendar,  # history by day: the calendar, its streaks, the week
+    export,  # what a user takes away: everything of their own
     invariants,  # what the reconciler repairs
 ]
 

@@ -328,6 +328,8 @@ class Walker:
                 (self.service.clock.now() + dt.timedelta(days=30)).date().isoformat(),
             ],
             "minutes": [10],
+            "words": ["Bob's own words", ""],  # "": every reflection (B's own)
+            "format": ["json", "markdown"],  # the export: B's own, never A's
         }
         return hints.get(name, [fallback_value(schema)])
 
@@ -343,6 +345,7 @@ class Walker:
             "prompts": [A_PROMPTS],
             "text": [A_TYPED],
             "code": [self.a.code],  # as if B had read A's text message
+            "words": [A_ANSWERS[0], A_TYPED, "Zelda Quillfeather"],  # searching for A's words
         }
         return hints.get(name, [])
 
@@ -572,6 +575,8 @@ async def test_no_route_lets_another_user_read_or_change_anything(service: Servi
     doc = (await service.http.get("/openapi.json")).json()
     paths: dict[str, Any] = doc["paths"]
     assert DELETE_ACCOUNT in paths and len(paths) >= 40, sorted(paths)
+    for path in ("/api/ReflectionSession/_search", "/api/Account/export"):  # issue 16
+        assert path in paths, path
     openapi_text = json.dumps(doc, ensure_ascii=False)
     assert not [w for w, v in a.markers.items() if v in openapi_text]
 
@@ -584,6 +589,8 @@ async def test_no_route_lets_another_user_read_or_change_anything(service: Servi
     b_days = await history_by_day(service, b_token)
     assert b_days["calendar"]["longestStreak"] == 0 and b_days["week"] == [], b_days
     assert not [d for d in b_days["calendar"]["days"] if d["sessions"] or d["missed"]]
+    own = await service.api("Account/export", {"format": "json"}, a.token)  # what B must not get
+    assert A_ANSWERS[0] in json.dumps(own) and A_TYPED in json.dumps(own)
     stored = await db_snapshot(service, a)
 
     walker = Walker(service, a, b_token, stored)

@@ -1,0 +1,125 @@
+"""Search and export through the API, the whole service in-process (issue 16).
+
+``POST /api/ReflectionSession/_search`` finds the caller's own reflections by words and dates;
+``POST /api/Account/export`` gives everything of the caller's own as JSON or Markdown. Neither
+shows anything of another user's, and the action log keeps no answer in the clear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from services.devtools.callees import ScriptedCallee
+from tests.app.conftest import Service
+
+ANSWERS = ["Tulips by the heron pond", "Patience with the new puppy", "Carry patience into work"]
+
+
+async def phone_reflection(service: Service, token: str) -> dict:
+    await service.call_now(token)
+    (placed,) = await service.dial_due()
+    result = await service.play(placed, ScriptedCallee(ANSWERS))
+    assert result.final_status == "completed", result.errors
+    (session,) = await service.api("ReflectionSession/_history", {}, token)
+    return {**session, "recording": result.recording_url}
+
+
+async def typed_reflection(service: Service, token: str, answers: list[str]) -> str:
+    session = (await service.api("Reflection/startText", {}, token))["session"]
+    for position, text in enumerate(answers, 1):
+        body = {"session": session, "position": position, "text": text}
+        await service.api("ReflectionSession/recordResponse", body, token)
+    await service.api("ReflectionSession/completeSession", {"session": session}, token)
+    return session
+
+
+async def search(service: Service, token: str, **body) -> list[str]:
+    rows = await service.api("ReflectionSession/_search", body, token)
+    return [r["session"] for r in rows]
+
+
+async def test_search_finds_ones_own_reflections_by_words_and_dates(service: Service):
+    token = await service.sign_up(timezone="Europe/Paris")
+    phone = (await phone_reflection(service, token))["session"]
+    service.clock.advance(days=2)
+    typed = await typed_reflection(service, token, ["A quiet walk", "", "Rest"])
+    other = await service.sign_up()
+    await typed_reflection(service, other, ["heron heron heron", "", ""])
+
+    assert await search(service, token, words="heron") == [phone]
+    assert await search(service, token, words="PATIENCE puppy") == [phone]
+    assert await search(service, token, words="walk") == [typed]
+    assert await search(service, token) == [typed, phone]
+    between = service.clock.now() - dt.timedelta(days=1)
+    assert await search(service, token, since=between.isoformat()) == [typed]
+    assert await search(service, token, until=between.isoformat()) == [phone]
+    assert await search(service, other, words="tulips") == []  # A's words, B's search
+
+    (row,) = await service.api("ReflectionSession/_search", {"words": "patience"}, token)
+    assert row["matched"] == [2, 3]
+    assert [p["answer"] for p in row["prompts"]] == ANSWERS
+    refused = await service.api("ReflectionSession/_search", {"since": "yesterday"}, token, 422)
+    assert refused["detail"][0]["loc"] == ["body", "since"]
+
+
+async def test_export_as_json_is_complete(service: Service):
+    token = await service.sign_up(timezone="Europe/Paris", displayName="Zoë")
+    await service.api("Schedule/setDaily", {"timezone": "Europe/Paris", "time": "19:30"}, token)
+    phone = await phone_reflection(service, token)
+    await service.api(
+        "ReflectionSession/setRating", {"session": phone["session"], "rating": -1}, token
+    )
+    service.clock.advance(days=1)
+    typed = await typed_reflection(service, token, ["Soup", "", "Sleep early"])
+    await service.api("ReflectionSession/setRating", {"session": typed, "rating": 2}, token)
+
+    data = await service.api("Account/export", {"format": "json"}, token)
+    assert (data["format"], data["version"]) == ("daily-reflection-export", 1)
+    assert data["profile"]["displayName"] == "Zoë"
+    assert data["profile"]["timezone"] == "Europe/Paris"
+    assert data["account"]["username"]
+    assert len(data["prompts"]) == len(phone["prompts"])
+    assert data["schedule"]["times"]["mon"] == "19:30"
+    first, second = data["reflections"]
+    assert first["session"] == phone["session"] and second["session"] == typed
+    assert [p["answer"] for p in first["prompts"]] == ANSWERS
+    assert all(p["startedAt"] and p["finishedAt"] for p in first["prompts"])
+    assert first["rating"] == -1 and second["rating"] == 2
+    assert first["method"] == "PHONE" and first["status"] == "COMPLETED"
+    assert ANSWERS[0] in first["transcript"]
+    assert first["recordingUrl"] == phone["recording"]
+    assert [p["answer"] for p in second["prompts"]] == ["Soup", "", "Sleep early"]
+    assert dt.datetime.fromisoformat(data["exportedAt"]) == service.clock.now()
+
+    # the action log holds the answer only sealed
+    await service.engine.settle()
+    await service.engine.log.flush()
+    async for record in service.engine.db["conceptkit_actions"].find({}):
+        assert "Sleep early" not in json.dumps(record, default=str)
+
+
+async def test_export_as_markdown_reads_in_the_profiles_time_zone(service: Service):
+    token = await service.sign_up(timezone="Asia/Tokyo", displayName="Ada")
+    session = await typed_reflection(service, token, ["# Not a heading", "", "line one\nline two"])
+    await service.api("ReflectionSession/setRating", {"session": session, "rating": 1}, token)
+
+    text = (await service.api("Account/export", {"format": "markdown"}, token))["markdown"]
+    started = service.clock.now().astimezone(dt.timezone(dt.timedelta(hours=9)))
+    assert text.startswith("# Daily reflections of Ada\n")
+    assert "## Schedule\n\nNo schedule set." in text  # none was set
+    assert f"### {started:%A %-d %B %Y, %H:%M}" in text
+    assert "> # Not a heading" in text  # the user's text is quoted, never a heading
+    assert "> line one\n> line two" in text
+    assert "*No answer.*" in text and "- Rating: Good (+1)" in text
+    assert "## Reflections (1)" in text
+
+
+async def test_export_needs_a_profile_and_a_format(service: Service):
+    await service.api("Accounts/register", {"username": "no.profile", "password": "x" * 12})
+    login = {"username": "no.profile", "password": "x" * 12}
+    token = (await service.api("Accounts/login", login))["token"]
+    refused = await service.api("Account/export", {"format": "json"}, token, 409)
+    assert refused["error"] == "create your profile first"
+    await service.api("Account/export", {"format": "pdf"}, token, 422)
+    await service.api("Account/export", {"format": "json"}, None, 401)
