@@ -11,6 +11,7 @@ import * as historyPage from "./pages/history.js";
 import * as accountPage from "./pages/account.js";
 import * as calendarPage from "./pages/calendar.js";
 import * as weekPage from "./pages/week.js";
+import * as searchPage from "./pages/search.js";
 
 const APP_NAME = "Daily Reflection";
 
@@ -23,6 +24,7 @@ const ROUTES = {
   "/welcome": { page: welcome, title: "Welcome", session: true, profile: false },
   "/today": { page: todayPage, title: "Today", session: true, profile: true },
   "/history": { page: historyPage, title: "History", session: true, profile: true },
+  "/search": { page: searchPage, title: "Search", session: true, profile: true },
   "/account": { page: accountPage, title: "Account", session: true, profile: true },
   "/calendar": { page: calendarPage, title: "Calendar", session: true, profile: true, nav: "/history" },
   "/week": { page: weekPage, title: "Your week", session: true, profile: true, nav: "/history" },

@@ -39,6 +39,7 @@ WEBAPP_DIR = Path(__file__).resolve().parents[2] / "webapp"
 # Paths the single-page app handles itself; each gets index.html.
 CLIENT_ROUTES = (
     *("/", "/login", "/signup", "/reset", "/welcome", "/today", "/history", "/account"),
+    "/search",  # search over one's own reflections
     *("/calendar", "/week"),  # History by day
 )
 

@@ -1,6 +1,7 @@
 // Account: profile, phone verification, call settings, prompts, schedule, password, log out, delete.
 
 import { about, api, getSession, setSession } from "../api.js";
+import { exportSection } from "./export.js";
 import { clockTime, describeWhen, formatDay, formatPhone, formatTime, insideWindow, WEEKDAYS, WINDOW_END, WINDOW_START, windowText, zoneLabel } from "../format.js";
 import {
   announce,
@@ -74,6 +75,7 @@ export async function render(view, ctx) {
           ["#prompts", "Prompts"],
           ["#schedule", "Schedule"],
           ["#security", "Password & sessions"],
+          ["#export", "Your data"],
         ].map(([href, text]) => h("li", {}, h("a", { href: `/account${href}` }, text))),
       ),
     ),
@@ -83,6 +85,7 @@ export async function render(view, ctx) {
     promptsSection(state),
     scheduleCard.section,
     securitySection(ctx),
+    exportSection(state),
     deleteSection(ctx),
   );
 }
