@@ -2,8 +2,8 @@
 
 ``POST /api/Account/export`` ``{"format": "json"}`` answers with one JSON document: the
 account, the profile, the prompts, the schedule (or null) and every reflection, oldest
-first, with its answers and their times, rating, transcript, transcription and recording
-link. ``{"format": "markdown"}`` answers ``{"markdown": text}``: the same, readable, dates
+first, with its answers and their times, rating, transcript, transcription and the link
+to its recording (``/api/recordings/<session>``: the owner's own, with their session). ``{"format": "markdown"}`` answers ``{"markdown": text}``: the same, readable, dates
 in the profile's time zone. Everything is read (and decrypted) for the asking user only;
 the answer goes to them and nowhere else (the action log seals it, as every answer).
 """
@@ -24,6 +24,9 @@ user, request, fmt, username, joined, prompts, reflections, at = vars(
     "user request fmt username joined prompts reflections at"
 )
 EXPORT = "/Account/export"
+# The owner's own link to a recording: the service streams it to the bearer of the owner's
+# session (services/app/recordings.py, RECORDING_ROUTE); the provider's URL is never given.
+RECORDING_LINK = "/api/recordings/{session}"
 FORMAT_VERSION = 1
 PROFILE_FIELDS = (
     "displayName",
@@ -55,10 +58,14 @@ def document(frame: Mapping[str, Any], with_schedule: bool) -> dict[str, Any]:
         "profile": {k: frame[v.name] for k, v in _profile.items()},
         "prompts": list(frame["prompts"]),
         "schedule": schedule,
-        "reflections": [
-            {k: v for k, v in r.items() if k != "hasRecording"} for r in frame["reflections"]
-        ],
+        "reflections": [_reflection(r) for r in frame["reflections"]],
     }
+
+
+def _reflection(r: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in r.items() if k != "hasRecording"}
+    out["recording"] = RECORDING_LINK.format(session=r["session"]) if r["hasRecording"] else None
+    return out
 
 
 def answer(frame: Mapping[str, Any], with_schedule: bool) -> dict[str, Any]:
@@ -150,8 +157,8 @@ def _reflection_lines(r: Mapping[str, Any], zone: dt.tzinfo) -> list[str]:
     if r.get("rating") is not None:
         rating = r["rating"]
         lines.append(f"- Rating: {RATINGS.get(rating, '')} ({'+' if rating > 0 else ''}{rating})")
-    if r.get("recordingUrl"):
-        lines.append(f"- Recording: <{r['recordingUrl']}>")
+    if r.get("recording"):
+        lines.append(f"- Recording: {r['recording']} (with your session)")
     for p in r["prompts"]:
         lines += ["", f"**{p['position']}. {p['text']}**", ""]
         if p["answer"] is None:

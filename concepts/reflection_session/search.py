@@ -94,7 +94,7 @@ class SearchQueries:
         """Each prompt's text, decrypted and folded, by position."""
         return {p["position"]: fold(self._prompt(doc, p) or "") for p in doc["prompts"]}
 
-    @query(private=("prompts", "recordingUrl"))
+    @query(private=("prompts",))
     async def _search(
         self,
         user: str,

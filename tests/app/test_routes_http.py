@@ -257,6 +257,7 @@ async def test_the_openapi_document_lists_every_declared_route(svc: Service):
 VALID_BODY = {
     "/api/Account/delete": {"password": PASSWORD},
     "/api/Calls/snooze": {"minutes": 10},
+    "/api/Account/export": {"format": "json"},
     "/api/History/calendar": {"start": "2026-03-01", "end": "2026-03-31"},
 }
 

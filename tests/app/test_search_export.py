@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from services.app.recordings import RECORDING_ROUTE
 from services.devtools.callees import ScriptedCallee
 from tests.app.conftest import Service
 
@@ -22,7 +23,9 @@ async def phone_reflection(service: Service, token: str) -> dict:
     result = await service.play(placed, ScriptedCallee(ANSWERS))
     assert result.final_status == "completed", result.errors
     (session,) = await service.api("ReflectionSession/_history", {}, token)
-    return {**session, "recording": result.recording_url}
+    assert session["hasRecording"]
+    service.telephony.recordings[result.recording_url] = ("audio/mpeg", b"ID3 the call")
+    return session
 
 
 async def typed_reflection(service: Service, token: str, answers: list[str]) -> str:
@@ -88,7 +91,14 @@ async def test_export_as_json_is_complete(service: Service):
     assert first["rating"] == -1 and second["rating"] == 2
     assert first["method"] == "PHONE" and first["status"] == "COMPLETED"
     assert ANSWERS[0] in first["transcript"]
-    assert first["recordingUrl"] == phone["recording"]
+    # the recording as the owner's own link, which streams it to their session only
+    assert first["recording"] == RECORDING_ROUTE.format(session=phone["session"])
+    assert "recordingUrl" not in first and second["recording"] is None
+    auth = {"Authorization": f"Bearer {token}"}
+    audio = await service.http.get(first["recording"], headers=auth)
+    assert (audio.status_code, audio.content) == (200, b"ID3 the call")
+    stranger = {"Authorization": f"Bearer {await service.sign_up()}"}
+    assert (await service.http.get(first["recording"], headers=stranger)).status_code == 404
     assert [p["answer"] for p in second["prompts"]] == ["Soup", "", "Sleep early"]
     assert dt.datetime.fromisoformat(data["exportedAt"]) == service.clock.now()
 

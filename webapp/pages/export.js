@@ -11,6 +11,18 @@ const FORMATS = {
   markdown: { label: "Download as Markdown", type: "text/markdown", ext: "md" },
 };
 
+// The server names recordings by their path on this service (/api/recordings/<session>);
+// a saved file needs the whole address. They play with the owner's session only.
+function withOrigin(data) {
+  for (const r of data.reflections ?? []) if (r.recording) r.recording = location.origin + r.recording;
+  return data;
+}
+
+function markdownWithOrigin(text) {
+  // only the export's own "- Recording: " lines (a user's text is quoted with "> ")
+  return text.replace(/^- Recording: \/api\//gm, `- Recording: ${location.origin}/api/`);
+}
+
 function save(text, type, name) {
   const url = URL.createObjectURL(new Blob([text], { type: `${type};charset=utf-8` }));
   const link = h("a", { href: url, download: name, hidden: true });
@@ -30,7 +42,7 @@ export function exportSection(state) {
     const form = h("form", { class: "inline-actions", dataset: { format } }, button(label, { kind: "secondary" }), formError());
     onSubmit(form, async () => {
       const answer = await api("Account/export", { format });
-      const text = format === "json" ? JSON.stringify(answer, null, 2) : answer.markdown;
+      const text = format === "json" ? JSON.stringify(withOrigin(answer), null, 2) : markdownWithOrigin(answer.markdown);
       const day = dayKey(new Date(), state.profile.timezone);
       save(text, type, `daily-reflection-${day}.${ext}`);
       announce("Your export is downloaded.", "success");

@@ -2,7 +2,7 @@
 // decrypts only this user's answers to match them; nothing is sent anywhere else. The words
 // and dates are kept in the address (?q=&from=&to=), so a reload or a shared tab keeps them.
 
-import { api } from "../api.js";
+import { api, apiBlob } from "../api.js";
 import { formatDay, formatTime, ratingLabel, zoneLabel } from "../format.js";
 import { announce, badge, button, field, formError, h, onSubmit, showFieldError } from "../ui.js";
 
@@ -89,6 +89,22 @@ function answerText(answer, patterns) {
   return h("p", { class: "answer" }, ...highlighted(answer, patterns));
 }
 
+// The recording, streamed by the service to this session only (as History plays it).
+function recordingPlayer(session, tz) {
+  if (!session.hasRecording) return null;
+  const area = h("div", { class: "recording" });
+  const form = h("form", { class: "recording-load" }, button("Play the recording", { kind: "secondary" }), formError());
+  onSubmit(form, async () => {
+    const audio = await apiBlob(`recordings/${encodeURIComponent(session.session)}`);
+    const label = `Recording of the call on ${formatDay(session.startedAt, tz)}`;
+    const player = h("audio", { controls: true, preload: "auto", src: URL.createObjectURL(audio), "aria-label": label });
+    area.replaceChildren(player);
+    player.focus();
+  }, { busyLabel: "Loading…" });
+  area.append(form);
+  return area;
+}
+
 function resultCard(session, tz, patterns) {
   const status = STATUS[session.status] ?? { label: session.status, tone: "neutral" };
   const headingId = `r-${session.session}`;
@@ -128,9 +144,7 @@ function resultCard(session, tz, patterns) {
       session.rating !== null && session.rating !== undefined
         ? h("p", {}, h("span", { class: "muted" }, "Your day: "), h("strong", {}, ratingLabel(session.rating)))
         : null,
-      session.recordingUrl
-        ? h("p", { class: "recording" }, h("a", { href: session.recordingUrl, target: "_blank", rel: "noopener noreferrer" }, "Listen to the recording"))
-        : null,
+      recordingPlayer(session, tz),
     ),
   );
 }
