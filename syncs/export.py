@@ -38,7 +38,14 @@ PROFILE_FIELDS = (
     "createdAt",
     "updatedAt",
 )
-SCHEDULE_FIELDS = ("timezone", "times", "paused", "allowOutsideWindow")
+SCHEDULE_FIELDS = (
+    "timezone",
+    "times",
+    "paused",
+    "pausedUntil",
+    "skippedToday",
+    "allowOutsideWindow",
+)
 _profile = {name: Var(f"profile_{name}") for name in PROFILE_FIELDS}
 _schedule = {name: Var(f"schedule_{name}") for name in SCHEDULE_FIELDS}
 
@@ -144,7 +151,13 @@ def _schedule_lines(schedule: Mapping[str, Any] | None) -> list[str]:
     times = schedule.get("times") or {}
     lines = [f"- {day.capitalize()}: {times.get(day) or 'no call'}" for day in DAYS]
     lines.append(f"- Time zone: {schedule.get('timezone') or '—'}")
-    lines.append(f"- Paused: {'yes' if schedule.get('paused') else 'no'}")
+    paused = "no"
+    if schedule.get("paused"):
+        until = schedule.get("pausedUntil")
+        paused = f"yes, until {until}" if until else "yes, until you resume"
+    lines.append(f"- Paused: {paused}")
+    if schedule.get("skippedToday"):
+        lines.append("- Today: skipped")
     return lines
 
 

@@ -84,6 +84,7 @@ async def test_export_as_json_is_complete(service: Service):
     assert data["account"]["username"]
     assert len(data["prompts"]) == len(phone["prompts"])
     assert data["schedule"]["times"]["mon"] == "19:30"
+    assert (data["schedule"]["paused"], data["schedule"]["pausedUntil"]) == (False, None)
     first, second = data["reflections"]
     assert first["session"] == phone["session"] and second["session"] == typed
     assert [p["answer"] for p in first["prompts"]] == ANSWERS
@@ -123,6 +124,11 @@ async def test_export_as_markdown_reads_in_the_profiles_time_zone(service: Servi
     assert "> line one\n> line two" in text
     assert "*No answer.*" in text and "- Rating: Good (+1)" in text
     assert "## Reflections (1)" in text
+    until = (service.clock.now() + dt.timedelta(days=9)).date().isoformat()
+    await service.api("Schedule/setDaily", {"timezone": "Asia/Tokyo", "time": "19:30"}, token)
+    await service.api("Schedule/pause", {"until": until}, token)
+    text = (await service.api("Account/export", {"format": "markdown"}, token))["markdown"]
+    assert f"- Paused: yes, until {until}" in text and "- Mon: 19:30" in text
 
 
 async def test_export_needs_a_profile_and_a_format(service: Service):
