@@ -113,6 +113,7 @@ EXPOSURES = [
     authenticated(ReflectionSession.setRating),
     authenticated(ReflectionSession.completeSession),
     authenticated(ReflectionSession.abandonSession),
+    authenticated(ReflectionSession.editAnswer),  # finished reflections; the original kept
     authenticated(ReflectionSession._history),
     authenticated(ReflectionSession._session),
     authenticated(ReflectionSession._active),

@@ -2,6 +2,7 @@
 
 - `concept`: the concept: start (or continue by phone), answer, rate, complete, abandon;
 - `calls`: what a phone reflection keeps of its call (transcript, recording);
+- `edits`: correcting or filling in an answer afterwards, the original kept;
 - `queries`: history, one reflection, the one in progress, the reconciler's look-ups;
 - `search`: search by words and dates over prompts and answers, and the full export;
 - `rules`: limits, input types and the checks that need no database.

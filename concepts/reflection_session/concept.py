@@ -2,7 +2,7 @@
 
 Here: starting a reflection (or continuing one by phone), recording answers, rating,
 completing and abandoning it. The call's own records (transcript, recording) are in
-:mod:`.calls`, the queries in :mod:`.queries` (by day: :mod:`.days`), the rules that need no database in
+:mod:`.calls`, editing a finished reflection's answers in :mod:`.edits`, the queries in :mod:`.queries` (by day: :mod:`.days`), the rules that need no database in
 :mod:`.rules`.
 """
 
@@ -16,6 +16,7 @@ from conceptkit import NO_MARKS, Change, Concept, Len, action, fail
 
 from .calls import CallRecords
 from .days import DayQueries
+from .edits import AnswerEdits
 from .queries import SessionQueries
 from .rules import (
     ABANDONED,
@@ -38,7 +39,9 @@ from .rules import (
 from .search import SearchQueries
 
 
-class ReflectionSession(CallRecords, SearchQueries, SessionQueries, DayQueries, Concept):
+class ReflectionSession(
+    CallRecords, AnswerEdits, SearchQueries, SessionQueries, DayQueries, Concept
+):
     """Holds one reflection: the prompts it asks, the user's answers to each, how the user
     rated the day, and for a phone reflection its transcript and recording, all answers
     and recordings encrypted for their owner.

@@ -22,7 +22,8 @@ class SessionQueries:
 
     def _qa(self, doc: Mapping[str, Any], *, times: bool = False) -> list[dict[str, Any]]:
         """Prompts with their answers: ``answer`` is None when none was recorded, "" when the
-        prompt was recorded as unanswered."""
+        prompt was recorded as unanswered; an edited answer also has ``editedAt`` and
+        ``original``."""
         user, session = doc["user"], doc["_id"]
         by_position = {r["position"]: r for r in doc.get("responses", [])}
         rows = []
@@ -35,6 +36,13 @@ class SessionQueries:
                 )
             text = self._prompt(doc, prompt)
             row = {"position": prompt["position"], "text": text, "answer": answer}
+            if response is not None and "editedAt" in response:
+                # edited afterwards (editAnswer): when, and the answer first recorded (None:
+                # the prompt had none); only on such rows, so the others read as before
+                row["editedAt"] = response["editedAt"]
+                row["original"] = self._open(
+                    response.get("original"), user, session, f"original.{prompt['position']}"
+                )
             if times:
                 row["startedAt"] = response["startedAt"] if response else None
                 row["finishedAt"] = response["finishedAt"] if response else None

@@ -47,6 +47,10 @@ class Started(TypedDict):
     resumed: bool  # a reflection in progress was continued
 
 
+class Edited(TypedDict):
+    editedAt: dt.datetime | None  # when the answer was last edited (None: never, unchanged)
+
+
 class CallAnswer(TypedDict):
     position: Position
     text: AnswerText
