@@ -2,7 +2,8 @@
 
 ``POST /api/Account/export`` ``{"format": "json"}`` answers with one JSON document: the
 account, the profile, the prompts, the schedule (or null) and every reflection, oldest
-first, with its answers and their times, rating, transcript, transcription and the link
+first, with its answers and their times (an edited answer with when and the original),
+rating, transcript, transcription and the link
 to its recording (``/api/recordings/<session>``: the owner's own, with their session). ``{"format": "markdown"}`` answers ``{"markdown": text}``: the same, readable, dates
 in the profile's time zone. Everything is read (and decrypted) for the asking user only;
 the answer goes to them and nowhere else (the action log seals it, as every answer).
@@ -180,6 +181,12 @@ def _reflection_lines(r: Mapping[str, Any], zone: dt.tzinfo) -> list[str]:
             lines.append("*No answer.*")
         else:
             lines += _quote(p["answer"])
+        if p.get("editedAt"):  # edited afterwards: the answer first recorded follows it
+            lines += ["", f"*Edited {_when(p['editedAt'], zone)}. The original:*", ""]
+            original = p.get("original")
+            lines += (
+                _quote(original) if original else ["*No answer.*" if original == "" else "*None.*"]
+            )
     for title, text in (
         ("Transcript", r.get("transcript")),
         ("Transcription", r.get("transcriptionText")),

@@ -53,6 +53,7 @@ A_ANSWERS = [
     "The creaky hinge on the gazebo door.",
 ]
 A_TYPED = "The grey heron came back to Zelda's pond."
+A_EDITED = "Zelda mends the gazebo's creaky hinge with Wilhelmina."  # A's later correction
 A_NOTE = "Zelda's private note about the heron"
 
 # --- B: the other user -------------------------------------------------------------------
@@ -64,6 +65,7 @@ B_PHONE = "+14155559201"
 WRONG_PASSWORD = "not anybody's password"
 
 DELETE_ACCOUNT = "/api/Account/delete"
+EDIT_ANSWER = "/api/ReflectionSession/editAnswer"
 CALENDAR = "/api/History/calendar"
 DAYS_AROUND_NOW = (
     (dt.date.today() - dt.timedelta(days=30)).isoformat(),
@@ -123,6 +125,9 @@ async def build_user_a(service: Service) -> UserA:
     await service.api(
         "ReflectionSession/setRating", {"session": phone_session["session"], "rating": 2}, token
     )
+    # ...and its last answer corrected afterwards: the original is kept beside the edit
+    edit = {"session": phone_session["session"], "position": 3, "text": A_EDITED}
+    assert "editedAt" in await service.api("ReflectionSession/editAnswer", edit, token)
 
     # a typed reflection in progress, one answer given
     text_session = (await service.api("Reflection/startText", {}, token))["session"]
@@ -176,6 +181,7 @@ async def build_user_a(service: Service) -> UserA:
         "phone number": A_PHONE,
         "pending phone number": A_PHONE_PENDING,
         "typed answer": A_TYPED,
+        "edited answer": A_EDITED,
         "note": A_NOTE,
         "recording URL": result.recording_url,
         **{f"prompt {i}": p for i, p in enumerate(A_PROMPTS, 1)},
@@ -575,7 +581,8 @@ async def test_no_route_lets_another_user_read_or_change_anything(service: Servi
     doc = (await service.http.get("/openapi.json")).json()
     paths: dict[str, Any] = doc["paths"]
     assert DELETE_ACCOUNT in paths and len(paths) >= 40, sorted(paths)
-    for path in ("/api/ReflectionSession/_search", "/api/Account/export"):  # issue 16
+    issue16 = ("/api/ReflectionSession/_search", "/api/Account/export", EDIT_ANSWER)
+    for path in issue16:
         assert path in paths, path
     openapi_text = json.dumps(doc, ensure_ascii=False)
     assert not [w for w, v in a.markers.items() if v in openapi_text]
@@ -590,6 +597,11 @@ async def test_no_route_lets_another_user_read_or_change_anything(service: Servi
     assert b_days["calendar"]["longestStreak"] == 0 and b_days["week"] == [], b_days
     assert not [d for d in b_days["calendar"]["days"] if d["sessions"] or d["missed"]]
     own = await service.api("Account/export", {"format": "json"}, a.token)  # what B must not get
+    (a_phone,) = [r for r in own["reflections"] if r["method"] == "PHONE"]
+    assert (a_phone["prompts"][2]["answer"], a_phone["prompts"][2]["original"]) == (
+        A_EDITED,
+        A_ANSWERS[2],
+    )
     assert A_ANSWERS[0] in json.dumps(own) and A_TYPED in json.dumps(own)
     stored = await db_snapshot(service, a)
 
@@ -602,6 +614,13 @@ async def test_no_route_lets_another_user_read_or_change_anything(service: Servi
     service.clock.advance(seconds=31)
     await walker.walk(paths, phase=2)
     others = await the_rest_of_the_app(walker, a, set(paths))
+    # B aiming an edit at A's finished reflection, every position: not found, as for an id
+    # that does not exist (the walk above tried every id of A's; this is the one that matters)
+    for position in range(1, len(A_PROMPTS) + 1):
+        body = {"session": a_phone["session"], "position": position, "text": "Bob was here"}
+        r = await walker.send(EDIT_ANSWER, body, True)
+        walker.check_leaks(EDIT_ANSWER, body, r)
+        assert (r.status_code, r.json()["errorKind"]) == (404, "not_found"), r.text
     assert "/webhooks/twilio/gather" in others and "/history" in others, others
     assert RECORDING_ROUTE in others, others
 
