@@ -6,6 +6,7 @@ import { announce, badge, button, formError, h, loading, onSubmit, showFormError
 import { ratingFieldset } from "./fields.js";
 import { STATE_LABELS, attemptList, attemptsOf, outcomeInline, unfinishedText } from "./outcomes.js";
 import { historyViews } from "./calendar.js";
+import { answerItem } from "./edit.js";
 
 const PAGE_SIZE = 10;
 
@@ -14,12 +15,6 @@ const STATUS = {
   IN_PROGRESS: { label: "In progress", tone: "info" },
   ABANDONED: STATE_LABELS.unfinished, // the word Today uses for the same call
 };
-
-function answerText(answer) {
-  if (answer === null || answer === undefined) return h("p", { class: "answer answer-missing" }, "Not answered");
-  if (answer === "") return h("p", { class: "answer answer-missing" }, "No answer");
-  return h("p", { class: "answer" }, answer);
-}
 
 function ratingArea(session) {
   const area = h("div", { class: "session-rating" });
@@ -102,7 +97,7 @@ function sessionCard(session, tz) {
       h(
         "ol",
         { class: "qa" },
-        session.prompts.map((p) => h("li", {}, h("p", { class: "question" }, p.text), answerText(p.answer))),
+        session.prompts.map((p) => answerItem(session, p, tz)), // with Edit, once finished (edit.js)
       ),
       ratingArea(session),
       recording,
