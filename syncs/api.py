@@ -11,6 +11,7 @@ from conceptkit import authenticated, concepts, public, requested
 
 from .accounts import DELETE_ACCOUNT, DeleteAccountBody
 from .breaks import SNOOZE, SnoozeBody
+from .call_script import CALL_SCRIPT
 from .export import EXPORT, ExportBody
 from .history_calendar import CALENDAR, CalendarBody
 from .scheduling import CALL_NOW, NoBody
@@ -94,6 +95,14 @@ EXPOSURES = [
         "there, or one is queued for then, to your verified number; answers "
         "``{scheduledCall, at}``. Refused (409) while a call rings or is under way, or "
         "before you have a profile and a verified phone number.",
+    ),
+    requested(
+        CALL_SCRIPT,
+        body=NoBody,
+        doc="What your call will say, for the web app to read aloud: ``{say: [text, ...]}``, "
+        "the greeting by your name as the voice says it with the first prompt, each next "
+        "prompt with the words said between them, the rating question if you asked for "
+        "one, and goodbye. Refused (409) before you have a profile.",
     ),
     authenticated(CallScheduler.cancel),
     authenticated(CallScheduler._upcoming),

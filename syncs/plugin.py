@@ -25,6 +25,7 @@ from . import (
     breaks,
     call_ended,
     call_progress,
+    call_script,
     conversation,
     dialing,
     export,
@@ -60,6 +61,7 @@ SYNC_MODULES = [
     text_mode,  # answering by typing
     history_calendar,  # history by day: the calendar, its streaks, the week
     export,  # what a user takes away: everything of their own
+    call_script,  # what a call will say, for the web app to read aloud
     invariants,  # what the reconciler repairs
 ]
 

@@ -28,6 +28,19 @@ def next_prompt(position: int, prompt: str) -> list[str]:
     return [TRANSITIONS[position % len(TRANSITIONS)], prompt]
 
 
+def call_script(name: str, prompts: list[str], include_rating: bool) -> list[str]:
+    """Everything a call asking all of ``prompts`` says when each is answered, in order.
+
+    The web app reads it aloud (syncs/call_script.py), so it is made of what the call syncs
+    say: ``greeting`` (answered.py), ``next_prompt`` at the index the call gives it
+    (conversation.py, ``AskNextPrompt``), then ``RATING_QUESTION`` or straight ``GOODBYE``.
+    """
+    said = greeting(name, prompts[0])
+    for index, prompt in enumerate(prompts[1:], start=1):
+        said += next_prompt(index, prompt)
+    return [*said, *([RATING_QUESTION] if include_rating else []), GOODBYE]
+
+
 _NUMBERS = {"zero": 0, "none": 0, "okay": 0, "ok": 0, "one": 1, "two": 2, "to": 2, "too": 2}
 
 

@@ -581,7 +581,12 @@ async def test_no_route_lets_another_user_read_or_change_anything(service: Servi
     doc = (await service.http.get("/openapi.json")).json()
     paths: dict[str, Any] = doc["paths"]
     assert DELETE_ACCOUNT in paths and len(paths) >= 40, sorted(paths)
-    issue16 = ("/api/ReflectionSession/_search", "/api/Account/export", EDIT_ANSWER)
+    issue16 = (
+        "/api/ReflectionSession/_search",
+        "/api/Account/export",
+        EDIT_ANSWER,
+        "/api/Calls/script",
+    )
     for path in issue16:
         assert path in paths, path
     openapi_text = json.dumps(doc, ensure_ascii=False)
@@ -603,6 +608,8 @@ async def test_no_route_lets_another_user_read_or_change_anything(service: Servi
         A_ANSWERS[2],
     )
     assert A_ANSWERS[0] in json.dumps(own) and A_TYPED in json.dumps(own)
+    a_script = (await service.api("Calls/script", {}, a.token))["say"]  # A's call, A's name
+    assert a_script[0].startswith(f"Hi {A_SAYS}.") and A_PROMPTS[2] in a_script, a_script
     stored = await db_snapshot(service, a)
 
     walker = Walker(service, a, b_token, stored)
