@@ -2,6 +2,7 @@
 
 import { about, api, getSession, setSession } from "../api.js";
 import { exportSection } from "./export.js";
+import { previewSection } from "./preview.js";
 import { clockTime, describeWhen, formatDay, formatPhone, formatTime, insideWindow, WEEKDAYS, WINDOW_END, WINDOW_START, windowText, zoneLabel } from "../format.js";
 import {
   announce,
@@ -73,6 +74,7 @@ export async function render(view, ctx) {
           ["#phone", "Phone"],
           ["#call-settings", "Call settings"],
           ["#prompts", "Prompts"],
+          ["#preview", "Hear your call"],
           ["#schedule", "Schedule"],
           ["#security", "Password & sessions"],
           ["#export", "Your data"],
@@ -83,6 +85,7 @@ export async function render(view, ctx) {
     phoneSection(state),
     callSettingsSection(state, () => scheduleCard.redraw()),
     promptsSection(state),
+    previewSection(ctx),
     scheduleCard.section,
     securitySection(ctx),
     exportSection(state),
