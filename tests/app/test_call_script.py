@@ -44,6 +44,11 @@ async def test_the_script_is_what_the_call_says_with_the_pronunciation(service: 
     ]
     said = await what_a_call_says(service, token, ["A joke.", "My neighbour.", "Running."])
     assert said == before
+    # the script's answer, like the profile it is made from, is kept nowhere in the clear
+    db = service.engine.db
+    for collection in await db.list_collection_names():
+        async for doc in db[collection].find({}):
+            assert "Ah-dah" not in str(doc) and PROMPTS[1] not in str(doc), collection
 
 
 async def test_with_a_rating_five_prompts_and_the_display_name(service: Service):
