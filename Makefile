@@ -9,13 +9,16 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
+# two worker processes, one test file each at a time (a file's fixtures stay together);
+# PYTEST_WORKERS=0 runs everything in one process
+PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint fmt bench docs browser-deps audio-deps clean
 
 help:
 	@echo "make run           start the app; Ctrl-C stops everything"
-	@echo "make test          run the tests (extra pytest flags: PYTEST_ARGS='-k config')"
+	@echo "make test          run the tests (extra pytest flags: PYTEST_ARGS='-k config'; PYTEST_WORKERS=0: one process)"
 	@echo "make lint          ruff check + ruff format --check"
 	@echo "make fmt           format and auto-fix with ruff"
 	@echo "make bench         run the benchmarks (bench/engine.py, bench/calls.py; BENCH_ARGS=--quick)"
@@ -55,7 +58,7 @@ run: $(RUN_STAMP)
 
 test: $(DEV_STAMP)
 	@if [ -d tests/browser ]; then $(MAKE) --no-print-directory browser-deps audio-deps; fi
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
