@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, TypedDict
 
-from conceptkit import Absent, Filter, Range, Sync, concepts, vars
+from conceptkit import Filter, Range, Sync, concepts, vars
 from concepts.call_scheduler.states import MAX_SNOOZE_MINUTES
+
+from .scheduling import refusals_of_a_call_request
 
 Requesting, Schedule, CallScheduler, Profile, PhoneVerification = concepts(
     "Requesting Schedule CallScheduler Profile PhoneVerification"
@@ -72,44 +74,6 @@ SnoozeQueued = Sync(
     ],
 )
 
-SnoozeRefused = Sync(
-    "SnoozeRefused",
-    when=[
-        Requesting.request({"path": SNOOZE}, {"request": request}),
-        CallScheduler.snooze({}, {"error": err}),
-    ],
-    then=[Requesting.respond({"request": request, "output": {"error": err}, "status": 409})],
-)
-
-SnoozeNeedsVerifiedNumber = Sync(
-    "SnoozeNeedsVerifiedNumber",
-    when=[Requesting.request({"path": SNOOZE, "user": user}, {"request": request})],
-    where=[
-        Profile._getProfile({"user": user}, {"phoneNumber": phone}),
-        PhoneVerification._isVerified({"user": user, "phoneNumber": phone}, {"verified": False}),
-    ],
-    then=[
-        Requesting.respond(
-            {
-                "request": request,
-                "output": {"error": "verify your phone number first", "errorKind": "conflict"},
-                "status": 409,
-            }
-        )
-    ],
-)
-
-SnoozeNeedsProfile = Sync(
-    "SnoozeNeedsProfile",
-    when=[Requesting.request({"path": SNOOZE, "user": user}, {"request": request})],
-    where=[Absent(Profile._getProfile({"user": user}, {}))],
-    then=[
-        Requesting.respond(
-            {
-                "request": request,
-                "output": {"error": "create your profile first", "errorKind": "conflict"},
-                "status": 409,
-            }
-        )
-    ],
+SnoozeRefused, SnoozeNeedsVerifiedNumber, SnoozeNeedsProfile = refusals_of_a_call_request(
+    "Snooze", SNOOZE, CallScheduler.snooze
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from conceptkit import Absent, Filter, Sync, concepts, vars
 
@@ -84,46 +84,45 @@ CallNowQueued = Sync(
     then=[Requesting.respond({"request": request, "output": {"scheduledCall": scheduled}})],
 )
 
-CallNowRefused = Sync(
-    "CallNowRefused",
-    when=[
-        Requesting.request({"path": CALL_NOW}, {"request": request}),
-        CallScheduler.callNow({}, {"error": err}),
-    ],
-    then=[Requesting.respond({"request": request, "output": {"error": err}, "status": 409})],
-)
 
-CallNowNeedsVerifiedNumber = Sync(
-    "CallNowNeedsVerifiedNumber",
-    when=[Requesting.request({"path": CALL_NOW, "user": user}, {"request": request})],
-    where=[
-        Profile._getProfile({"user": user}, {"phoneNumber": phone}),
-        PhoneVerification._isVerified({"user": user, "phoneNumber": phone}, {"verified": False}),
-    ],
-    then=[
-        Requesting.respond(
-            {
-                "request": request,
-                "output": {"error": "verify your phone number first", "errorKind": "conflict"},
-                "status": 409,
-            }
-        )
-    ],
-)
+def refusals_of_a_call_request(name: str, path: str, action: Any) -> tuple[Sync, Sync, Sync]:
+    """The three refusals of a request to be called (``/Calls/now``, ``/Calls/snooze``): the
+    scheduler's own (409 with its error), no verified number, no profile."""
+    refused = Sync(
+        f"{name}Refused",
+        when=[
+            Requesting.request({"path": path}, {"request": request}),
+            action({}, {"error": err}),
+        ],
+        then=[Requesting.respond({"request": request, "output": {"error": err}, "status": 409})],
+    )
+    needs_number = Sync(
+        f"{name}NeedsVerifiedNumber",
+        when=[Requesting.request({"path": path, "user": user}, {"request": request})],
+        where=[
+            Profile._getProfile({"user": user}, {"phoneNumber": phone}),
+            PhoneVerification._isVerified(
+                {"user": user, "phoneNumber": phone}, {"verified": False}
+            ),
+        ],
+        then=[_conflict("verify your phone number first")],
+    )
+    needs_profile = Sync(
+        f"{name}NeedsProfile",
+        when=[Requesting.request({"path": path, "user": user}, {"request": request})],
+        where=[Absent(Profile._getProfile({"user": user}, {}))],
+        then=[_conflict("create your profile first")],
+    )
+    return refused, needs_number, needs_profile
 
-CallNowNeedsProfile = Sync(
-    "CallNowNeedsProfile",
-    when=[Requesting.request({"path": CALL_NOW, "user": user}, {"request": request})],
-    where=[Absent(Profile._getProfile({"user": user}, {}))],
-    then=[
-        Requesting.respond(
-            {
-                "request": request,
-                "output": {"error": "create your profile first", "errorKind": "conflict"},
-                "status": 409,
-            }
-        )
-    ],
+
+def _conflict(message: str) -> Any:
+    output = {"error": message, "errorKind": "conflict"}
+    return Requesting.respond({"request": request, "output": output, "status": 409})
+
+
+CallNowRefused, CallNowNeedsVerifiedNumber, CallNowNeedsProfile = refusals_of_a_call_request(
+    "CallNow", CALL_NOW, CallScheduler.callNow
 )
 
 CancelCallsOffTheDial = Sync(
