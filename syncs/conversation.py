@@ -7,6 +7,8 @@ is the same for the answer to the rating question; a key (``heard: key``) is key
 
 from __future__ import annotations
 
+from typing import Any
+
 from conceptkit import Absent, Computed, Filter, Let, Sync, concepts, vars
 
 from .wording import (
@@ -65,6 +67,18 @@ def prompt_text(f: dict) -> str:
     return next(p["text"] for p in f["prompts"] if p["position"] == f["at"])
 
 
+def judge_the_answer_so_far(*, after_silence: bool = False) -> Any:
+    """AnswerCheck.judge of the frame's answer to its prompt, after its ``pause``."""
+    inputs = {
+        "callSid": sid,
+        "promptIndex": index,
+        "question": question,
+        "answer": answer,
+        "pauseSeconds": pause,
+    }
+    return AnswerCheck.judge({**inputs, "afterSilence": True} if after_silence else inputs)
+
+
 # -- speech: append it, then ask whether the answer is complete ---------------------------
 
 SpeechHeard = Sync(
@@ -98,15 +112,7 @@ JudgeAnswer = Sync(
         Let(question, prompt_text, "the prompt being answered"),
     ],
     then=[
-        AnswerCheck.judge(
-            {
-                "callSid": sid,
-                "promptIndex": index,
-                "question": question,
-                "answer": answer,
-                "pauseSeconds": pause,
-            }
-        )
+        judge_the_answer_so_far(),
     ],
 )
 
@@ -165,15 +171,7 @@ LongerPause = Sync(
         Let(question, prompt_text, "the prompt being answered"),
     ],
     then=[
-        AnswerCheck.judge(
-            {
-                "callSid": sid,
-                "promptIndex": index,
-                "question": question,
-                "answer": answer,
-                "pauseSeconds": pause,
-            }
-        )
+        judge_the_answer_so_far(),
     ],
 )
 
@@ -220,16 +218,7 @@ LongPauseAfterPartialAnswer = Sync(
         Let(question, prompt_text, "the prompt being answered"),
     ],
     then=[
-        AnswerCheck.judge(
-            {
-                "callSid": sid,
-                "promptIndex": index,
-                "question": question,
-                "answer": answer,
-                "pauseSeconds": pause,
-                "afterSilence": True,
-            }
-        )
+        judge_the_answer_so_far(after_silence=True),
     ],
 )
 
