@@ -22,9 +22,10 @@ from conceptkit import Filter, Sync, concepts, vars
     PhoneCall,
     Dialer,
     AnswerCheck,
+    TextMessages,
 ) = concepts(
     "Accounts Requesting Profile Prompts Schedule ReflectionSession PhoneVerification "
-    "CallScheduler PhoneCall Dialer AnswerCheck"
+    "CallScheduler PhoneCall Dialer AnswerCheck TextMessages"
 )
 user, request, password, err, call, kind, scheduled, wait, sid, session = vars(
     "user request password err call kind scheduled wait sid session"
@@ -97,6 +98,7 @@ DeleteEverything = Sync(
         Prompts.deleteAllFor({"user": user}),
         PhoneVerification.forget({"user": user}),
         Dialer.deleteAllFor({"user": user}),
+        TextMessages.forgetUser({"user": user}),
         Profile.deleteProfile({"user": user}),
         Accounts.deleteAccount({"user": user}),
         Requesting.respond({"request": request, "output": {"deleted": True}}),

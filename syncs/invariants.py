@@ -12,7 +12,8 @@ The limits leave the normal flows time to act first, so a repair never races the
 - ``typedIdle``: how long a typed reflection may sit untouched before it is closed;
 - ``unclearAfter``: when an unclear dial is looked up again;
 - ``lostAfter``: when a call the provider never ended is closed (its 15-minute limit is
-  far behind by then).
+  far behind by then);
+- ``textSettle``: when a text still not known to be sent is sent, or looked up.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from conceptkit import Absent, Computed, Filter, Invariant, Sync, concepts, vars
     PhoneCall,
     CallScheduler,
     Dialer,
+    TextMessages,
     Reconciling,
-) = concepts("ReflectionSession PhoneCall CallScheduler Dialer Reconciling")
+) = concepts("ReflectionSession PhoneCall CallScheduler Dialer TextMessages Reconciling")
 user, session, answers, transcript, sid, call, scheduled, outcome, reached, live = vars(
     "user session answers transcript sid call scheduled outcome reached live"
 )
-idle_since, attempt = vars("idle_since attempt")
+idle_since, attempt, notice = vars("idle_since attempt notice")
 status, duration, answered_by = vars("status duration answered_by")
 
 LIMITS = {
@@ -40,6 +42,7 @@ LIMITS = {
     "typedIdle": dt.timedelta(hours=3),
     "unclearAfter": dt.timedelta(seconds=30),
     "lostAfter": dt.timedelta(minutes=25),
+    "textSettle": dt.timedelta(minutes=5),
 }
 # The provider's own account of a call's end outranks any status callback still to come.
 FINAL_SEQUENCE = 1_000_000_000
@@ -203,6 +206,14 @@ DialNeverSent = Invariant(
     repair=[PhoneCall.failBeforeDial({"call": call, "error": "never dialled"})],
 )
 
+TextNeverSettled = Invariant(
+    "TextNeverSettled",
+    doc="no text owed stays unsent: one a crash cut short is looked up at the provider and "
+    "sent only if it did not go out; one whose send never ran is sent",
+    find=[TextMessages._unsettled({"before": before("textSettle")}, {"notice": notice})],
+    repair=[TextMessages.send({"notice": notice})],
+)
+
 INVARIANTS = [
     PhoneReflectionWithoutCall,
     TypedReflectionLeftOpen,
@@ -212,4 +223,5 @@ INVARIANTS = [
     DialStillUnclear,
     CallNeverEnded,
     DialNeverSent,
+    TextNeverSettled,
 ]

@@ -17,6 +17,7 @@ from concepts.profile import Profile
 from concepts.prompts import Prompts
 from concepts.reflection_session import ReflectionSession
 from concepts.schedule import Schedule
+from concepts.text_messages import TextMessages
 from services.app.adapters import conceptkit_services  # noqa: F401  (a hookimpl of this plugin)
 
 from . import (
@@ -37,6 +38,7 @@ from . import (
     recordings,
     scheduling,
     text_mode,
+    texts,
 )
 from .api import EXPOSURES
 
@@ -56,6 +58,7 @@ SYNC_MODULES = [
     keypad,  # what a key pressed during a call does
     call_progress,  # how the provider's reports of the line are applied
     missed_call,  # what happens when a call does not reach the user: the retries
+    texts,  # the text after a missed day, and the replies to it
     call_ended,  # what an ended call leaves: the reflection, the scheduled call
     recordings,  # what is kept of a recording
     text_mode,  # answering by typing
@@ -140,6 +143,7 @@ def conceptkit_concepts():
         CallScheduler,
         Dialer,
         AnswerCheck,
+        TextMessages,
     ]
 
 

@@ -19,6 +19,7 @@ from .port import (
     DialFenced,
     Fence,
     PlacedCall,
+    SentText,
     Telephony,
     TelephonyError,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "DialFenced",
     "Fence",
     "PlacedCall",
+    "SentText",
     "Telephony",
     "TelephonyError",
     "is_e164",

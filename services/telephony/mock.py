@@ -28,6 +28,7 @@ from services.telephony.port import (
     Fence,
     PlacedCall,
     RecordingAudio,
+    SentText,
     TelephonyError,
 )
 
@@ -121,6 +122,7 @@ class MockTelephony:
         self._listeners: list[Listener] = []
         self._failures: list[_QueuedFailure] = []
         self._lookup_failures = 0
+        self._text_failures: list[_QueuedFailure] = []
         self.recordings: dict[str, tuple[str, bytes]] = {}  # recording URL -> (type, audio)
         # The phone simulator makes the audio of the calls it played (services/devtools).
         self.recording_source: RecordingSource | None = None
@@ -152,6 +154,13 @@ class MockTelephony:
         ambiguous error) the call is recorded anyway, as when Twilio created it but the
         response was lost."""
         self._failures.append(_QueuedFailure(error, still_placed))
+
+    def fail_next_text(
+        self, error: TelephonyError | Exception, *, still_sent: bool = False
+    ) -> None:
+        """Make the next ``send_sms`` raise ``error``; with ``still_sent`` the text is
+        recorded (and shown) anyway, as when the provider sent it but the answer was lost."""
+        self._text_failures.append(_QueuedFailure(error, still_sent))  # type: ignore[arg-type]
 
     def fail_next_lookups(self, n: int = 1) -> None:
         """Make the next ``n`` reconciliation lookups (``calls_to_since``) fail, as when the
@@ -230,6 +239,9 @@ class MockTelephony:
         await self._emit(CallEnded(record))
 
     async def send_sms(self, *, to: str, body: str, user: str | None = None) -> str:
+        failure = self._text_failures.pop(0) if self._text_failures else None
+        if failure is not None and not failure.still_placed:
+            raise failure.error
         _check_number(to)
         sms = MockSms(
             sid=self._sid("SM"),
@@ -241,6 +253,8 @@ class MockTelephony:
         )
         self.messages.append(sms)
         await self._emit(SmsSent(sms))
+        if failure is not None:
+            raise failure.error
         return sms.sid
 
     async def calls_to_since(self, to: str, since: datetime) -> list[CallSummary]:
@@ -250,6 +264,18 @@ class MockTelephony:
             self._lookup_failures -= 1
             raise TelephonyError("calls_to_since: the provider's API is down (injected)")
         return [_summary(c) for c in self.calls if c.to == to and c.date_created >= since]
+
+    async def texts_to_since(self, to: str, since: datetime) -> list[SentText]:
+        if since.tzinfo is None:
+            raise ValueError("since must be timezone-aware")
+        if self._lookup_failures:
+            self._lookup_failures -= 1
+            raise TelephonyError("texts_to_since: the provider's API is down (injected)")
+        return [
+            SentText(sid=m.sid, to=m.to, body=m.body, date_created=m.date_created)
+            for m in self.messages
+            if m.to == to and m.date_created >= since
+        ]
 
     async def call_status(self, sid: str) -> CallSummary:
         return _summary(self.call(sid))

@@ -33,6 +33,7 @@ __all__ = [
     "Fence",
     "PlacedCall",
     "RecordingAudio",
+    "SentText",
     "Telephony",
     "TelephonyError",
 ]
@@ -69,6 +70,16 @@ class CallSummary:
     date_created: datetime | None = None
     duration_s: int | None = None  # set once the call has ended
     answered_by: Answerer | None = None  # with answering-machine detection
+
+
+@attrs.frozen
+class SentText:
+    """One text message found while reconciling (was it sent before a crash?); UTC."""
+
+    sid: str
+    to: str
+    body: str
+    date_created: datetime | None = None
 
 
 class TelephonyError(Exception):
@@ -149,6 +160,11 @@ class Telephony(Protocol):
 
     async def calls_to_since(self, to: str, since: datetime) -> list[CallSummary]:
         """Calls to `to` created at or after `since` (aware datetime); used to reconcile."""
+        ...
+
+    async def texts_to_since(self, to: str, since: datetime) -> list[SentText]:
+        """Text messages sent to `to` created at or after `since` (aware datetime): did a
+        send whose answer was lost go out? Used to reconcile, as ``calls_to_since`` is."""
         ...
 
     async def call_status(self, sid: str) -> CallSummary:

@@ -34,6 +34,7 @@ from services.telephony.port import (
     Fence,
     PlacedCall,
     RecordingAudio,
+    SentText,
     TelephonyError,
 )
 from services.telephony.progress import answerer, progress
@@ -244,6 +245,30 @@ class TwilioTelephony:
             )
 
         return await self._run("calls_to_since", fetch, idempotent=True)
+
+    async def texts_to_since(self, to: str, since: datetime) -> list[SentText]:
+        if since.tzinfo is None:
+            raise ValueError("since must be timezone-aware")
+        cutoff = since.astimezone(UTC) - self.reconcile_skew
+        # A queued message has no DateSent yet: read the newest to the number and filter
+        # on their creation time here.
+
+        def fetch() -> list[SentText]:
+            found = []
+            for message in self._client.messages.list(to=to, limit=50):
+                created = _as_datetime(message.date_created)
+                if created is None or created >= cutoff:
+                    found.append(
+                        SentText(
+                            sid=str(message.sid),
+                            to=str(message.to),
+                            body=str(message.body or ""),
+                            date_created=created,
+                        )
+                    )
+            return found
+
+        return await self._run("texts_to_since", fetch, idempotent=True)
 
     async def call_status(self, sid: str) -> CallSummary:
         def fetch() -> CallSummary:

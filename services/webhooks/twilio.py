@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 from services.webhooks.relay import RelaySettings, relay_routes
 from services.webhooks.replies import Reply, WebhookReplies, delivery_key, earlier_reply, keep_reply
 from services.webhooks.signature import multi_params, validate_twilio_request
+from services.webhooks.texts import text_routes
 from services.webhooks.turns import APOLOGY, Turns
 from services.webhooks.twilio_events import call_sid, event_for
 from services.webhooks.twiml import empty_response, say_and_gather, say_and_hangup
@@ -151,6 +152,7 @@ def webhook_routes(
         Route(f"{WEBHOOK_PREFIX}/{name}", endpoint(name, turn), methods=["POST"])
         for name, (_, turn) in WEBHOOKS.items()
     ]
+    routes += text_routes(turns, auth_token, urls, replies)
     if relay is not None:
         routes += relay_routes(turns, auth_token, urls, relay, replies)
     return routes

@@ -40,6 +40,7 @@ CALLS_UPDATE = "calls.update"
 CALLS_FETCH = "calls.fetch"
 CALLS_LIST = "calls.list"
 MESSAGES_CREATE = "messages.create"
+MESSAGES_LIST = "messages.list"
 RECORDINGS_MEDIA = "recordings.media"
 
 
@@ -226,6 +227,28 @@ class StandInState:
         return message
 
 
+def one_page(
+    name: str, items: list[dict[str, Any]], request: Request, recorded: RecordedRequest
+) -> JSONResponse:
+    """A list resource's first (and only) page, newest first, in Twilio's envelope."""
+    items = items[::-1]
+    page_size = int(dict(recorded.query).get("PageSize", "50"))
+    uri = f"{recorded.path}?{request.url.query}"
+    return JSONResponse(
+        {
+            name: items[:page_size],
+            "first_page_uri": uri,
+            "next_page_uri": None,
+            "previous_page_uri": None,
+            "page": 0,
+            "page_size": page_size,
+            "start": 0,
+            "end": max(0, min(len(items), page_size) - 1),
+            "uri": uri,
+        }
+    )
+
+
 def twilio_error(status: int, code: int, message: str) -> JSONResponse:
     """An error body in Twilio's legacy shape, which the library turns into TwilioRestException."""
     body = {
@@ -328,22 +351,15 @@ def build_app(state: StandInState) -> Starlette:
             calls = [c for c in calls if c["status"] == query["Status"]]
         if "StartTime>" in query:  # the library's spelling of `StartTime>=`
             calls = [c for c in calls if _started_on_or_after(c, query["StartTime>"])]
-        calls.reverse()  # newest first, like Twilio
-        page_size = int(query.get("PageSize", "50"))
-        uri = f"{recorded.path}?{request.url.query}"
-        return JSONResponse(
-            {
-                "calls": calls[:page_size],
-                "first_page_uri": uri,
-                "next_page_uri": None,
-                "previous_page_uri": None,
-                "page": 0,
-                "page_size": page_size,
-                "start": 0,
-                "end": max(0, min(len(calls), page_size) - 1),
-                "uri": uri,
-            }
-        )
+        return one_page("calls", calls, request, recorded)
+
+    def list_messages(request: Request, recorded: RecordedRequest) -> JSONResponse:
+        query = dict(recorded.query)
+        with state.lock:
+            messages = [dict(m) for m in state.messages.values()]
+        if "To" in query:
+            messages = [m for m in messages if m["to"] == query["To"]]
+        return one_page("messages", messages, request, recorded)
 
     def create_message(request: Request, recorded: RecordedRequest) -> JSONResponse:
         if (refusal := invalid_to(recorded)) is not None:
@@ -369,6 +385,7 @@ def build_app(state: StandInState) -> Starlette:
             Route(
                 f"{API}/Messages.json", endpoint(MESSAGES_CREATE, create_message), methods=["POST"]
             ),
+            Route(f"{API}/Messages.json", endpoint(MESSAGES_LIST, list_messages), methods=["GET"]),
             Route(
                 f"{API}/Recordings/{{sid}}.mp3",
                 endpoint(RECORDINGS_MEDIA, recording_media),

@@ -1,0 +1,276 @@
+"""TextMessages, the concept: one text about a call, sent once, and the replies to it.
+
+Purpose: reach a user by text when a call could not, and let them answer with a word.
+Principle: ``notify(user, about, number, text)`` keeps one notice per ``about`` (a
+scheduled call); ``send(notice)`` texts it once, even across crashes (below); a reply
+from that number within a day is read by ``receive`` as a command (CALL, LATER, TYPE,
+STOP, START, HELP) for the notice's user; after STOP, nothing more is texted to the
+number until START.
+
+Sending once: ``send`` marks the notice SENDING before it asks the provider and SENT
+after. A run that dies between the two leaves it SENDING; a later ``send`` (the
+reconciler's, docs/invariants.md) asks the provider whether that text went out since,
+and sends it only if it did not. Numbers are kept encrypted, with keyed lookup hashes to
+find them (services/encryption); the text is encrypted too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal, TypedDict
+
+from conceptkit import Change, Concept, Doc, Len, action, fail, query
+from services.telephony import TelephonyError, normalize_e164
+
+from .commands import Command, command_of
+
+LOOKUP_PURPOSE = "phone"  # the lookup keys' HMAC label (services.encryption.keys.PHONE)
+FIELD_NUMBER = "TextMessages.to"
+FIELD_TEXT = "TextMessages.text"
+#: A reply is read as answering the newest notice to its number sent this long before.
+REPLY_WINDOW = dt.timedelta(hours=24)
+#: A SENDING notice this old may be a run that died: a later send asks the provider.
+UNSURE_AFTER = dt.timedelta(minutes=2)
+#: A notice not sent by then is not worth sending ("We couldn't reach you today").
+TOO_LATE = dt.timedelta(hours=12)
+#: Replies are remembered this long, so a delivery repeated by the provider acts once.
+INBOX_DAYS = 30
+
+PENDING, SENDING, SENT, NOT_SENT = "PENDING", "SENDING", "SENT", "NOT_SENT"
+Status = Literal["PENDING", "SENDING", "SENT", "NOT_SENT"]
+NoticeText = Annotated[str, Len(1, 480), Doc("the text message (at most three SMS segments)")]
+ReplyText = Annotated[str, Len(0, 1600), Doc("the reply's text, as the provider gave it")]
+MessageId = Annotated[str, Len(1, 100), Doc("the provider's id of the inbound message")]
+
+
+class Notice(TypedDict):
+    notice: str
+    status: Status
+    reason: str | None
+
+
+class Received(TypedDict):
+    command: Command
+    user: str | None  # the user of the newest notice to that number in REPLY_WINDOW
+    about: str | None  # what that notice was about
+    duplicate: bool  # a delivery of a message already received: nothing more to do
+
+
+class TextMessages(Concept):
+    """One text about a call, sent once; the replies to it, read as commands; STOP honoured.
+
+    Principle: after ``notify("u1", "call-7", "+15551230000", "We couldn't reach you...")``
+    and ``send``, the number has that text, once; a reply "call" from it is
+    ``receive(...) -> {command: "call", user: "u1"}``; after a reply "STOP", a new
+    ``notify`` for that number is NOT_SENT, until "START".
+    """
+
+    uses = ("clock", "encryption", "telephony")
+
+    async def setup(self) -> None:
+        notices = self.collection("notices")
+        await notices.create_index("about", unique=True)
+        await notices.create_index([("numberKey", 1), ("createdAt", -1)])
+        await notices.create_index([("status", 1), ("createdAt", 1)])
+        await notices.create_index("user")
+        await self.collection("inbox").create_index("expiresAt", expireAfterSeconds=0)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _now(self) -> dt.datetime:
+        return self.services["clock"].now()
+
+    def _keys(self, number: str) -> list[str]:
+        return self.services["encryption"].lookup_keys(number, purpose=LOOKUP_PURPOSE)
+
+    def _open(self, doc: dict[str, Any], field: str, name: str) -> str:
+        return self.services["encryption"].decrypt(doc[name], user=doc["user"], field=field)
+
+    async def _stopped(self, number: str) -> bool:
+        return (
+            await self.collection("stops").find_one({"_id": {"$in": self._keys(number)}})
+            is not None
+        )
+
+    @staticmethod
+    def _view(doc: dict[str, Any]) -> Notice:
+        return {"notice": doc["_id"], "status": doc["status"], "reason": doc.get("reason")}
+
+    # -- sending ---------------------------------------------------------------------
+
+    @action(private=("phoneNumber", "text"))
+    async def notify(
+        self, user: str, about: Annotated[str, Len(1, 200)], phoneNumber: str, text: NoticeText
+    ) -> Notice:
+        """Keep one notice about ``about`` for the user's number: PENDING, to be sent, or
+        NOT_SENT if the number replied STOP. A second notice about the same thing is refused."""
+        try:
+            number = normalize_e164(phoneNumber)
+        except ValueError as exc:
+            return fail(str(exc), "invalid")
+        enc = self.services["encryption"]
+        stopped = await self._stopped(number)
+        doc = {
+            "_id": self.new_id(),
+            "about": about,
+            "user": user,
+            "to": enc.encrypt(number, user=user, field=FIELD_NUMBER),
+            "numberKey": self._keys(number)[0],
+            "text": enc.encrypt(text, user=user, field=FIELD_TEXT),
+            "status": NOT_SENT if stopped else PENDING,
+            "reason": "the number replied STOP" if stopped else None,
+            "createdAt": self._now(),
+            "version": 0,
+        }
+        made = await self.store("notices").create(doc, dict(self._view(doc)))
+        return fail("a notice about that was already made") if made is None else made
+
+    @action(retry=False)  # the text goes out between its two writes
+    async def send(self, notice: str) -> Notice:
+        """Text the notice, once: PENDING (or SENDING left by a run that died, once the
+        provider shows it did not go out) -> SENDING -> SENT, or NOT_SENT when the provider
+        refuses it, the number replied STOP, or it is too late to matter."""
+        notices = self.store("notices")
+        done = await notices.recorded({"_id": notice})
+        if done is not None:
+            return done  # a replay: what this send returned
+        doc = await notices.collection.find_one({"_id": notice})
+        if doc is None:
+            return fail("no such notice", "not_found")
+        if doc["status"] in (SENT, NOT_SENT):
+            return self._view(doc)
+        now = self._now()
+        if doc["status"] == SENDING and now - doc["sendingAt"] < UNSURE_AFTER:
+            return fail("the notice is being sent", "conflict")
+        number = self._open(doc, FIELD_NUMBER, "to")
+        text = self._open(doc, FIELD_TEXT, "text")
+        if doc["status"] == SENDING:  # a run died mid-send: did its text go out?
+            try:
+                sent = await self.services["telephony"].texts_to_since(number, doc["sendingAt"])
+            except Exception:
+                return fail("the provider cannot say yet whether it was sent", "unavailable")
+            match = next((t for t in sent if t.body == text), None)
+            if match is not None:
+                return await self._settle(notice, SENT, sid=match.sid)
+        if now - doc["createdAt"] > TOO_LATE:
+            return await self._settle(notice, NOT_SENT, reason="too late to be of use")
+        if await self._stopped(number):
+            return await self._settle(notice, NOT_SENT, reason="the number replied STOP")
+        # The claim is not this action's effect (its mark goes on the outcome): a run that
+        # dies after it leaves SENDING, which the next send reads as "ask the provider".
+        claimed = await notices.collection.update_one(
+            {"_id": notice, "version": doc["version"]},
+            {"$set": {"status": SENDING, "sendingAt": now}, "$inc": {"version": 1}},
+        )
+        if claimed.matched_count == 0:
+            return fail("the notice is being sent", "conflict")
+        try:
+            sid = await self.services["telephony"].send_sms(to=number, body=text, user=doc["user"])
+        except TelephonyError as exc:  # the provider did not send it
+            return await self._settle(notice, NOT_SENT, reason=exc.message[:300])
+        except Exception:  # unknown: it may have gone; the reconciler asks the provider
+            return fail("the provider's answer was lost; it is checked later", "unavailable")
+        return await self._settle(notice, SENT, sid=sid)
+
+    async def _settle(self, notice: str, status: str, **fields: Any) -> Notice:
+        """Record how the notice ended, with this action's mark (a replay returns it)."""
+
+        def decide(current: dict[str, Any]) -> Change | dict[str, Any]:
+            if current["status"] in (SENT, NOT_SENT):
+                return self._view(current)
+            done = {**fields, "status": status, "settledAt": self._now()}
+            return Change(dict(self._view({**current, **done})), set=done)
+
+        return await self.store("notices").change(
+            {"_id": notice}, decide, missing=fail("no such notice", "not_found")
+        )
+
+    # -- replies -----------------------------------------------------------------------
+
+    @action(private=("phoneNumber", "text"))
+    async def receive(self, messageId: MessageId, phoneNumber: str, text: ReplyText) -> Received:
+        """Read a text from ``phoneNumber`` as a command for the user last notified there
+        (within REPLY_WINDOW). STOP keeps the number from any more notices; START lifts it.
+        A message received before (the same id) is a duplicate and does nothing again."""
+        try:
+            number = normalize_e164(phoneNumber)
+        except ValueError as exc:
+            return fail(str(exc), "invalid")
+        command = command_of(text)
+        keys = self._keys(number)
+        now = self._now()
+        # the opt-out first and idempotent, so a run that dies after it is only repeated
+        if command == "stop":
+            await self.collection("stops").update_one(
+                {"_id": {"$in": keys}},
+                {"$setOnInsert": {"_id": keys[0], "stoppedAt": now}},
+                upsert=True,
+            )
+        elif command == "start":
+            await self.collection("stops").delete_many({"_id": {"$in": keys}})
+        latest = await self.collection("notices").find_one(
+            {"numberKey": {"$in": keys}, "createdAt": {"$gte": now - REPLY_WINDOW}},
+            sort=[("createdAt", -1)],
+        )
+        out: Received = {
+            "command": command,
+            "user": latest["user"] if latest else None,
+            "about": latest["about"] if latest else None,
+            "duplicate": False,
+        }
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(
+            days=INBOX_DAYS
+        )  # the TTL runs on real time
+        entry = {
+            "_id": messageId,
+            "user": out["user"],
+            "command": command,
+            "receivedAt": now,
+            "expiresAt": expires,
+        }
+        made = await self.store("inbox").create(entry, dict(out))
+        return {**out, "duplicate": True} if made is None else made
+
+    # -- forgetting --------------------------------------------------------------------
+
+    @action
+    async def forgetUser(self, user: str) -> dict[str, Any]:
+        """Delete the user's notices and replies. A number's STOP stays: it is the number's
+        owner's choice, kept as a keyed hash only, and carriers require it be honoured."""
+        await self.collection("notices").delete_many({"user": user})
+        await self.collection("inbox").delete_many({"user": user})
+        return {}
+
+    # -- queries -----------------------------------------------------------------------
+
+    @query
+    async def _unsettled(self, before: dt.datetime) -> list[dict[str, Any]]:
+        """Internal (reconciler): notices still PENDING or SENDING, made before ``before``."""
+        cursor = self.collection("notices").find(
+            {"status": {"$in": [PENDING, SENDING]}, "createdAt": {"$lt": before}},
+            {"_id": 1, "user": 1},
+        )
+        return [{"notice": d["_id"], "user": d["user"]} async for d in cursor.limit(100)]
+
+    @query
+    async def _notices(self, user: str) -> list[dict[str, Any]]:
+        """The user's notices, newest first: what was texted about which call, and whether it went."""
+        cursor = self.collection("notices").find({"user": user}).sort("createdAt", -1)
+        return [
+            {
+                **self._view(d),
+                "about": d["about"],
+                "createdAt": d["createdAt"],
+                "sentAt": d.get("settledAt") if d["status"] == SENT else None,
+            }
+            async for d in cursor.limit(60)
+        ]
+
+    @query(private=("phoneNumber",))
+    async def _isStopped(self, phoneNumber: str) -> list[dict[str, Any]]:
+        """Exactly one row: whether the number replied STOP (and not START since)."""
+        try:
+            number = normalize_e164(phoneNumber)
+        except ValueError:
+            return [{"stopped": False}]
+        return [{"stopped": await self._stopped(number)}]

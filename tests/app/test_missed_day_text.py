@@ -1,0 +1,273 @@
+"""After a missed day: one text, and the replies to it (CALL, LATER, TYPE, STOP, START, HELP),
+through the signed inbound webhook, with the worker placing the calls a reply asks for."""
+
+from __future__ import annotations
+
+import datetime as dt
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from services.devtools.callees import NoAnswerCallee
+from services.telephony import TelephonyError
+from syncs.texts import HELP_TEXT, MISSED_DAY_TEXT, NO_NOTICE_TEXT
+from tests.app.conftest import BASE, Service, next_number
+
+UTC = dt.UTC
+
+
+def new_york(day: int, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime(2026, 12, day, hour, minute, tzinfo=UTC) + dt.timedelta(hours=5)
+
+
+def texts_to(service: Service, phone: str) -> list[str]:
+    return [m.body for m in service.telephony.messages if m.to == phone]
+
+
+async def miss_the_day(service: Service, *, retries: int = 2, number: str | None = None):
+    """A user whose evening call rings out ``retries`` times; returns (token, phone)."""
+    service.clock.set(new_york(1, 19, 59))
+    phone = number or next_number()
+    token = await service.sign_up(phone=phone, maxRetries=retries)
+    await service.api("Schedule/setDaily", {"timezone": "America/New_York", "time": "20:00"}, token)
+    await service.worker.plan_due()
+    service.clock.advance(minutes=1)
+    for _ in range(retries):
+        (placed,) = await service.dial_due()
+        await service.play(placed, NoAnswerCallee())
+    await service.engine.settle()
+    return token, phone
+
+
+_ids = iter(range(1, 10**9))
+
+
+async def reply(service: Service, phone: str, body: str, *, sid: str | None = None, **extra):
+    params = {
+        "From": phone,
+        "To": "+15005550006",
+        "Body": body,
+        "MessageSid": sid or f"SM{next(_ids):032d}",
+        **extra,
+    }
+    return await service.webhook("sms", params)
+
+
+def message_of(response) -> str | None:
+    """The text of the TwiML reply's <Message>, or None for an empty <Response/>."""
+    assert response.status_code == 200, response.text
+    root = ET.fromstring(response.text)
+    assert root.tag == "Response"
+    found = root.find("Message")
+    return None if found is None else found.text
+
+
+# -- the text --------------------------------------------------------------------------------
+
+
+async def test_the_last_failed_attempt_of_the_day_sends_one_text(service: Service):
+    token, phone = await miss_the_day(service, retries=2)
+    codes = 1  # the verification code
+    assert texts_to(service, phone)[codes:] == [MISSED_DAY_TEXT]
+    (notice,) = await notices_of(service, token)
+    assert notice["status"] == "SENT"
+
+
+async def user_of(service: Service, token: str) -> str:
+    (row,) = await service.engine.query("Accounts", "_userForToken", {"token": token})
+    return row["user"]
+
+
+async def notices_of(service: Service, token: str) -> list[dict]:
+    return await service.engine.query(
+        "TextMessages", "_notices", {"user": await user_of(service, token)}
+    )
+
+
+async def test_an_attempt_with_retries_left_sends_no_text(service: Service):
+    service.clock.set(new_york(1, 19, 59))
+    token = await service.sign_up(maxRetries=3)
+    await service.api("Schedule/setDaily", {"timezone": "America/New_York", "time": "20:00"}, token)
+    await service.worker.plan_due()
+    service.clock.advance(minutes=1)
+    (placed,) = await service.dial_due()
+    await service.play(placed, NoAnswerCallee())
+    assert [m for m in service.telephony.messages if m.body == MISSED_DAY_TEXT] == []
+
+
+async def test_a_call_asked_for_that_fails_sends_no_text(service: Service):
+    token = await service.sign_up(maxRetries=1)
+    await service.call_now(token)
+    (placed,) = await service.dial_due()
+    await service.play(placed, NoAnswerCallee())
+    await service.engine.settle()
+    assert [m for m in service.telephony.messages if m.body == MISSED_DAY_TEXT] == []
+
+
+async def test_a_number_that_replied_stop_gets_no_text_until_start(service: Service):
+    phone = next_number()
+    assert message_of(await reply(service, phone, "STOP")) is None  # the provider confirms it
+    token, _ = await miss_the_day(service, number=phone)
+    assert MISSED_DAY_TEXT not in texts_to(service, phone)
+    (notice,) = await notices_of(service, token)
+    assert notice["status"] == "NOT_SENT" and "STOP" in notice["reason"]
+    assert message_of(await reply(service, phone, "start")) is None
+    service.clock.advance(days=1)
+    await service.worker.plan_due()
+    service.clock.advance(minutes=1)
+    for _ in range(2):
+        (placed,) = await service.dial_due()
+        await service.play(placed, NoAnswerCallee())
+    await service.engine.settle()
+    assert texts_to(service, phone).count(MISSED_DAY_TEXT) == 1
+
+
+async def test_the_provider_refusing_the_text_is_recorded_not_retried(service: Service):
+    phone = next_number()
+    token = await service.sign_up(phone=phone, maxRetries=1)
+    service.telephony.fail_next_text(TelephonyError("unreachable destination", code=21612))
+    service.clock.set(new_york(1, 19, 59))
+    await service.api("Schedule/setDaily", {"timezone": "America/New_York", "time": "20:00"}, token)
+    await service.worker.plan_due()
+    service.clock.advance(minutes=1)
+    (placed,) = await service.dial_due()
+    await service.play(placed, NoAnswerCallee())
+    await service.engine.settle()
+    (notice,) = await notices_of(service, token)
+    assert notice["status"] == "NOT_SENT" and "unreachable" in notice["reason"]
+    service.clock.advance(minutes=30)
+    await service.worker.reconcile()
+    assert MISSED_DAY_TEXT not in texts_to(service, phone)
+
+
+@pytest.mark.parametrize("went_out", [True, False])
+async def test_a_send_whose_answer_was_lost_is_settled_by_the_reconciler_once(
+    service: Service, went_out: bool
+):
+    phone = next_number()
+    token = await service.sign_up(phone=phone, maxRetries=1)
+    service.clock.set(new_york(1, 19, 59))
+    await service.api("Schedule/setDaily", {"timezone": "America/New_York", "time": "20:00"}, token)
+    await service.worker.plan_due()
+    service.clock.advance(minutes=1)
+    (placed,) = await service.dial_due()
+    service.telephony.fail_next_text(ConnectionError("reset by peer"), still_sent=went_out)
+    await service.play(placed, NoAnswerCallee())
+    await service.engine.settle()
+    (notice,) = await notices_of(service, token)
+    assert notice["status"] == "SENDING"
+    assert texts_to(service, phone).count(MISSED_DAY_TEXT) == int(went_out)
+    service.clock.advance(minutes=10)
+    await service.worker.reconcile()
+    await service.engine.settle()
+    (notice,) = await notices_of(service, token)
+    assert notice["status"] == "SENT"
+    assert texts_to(service, phone).count(MISSED_DAY_TEXT) == 1, "sent once, whichever way"
+    await service.worker.reconcile()
+    assert texts_to(service, phone).count(MISSED_DAY_TEXT) == 1
+
+
+# -- the replies -----------------------------------------------------------------------------
+
+
+async def test_call_replied_to_the_text_places_a_call_now(service: Service):
+    token, phone = await miss_the_day(service)
+    assert message_of(await reply(service, phone, "Call me please")) == "Calling you now."
+    (placed,) = await service.dial_due()
+    assert placed.to == phone
+    (call,) = [c for c in await service.api("CallScheduler/_upcoming", {}, token)]
+    assert call["origin"] == "now"
+
+
+async def test_later_replied_to_the_text_calls_in_ten_minutes(service: Service):
+    _, phone = await miss_the_day(service)
+    assert message_of(await reply(service, phone, "later")) == "We'll call you in 10 minutes."
+    assert await service.dial_due() == []
+    service.clock.advance(minutes=10)
+    (placed,) = await service.dial_due()
+    assert placed.to == phone
+
+
+async def test_type_replied_to_the_text_gets_a_link_to_write(service: Service):
+    _, phone = await miss_the_day(service)
+    text = message_of(await reply(service, phone, "TYPE"))
+    assert text.endswith(f"{BASE}/today#write")
+    assert await service.dial_due() == []
+
+
+@pytest.mark.parametrize("body", ["help", "what is this?", "", "🙂"])
+async def test_anything_else_gets_the_help_and_changes_nothing(service: Service, body: str):
+    _, phone = await miss_the_day(service)
+    before = await service.concept_state()
+    assert message_of(await reply(service, phone, body)) == HELP_TEXT
+    after = await service.concept_state()
+    assert {k: v for k, v in after.items() if k != "TextMessages_inbox"} == {
+        k: v for k, v in before.items() if k != "TextMessages_inbox"
+    }
+
+
+async def test_a_reply_from_a_number_not_texted_today_acts_for_no_one(service: Service):
+    token = await service.sign_up()
+    assert message_of(await reply(service, next_number(), "CALL")) == NO_NOTICE_TEXT
+    assert await service.dial_due() == []
+    assert await service.api("CallScheduler/_upcoming", {}, token) == []
+
+
+async def test_a_reply_a_day_later_acts_for_no_one(service: Service):
+    _, phone = await miss_the_day(service)
+    service.clock.advance(hours=25)
+    assert message_of(await reply(service, phone, "CALL")) == NO_NOTICE_TEXT
+    assert await service.dial_due() == []
+
+
+async def test_a_message_delivered_twice_calls_once(service: Service):
+    _, phone = await miss_the_day(service)
+    first = await reply(service, phone, "CALL", sid="SM" + "7" * 32)
+    again = await reply(service, phone, "CALL", sid="SM" + "7" * 32)
+    assert message_of(first) == "Calling you now."
+    assert message_of(again) is None
+    assert len(await service.dial_due()) == 1
+
+
+async def test_call_replied_while_a_call_is_on_its_way_is_refused_in_words(service: Service):
+    _, phone = await miss_the_day(service)
+    assert message_of(await reply(service, phone, "CALL")) == "Calling you now."
+    assert message_of(await reply(service, phone, "call")) == "Calling you now."  # the same one
+    assert len(await service.dial_due()) == 1
+    refused = message_of(await reply(service, phone, "CALL"))  # it is ringing now
+    assert refused == "We can't call you now: a call to you is already under way."
+    assert await service.dial_due() == []
+
+
+async def test_deleting_the_account_forgets_its_texts(service: Service):
+    token, phone = await miss_the_day(service)
+    user = await user_of(service, token)
+    await service.api("Account/delete", {"password": "correct horse battery"}, token)
+    notices = await service.engine.db["TextMessages_notices"].count_documents({"user": user})
+    assert notices == 0
+    assert message_of(await reply(service, phone, "CALL")) == NO_NOTICE_TEXT
+
+
+# -- the edge --------------------------------------------------------------------------------
+
+
+async def test_an_unsigned_or_forged_text_is_refused_and_changes_nothing(service: Service):
+    _, phone = await miss_the_day(service)
+    before = await service.concept_state()
+    params = {"From": phone, "Body": "CALL", "MessageSid": "SM" + "1" * 32}
+    unsigned = await service.http.post("/webhooks/twilio/sms", data=params)
+    forged = await service.http.post(
+        "/webhooks/twilio/sms", data=params, headers={"X-Twilio-Signature": "bm90IGl0"}
+    )
+    assert unsigned.status_code == forged.status_code == 403
+    assert await service.concept_state() == before
+    assert await service.dial_due() == []
+
+
+async def test_a_signed_form_that_is_no_message_gets_400(service: Service):
+    r = await service.webhook("sms", {"Body": "CALL"})
+    assert r.status_code == 400 and "MessageSid" in r.text
+
+
+async def test_a_sender_that_is_no_phone_number_gets_an_empty_reply(service: Service):
+    assert message_of(await reply(service, "TWILIO", "hello")) is None
