@@ -24,6 +24,7 @@ const state = {
   wasListening: false,
   running: false,
   generation: 0, // bumped on each (re)start, so only the newest polling loop runs
+  replyTo: null, // the sid of the newest text the service sent (a reply goes to it)
 };
 
 class Unauthorized extends Error {}
@@ -142,7 +143,12 @@ function renderInbox() {
       const when = document.createElement("time");
       when.dateTime = sms.createdAt;
       when.textContent = time(sms.createdAt);
-      meta.append(when, ` · to ${sms.to}`);
+      if (sms.direction === "inbound") {
+        item.className = "mine";
+        meta.append(when, ` · you replied from ${sms.from}`);
+      } else {
+        meta.append(when, sms.direction === "reply" ? ` · the service answered ${sms.to}` : ` · to ${sms.to}`);
+      }
       const body = document.createElement("p");
       body.className = "body";
       body.textContent = sms.body;
@@ -172,6 +178,9 @@ function renderInbox() {
     }),
   );
   $("no-messages").hidden = inbox.messages.length > 0;
+  // replies go to the newest text the service sent (never to one of your own)
+  state.replyTo = inbox.messages.find((sms) => sms.direction !== "inbound")?.sid ?? null;
+  $("text-reply").hidden = state.replyTo === null;
 
   const calls = $("calls");
   calls.replaceChildren(
@@ -416,6 +425,22 @@ function wire() {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       $("reply").requestSubmit();
+    }
+  });
+  $("text-reply").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = $("text-reply-text");
+    const text = input.value.trim();
+    if (!text || !state.replyTo) return;
+    $("text-send").disabled = true;
+    try {
+      await request("POST", `/messages/${state.replyTo}/reply`, { text });
+      input.value = "";
+      await refresh();
+    } catch (error) {
+      showError(error.message);
+    } finally {
+      $("text-send").disabled = false;
     }
   });
   $("done").addEventListener("click", () => {

@@ -56,6 +56,7 @@ from services.devtools.simulator_calls import (
 )
 from services.devtools.simulator_ownership import INDEX, owner_of
 from services.devtools.simulator_page import MAX_SPOKEN_CHARS, SimulatorPage
+from services.devtools.simulator_texts import SimulatorTexts
 from syncs import queries
 
 __all__ = [
@@ -72,7 +73,7 @@ __all__ = [
 log = logging.getLogger("services.devtools.phone_simulator")
 
 
-class PhoneSimulator(SimulatorPage):
+class PhoneSimulator(SimulatorPage, SimulatorTexts):
     """Plays the calls recorded by `SimulatorBridge`, driven by the simulator page.
 
     * A new call starts playing (initiated, ringing) once the worker has attached its
@@ -82,6 +83,8 @@ class PhoneSimulator(SimulatorPage):
     * `listen_timeout_s` is how long a listen waits for typed input before it counts
       as silence (Twilio waits the Gather's `timeout`, 6 s, too short to type).
     * `http` / `transport`: how webhooks reach the server (default: real HTTP).
+    * `text_url`: the server's inbound text webhook, where a reply to a text goes
+      (services/devtools/simulator_texts.py).
 
     Several server processes may share the database: one claims each call (its
     `owner`), heartbeats it, and a call whose owner stopped heartbeating rings again
@@ -94,6 +97,7 @@ class PhoneSimulator(SimulatorPage):
         db: Any,
         *,
         auth_token: str,
+        text_url: str | None = None,
         http: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         ring_timeout_s: float | None = None,
@@ -108,6 +112,7 @@ class PhoneSimulator(SimulatorPage):
         self.engine = engine
         self.events = db[COLLECTION]
         self.auth_token = auth_token
+        self.text_url = text_url
         self.ring_timeout_s = ring_timeout_s
         self.listen_timeout_s = listen_timeout_s
         self.attach_grace_s = attach_grace_s

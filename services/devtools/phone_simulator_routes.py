@@ -14,6 +14,7 @@ call is "no such call" (404). Errors have the API's shape: ``{"error": ...}``.
     POST /simulator/api/calls/{sid}/key          {"key": "1"} (0-9, * or #)
     POST /simulator/api/calls/{sid}/silence
     POST /simulator/api/calls/{sid}/hangup
+    POST /simulator/api/messages/{sid}/reply     {"text": "CALL"} (as the phone texted)
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ from services.devtools.phone_simulator import (
     PhoneSimulator,
     SimulatorError,
 )
+from services.devtools.simulator_texts import MAX_REPLY_CHARS
 from services.telephony.mock import MockTelephony
+from services.webhooks.texts import TEXT_WEBHOOK
+from services.webhooks.urls import WebhookUrls
 from syncs import queries
 
 __all__ = ["PAGE_DIR", "install_simulator", "phone_simulator_for", "simulator_routes"]
@@ -48,6 +52,7 @@ PAGE_FILES = {
     "simulator.css": "text/css; charset=utf-8",
 }
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+MESSAGE_SID = re.compile(r"^SM[0-9a-fA-F]{32}$")
 PAGE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Content-Type-Options": "nosniff",
@@ -67,7 +72,10 @@ def phone_simulator_for(engine: Any, db: Any, config: Any, **options: Any) -> Ph
     """The simulator of a mock-mode server: webhooks signed as the server expects them."""
     if not config.use_mocks:
         raise ValueError("the phone simulator exists only with USE_MOCKS=true")
-    return PhoneSimulator(engine, db, auth_token=webhook_auth_token(config), **options)
+    text_url = WebhookUrls(config.public_base_url).url(TEXT_WEBHOOK)
+    return PhoneSimulator(
+        engine, db, auth_token=webhook_auth_token(config), text_url=text_url, **options
+    )
 
 
 def install_simulator(
@@ -161,6 +169,14 @@ def simulator_routes(simulator: PhoneSimulator) -> list[Route]:
             return JSON(await simulator.silence(user, sid))
         return JSON(await simulator.hang_up(user, sid))
 
+    async def reply(request: Request) -> Response:
+        user = await user_of(request)
+        sid = request.path_params["sid"]
+        if not MESSAGE_SID.match(sid):
+            raise SimulatorError(404, "no such text message")
+        text = written_text(await read_json_object(request))
+        return JSON(await simulator.reply(user, sid, text))
+
     def page(name: str) -> Handler:
         async def serve(_: Request) -> Response:
             path = PAGE_DIR / name
@@ -178,11 +194,12 @@ def simulator_routes(simulator: PhoneSimulator) -> list[Route]:
         Route("/simulator/api/inbox", api(inbox), methods=["GET"]),
         Route("/simulator/api/calls/{sid}", api(call), methods=["GET"]),
         Route("/simulator/api/calls/{sid}/{action}", api(act), methods=["POST"]),
+        Route("/simulator/api/messages/{sid}/reply", api(reply), methods=["POST"]),
     ]
 
 
-def spoken_text(body: dict[str, Any]) -> str:
-    """The `text` of a say request: a non-blank string of at most MAX_SPOKEN_CHARS."""
+def spoken_text(body: dict[str, Any], limit: int = MAX_SPOKEN_CHARS) -> str:
+    """The `text` of a say request: a non-blank string of at most ``limit`` characters."""
 
     def invalid(msg: str, kind: str) -> ApiError:
         return ApiError(
@@ -196,10 +213,18 @@ def spoken_text(body: dict[str, Any]) -> str:
         raise invalid("must be a string", "type_error")
     text = " ".join(text.split())
     if not text:
-        raise invalid("say something, or use /silence", "value_error")
-    if len(text) > MAX_SPOKEN_CHARS:
-        raise invalid(f"at most {MAX_SPOKEN_CHARS} characters", "value_error")
+        raise invalid(
+            "write something" if limit == MAX_REPLY_CHARS else "say something, or use /silence",
+            "value_error",
+        )
+    if len(text) > limit:
+        raise invalid(f"at most {limit} characters", "value_error")
     return text
+
+
+def written_text(body: dict[str, Any]) -> str:
+    """The `text` of a reply to a text message: non-blank, at most MAX_REPLY_CHARS."""
+    return spoken_text(body, MAX_REPLY_CHARS)
 
 
 def pressed_key(body: dict[str, Any]) -> str:

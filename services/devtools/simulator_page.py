@@ -228,5 +228,7 @@ class SimulatorPage:
             "from": doc["from"],
             "body": body,
             "code": code.group(0) if code else None,
+            # outbound (the service's), inbound (the user's reply) or reply (the service's answer)
+            "direction": doc.get("direction", "outbound"),
             "createdAt": aware(doc["createdAt"]),
         }

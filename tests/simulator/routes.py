@@ -1,4 +1,4 @@
-"""The simulator routes that name a call, for walks that must cover every one of them."""
+"""The simulator routes that name a call or a text, for walks that must cover every one."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def mounted_call_routes(routes: list[Any]) -> set[tuple[str, str, str | None]]:
     return {
         (method, route.path, action)
         for route in routes
-        if "{sid}" in route.path
+        if route.path.startswith("/simulator/api/calls/{sid}")
         for method in route.methods - {"HEAD"}
         for action in (ACTIONS if "{action}" in route.path else [None])
     }
@@ -38,4 +38,21 @@ def cross_requests(sid: str) -> list[tuple[str, str, Any]]:
             {"text": INTRUDER_WORDS, "key": "9"} if method == "POST" else None,
         )
         for method, path, action in CALL_ROUTES
+    ]
+
+
+#: (method, path) of every route naming a text message.
+MESSAGE_ROUTES = [("POST", "/simulator/api/messages/{sid}/reply")]
+
+
+def mounted_routes_with_a_sid(routes: list[Any]) -> set[str]:
+    """Every mounted path that names a call or a text, to check no walk misses one."""
+    return {route.path for route in routes if "{sid}" in route.path}
+
+
+def cross_message_requests(sid: str) -> list[tuple[str, str, Any]]:
+    """Each of MESSAGE_ROUTES for text ``sid``, with a valid body."""
+    return [
+        (method, path.removeprefix("/simulator/api/").format(sid=sid), {"text": "STOP"})
+        for method, path in MESSAGE_ROUTES
     ]

@@ -18,7 +18,14 @@ from services.devtools.phone_simulator import COLLECTION
 from services.devtools.phone_simulator_routes import simulator_routes
 from services.telephony import PlacedCall
 from services.telephony.mock import MockTelephony
-from tests.simulator.routes import CALL_ROUTES, cross_requests, mounted_call_routes
+from tests.simulator.routes import (
+    CALL_ROUTES,
+    MESSAGE_ROUTES,
+    cross_message_requests,
+    cross_requests,
+    mounted_call_routes,
+    mounted_routes_with_a_sid,
+)
 from tests.simulator.world import World, running_world, until
 
 ADA = "+14155552671"
@@ -97,6 +104,24 @@ async def test_a_number_in_your_profile_shows_you_none_of_its_owners_codes(world
     assert bob_sms["sid"] not in [m["sid"] for m in inbox["messages"]]
     assert all(bob_sms["code"] not in m["body"] for m in inbox["messages"])
     assert (await world.sim("GET", "inbox", bob))["messages"] == bobs["messages"]
+
+
+async def test_every_text_route_refuses_another_users_text(world: World):
+    """The walk over the routes naming a text: Ada, who typed Bob's number into her
+    profile, cannot reply to the code sent for Bob, as Bob or at all."""
+    paths = {p for _, p, _ in CALL_ROUTES} | {p for _, p in MESSAGE_ROUTES}
+    assert mounted_routes_with_a_sid(simulator_routes(world.simulator)) == paths
+    ada, bob = await ada_takes_bobs_number(world)
+    (bob_sms,) = (await world.sim("GET", "inbox", bob))["messages"]
+    before = await world.sim("GET", "inbox", bob)
+    for method, path, body in cross_message_requests(bob_sms["sid"]):
+        reply = await world.sim(method, path, ada, body, expect=404)
+        assert reply["error"] == "no such text message", (path, reply)
+    assert await world.sim("GET", "inbox", bob) == before, "a refused reply changed nothing"
+    ada_inbox = await world.sim("GET", "inbox", ada)
+    assert bob_sms["sid"] not in [m["sid"] for m in ada_inbox["messages"]]
+    for method, path, body in cross_message_requests(bob_sms["sid"]):  # Bob may
+        await world.sim(method, path, bob, body)
 
 
 async def test_you_cannot_see_decline_or_answer_a_call_to_a_number_you_typed_in(
