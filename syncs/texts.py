@@ -201,7 +201,7 @@ RepliedType = Sync(
     doc="TYPE: a link to today's page, where the prompts can be answered by typing",
     when=[RECEIVED, _replied("type")],
     where=[KNOWN],
-    then=[_reply(TYPE_TEXT, link="/today#write")],
+    then=[_reply(TYPE_TEXT, link="/today#type")],
 )
 
 RepliedWithoutNotice = Sync(

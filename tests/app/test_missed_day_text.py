@@ -191,7 +191,7 @@ async def test_later_replied_to_the_text_calls_in_ten_minutes(service: Service):
 async def test_type_replied_to_the_text_gets_a_link_to_write(service: Service):
     _, phone = await miss_the_day(service)
     text = message_of(await reply(service, phone, "TYPE"))
-    assert text.endswith(f"{BASE}/today#write")
+    assert text.endswith(f"{BASE}/today#type")
     assert await service.dial_due() == []
 
 
