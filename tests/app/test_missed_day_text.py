@@ -7,6 +7,8 @@ import datetime as dt
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from services.devtools.callees import NoAnswerCallee
 from services.telephony import TelephonyError
@@ -271,3 +273,33 @@ async def test_a_signed_form_that_is_no_message_gets_400(service: Service):
 
 async def test_a_sender_that_is_no_phone_number_gets_an_empty_reply(service: Service):
     assert message_of(await reply(service, "TWILIO", "hello")) is None
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    sender=st.one_of(st.text(max_size=30), st.from_regex(r"\+1415555\d{4}", fullmatch=True)),
+    body=st.text(max_size=300),
+    sid=st.text(max_size=120),
+)
+async def test_any_signed_text_gets_a_reply_or_a_4xx_and_changes_nothing_but_replies(
+    service: Service, sender: str, body: str, sid: str
+):
+    """Whatever the form says: a TwiML reply (possibly empty) or a precise 400, never a 500,
+    and nothing changes outside the texts' own records (its inbox, a STOP)."""
+    before = await service.concept_state()
+    params = {"From": sender, "Body": body, "MessageSid": sid}
+    r = await service.webhook("sms", params)
+    assert r.status_code in (200, 400), r.text
+    if r.status_code == 400:
+        assert "MessageSid" in r.text
+    else:
+        message_of(r)
+    after = await service.concept_state()
+    kept = ("TextMessages_inbox", "TextMessages_stops", "webhook_replies")
+    assert {k: v for k, v in after.items() if k not in kept} == {
+        k: v for k, v in before.items() if k not in kept
+    }
