@@ -191,7 +191,8 @@ class TextMessages(Concept):
     async def receive(self, messageId: MessageId, phoneNumber: str, text: ReplyText) -> Received:
         """Read a text from ``phoneNumber`` as a command for the user last notified there
         (within REPLY_WINDOW). STOP keeps the number from any more notices; START lifts it.
-        A message received before (the same id) is a duplicate and does nothing again."""
+        A message received before (the same id) is a duplicate and does nothing again, its
+        STOP or START included."""
         try:
             number = normalize_e164(phoneNumber)
         except ValueError as exc:
@@ -199,14 +200,21 @@ class TextMessages(Concept):
         command = command_of(text)
         keys = self._keys(number)
         now = self._now()
+        done = await self.store("inbox").recorded({"_id": messageId})
+        if done is not None:
+            return done  # a replay: what this receive returned
+        # A message received before had its STOP or START applied then (before its inbox
+        # entry was written): applying it again could undo a later START or STOP.
+        again = await self.collection("inbox").find_one({"_id": messageId}, {"_id": 1})
+        keyword = command if again is None else None
         # the opt-out first and idempotent, so a run that dies after it is only repeated
-        if command == "stop":
+        if keyword == "stop":
             await self.collection("stops").update_one(
                 {"_id": {"$in": keys}},
                 {"$setOnInsert": {"_id": keys[0], "stoppedAt": now}},
                 upsert=True,
             )
-        elif command == "start":
+        elif keyword == "start":
             await self.collection("stops").delete_many({"_id": {"$in": keys}})
         latest = await self.collection("notices").find_one(
             {"numberKey": {"$in": keys}, "createdAt": {"$gte": now - REPLY_WINDOW}},
