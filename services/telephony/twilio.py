@@ -318,7 +318,7 @@ class TwilioTelephony:
             if fence is not None and not await fence():
                 raise DialFenced(f"{op}: called off before sending (the attempt moved on)")
             try:
-                return await asyncio.to_thread(fn)
+                return await _page_errors_as_rest(fn)
             except (TwilioRestException, TwilioServiceException) as exc:
                 error = _twilio_error(exc)
                 if exc.status == 429 or exc.code == RATE_LIMITED_CODE:
@@ -355,6 +355,27 @@ class TwilioTelephony:
             code=last.code,
             status=last.status,
         )
+
+
+async def _page_errors_as_rest(fn: Callable[[], T]) -> T:
+    """Run ``fn`` in a thread. A list page Twilio refused raises a bare TwilioException
+    holding the response ("Unable to fetch page"): raised here as the REST error it is, so
+    a 429 or 5xx on a lookup is retried like any other."""
+    try:
+        return await asyncio.to_thread(fn)
+    except TwilioException as exc:
+        response = exc.args[1] if type(exc) is TwilioException and len(exc.args) > 1 else None
+        status = getattr(response, "status_code", None)
+        if not isinstance(status, int):
+            raise
+        try:
+            body = json.loads(response.text)
+        except (TypeError, ValueError):
+            body = None
+        body = body if isinstance(body, dict) else {}
+        code = body.get("code") if isinstance(body.get("code"), int) else None
+        message = str(body.get("message") or exc.args[0])
+        raise TwilioRestException(status, "", message, code) from exc
 
 
 def _as_datetime(value: Any) -> datetime | None:

@@ -1,0 +1,219 @@
+"""The words of a text reply, over any input (concepts/text_messages/commands.py), and
+STOP/START over any sequence of replies: the number is stopped iff the last carrier
+keyword received was a STOP (docs/concepts/TextMessages.md, receive)."""
+
+from __future__ import annotations
+
+import re
+import typing
+import unicodedata
+import uuid
+from typing import Any
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from concepts.text_messages import Command, TextMessages, command_of
+from concepts.text_messages.commands import WORDS
+from services.app.clock import FakeClock
+from services.encryption.keys import Encryptor
+from services.telephony.mock import MockTelephony
+from tests.concepts.loop_harness import Harness
+
+COMMANDS = set(typing.get_args(Command))
+# what may stand between words: spaces, punctuation, a new line, an ideographic space
+SEPARATORS = [" ", ".", ",", "!", "?", "-", "_", "'", "\n", "\t", "\u3000", "\u3002", "/"]
+ASCII_WORD = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+    min_size=1,
+    max_size=12,
+)
+
+
+def full_width(text: str) -> str:
+    """ASCII letters and digits as their full-width forms (as some phones type them)."""
+    return "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in text)
+
+
+@st.composite
+def spelled(draw: st.DrawFn, word: str) -> str:
+    """``word`` in any case, perhaps full-width."""
+    cased = "".join(c.upper() if draw(st.booleans()) else c.lower() for c in word)
+    return full_width(cased) if draw(st.booleans()) else cased
+
+
+def no_word_in(text: str) -> bool:
+    return re.search(r"[^\W_]", unicodedata.normalize("NFKC", text).upper()) is None
+
+
+# leading noise that holds no word: punctuation, spaces, emoji
+NOISE = st.text(
+    alphabet=st.one_of(
+        st.characters(categories=("P", "Zs")), st.sampled_from(["🙂", "👍", "❤", "\n"])
+    ),
+    max_size=6,
+).filter(no_word_in)
+
+
+@settings(max_examples=400)
+@given(st.text(max_size=200))
+def test_command_of_never_raises_and_names_a_command(text: str) -> None:
+    assert command_of(text) in COMMANDS
+
+
+@settings(max_examples=300)
+@given(st.data(), st.sampled_from(sorted(WORDS)), NOISE, st.sampled_from(SEPARATORS), st.text())
+def test_the_first_word_decides_in_any_case_width_or_punctuation(
+    data: st.DataObject, word: str, noise: str, separator: str, rest: str
+) -> None:
+    text = noise + data.draw(spelled(word)) + separator + rest
+    assert command_of(text) == WORDS[word]
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(sorted(WORDS)), NOISE, st.sampled_from(SEPARATORS))
+def test_a_command_word_alone_or_at_the_end_of_noise_is_that_command(
+    word: str, noise: str, after: str
+) -> None:
+    assert command_of(word) == WORDS[word]
+    assert command_of(noise + word.lower() + after) == WORDS[word]
+
+
+@settings(max_examples=300)
+@given(st.data(), ASCII_WORD, NOISE, st.sampled_from(SEPARATORS), st.sampled_from(sorted(WORDS)))
+def test_a_first_word_not_in_the_list_is_unknown_whatever_follows(
+    data: st.DataObject, word: str, noise: str, separator: str, later: str
+) -> None:
+    assume(word.upper() not in WORDS)
+    text = noise + data.draw(spelled(word)) + separator + later  # a command word later
+    assert command_of(text) == "unknown"
+
+
+@given(st.sampled_from(sorted(WORDS)), ASCII_WORD)
+def test_a_command_word_run_into_other_letters_is_another_word(word: str, tail: str) -> None:
+    assume((word + tail).upper() not in WORDS)
+    assert command_of(word + tail) == "unknown"
+
+
+@given(NOISE)
+def test_text_without_a_word_is_unknown(noise: str) -> None:
+    assert command_of(noise) == "unknown"
+
+
+# -- STOP and START over any sequence of replies -------------------------------------------
+
+NUMBER = "+14155550100"
+SPELLINGS = [NUMBER, "+1 415 555 0100", "+1 (415) 555-0100", "+1-415-555-0100"]
+STOPS = sorted(w for w, c in WORDS.items() if c == "stop")
+STARTS = sorted(w for w, c in WORDS.items() if c == "start")
+OTHERS = [*sorted(w for w, c in WORDS.items() if c not in ("stop", "start")), "hello", ""]
+OLD_KEY, NEW_KEY = ("k1", bytes(32)), ("k2", bytes(range(32)))
+
+
+class StopStartMachine(RuleBasedStateMachine):
+    """Replies from one number, each spelled any way, some delivered again, with the
+    encryption keys rotated at some point: the number is stopped iff the last new
+    message that was a carrier keyword said STOP, and a notice then is NOT_SENT."""
+
+    harness: Harness
+    messages = Bundle("messages")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.db_name = f"texts_{uuid.uuid4().hex[:12]}"
+        self.clock = FakeClock()
+        self.telephony = MockTelephony(seed=0, clock=self.clock.now)
+        self.concept = self.made(Encryptor([OLD_KEY]))
+        self.harness.run(self.concept.setup())
+        self.stopped = False  # the model
+        self.rotated = False
+        self.notices = 0
+
+    def made(self, encryptor: Encryptor) -> TextMessages:
+        db = self.harness.client[self.db_name]
+        return TextMessages(
+            db, {"clock": self.clock, "encryption": encryptor, "telephony": self.telephony}
+        )
+
+    def teardown(self) -> None:
+        self.harness.run(self.harness.client.drop_database(self.db_name))
+
+    def receive(self, message_id: str, text: str, spelling: str) -> dict[str, Any]:
+        self.clock.advance(seconds=1)
+        out = self.harness.run(
+            self.concept.receive(messageId=message_id, phoneNumber=spelling, text=text)
+        )
+        assert "error" not in out, out
+        return out
+
+    @initialize()
+    def start(self) -> None:
+        pass
+
+    @rule(
+        target=messages,
+        word=st.one_of(st.sampled_from(STOPS), st.sampled_from(STARTS), st.sampled_from(OTHERS)),
+        after=st.sampled_from(["", ".", " please", "!!", " 🙂"]),
+        lower=st.booleans(),
+        spelling=st.sampled_from(SPELLINGS),
+    )
+    def reply(self, word: str, after: str, lower: bool, spelling: str) -> tuple[str, str]:
+        text = (word.lower() if lower else word) + after
+        message_id = "SM" + uuid.uuid4().hex
+        out = self.receive(message_id, text, spelling)
+        assert out["duplicate"] is False
+        if out["command"] in ("stop", "start"):
+            self.stopped = out["command"] == "stop"
+        return message_id, text
+
+    @rule(message=messages, spelling=st.sampled_from(SPELLINGS))
+    def delivered_again(self, message: tuple[str, str], spelling: str) -> None:
+        message_id, text = message
+        out = self.receive(message_id, text, spelling)
+        assert out["duplicate"] is True  # and the model does not change
+
+    @rule()
+    def rotate_keys(self) -> None:
+        """A new primary key, the old one still configured (docs/encryption.md)."""
+        if not self.rotated:
+            self.concept = self.made(Encryptor([NEW_KEY, OLD_KEY]))
+            self.rotated = True
+
+    @rule(spelling=st.sampled_from(SPELLINGS))
+    def notify(self, spelling: str) -> None:
+        self.notices += 1
+        out = self.harness.run(
+            self.concept.notify(
+                user="u1", about=f"call-{self.notices}", phoneNumber=spelling, text="missed"
+            )
+        )
+        assert out["status"] == ("NOT_SENT" if self.stopped else "PENDING"), out
+
+    @invariant()
+    def stopped_iff_the_last_keyword_was_stop(self) -> None:
+        for spelling in (NUMBER, SPELLINGS[2]):
+            rows = self.harness.run(self.concept._isStopped(phoneNumber=spelling))
+            assert rows == [{"stopped": self.stopped}]
+        stops = self.harness.run(self.concept.collection("stops").count_documents({}))
+        assert stops == int(self.stopped), "one stop per number, whatever the key"
+
+
+def test_stopped_iff_the_last_carrier_keyword_was_stop(harness: Harness) -> None:
+    StopStartMachine.harness = harness
+    run_state_machine_as_test(
+        StopStartMachine,
+        settings=settings(
+            max_examples=40,
+            stateful_step_count=20,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )
