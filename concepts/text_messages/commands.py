@@ -29,7 +29,8 @@ _FIRST = re.compile(r"[^\W_]+")
 
 def command_of(text: str) -> Command:
     """The command a reply's first word names ("unknown" if none): "call me" is ``call``,
-    "Stop." is ``stop``, full-width or accented letters are folded first."""
+    "Stop." is ``stop``; case and full-width forms are folded first (accents are not:
+    carriers read "ÉND" as no keyword either)."""
     folded = unicodedata.normalize("NFKC", text).upper()
     first = _FIRST.search(folded)
     return WORDS.get(first.group(0), "unknown") if first else "unknown"

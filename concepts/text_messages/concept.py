@@ -31,6 +31,9 @@ FIELD_TEXT = "TextMessages.text"
 REPLY_WINDOW = dt.timedelta(hours=24)
 #: A SENDING notice this old may be a run that died: a later send asks the provider.
 UNSURE_AFTER = dt.timedelta(minutes=2)
+#: A send's text is made at the provider within this long of its start (the adapter's
+#: retries included), so a text made later is not its own.
+SEND_TAKES_AT_MOST = dt.timedelta(minutes=10)
 #: A notice not sent by then is not worth sending ("We couldn't reach you today").
 TOO_LATE = dt.timedelta(hours=12)
 #: Replies are remembered this long, so a delivery repeated by the provider acts once.
@@ -149,7 +152,17 @@ class TextMessages(Concept):
                 sent = await self.services["telephony"].texts_to_since(number, doc["sendingAt"])
             except Exception:
                 return fail("the provider cannot say yet whether it was sent", "unavailable")
-            match = next((t for t in sent if t.body == text), None)
+            # only a text made while that send was under way is its own: the same words
+            # another day are another notice's
+            until = doc["sendingAt"] + SEND_TAKES_AT_MOST
+            match = next(
+                (
+                    t
+                    for t in sent
+                    if t.body == text and (t.date_created is None or t.date_created <= until)
+                ),
+                None,
+            )
             if match is not None:
                 return await self._settle(notice, SENT, sid=match.sid)
         if now - doc["createdAt"] > TOO_LATE:

@@ -226,6 +226,21 @@ async def test_the_lookup_ignores_other_numbers_other_texts_and_earlier_texts(
     assert sent_to(mock_telephony).count(TEXT) == 2, "the earlier one and this one"
 
 
+async def test_the_same_words_texted_long_after_the_send_began_are_not_its_own(
+    tm, mock_telephony, clock
+):
+    """A stuck send is not settled by another day's text of the same words: only a text
+    made while it was under way (SEND_TAKES_AT_MOST) is its own."""
+    notice = await notified(tm, "call-1")
+    mock_telephony.fail_next_text(ConnectionError("reset"), still_sent=False)
+    await tm.send(notice=notice)
+    clock.advance(minutes=11)
+    await mock_telephony.send_sms(to=NUMBER, body=TEXT)  # another notice's text, later
+    clock.advance(minutes=1)
+    assert (await tm.send(notice=notice))["status"] == "SENT"
+    assert sent_to(mock_telephony).count(TEXT) == 2, "sent: the later text was not this one"
+
+
 async def test_a_failing_lookup_is_unavailable_and_changes_nothing(tm, mock_telephony, clock):
     notice = await notified(tm)
     mock_telephony.fail_next_text(ConnectionError("reset"))
