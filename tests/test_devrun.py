@@ -146,6 +146,9 @@ def test_stop_signal_stops_every_process(tmp_path: Path, runs: list[DevRun], sig
     run = start_devrun(tmp_path)
     runs.append(run)
     assert run.wait_for_output("in your browser"), run.proc.stderr
+    # the banner waits for the server only; the worker writes its pids when it gets to it
+    files = [run.stub_dir / "server.json", run.stub_dir / "worker.json"]
+    assert wait_until(lambda: all(f.exists() for f in files), timeout=20)
     pids = run.pids()
     server = json.loads((run.stub_dir / "server.json").read_text())
     assert server["MONGODB_URI"].startswith("mongodb://127.0.0.1:")
