@@ -20,7 +20,7 @@ from .text_mode import START_TEXT
 Accounts, Profile, PhoneVerification, Prompts, Schedule, ReflectionSession, CallScheduler = (
     concepts("Accounts Profile PhoneVerification Prompts Schedule ReflectionSession CallScheduler")
 )
-(PhoneCall,) = concepts("PhoneCall")
+PhoneCall, TextMessages = concepts("PhoneCall TextMessages")
 
 EXPOSURES = [
     # accounts
@@ -109,6 +109,9 @@ EXPOSURES = [
     authenticated(CallScheduler._recent),
     authenticated(CallScheduler._missed),
     authenticated(PhoneCall._activeForUser),  # ringing, on the call, finishing
+    # texts after a missed day (syncs/texts.py): the account's choice, and the last one
+    authenticated(TextMessages.setTexting),
+    authenticated(TextMessages._texting),
     # reflections
     requested(
         START_TEXT,

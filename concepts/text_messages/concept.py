@@ -52,6 +52,10 @@ class Notice(TypedDict):
     reason: str | None
 
 
+class Texting(TypedDict):
+    on: bool
+
+
 class Received(TypedDict):
     command: Command
     user: str | None  # the user of the newest notice to that number in REPLY_WINDOW
@@ -95,6 +99,15 @@ class TextMessages(Concept):
             is not None
         )
 
+    async def _why_not(self, user: str, number: str) -> str | None:
+        """Why nothing may be texted to the user at the number now (None: it may)."""
+        if await self._stopped(number):
+            return "the number replied STOP"
+        choice = await self.collection("choices").find_one({"_id": user})
+        if choice is not None and not choice["textsOn"]:
+            return "texts are turned off in the app"
+        return None
+
     @staticmethod
     def _view(doc: dict[str, Any]) -> Notice:
         return {"notice": doc["_id"], "status": doc["status"], "reason": doc.get("reason")}
@@ -112,7 +125,7 @@ class TextMessages(Concept):
         except ValueError as exc:
             return fail(str(exc), "invalid")
         enc = self.services["encryption"]
-        stopped = await self._stopped(number)
+        why = await self._why_not(user, number)
         doc = {
             "_id": self.new_id(),
             "about": about,
@@ -120,8 +133,8 @@ class TextMessages(Concept):
             "to": enc.encrypt(number, user=user, field=FIELD_NUMBER),
             "numberKey": self._keys(number)[0],
             "text": enc.encrypt(text, user=user, field=FIELD_TEXT),
-            "status": NOT_SENT if stopped else PENDING,
-            "reason": "the number replied STOP" if stopped else None,
+            "status": NOT_SENT if why else PENDING,
+            "reason": why,
             "createdAt": self._now(),
             "version": 0,
         }
@@ -167,8 +180,9 @@ class TextMessages(Concept):
                 return await self._settle(notice, SENT, sid=match.sid)
         if now - doc["createdAt"] > TOO_LATE:
             return await self._settle(notice, NOT_SENT, reason="too late to be of use")
-        if await self._stopped(number):
-            return await self._settle(notice, NOT_SENT, reason="the number replied STOP")
+        why = await self._why_not(doc["user"], number)
+        if why is not None:  # a STOP, or texts turned off, since the notice was made
+            return await self._settle(notice, NOT_SENT, reason=why)
         # The claim is not this action's effect (its mark goes on the outcome): a run that
         # dies after it leaves SENDING, which the next send reads as "ask the provider".
         claimed = await notices.collection.update_one(
@@ -260,7 +274,26 @@ class TextMessages(Concept):
         owner's choice, kept as a keyed hash only, and carriers require it be honoured."""
         await self.collection("notices").delete_many({"user": user})
         await self.collection("inbox").delete_many({"user": user})
+        await self.collection("choices").delete_many({"_id": user})
         return {}
+
+    # -- the user's choice -------------------------------------------------------------
+
+    @action
+    async def setTexting(
+        self, user: str, on: Annotated[bool, Doc("text me after a missed day (on by default)")]
+    ) -> Texting:
+        """Turn the texts after a missed day on or off for the user (any number of theirs).
+        Unlike STOP, which belongs to a number, this is the account's own choice."""
+        if type(on) is not bool:
+            return fail("on must be true or false", "invalid")
+
+        def decide(doc: dict[str, Any]) -> Change:
+            return Change({"on": on}, set={"textsOn": on})
+
+        return await self.store("choices").change_or_create(
+            {"_id": user}, decide, initial=lambda: {"_id": user, "textsOn": True, "version": 0}
+        )
 
     # -- queries -----------------------------------------------------------------------
 
@@ -286,6 +319,21 @@ class TextMessages(Concept):
             }
             async for d in cursor.limit(60)
         ]
+
+    @query
+    async def _texting(self, user: str) -> list[dict[str, Any]]:
+        """Exactly one row: whether the user gets texts after a missed day, and the last
+        one (its status, and why it was not sent), or None."""
+        choice = await self.collection("choices").find_one({"_id": user})
+        last = await self.collection("notices").find_one({"user": user}, sort=[("createdAt", -1)])
+        shown = None
+        if last is not None:
+            shown = {
+                **self._view(last),
+                "createdAt": last["createdAt"],
+                "sentAt": last.get("settledAt") if last["status"] == SENT else None,
+            }
+        return [{"on": choice is None or bool(choice["textsOn"]), "last": shown}]
 
     @query(private=("phoneNumber",))
     async def _isStopped(self, phoneNumber: str) -> list[dict[str, Any]]:

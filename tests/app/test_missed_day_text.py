@@ -87,6 +87,43 @@ async def notices_of(service: Service, token: str) -> list[dict]:
     )
 
 
+async def test_texts_turned_off_in_the_app_are_not_sent_and_turned_on_again_are(
+    service: Service,
+):
+    phone = next_number()
+    service.clock.set(new_york(1, 12))
+    token = await service.sign_up(phone=phone, maxRetries=1)
+    assert await service.api("TextMessages/setTexting", {"on": False}, token) == {"on": False}
+    await service.api("Schedule/setDaily", {"timezone": "America/New_York", "time": "20:00"}, token)
+    for day in (1, 2):
+        service.clock.set(new_york(day, 19, 59))
+        await service.worker.plan_due()
+        service.clock.advance(minutes=1)
+        (placed,) = await service.dial_due()
+        await service.play(placed, NoAnswerCallee())
+        await service.engine.settle()
+        if day == 1:
+            assert MISSED_DAY_TEXT not in texts_to(service, phone)
+            (row,) = await service.api("TextMessages/_texting", {}, token)
+            assert row["on"] is False
+            assert row["last"]["reason"] == "texts are turned off in the app"
+            await service.api("TextMessages/setTexting", {"on": True}, token)
+    assert texts_to(service, phone).count(MISSED_DAY_TEXT) == 1
+    (row,) = await service.api("TextMessages/_texting", {}, token)
+    assert row["on"] is True and row["last"]["status"] == "SENT"
+
+
+async def test_set_texting_refuses_what_is_not_a_boolean(service: Service):
+    token = await service.sign_up()
+    for body in [{}, {"on": "no"}, {"on": 0}, {"on": None}]:
+        r = await service.http.post(
+            "/api/TextMessages/setTexting", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert r.status_code == 422, (body, r.text)
+    (row,) = await service.api("TextMessages/_texting", {}, token)
+    assert row["on"] is True
+
+
 async def test_an_attempt_with_retries_left_sends_no_text(service: Service):
     service.clock.set(new_york(1, 19, 59))
     token = await service.sign_up(maxRetries=3)

@@ -525,3 +525,50 @@ def test_numbers_and_texts_are_sealed_in_the_action_log(tm):
     assert {"phoneNumber", "text"} <= set(ops["notify"].private)
     assert {"phoneNumber", "text"} <= set(ops["receive"].private)
     assert "phoneNumber" in ops["_isStopped"].private
+
+
+# -- the account's choice: setTexting, _texting ----------------------------------------------
+
+
+async def test_texts_are_on_by_default_with_no_last_one(tm):
+    assert await tm._texting(user="u1") == [{"on": True, "last": None}]
+
+
+async def test_texts_turned_off_make_a_notice_not_sent(tm, mock_telephony):
+    assert await tm.setTexting(user="u1", on=False) == {"on": False}
+    notice = await notified(tm)
+    assert (await raw(tm, notice))["reason"] == "texts are turned off in the app"
+    (row,) = await tm._texting(user="u1")
+    assert row["on"] is False and row["last"]["status"] == "NOT_SENT"
+    assert mock_telephony.messages == []
+
+
+async def test_texts_turned_off_after_the_notice_stop_its_send(tm, mock_telephony):
+    notice = await notified(tm)
+    await tm.setTexting(user="u1", on=False)
+    out = await tm.send(notice=notice)
+    assert out["status"] == "NOT_SENT" and out["reason"] == "texts are turned off in the app"
+    assert mock_telephony.messages == []
+
+
+async def test_texts_turned_on_again_are_sent_and_the_choice_is_the_accounts_only(
+    tm, mock_telephony
+):
+    await tm.setTexting(user="u1", on=False)
+    await tm.setTexting(user="u1", on=True)
+    assert (await tm.send(notice=await notified(tm)))["status"] == "SENT"
+    await tm.setTexting(user="u2", on=False)
+    assert (await tm._texting(user="u1"))[0]["on"] is True
+    (row,) = await tm._texting(user="u1")
+    assert row["last"]["status"] == "SENT" and row["last"]["sentAt"] is not None
+
+
+async def test_set_texting_takes_only_a_boolean(tm):
+    assert (await tm.setTexting(user="u1", on="yes"))["errorKind"] == "invalid"
+    assert await tm._texting(user="u1") == [{"on": True, "last": None}]
+
+
+async def test_forget_user_forgets_the_choice(tm):
+    await tm.setTexting(user="u1", on=False)
+    await tm.forgetUser(user="u1")
+    assert await tm._texting(user="u1") == [{"on": True, "last": None}]

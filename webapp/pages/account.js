@@ -3,6 +3,7 @@
 import { about, api, getSession, setSession } from "../api.js";
 import { exportSection } from "./export.js";
 import { previewSection } from "./preview.js";
+import { textsSection } from "./texts.js";
 import { clockTime, describeWhen, formatDay, formatPhone, formatTime, insideWindow, WEEKDAYS, WINDOW_END, WINDOW_START, windowText, zoneLabel } from "../format.js";
 import {
   announce,
@@ -76,6 +77,7 @@ export async function render(view, ctx) {
           ["#prompts", "Prompts"],
           ["#preview", "Hear your call"],
           ["#schedule", "Schedule"],
+          ["#texts", "Texts after a missed day"],
           ["#security", "Password & sessions"],
           ["#export", "Your data"],
         ].map(([href, text]) => h("li", {}, h("a", { href: `/account${href}` }, text))),
@@ -87,6 +89,7 @@ export async function render(view, ctx) {
     promptsSection(state),
     previewSection(ctx),
     scheduleCard.section,
+    textsSection(state),
     securitySection(ctx),
     exportSection(state),
     deleteSection(ctx),

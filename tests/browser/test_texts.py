@@ -1,4 +1,5 @@
-"""The link a TYPE reply to the missed-day text sends opens Today at the typing card, focused."""
+"""The texts after a missed day in Chromium: the link a TYPE reply sends opens Today at the
+typing card, and Account turns the texts off and on."""
 
 from __future__ import annotations
 
@@ -39,3 +40,21 @@ def test_the_type_link_opens_the_typing_card(page, live_server):
     expect(
         page.get_by_role("button", name="Answer today's prompts by typing instead")
     ).to_be_visible()
+
+
+def test_texts_after_a_missed_day_can_be_turned_off_on_account(page, live_server):
+    _, login = live_server.sign_up()
+    sign_in_with_token(page, login, "/account#texts")
+    section = page.locator("#texts")
+    expect(section.get_by_role("heading", name="Texts after a missed day")).to_be_visible()
+    choice = section.get_by_label("Text me when I miss a day's call")
+    expect(section.locator("#texts-last")).to_have_text(re.compile("No text has been sent yet"))
+    expect(choice).to_be_checked()
+    choice.uncheck()
+    section.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("No more texts after a missed day.")).to_be_visible()
+    assert live_server.api("TextMessages/_texting", {}, login["token"])[0]["on"] is False
+    page.reload()
+    expect(
+        page.locator("#texts").get_by_label("Text me when I miss a day's call")
+    ).not_to_be_checked()
