@@ -33,11 +33,17 @@ class Requesting(Concept):
     def forget(self, request: str) -> None:
         self._waiting.pop(request, None)
 
-    @action(private=("body",))
+    @action(private=("body", "client"))
     async def request(
-        self, request: str, path: str, body: dict[str, Any], user: str | None = None
+        self,
+        request: str,
+        path: str,
+        body: dict[str, Any],
+        user: str | None = None,
+        client: str | None = None,
     ) -> dict[str, Any]:
-        """An HTTP request arrived at a request-driven route (``request`` is its id)."""
+        """An HTTP request arrived at a request-driven route (``request`` is its id);
+        ``client`` is the caller's address, for routes that ask for it."""
         return {"request": request}
 
     @action(private=("output",))

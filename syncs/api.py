@@ -14,6 +14,7 @@ from .breaks import SNOOZE, SnoozeBody
 from .call_script import CALL_SCRIPT
 from .export import EXPORT, ExportBody
 from .history_calendar import CALENDAR, CalendarBody
+from .password_reset import REQUEST_RESET, ResetBody
 from .scheduling import CALL_NOW, NoBody
 from .text_mode import START_TEXT
 
@@ -30,7 +31,15 @@ EXPOSURES = [
     authenticated(Accounts.logoutEverywhere),
     authenticated(Accounts.changePassword),
     authenticated(Accounts._account),
-    public(Accounts.requestReset, client="client"),  # same answer, account or not
+    requested(
+        REQUEST_RESET,
+        body=ResetBody,
+        auth=False,
+        client=True,
+        doc="Ask for a password reset code by text, to the account's verified phone. The "
+        "answer is the same, and as quick, whether or not the account exists or has one; "
+        "asking often (per address, per username) gets 429 with ``retryAfter``.",
+    ),
     public(Accounts.resetPassword, client="client"),
     requested(
         DELETE_ACCOUNT,

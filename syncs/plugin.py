@@ -72,6 +72,12 @@ SYNC_MODULES = [
 #: registration order that breaks one; ``conceptkit syncs`` prints the order.
 ORDER = [
     (
+        "ResetAsked",
+        "TextTheResetCode",
+        "the reply to a reset request goes out before any text, so its timing tells nothing",
+    ),
+    ("ResetAskedTooOften", "TextTheResetCode", "the same"),
+    (
         "HangUpBeforeDeletion",
         "DeleteEverything",
         "a call under way is ended while its documents still exist",

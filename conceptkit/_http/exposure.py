@@ -80,11 +80,26 @@ def requested(
     *,
     body: Any = dict[str, Any],
     auth: bool = True,
+    client: bool = False,
     timeout_s: float = 10.0,
     doc: str = "",
 ) -> Exposure:
     """A route answered by syncs: ``Requesting.request`` in, ``Requesting.respond`` out.
-    Its callers see no action's docstring, so ``doc`` is what ``/docs`` says it does."""
+    Its callers see no action's docstring, so ``doc`` is what ``/docs`` says it does.
+    With ``client``, the request carries the caller's network address as ``client``.
+
+    The reply goes out as soon as a sync responds, and the syncs after it run on: so a
+    route whose slow reactions must not show in its timing (a text sent, or not, for an
+    account that exists, or not) is a requested one."""
     if not path.startswith("/") or path.count("/") < 2:
         raise ValueError(f"requested path must look like /Area/name, not {path!r}")
-    return Exposure("requested", auth, "Requesting", path, body=body, timeout_s=timeout_s, doc=doc)
+    return Exposure(
+        "requested",
+        auth,
+        "Requesting",
+        path,
+        client_input="client" if client else None,
+        body=body,
+        timeout_s=timeout_s,
+        doc=doc,
+    )

@@ -36,6 +36,7 @@ async def run_request(
     timeout_s: float,
     *,
     group_commit: bool = False,
+    client: str | None = None,
 ) -> Answer | None:
     """Invoke ``Requesting.request`` and wait for the sync-produced response (None on timeout).
 
@@ -57,7 +58,7 @@ async def run_request(
         engine.invoke(
             "Requesting",
             "request",
-            {"request": rid, "path": path, "body": body, "user": user},
+            {"request": rid, "path": path, "body": body, "user": user, "client": client},
             flow=flow_id,
             validated=True,
             group_commit=group_commit,

@@ -227,7 +227,12 @@ class RouteBuilder:
             if errors:
                 raise ApiError(422, "invalid request", errors)
             user = await self.user_for(request) if exposure.auth else None
-            answer = await run_request(self.engine, path, body, user, exposure.timeout_s)
+            client = None
+            if exposure.client_input:
+                client = request.client.host if request.client else "unknown"
+            answer = await run_request(
+                self.engine, path, body, user, exposure.timeout_s, client=client
+            )
             if answer is None:
                 return error_response(504, f"no response within {exposure.timeout_s:g} s")
             return JSON(
