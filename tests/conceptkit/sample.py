@@ -221,6 +221,18 @@ SummaryViewed = Sync(
 )
 
 
+# a public request-driven route told the caller's address (requested(..., client=True))
+WhereFrom = Sync(
+    "WhereFrom",
+    when=[R.request({"path": "/Bank/whereFrom", "client": vars("c")[0]}, {"request": request})],
+    then=[
+        R.respond(
+            {"request": request, "output": Computed(lambda f: {"client": f["c"]}, "{client}")}
+        )
+    ],
+)
+
+
 # three then-actions; if the middle one raises, the third must not run until it is repaired
 ThreeSteps = Sync(
     "ThreeSteps",
@@ -252,6 +264,7 @@ class SamplePlugin:
             AuditLargeDeposit,
             Summary,
             SummaryViewed,
+            WhereFrom,
             ThreeSteps,
         ]
 
@@ -271,6 +284,7 @@ class SamplePlugin:
                 doc="Your balance across accounts. Counts every deposit and withdrawal.",
             ),
             requested("/Bank/never", timeout_s=0.3),
+            requested("/Bank/whereFrom", auth=False, client=True),
         ]
 
     @hookimpl

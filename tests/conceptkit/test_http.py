@@ -143,6 +143,14 @@ async def test_a_request_driven_route_is_answered_by_a_sync(client):
     assert (await client.post("/api/Bank/summary", json={"currency": "EUR"})).status_code == 401
 
 
+async def test_a_request_driven_route_may_be_told_the_callers_address(client):
+    """``requested(..., client=True)``: the connection's address, never the body's."""
+    r = await client.post("/api/Bank/whereFrom", json={})
+    assert (r.status_code, r.json()) == (200, {"client": "127.0.0.1"})
+    r = await client.post("/api/Bank/whereFrom", json={"client": "10.9.9.9"})
+    assert r.json() == {"client": "127.0.0.1"}, "a body's client is no address"
+
+
 async def test_the_reply_goes_out_when_a_sync_responds_and_later_work_runs_on(client):
     """SummaryViewed notes the view (slowly, 1 s) after Summary responded."""
     engine = client.concept_app.engine
@@ -177,6 +185,7 @@ async def test_openapi_lists_exactly_the_exposed_routes_with_schemas_and_securit
         "/api/Audit/_events",
         "/api/Bank/summary",
         "/api/Bank/never",
+        "/api/Bank/whereFrom",
     }
     deposit = doc["paths"]["/api/Ledger/deposit"]["post"]
     schema = deposit["requestBody"]["content"]["application/json"]["schema"]
