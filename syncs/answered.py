@@ -109,9 +109,9 @@ ReflectionCouldNotStart = Sync(
         PhoneCall.markConnected({"callSid": sid}, {}),
         ReflectionSession.startSession({}, {"error": err}),
     ],
-    then=[
-        PhoneCall.markFailed({"callSid": sid, "error": err}),
+    then=[  # the caller hears it first: the bookkeeping (a retry, or the day's text) follows
         Requesting.respond({"request": request, "output": {"say": [SORRY], "hangup": True}}),
+        PhoneCall.markFailed({"callSid": sid, "error": err}),
     ],
 )
 

@@ -52,9 +52,9 @@ MachineAnswered = Sync(
             {"request": request},
         )
     ],
-    then=[
-        PhoneCall.markMissed({"callSid": sid, "outcome": "VOICEMAIL", "call": call}),
+    then=[  # the provider waits for the hang-up: it goes first, the bookkeeping follows
         Requesting.respond({"request": request, "output": {"hangup": True}}),
+        PhoneCall.markMissed({"callSid": sid, "outcome": "VOICEMAIL", "call": call}),
     ],
 )
 

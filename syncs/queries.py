@@ -20,8 +20,10 @@ __all__ = [
     "numbers_of",
     "plan_next_call",
     "recording_url_of",
+    "replying_for",
     "schedules_due",
     "user_for_token",
+    "verified_numbers_of",
     "whose_call",
 ]
 
@@ -101,3 +103,15 @@ async def numbers_of(engine: Engine, user: str) -> list[str]:
             if number and number not in numbers:
                 numbers.append(number)
     return numbers
+
+
+async def verified_numbers_of(engine: Engine, user: str) -> list[str]:
+    """The numbers the user has proved are theirs (a code texted there came back)."""
+    rows = await engine.query("PhoneVerification", "_verifiedNumbers", {"user": user})
+    return [row["phoneNumber"] for row in rows]
+
+
+async def replying_for(engine: Engine, number: str) -> str | None:
+    """Whom a text reply from ``number`` would act for now (None: no one was texted)."""
+    rows = await engine.query("TextMessages", "_replyingFor", {"phoneNumber": number})
+    return rows[0]["user"] if rows else None

@@ -1,7 +1,7 @@
 """What happens after a missed day, by text: one message, and the replies to it.
 
 When the last attempt of a day's planned call fails (``CallScheduler.recordMissed`` with
-no attempt left), the number called gets one text, ``MISSED_DAY_TEXT`` (TextMessages
+no attempt left) and no attempt began a reflection, the number called gets one text, ``MISSED_DAY_TEXT`` (TextMessages
 sends it once, even across crashes; the reconciler finishes a send a crash cut short,
 invariants.py ``TextNeverSettled``). A call the user asked for ("call me now", a snooze)
 gets none: they are on hand to see it fail.
@@ -12,8 +12,9 @@ that number, within a day:
 
 - CALL: a call now, as "call me now" in the web app; LATER: a call in 10 minutes;
 - TYPE: a link to today's page, to write the reflection instead;
-- STOP / START: no more texts to that number / texts again (the provider confirms these
-  carrier keywords itself, so the reply is empty);
+- STOP / START: no more texts to that number / texts again. Alone, they are carrier
+  keywords the provider confirms itself, so the reply is empty; within words ("stop
+  texting me"), which the provider does not act on, the confirmation is ours;
 - HELP or anything else: what can be replied.
 
 The reply is ``{"text": ..., "link": path?}``; the edge renders it as the provider's
@@ -23,9 +24,10 @@ reply message, with the link made absolute on the public URL.
 from __future__ import annotations
 
 from conceptkit import Absent, Computed, Filter, Sync, concepts, vars
+from concepts.text_messages import is_bare
 
-Requesting, CallScheduler, TextMessages, Profile, PhoneVerification = concepts(
-    "Requesting CallScheduler TextMessages Profile PhoneVerification"
+Requesting, CallScheduler, TextMessages, Profile, PhoneVerification, ReflectionSession = concepts(
+    "Requesting CallScheduler TextMessages Profile PhoneVerification ReflectionSession"
 )
 request, user, scheduled, phone, notice, retries, err = vars(
     "request user scheduled phone notice retries err"
@@ -46,6 +48,8 @@ NO_NOTICE_TEXT = (
     "There is no missed call to answer from this number today. Your calls and "
     "reflections are in the web app."
 )
+STOPPED_TEXT = "You won't get texts about missed calls any more. Reply START to get them again."
+STARTED_TEXT = "You'll get a text again when we can't reach you for a day's call."
 CALLING_TEXT = "Calling you now."
 LATER_TEXT = f"We'll call you in {SNOOZE_MINUTES} minutes."
 TYPE_TEXT = "Write today's reflection here:"
@@ -90,7 +94,10 @@ TextAfterMissedDay = Sync(
         CallScheduler._call(
             {"scheduledCall": scheduled},
             {"user": user, "origin": "schedule", "phoneNumber": phone},
-        )
+        ),
+        # "we couldn't reach you" is true only if no attempt began a reflection (a call
+        # that failed midway, after our apology, did reach them)
+        Absent(ReflectionSession._byCallRef({"user": user, "callRef": scheduled}, {})),
     ],
     then=[
         TextMessages.notify(
@@ -217,10 +224,30 @@ RepliedWithoutNotice = Sync(
 
 RepliedStopOrStart = Sync(
     "RepliedStopOrStart",
-    doc="STOP or START: kept by TextMessages; the provider confirms carrier keywords itself",
+    doc="STOP or START alone: kept by TextMessages; the provider confirms these carrier "
+    "keywords itself, so our reply is empty",
     when=[RECEIVED, TextMessages.receive({}, {"command": command})],
-    where=[Filter(lambda f: f["command"] in ("stop", "start"), "a carrier keyword")],
+    where=[
+        Filter(lambda f: f["command"] in ("stop", "start"), "a carrier keyword"),
+        Filter(lambda f: is_bare(f["words"]), "alone"),
+    ],
     then=[Requesting.respond({"request": request, "output": {}})],
+)
+
+StoppedInWords = Sync(
+    "StoppedInWords",
+    doc='"Stop texting me": kept as STOP, but the provider acts only on the bare word, '
+    "so the confirmation is ours",
+    when=[RECEIVED, TextMessages.receive({}, {"command": "stop"})],
+    where=[Filter(lambda f: not is_bare(f["words"]), "more than the keyword")],
+    then=[_reply(STOPPED_TEXT)],
+)
+
+StartedInWords = Sync(
+    "StartedInWords",
+    when=[RECEIVED, TextMessages.receive({}, {"command": "start"})],
+    where=[Filter(lambda f: not is_bare(f["words"]), "more than the keyword")],
+    then=[_reply(STARTED_TEXT)],
 )
 
 RepliedHelp = Sync(

@@ -34,3 +34,9 @@ def command_of(text: str) -> Command:
     folded = unicodedata.normalize("NFKC", text).upper()
     first = _FIRST.search(folded)
     return WORDS.get(first.group(0), "unknown") if first else "unknown"
+
+
+def is_bare(text: str) -> bool:
+    """Whether the text is one word and nothing else ("STOP", " stop. "): the only form a
+    provider's own keyword handling (Twilio's STOP, START, HELP) acts on and answers."""
+    return len(_FIRST.findall(unicodedata.normalize("NFKC", text))) == 1

@@ -108,6 +108,19 @@ class TextMessages(Concept):
             return "texts are turned off in the app"
         return None
 
+    async def _answered_notice(self, keys: list[str], now: dt.datetime) -> dict[str, Any] | None:
+        """The notice a reply from the number answers: the newest one that went out (or may
+        have) in REPLY_WINDOW. A notice never sent is no one's to answer: on a shared
+        number, the reply must not act for an account that was never texted."""
+        return await self.collection("notices").find_one(
+            {
+                "numberKey": {"$in": keys},
+                "status": {"$in": [SENT, SENDING]},
+                "createdAt": {"$gte": now - REPLY_WINDOW},
+            },
+            sort=[("createdAt", -1)],
+        )
+
     @staticmethod
     def _view(doc: dict[str, Any]) -> Notice:
         return {"notice": doc["_id"], "status": doc["status"], "reason": doc.get("reason")}
@@ -164,6 +177,10 @@ class TextMessages(Concept):
             try:
                 sent = await self.services["telephony"].texts_to_since(number, doc["sendingAt"])
             except Exception:
+                if now - doc["createdAt"] > TOO_LATE:  # not worth asking, nor sending, now
+                    return await self._settle(
+                        notice, NOT_SENT, reason="the provider could not say whether it was sent"
+                    )
                 return fail("the provider cannot say yet whether it was sent", "unavailable")
             # only a text made while that send was under way is its own: the same words
             # another day are another notice's
@@ -194,7 +211,19 @@ class TextMessages(Concept):
         try:
             sid = await self.services["telephony"].send_sms(to=number, body=text, user=doc["user"])
         except TelephonyError as exc:  # the provider did not send it
-            return await self._settle(notice, NOT_SENT, reason=exc.message[:300])
+            if _passing(exc):  # busy or away: back to PENDING, the reconciler sends it later
+                await notices.collection.update_one(
+                    {"_id": notice, "status": SENDING, "sendingAt": now},
+                    {
+                        "$set": {"status": PENDING},
+                        "$unset": {"sendingAt": ""},
+                        "$inc": {"version": 1},
+                    },
+                )
+                return fail("the provider is busy; the text is sent later", "unavailable")
+            # the provider's words may name the number: never kept (state, log, the page)
+            reason = exc.message.replace(number, "the number")[:300]
+            return await self._settle(notice, NOT_SENT, reason=reason)
         except Exception:  # unknown: it may have gone; the reconciler asks the provider
             return fail("the provider's answer was lost; it is checked later", "unavailable")
         return await self._settle(notice, SENT, sid=sid)
@@ -243,10 +272,7 @@ class TextMessages(Concept):
             )
         elif keyword == "start":
             await self.collection("stops").delete_many({"_id": {"$in": keys}})
-        latest = await self.collection("notices").find_one(
-            {"numberKey": {"$in": keys}, "createdAt": {"$gte": now - REPLY_WINDOW}},
-            sort=[("createdAt", -1)],
-        )
+        latest = await self._answered_notice(keys, now)
         out: Received = {
             "command": command,
             "user": latest["user"] if latest else None,
@@ -336,6 +362,17 @@ class TextMessages(Concept):
         return [{"on": choice is None or bool(choice["textsOn"]), "last": shown}]
 
     @query(private=("phoneNumber",))
+    async def _replyingFor(self, phoneNumber: str) -> list[dict[str, Any]]:
+        """Exactly one row: the user a reply from the number would act for now (or None).
+        Internal: the phone simulator lets a user reply only for themselves."""
+        try:
+            number = normalize_e164(phoneNumber)
+        except ValueError:
+            return [{"user": None}]
+        latest = await self._answered_notice(self._keys(number), self._now())
+        return [{"user": latest["user"] if latest else None}]
+
+    @query(private=("phoneNumber",))
     async def _isStopped(self, phoneNumber: str) -> list[dict[str, Any]]:
         """Exactly one row: whether the number replied STOP (and not START since)."""
         try:
@@ -343,3 +380,9 @@ class TextMessages(Concept):
         except ValueError:
             return [{"stopped": False}]
         return [{"stopped": await self._stopped(number)}]
+
+
+def _passing(exc: TelephonyError) -> bool:
+    """A refusal that says nothing about the text: the provider was busy (429) or away
+    (5xx, or no answer at all: no code). Any other code is about the message or number."""
+    return exc.code is None or exc.status == 429 or (exc.status or 0) >= 500

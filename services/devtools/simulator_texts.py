@@ -3,8 +3,12 @@
 The reply goes where Twilio would post it: the signed inbound text webhook
 (``/webhooks/twilio/sms``), from the number the service's text went to. The service's
 answer (its TwiML ``<Message>``) is kept beside it, as the phone would show the thread.
-A user may reply only to a text the service sent for their own account, so they can
-speak only for a number the service texted for them (services/devtools/simulator_ownership.py).
+
+A reply speaks for its number, so the simulator lets a user reply only to a text sent
+for their own account (services/devtools/simulator_ownership.py), to a number they have
+verified, and only while a reply from it would act for them or for no one. Typing in
+someone else's number (a verification code goes there for you) gives no say over it,
+and on a number two accounts verified, one cannot answer the other's missed-day text.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import httpx
 from services.devtools.simulator_calls import SimulatorError
 from services.devtools.simulator_ownership import messages_of, owns
 from services.webhooks.signature import sign_twilio_request
+from syncs import queries
 
 __all__ = ["MAX_REPLY_CHARS", "SimulatorTexts"]
 
@@ -29,6 +34,7 @@ MAX_REPLY_CHARS = 1600  # Twilio's limit on a message body
 class SimulatorTexts:
     """A mixin of `PhoneSimulator`: the user replies to a text the service sent them."""
 
+    engine: Any
     events: Any
     auth_token: str
     text_url: str | None
@@ -40,6 +46,16 @@ class SimulatorTexts:
         sent = await self.events.find_one({"_id": sid, **messages_of(user)})
         if sent is None or not owns(sent, user) or sent.get("direction") == "inbound":
             raise SimulatorError(404, "no such text message")
+        if sent["to"] not in await queries.verified_numbers_of(self.engine, user):
+            raise SimulatorError(
+                409, "verify this number first: a reply speaks for the number it comes from"
+            )
+        speaks_for = await queries.replying_for(self.engine, sent["to"])
+        if speaks_for not in (None, user):
+            raise SimulatorError(
+                409,
+                "this number's last missed-day text was for another account; not yours to answer",
+            )
         if self.text_url is None or self._http is None:
             raise SimulatorError(409, "replies need the server's public URL; it is not set")
         message_id = "SM" + secrets.token_hex(16)

@@ -3,6 +3,7 @@ through the signed inbound webhook, with the worker placing the calls a reply as
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import xml.etree.ElementTree as ET
 
@@ -353,3 +354,86 @@ async def test_any_signed_text_gets_a_reply_or_a_4xx_and_changes_nothing_but_rep
     assert {k: v for k, v in after.items() if k not in kept} == {
         k: v for k, v in before.items() if k not in kept
     }
+
+
+def our_call_id(placed) -> str:
+    """Our id of a placed call, from the answer URL the Dialer gave the provider."""
+    return placed.answer_url.split("call=")[1].split("&")[0]
+
+
+async def test_a_call_that_reached_the_user_and_then_failed_sends_no_text(service: Service):
+    """The last attempt began the reflection, then the line failed: the user was reached,
+    so "we couldn't reach you" would be false."""
+    phone = next_number()
+    service.clock.set(new_york(1, 19, 59))
+    token = await service.sign_up(phone=phone, maxRetries=1)
+    await service.api("Schedule/setDaily", {"timezone": "America/New_York", "time": "20:00"}, token)
+    await service.worker.plan_due()
+    service.clock.advance(minutes=1)
+    (placed,) = await service.dial_due()
+    call = our_call_id(placed)
+    voice = await service.webhook(
+        "voice", {"CallSid": placed.sid, "AnsweredBy": "human"}, call=call
+    )
+    assert voice.status_code == 200 and "<Gather" in voice.text
+    status = {"CallSid": placed.sid, "CallStatus": "failed", "SequenceNumber": "5"}
+    assert (await service.webhook("status", status, call=call)).status_code == 200
+    await service.engine.settle()
+    (row,) = [
+        r for r in await service.api("CallScheduler/_recent", {}, token) if r["status"] == "FAILED"
+    ]
+    assert row["lastOutcome"] == "FAILED", "the last attempt failed: a missed day's path"
+    assert MISSED_DAY_TEXT not in texts_to(service, phone)
+    assert await notices_of(service, token) == []
+
+
+class HeldTexts(MockTelephony):
+    """A provider whose texts wait until the test lets them go."""
+
+    def __init__(self) -> None:
+        super().__init__(seed=7)
+        self.hold = asyncio.Event()
+        self.hold.set()
+
+    async def send_sms(self, **kw):
+        await self.hold.wait()
+        return await super().send_sms(**kw)
+
+
+async def test_a_voicemail_on_the_last_attempt_is_hung_up_on_before_the_text_goes(mongo_uri):
+    """The provider waits for the hang-up; the day's text is sent after it, however slow
+    the provider is with the text (it never makes the line hear an apology)."""
+    telephony = HeldTexts()
+    async with running_service(mongo_uri, telephony=telephony, webhook_timeout_s=2) as service:
+        phone = next_number()
+        service.clock.set(new_york(1, 19, 59))
+        token = await service.sign_up(phone=phone, maxRetries=1)
+        await service.api(
+            "Schedule/setDaily", {"timezone": "America/New_York", "time": "20:00"}, token
+        )
+        await service.worker.plan_due()
+        service.clock.advance(minutes=1)
+        (placed,) = await service.dial_due()
+        telephony.hold.clear()
+        call = our_call_id(placed)
+        answered = {"CallSid": placed.sid, "AnsweredBy": "machine_start"}
+        voice = await asyncio.wait_for(service.webhook("voice", answered, call=call), 30)
+        assert voice.status_code == 200 and "<Hangup" in voice.text and "Sorry" not in voice.text
+        assert MISSED_DAY_TEXT not in texts_to(service, phone), "held: not sent yet"
+        telephony.hold.set()
+        await service.engine.settle()
+        assert texts_to(service, phone).count(MISSED_DAY_TEXT) == 1
+
+
+async def test_stop_within_words_is_kept_and_confirmed_by_us(service: Service):
+    """The provider acts only on STOP alone: "stop texting me" is kept as STOP all the
+    same, and the confirmation is ours; START within words likewise."""
+    from syncs.texts import STARTED_TEXT, STOPPED_TEXT
+
+    phone = next_number()
+    assert message_of(await reply(service, phone, "Stop texting me please")) == STOPPED_TEXT
+    assert (await service.engine.query("TextMessages", "_isStopped", {"phoneNumber": phone}))[0][
+        "stopped"
+    ]
+    assert message_of(await reply(service, phone, "start again")) == STARTED_TEXT
+    assert message_of(await reply(service, phone, " STOP. ")) is None  # alone: the provider's

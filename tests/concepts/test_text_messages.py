@@ -53,6 +53,15 @@ async def notified(
     return out["notice"]
 
 
+async def texted(
+    tm: TextMessages, about: str = "call-7", user: str = "u1", number: str = NUMBER
+) -> str:
+    """A notice made and sent: one a reply from the number answers."""
+    notice = await notified(tm, about, user, number)
+    assert (await tm.send(notice=notice))["status"] == "SENT"
+    return notice
+
+
 async def raw(tm: TextMessages, notice: str) -> dict[str, Any]:
     doc = await tm.collection("notices").find_one({"_id": notice})
     assert doc is not None
@@ -152,6 +161,55 @@ async def test_a_provider_refusal_is_not_sent_with_its_reason(tm, mock_telephony
     clock.advance(minutes=10)
     assert await tm.send(notice=notice) == out, "a refusal is final, not retried"
     assert mock_telephony.messages == []
+
+
+async def test_a_refusal_naming_the_number_is_kept_without_it(tm, mock_telephony, engine):
+    notice = await notified(tm)
+    words = f"The 'To' number {NUMBER} is not a valid phone number."
+    mock_telephony.fail_next_text(TelephonyError(words, code=21211, status=400))
+    out = await engine.invoke("TextMessages", "send", {"notice": notice})
+    assert out["reason"] == "The 'To' number the number is not a valid phone number."
+    assert NUMBER not in str(await raw(tm, notice))
+    await engine.log.flush()
+    logged = await tm.db["conceptkit_actions"].find({}).to_list(None)
+    assert NUMBER not in str(logged) and NUMBER.lstrip("+") not in str(logged)
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [(None, None), (20429, 429), (20500, 500), (None, 503)]
+)
+async def test_a_busy_or_away_provider_leaves_the_text_to_be_sent_later(
+    tm, mock_telephony, clock, code, status
+):
+    """Refusals that say nothing about the text (busy, away) are not final: the notice
+    goes back to PENDING, and the reconciler's next send texts it."""
+    notice = await notified(tm)
+    mock_telephony.fail_next_text(
+        TelephonyError("gave up after 4 attempts", code=code, status=status)
+    )
+    out = await tm.send(notice=notice)
+    assert out["errorKind"] == "unavailable"
+    assert (await raw(tm, notice))["status"] == "PENDING"
+    assert [r["notice"] for r in await tm._unsettled(before=clock.advance(seconds=1))] == [notice]
+    assert (await tm.send(notice=notice))["status"] == "SENT"
+    assert sent_to(mock_telephony) == [TEXT]
+
+
+async def test_an_old_stuck_send_the_provider_cannot_look_up_is_settled_not_sent(
+    tm, mock_telephony, clock
+):
+    notice = await notified(tm)
+    mock_telephony.fail_next_text(ConnectionError("reset"))
+    await tm.send(notice=notice)
+    clock.advance(hours=12, minutes=1)
+    mock_telephony.fail_next_lookups(1)
+    out = await tm.send(notice=notice)
+    assert out == {
+        "notice": notice,
+        "status": "NOT_SENT",
+        "reason": "the provider could not say whether it was sent",
+    }
+    assert await tm._unsettled(before=clock.now()) == []
 
 
 @pytest.mark.parametrize(
@@ -353,22 +411,38 @@ async def test_a_replay_of_notify_returns_its_notice_not_a_conflict(tm, engine):
     ],
 )
 async def test_receive_reads_the_first_word_as_a_command(tm, text, command):
-    await notified(tm)
+    await texted(tm)
     out = await receive(tm, text)
     assert out == {"command": command, "user": "u1", "about": "call-7", "duplicate": False}
 
 
 async def test_receive_is_for_the_newest_notice_to_that_number(tm, clock):
-    await notified(tm, "call-1", user="u1")
+    await texted(tm, "call-1", user="u1")
     clock.advance(hours=1)
-    await notified(tm, "call-2", user="u2", number=SPELLED)  # a shared (or passed-on) number
-    await notified(tm, "call-3", user="u3", number=OTHER)
+    await texted(tm, "call-2", user="u2", number=SPELLED)  # a shared (or passed-on) number
+    await texted(tm, "call-3", user="u3", number=OTHER)
     out = await receive(tm, "call")
     assert (out["user"], out["about"]) == ("u2", "call-2")
 
 
+async def test_a_reply_is_never_for_a_notice_that_was_not_sent(tm, clock):
+    """A shared number: u1 was texted; u2's newer notice never went out (texts off), so
+    a reply from the number is u1's, and never acts for u2."""
+    await texted(tm, "call-1", user="u1")
+    clock.advance(hours=1)
+    await tm.setTexting(user="u2", on=False)
+    out = await tm.notify(user="u2", about="call-2", phoneNumber=SPELLED, text=TEXT)
+    assert out["status"] == "NOT_SENT"
+    assert (await receive(tm, "call"))["user"] == "u1"
+    assert await tm._replyingFor(phoneNumber=SPELLED) == [{"user": "u1"}]
+    pending = await notified(tm, "call-3", user="u3", number=OTHER)
+    assert (await receive(tm, "call", number=OTHER))["user"] is None, "not sent yet"
+    await tm.send(notice=pending)
+    assert (await receive(tm, "call", number=OTHER))["user"] == "u3"
+
+
 async def test_a_reply_is_read_within_24_hours_of_the_notice(tm, clock):
-    await notified(tm)
+    await texted(tm)
     clock.advance(seconds=REPLY_WINDOW.total_seconds() - 1)
     assert (await receive(tm, "call"))["user"] == "u1"
     clock.advance(seconds=2)
@@ -377,13 +451,13 @@ async def test_a_reply_is_read_within_24_hours_of_the_notice(tm, clock):
 
 
 async def test_a_reply_from_a_number_never_texted_is_for_no_one(tm):
-    await notified(tm)
+    await texted(tm)
     out = await receive(tm, "call", number=OTHER)
     assert (out["user"], out["about"]) == (None, None)
 
 
 async def test_a_message_received_twice_is_a_duplicate(tm):
-    await notified(tm)
+    await texted(tm)
     first = await receive(tm, "call", sid="SM" + "1" * 32)
     again = await receive(tm, "call", sid="SM" + "1" * 32)
     assert first["duplicate"] is False
@@ -392,7 +466,7 @@ async def test_a_message_received_twice_is_a_duplicate(tm):
 
 
 async def test_a_replay_of_receive_returns_the_first_outcome_not_a_duplicate(tm, engine):
-    await notified(tm)
+    await texted(tm)
     inputs = {"messageId": "SM" + "2" * 32, "phoneNumber": NUMBER, "text": "CALL"}
     aid = new_id()
     first = await engine.invoke("TextMessages", "receive", inputs, action_id=aid)
@@ -451,7 +525,8 @@ async def test_a_stop_holds_across_a_key_rotation(async_db, clock, mock_telephon
     both = Encryptor([("new", bytes(range(32))), ("old", bytes(32))])
     before = TextMessages(async_db, services(clock, mock_telephony, old))
     await before.setup()
-    await before.notify(user="u1", about="call-1", phoneNumber=NUMBER, text=TEXT)
+    first = await before.notify(user="u1", about="call-1", phoneNumber=NUMBER, text=TEXT)
+    assert (await before.send(notice=first["notice"]))["status"] == "SENT"
     await receive(before, "STOP")
     after = TextMessages(async_db, services(clock, mock_telephony, both))
     assert await stopped(after, SPELLED)
@@ -460,7 +535,8 @@ async def test_a_stop_holds_across_a_key_rotation(async_db, clock, mock_telephon
     clock.advance(minutes=1)
     out = await after.notify(user="u1", about="call-2", phoneNumber=SPELLED, text=TEXT)
     assert out["status"] == "NOT_SENT"
-    assert (await receive(after, "call"))["about"] == "call-2"  # found by either key
+    # found under the old key; call-2, never sent, is no one's to answer
+    assert (await receive(after, "call"))["about"] == "call-1"
     await receive(after, "START")
     assert not await stopped(after) and not await stopped(before)
     assert await after.collection("stops").count_documents({}) == 0
@@ -487,8 +563,8 @@ async def test_a_redelivered_stop_does_not_undo_a_later_start(tm):
 
 
 async def test_forget_user_deletes_their_notices_and_replies_but_keeps_the_stop(tm):
-    await notified(tm, "call-1", user="u1")
-    await notified(tm, "call-2", user="u2", number=OTHER)
+    await texted(tm, "call-1", user="u1")
+    await texted(tm, "call-2", user="u2", number=OTHER)
     await receive(tm, "call")
     await receive(tm, "STOP")
     await receive(tm, "call", number=OTHER)

@@ -8,6 +8,7 @@ from tests.simulator.world import World
 
 ADA = "+14155552671"
 BOB = "+14155552672"
+CAROL = "+14155552673"
 
 
 async def test_a_reply_reaches_the_service_and_its_answer_is_shown(world: World):
@@ -57,6 +58,22 @@ async def test_bad_replies_get_json_errors(world: World):
         error = await world.sim("POST", path, ada, body, expect=422)
         assert error["error"] == "invalid request"
     await world.sim("POST", "messages/not-a-sid/reply", ada, {"text": "hi"}, expect=404)
+    assert [m["direction"] for m in (await world.sim("GET", "inbox", ada))["messages"]] == [
+        "outbound"
+    ]
+
+
+async def test_a_code_sent_to_a_number_you_typed_in_gives_you_no_say_for_it(world: World):
+    """Typing someone's number into your profile gets a code texted there for you; that
+    does not make the number yours to reply from (STOP would stop its owner's texts)."""
+    ada = await world.sign_up(ADA, verify=False)
+    await world.api("PhoneVerification/start", {"phoneNumber": CAROL}, ada)  # not hers
+    (code,) = (await world.sim("GET", "inbox", ada))["messages"]
+    assert code["to"] == CAROL
+    refused = await world.sim(
+        "POST", f"messages/{code['sid']}/reply", ada, {"text": "STOP"}, expect=409
+    )
+    assert refused["error"].startswith("verify this number first")
     assert [m["direction"] for m in (await world.sim("GET", "inbox", ada))["messages"]] == [
         "outbound"
     ]
