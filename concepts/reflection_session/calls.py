@@ -35,6 +35,7 @@ class CallRecords:
     _touched: Any
     _require_phone: Any
     _require_status: Any
+    _indexed: Any
 
     @action(private=("answers", "transcript"))
     async def closeCall(
@@ -86,13 +87,15 @@ class CallRecords:
                 "endedAt": now,
                 "touchedAt": now,
                 "abandonReason": None if status == COMPLETED else reason.strip(),
+                "reindexFor": user,  # the answers it filled are searchable
             }
             out = {"session": session, "user": user, "status": status, "endedAt": now}
             return Change(out, set=sets, unset=("activeFor", "openTs"))
 
-        return await self.store("sessions").change(
+        closed = await self.store("sessions").change(
             {"_id": session, "user": user}, decide, missing=fail("no such reflection", "not_found")
         )
+        return await self._indexed(user, session, closed)
 
     @action(private=("transcript",))
     async def setTranscript(

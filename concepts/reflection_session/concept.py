@@ -17,6 +17,7 @@ from conceptkit import NO_MARKS, Change, Concept, Len, action, fail
 from .calls import CallRecords
 from .days import DayQueries
 from .edits import AnswerEdits
+from .index import SearchIndex
 from .queries import SessionQueries
 from .rules import (
     ABANDONED,
@@ -40,7 +41,7 @@ from .search import SearchQueries
 
 
 class ReflectionSession(
-    CallRecords, AnswerEdits, SearchQueries, SessionQueries, DayQueries, Concept
+    CallRecords, AnswerEdits, SearchQueries, SearchIndex, SessionQueries, DayQueries, Concept
 ):
     """Holds one reflection: the prompts it asks, the user's answers to each, how the user
     rated the day, and for a phone reflection its transcript and recording, all answers
@@ -68,6 +69,7 @@ class ReflectionSession(
         # While in progress: when it was last touched, as an epoch float (range scans on
         # floats are fast on the embedded server), for the reconciler's idle search.
         await sessions.create_index("openTs", sparse=True)
+        await self._setup_index()
         async for doc in sessions.find(
             {"activeFor": {"$exists": True}, "openTs": {"$exists": False}},
             {"touchedAt": 1, "startedAt": 1},
@@ -208,10 +210,12 @@ class ReflectionSession(
                 "openTs": now.timestamp(),
                 "endedAt": None,
                 "version": 0,
+                "reindexFor": user,  # its prompts are searchable: indexed just after
             },
             started,
         )
         if created is not None:
+            await self._reindex(user, session, started=True)
             return created
         if method != PHONE:
             return fail("you already have a reflection in progress", "conflict")
@@ -291,9 +295,9 @@ class ReflectionSession(
                 "finishedAt": now,
             }
             responses = sorted([*doc["responses"], response], key=lambda r: r["position"])
-            return {"$set": {"responses": responses}}
+            return {"$set": {"responses": responses, "reindexFor": user}}
 
-        return await self._update(user, session, decide)
+        return await self._indexed(user, session, await self._update(user, session, decide))
 
     @action
     async def setRating(self, user: str, session: SessionId, rating: Rating) -> dict[str, Any]:
@@ -374,6 +378,10 @@ class ReflectionSession(
 
     @action
     async def deleteAllFor(self, user: str) -> dict[str, Any]:
-        """Delete every reflection of the user, with its answers, transcript and recording URL."""
+        """Delete every reflection of the user, with its answers, transcript and recording URL,
+        and the user's search index (again after the sessions: a search rebuilding it
+        meanwhile may have read them)."""
+        await self._drop_index(user)
         res = await self.collection("sessions").delete_many({"user": user})
+        await self._drop_index(user)
         return {"deleted": res.deleted_count}

@@ -19,6 +19,7 @@ class AnswerEdits:
     _open: Any
     _touch: Any
     _require_status: Any
+    _indexed: Any
 
     @action(private=("text",))
     async def editAnswer(
@@ -69,8 +70,10 @@ class AnswerEdits:
                     current["original"] = self._seal(was, user, session, f"original.{position}")
                 current.update(text=sealed, editedAt=now)
             ordered = sorted(responses, key=lambda r: r["position"])
-            return Change({"editedAt": now}, set={"responses": ordered, **self._touch(True)})
+            sets = {"responses": ordered, "reindexFor": user, **self._touch(True)}
+            return Change({"editedAt": now}, set=sets)
 
-        return await self.store("sessions").change(
+        edited = await self.store("sessions").change(
             {"_id": session, "user": user}, decide, missing=fail("no such reflection", "not_found")
         )
+        return await self._indexed(user, session, edited)

@@ -290,6 +290,7 @@ async def violations(world: World, token: str, flow: Flow) -> list[str]:
     else:
         for name in (
             "ReflectionSession_sessions",
+            "ReflectionSession_searchIndex",
             "PhoneCall_calls",
             "CallScheduler_calls",
             "Profile_profiles",

@@ -139,3 +139,29 @@ async def test_export_needs_a_profile_and_a_format(service: Service):
     assert refused["error"] == "create your profile first"
     await service.api("Account/export", {"format": "pdf"}, token, 422)
     await service.api("Account/export", {"format": "json"}, None, 401)
+
+
+async def test_the_search_index_is_sealed_kept_by_calls_and_deleted_with_the_account(
+    service: Service,
+):
+    token = await service.sign_up()
+    phone = (await phone_reflection(service, token))["session"]
+    typed = await typed_reflection(service, token, ["A quiet walk", "", "Rest"])
+    await service.api(
+        "ReflectionSession/editAnswer",
+        {"session": typed, "position": 2, "text": "An otter"},
+        token,
+    )
+    assert await search(service, token, words="otter") == [typed]
+    assert await search(service, token, words="tulips heron") == [phone]  # what the call heard
+    index = service.engine.db["ReflectionSession_searchIndex"]
+    sessions = service.engine.db["ReflectionSession_sessions"]
+    assert await sessions.count_documents({"reindexFor": {"$exists": True}}) == 0
+    assert await index.count_documents({}) >= 2  # a month, and the head
+    async for doc in index.find({}):
+        stored = json.dumps(doc, default=str)  # the index keeps words folded: lower case
+        assert "otter" not in stored and "tulips by the heron" not in stored
+
+    body = {"password": "correct horse battery"}
+    assert await service.api("Account/delete", body, token) == {"deleted": True}
+    assert await index.count_documents({}) == 0
