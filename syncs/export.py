@@ -1,10 +1,13 @@
 """What does a user take away? Everything of their own, as JSON or as one Markdown document.
 
 ``POST /api/Account/export`` ``{"format": "json"}`` answers with one JSON document: the
-account, the profile, the prompts, the schedule (or null) and every reflection, oldest
+account, the profile, the prompts, the schedule (or null), every reflection, oldest
 first, with its answers and their times (an edited answer with when and the original),
 rating, transcript, transcription and the link
-to its recording (``/api/recordings/<session>``: the owner's own, with their session). ``{"format": "markdown"}`` answers ``{"markdown": text}``: the same, readable, dates
+to its recording (``/api/recordings/<session>``: the owner's own, with their session), and
+every missed day (as the calendar marks it: the day's planned calls all failed and nothing
+was reflected that day), oldest first, with each call and what each attempt came to.
+``{"format": "markdown"}`` answers ``{"markdown": text}``: the same, readable, dates
 in the profile's time zone. Everything is read (and decrypted) for the asking user only;
 the answer goes to them and nowhere else (the action log seals it, as every answer).
 """
@@ -18,11 +21,13 @@ from typing import Any, Literal, TypedDict
 
 from conceptkit import Absent, Computed, Sync, Var, concepts, vars
 
-Requesting, Accounts, Profile, Prompts, Schedule, ReflectionSession = concepts(
-    "Requesting Accounts Profile Prompts Schedule ReflectionSession"
+from .days import day_states
+
+Requesting, Accounts, Profile, Prompts, Schedule, ReflectionSession, CallScheduler = concepts(
+    "Requesting Accounts Profile Prompts Schedule ReflectionSession CallScheduler"
 )
-user, request, fmt, username, joined, prompts, reflections, at = vars(
-    "user request fmt username joined prompts reflections at"
+user, request, fmt, username, joined, prompts, reflections, at, calls = vars(
+    "user request fmt username joined prompts reflections at calls"
 )
 EXPORT = "/Account/export"
 # The owner's own link to a recording: the service streams it to the bearer of the owner's
@@ -67,6 +72,9 @@ def document(frame: Mapping[str, Any], with_schedule: bool) -> dict[str, Any]:
         "prompts": list(frame["prompts"]),
         "schedule": schedule,
         "reflections": [_reflection(r) for r in frame["reflections"]],
+        "missedDays": missed_days(
+            frame["reflections"], frame["calls"], frame[_profile["timezone"].name]
+        ),
     }
 
 
@@ -74,6 +82,36 @@ def _reflection(r: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in r.items() if k != "hasRecording"}
     out["recording"] = RECORDING_LINK.format(session=r["session"]) if r["hasRecording"] else None
     return out
+
+
+def missed_days(
+    reflections: list[Mapping[str, Any]], calls: list[Mapping[str, Any]], timezone: str | None
+) -> list[dict[str, Any]]:
+    """The days (in the profile's zone) the calendar marks missed, oldest first: a call
+    planned that day was not reached after every attempt (or could not be made), and no
+    reflection of that day was finished or begun (syncs/days.py). Each with its failed
+    calls: when it was planned, whether it was asked for ("now") or the schedule's, its
+    last outcome, and every attempt ``{attempt, at, outcome}`` (none for a call never made)."""
+    days = day_states(reflections, calls, _zone(timezone))
+    by_id = {c["scheduledCall"]: c for c in calls}
+    return [
+        {"date": date.isoformat(), "calls": [_missed_call(by_id[c]) for c in days[date]["missed"]]}
+        for date in sorted(days)
+        if days[date]["state"] == "missed"
+    ]
+
+
+def _missed_call(call: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "scheduledCall": call["scheduledCall"],
+        "scheduledFor": call["scheduledFor"],
+        "origin": call.get("origin", "schedule"),
+        "outcome": call.get("lastOutcome"),
+        "attempts": [
+            {"attempt": a.get("attempt"), "at": a.get("at"), "outcome": a.get("outcome")}
+            for a in call.get("attemptLog") or []
+        ],
+    }
 
 
 def answer(frame: Mapping[str, Any], with_schedule: bool) -> dict[str, Any]:
@@ -87,6 +125,16 @@ METHODS = {"PHONE": "by phone", "TEXT": "typed"}
 STATUSES = {"COMPLETED": "done", "ABANDONED": "not finished", "IN_PROGRESS": "in progress"}
 RATINGS = {-2: "Very hard", -1: "Hard", 0: "Okay", 1: "Good", 2: "Wonderful"}  # as the app says
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# What an attempt came to, in the web app's words (webapp/pages/outcomes.js)
+OUTCOMES = {
+    "NO_ANSWER": "no answer",
+    "BUSY": "you declined the call, or the line was busy",
+    "VOICEMAIL": "it went to voicemail",
+    "FAILED": "the call failed",
+    "HUNG_UP": "you hung up before the first prompt",
+    "LOST": "the call was cut off",
+    "NOT_CALLED": "we couldn't call: the service was down at your call time",
+}
 
 
 def _zone(name: str | None) -> dt.tzinfo:
@@ -143,7 +191,34 @@ def markdown(data: Mapping[str, Any]) -> str:
     ]
     for r in data["reflections"]:
         out += ["", *_reflection_lines(r, zone)]
+    out += ["", f"## Missed days ({len(data['missedDays'])})"]
+    for day in data["missedDays"]:
+        out += ["", *_missed_lines(day, zone)]
     return "\n".join(out) + "\n"
+
+
+def _outcome(outcome: str | None) -> str:
+    return OUTCOMES.get(outcome or "", OUTCOMES["FAILED"])
+
+
+def _missed_lines(day: Mapping[str, Any], zone: dt.tzinfo) -> list[str]:
+    """A missed day: each call planned that day, then what each attempt came to."""
+    lines = [f"### {dt.date.fromisoformat(day['date']):%A %-d %B %Y}", ""]
+    for call in day["calls"]:
+        asked = "you asked for" if call["origin"] == "now" else "planned"
+        when = _when(call["scheduledFor"], zone, with_day=False)
+        if not call["attempts"]:
+            lines.append(f"- The call {asked} at {when}: {_outcome(call['outcome'])}.")
+            continue
+        tries = len(call["attempts"])
+        lines.append(
+            f"- The call {asked} at {when}: not reached, {tries} attempt{'s' * (tries != 1)}:"
+        )
+        for a in call["attempts"]:
+            lines.append(
+                f"  {a['attempt']}. {_when(a['at'], zone, False)}: {_outcome(a['outcome'])}"
+            )
+    return lines
 
 
 def _schedule_lines(schedule: Mapping[str, Any] | None) -> list[str]:
@@ -219,6 +294,7 @@ def _export_sync(name: str, doc: str, with_schedule: bool) -> Sync:
             Prompts._promptList({"user": user}, {"prompts": prompts}),
             schedule,
             ReflectionSession._export({"user": user}, {"reflections": reflections, "at": at}),
+            CallScheduler._dayMarks({"user": user}, {"calls": calls}),
         ],
         then=[
             Requesting.respond(

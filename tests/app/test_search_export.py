@@ -1,7 +1,9 @@
 """Search and export through the API, the whole service in-process (issue 16).
 
-``POST /api/ReflectionSession/_search`` finds the caller's own reflections by words and dates;
-``POST /api/Account/export`` gives everything of the caller's own as JSON or Markdown. Neither
+``POST /api/ReflectionSession/_search`` finds the caller's own reflections by words and dates
+(through the caller's own encrypted index, kept by every write and gone with the account);
+``POST /api/Account/export`` gives everything of the caller's own as JSON or Markdown, missed
+days with each attempt's outcome included. Neither
 shows anything of another user's, and the action log keeps no answer in the clear.
 """
 
@@ -9,9 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from zoneinfo import ZoneInfo
 
 from services.app.recordings import RECORDING_ROUTE
-from services.devtools.callees import ScriptedCallee
+from services.devtools.callees import BusyCallee, NoAnswerCallee, ScriptedCallee, VoicemailCallee
+from syncs.export import missed_days
 from tests.app.conftest import Service
 
 ANSWERS = ["Tulips by the heron pond", "Patience with the new puppy", "Carry patience into work"]
@@ -165,3 +169,95 @@ async def test_the_search_index_is_sealed_kept_by_calls_and_deleted_with_the_acc
     body = {"password": "correct horse battery"}
     assert await service.api("Account/delete", body, token) == {"deleted": True}
     assert await index.count_documents({}) == 0
+
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def paris(day: int, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime(2026, 3, day, hour, minute, tzinfo=PARIS).astimezone(dt.UTC)
+
+
+async def test_the_export_has_each_missed_day_with_what_each_attempt_came_to(service: Service):
+    service.clock.set(paris(2, 9))
+    token = await service.sign_up(timezone="Europe/Paris", maxRetries=2)
+    # the 2nd: a call asked for at 10:00, declined, then not answered: a missed day
+    service.clock.set(paris(2, 10))
+    asked = await service.call_now(token)
+    for callee in (BusyCallee(), NoAnswerCallee()):
+        (placed,) = await service.dial_due()
+        await service.play(placed, callee)
+    # the 3rd: a call that went to voicemail twice, then a reflection typed: a done day
+    service.clock.set(paris(3, 10))
+    await service.call_now(token)
+    for callee in (VoicemailCallee(), VoicemailCallee()):
+        (placed,) = await service.dial_due()
+        await service.play(placed, callee)
+    await typed_reflection(service, token, ["Typed instead", "", ""])
+    # the 4th: a call planned for 12:00 while the service was down until 15:00
+    service.clock.set(paris(4, 10))
+    await service.api("Schedule/setDaily", {"timezone": "Europe/Paris", "time": "12:00"}, token)
+    service.clock.set(paris(4, 15))
+    await service.worker.plan_due()
+    await service.api("Schedule/pause", {}, token)
+    service.clock.set(paris(6, 9))
+
+    data = await service.api("Account/export", {"format": "json"}, token)
+    assert [d["date"] for d in data["missedDays"]] == ["2026-03-02", "2026-03-04"]
+    (call,) = data["missedDays"][0]["calls"]
+    assert (call["scheduledCall"], call["origin"], call["outcome"]) == (asked, "now", "NO_ANSWER")
+    assert [(a["attempt"], a["outcome"]) for a in call["attempts"]] == [
+        (1, "BUSY"),
+        (2, "NO_ANSWER"),
+    ]
+    assert all(dt.datetime.fromisoformat(a["at"]) >= paris(2, 10) for a in call["attempts"])
+    (down,) = data["missedDays"][1]["calls"]
+    assert (down["origin"], down["outcome"], down["attempts"]) == ("schedule", "NOT_CALLED", [])
+    assert dt.datetime.fromisoformat(down["scheduledFor"]) == paris(4, 12)
+
+    text = (await service.api("Account/export", {"format": "markdown"}, token))["markdown"]
+    missed = text[text.index("## Missed days (2)") :]
+    assert (
+        "### Monday 2 March 2026\n\n- The call you asked for at 10:00: not reached, 2 attempts:\n  1. 10:00: you declined the call, or the line was busy\n  2. 10:"
+        in missed
+    )
+    assert "no answer" in missed and "voicemail" not in missed  # the 3rd was reflected on
+    assert (
+        "### Wednesday 4 March 2026\n\n- The call planned at 12:00: we couldn't call: "
+        "the service was down at your call time." in missed
+    )
+    other = await service.sign_up(timezone="Europe/Paris")
+    assert (await service.api("Account/export", {"format": "json"}, other))["missedDays"] == []
+
+
+def test_a_missed_day_is_a_day_the_calendar_marks_missed():
+    """Nothing reflected that day, not even begun: a failed call of a day with an
+    unfinished reflection, or a cancelled one, makes no missed day."""
+
+    def failed(day: int, status: str = "FAILED") -> dict:
+        log = [{"attempt": 1, "at": paris(day, 20), "outcome": "NO_ANSWER"}]
+        return {
+            "scheduledCall": f"c{day}",
+            "scheduledFor": paris(day, 20),
+            "status": status,
+            "lastOutcome": "NO_ANSWER" if status == "FAILED" else "CANCELLED",
+            "origin": "schedule",
+            "attempts": 1,
+            "attemptLog": log,
+        }
+
+    calls = [failed(2), failed(3), failed(4, "CANCELLED"), failed(5)]
+    left = {"session": "s3", "method": "TEXT", "status": "ABANDONED", "startedAt": paris(3, 21)}
+    late = {"session": "s5", "method": "TEXT", "status": "COMPLETED", "startedAt": paris(5, 23)}
+    days = missed_days([left, late], calls, "Europe/Paris")
+    assert [(d["date"], [c["scheduledCall"] for c in d["calls"]]) for d in days] == [
+        ("2026-03-02", ["c2"])
+    ]
+    assert days[0]["calls"][0]["attempts"] == [
+        {"attempt": 1, "at": paris(2, 20), "outcome": "NO_ANSWER"}
+    ]
+    assert [d["date"] for d in missed_days([], calls, "Pacific/Kiritimati")] == [
+        "2026-03-03",  # 20:00 in Paris is the next morning at UTC+14
+        "2026-03-04",
+        "2026-03-06",
+    ]
