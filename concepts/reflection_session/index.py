@@ -139,10 +139,11 @@ class SearchIndex:
             for d in docs
             if "reindexFor" in d  # a rebuild reads every session, flagged or not
         ]
-        if still:
-            await self.collection("sessions").update_many(
-                {"$or": still}, {"$unset": {"reindexFor": ""}}
-            )
+        sessions, unset = self.collection("sessions"), {"$unset": {"reindexFor": ""}}
+        if len(still) == 1:  # an action's own upkeep: the cheaper write
+            await sessions.update_one(still[0], unset)
+        elif still:
+            await sessions.update_many({"$or": still}, unset)
 
     async def _put(self, user: str, docs: list[Mapping[str, Any]]) -> None:
         """Bring the entries of these sessions (of one user) up to date, then unflag them."""

@@ -5,7 +5,8 @@ them. A search reads the user's own search index instead (:mod:`.index`: one enc
 document per month, holding the folded words of each reflection), decrypts it here, in
 the server's memory, matches the words, then reads and decrypts only the reflections it
 shows, checking each against the words again. Nothing is sent anywhere
-(bench/search.py: about 1,100 reflections well under 300 ms; docs/benchmarks.md).
+(bench/search.py: about 1,100 reflections in 75-115 ms at the median, 143 ms at worst;
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
