@@ -109,7 +109,8 @@ class Profile(Concept):
     Principle: after ``createProfile(u, "Ada", "+44 20 7946 0958", "Europe/London")``,
     ``_getProfile(u)`` shows the number as +442079460958, ``_spokenName(u)`` is "Ada"
     until a pronunciation is set, and each update changes exactly one setting and
-    ``updatedAt``; invalid values are refused and change nothing.
+    ``updatedAt``; invalid values are refused and change nothing. The follow-up greeting
+    is off until ``updateFollowUp(u, True)``.
     """
 
     uses = ("clock", "encryption")
@@ -171,7 +172,14 @@ class Profile(Concept):
         now = self._now()  # the unique index on user is the check (a replay finds its mark)
         profile = self.new_id()
         sealed = self._sealed(user, fields)
-        doc = {"_id": profile, "user": user, **sealed, "createdAt": now, "updatedAt": now}
+        doc = {
+            "_id": profile,
+            "user": user,
+            **sealed,
+            "followUp": False,  # the greeting recalls nothing until the user says so
+            "createdAt": now,
+            "updatedAt": now,
+        }
         created = await self.store("profiles").create(doc, {"profile": profile})
         return fail("you already have a profile", "conflict") if created is None else created
 
@@ -232,6 +240,16 @@ class Profile(Concept):
         return await self._update(user, {"maxRetries": retries}) or {}
 
     @action
+    async def updateFollowUp(self, user: str, enabled: bool) -> dict[str, Any]:
+        """Choose whether the call's greeting recalls what the user last said to their
+        follow-up prompt (off by default)."""
+        try:
+            choice = check_bool(enabled, "enabled")
+        except ValueError as exc:
+            return fail(str(exc), "invalid")
+        return await self._update(user, {"followUp": choice}) or {}
+
+    @action
     async def deleteProfile(self, user: str) -> dict[str, Any]:
         """Delete the user's profile."""
         res = await self.collection("profiles").delete_one({"user": user})
@@ -255,6 +273,7 @@ class Profile(Concept):
                 "namePronunciation": self._opened(doc, "namePronunciation"),
                 "includeRating": doc["includeRating"],
                 "maxRetries": doc["maxRetries"],
+                "followUp": doc.get("followUp", False),
                 "createdAt": doc["createdAt"],
                 "updatedAt": doc["updatedAt"],
             }
@@ -275,3 +294,12 @@ class Profile(Concept):
         """The user's IANA time zone name."""
         doc = await self.collection("profiles").find_one({"user": user})
         return [] if doc is None else [{"timezone": doc["timezone"]}]
+
+    @query
+    async def _followUp(self, user: str) -> list[dict[str, Any]]:
+        """Whether the greeting recalls the follow-up answer, and the time zone that says
+        which day that answer was given (one row; empty without a profile)."""
+        doc = await self.collection("profiles").find_one({"user": user})
+        if doc is None:
+            return []
+        return [{"enabled": doc.get("followUp", False), "timezone": doc["timezone"]}]

@@ -1,7 +1,9 @@
-"""Prompts: each user's own reflection questions (one to five, in order).
+"""Prompts: each user's own reflection questions (one to five, in order), and which one is
+the follow-up one (what the next call's greeting may recall the answer to).
 
 The list is stored as one token, encrypted for its owner (the ``encryption`` port), and
-is private in the action log.
+is private in the action log. The follow-up mark is a position, not text: nothing more
+of the user's words is stored for it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class PromptsOut(TypedDict):
     prompts: list[str]
 
 
+class Marked(TypedDict):
+    position: int
+
+
 def normalize_prompt(text: str) -> str:
     """Surrounding whitespace removed and inner runs of whitespace (newlines too) made one space:
     a prompt is one line, spoken aloud on the phone."""
@@ -65,14 +71,36 @@ def check_prompts(prompts: Any) -> tuple[list[str], str | None]:
     return cleaned, None
 
 
+def _key(text: str) -> str:
+    return normalize_prompt(text).casefold()
+
+
+def followed(old: list[str], marked: int | None, new: list[str]) -> int | None:
+    """Where the follow-up mark goes when ``old`` becomes ``new``: to the marked prompt's
+    place in ``new`` (the same words, ignoring case), or None (the default, the last) when
+    it was unmarked or is gone."""
+    if marked is None or not 1 <= marked <= len(old):
+        return None
+    wanted = _key(old[marked - 1])
+    return next((i for i, text in enumerate(new, start=1) if _key(text) == wanted), None)
+
+
+def follow_up_of(prompts: list[str], marked: int | None) -> int:
+    """The follow-up prompt's position: the one marked, else the last."""
+    return marked if marked is not None and 1 <= marked <= len(prompts) else len(prompts)
+
+
 class Prompts(Concept):
     """Keeps each user's reflection prompts: the one to five questions, in order, that their
-    daily reflection asks, so the call and the web app ask the user's own questions.
+    daily reflection asks, so the call and the web app ask the user's own questions; and
+    which of them is the follow-up one, whose last answer a call may recall.
 
     Principle: at sign-up ``setDefaults(u)`` gives three sensible prompts; after
     ``setPrompts(u, ["How did you sleep?", "What went well today?"])``, ``_prompts(u)``
     returns exactly those two, in that order, and the next reflection asks them;
-    ``movePrompt(u, 2, 1)`` asks the second first.
+    ``movePrompt(u, 2, 1)`` asks the second first. The follow-up prompt is the last one
+    until ``markFollowUp(u, 1)`` marks another; the mark follows its prompt when the list
+    is reordered, and goes back to the last when that prompt is removed.
     """
 
     uses = ("clock", "encryption")
@@ -89,14 +117,6 @@ class Prompts(Concept):
             doc["prompts"], user=doc["_id"], field=FIELD_PROMPTS
         )
         return list(json.loads(text))
-
-    async def _store(self, user: str, prompts: list[str]) -> None:
-        sealed = self._seal(user, prompts)
-        await self.collection("prompts").update_one(
-            {"_id": user},
-            {"$set": {"prompts": sealed, "updatedAt": self._now()}, "$inc": {"version": 1}},
-            upsert=True,
-        )
 
     # -- actions ------------------------------------------------------------------------
 
@@ -119,8 +139,21 @@ class Prompts(Concept):
         cleaned, problem = check_prompts(prompts)
         if problem:
             return fail(problem, "invalid")
-        await self._store(user, cleaned)
-        return {"prompts": cleaned}
+
+        def decide(doc: dict[str, Any]) -> Change:
+            # the follow-up mark follows its prompt's words into the new list, or is dropped
+            old = self._open(doc) if doc.get("prompts") else []
+            mark = followed(old, doc.get("followUp"), cleaned)
+            changes = {"prompts": self._seal(user, cleaned), "updatedAt": self._now()}
+            return Change({"prompts": cleaned}, set={**changes, "followUp": mark})
+
+        initial = {"_id": user, "prompts": None, "followUp": None, "version": 1}
+        return await self.store("prompts").change_or_create(
+            {"_id": user},
+            decide,
+            initial=initial,
+            busy=fail("your prompts are changing too often; try again", "unavailable"),
+        )
 
     @action(private=("prompts",))
     async def movePrompt(
@@ -136,12 +169,38 @@ class Prompts(Concept):
                         f"{name} {value} is out of range: you have {len(current)} prompt(s)",
                         "invalid",
                     )
+            before = list(current)
             moved = current.pop(fromPosition - 1)
             current.insert(toPosition - 1, moved)
-            changes = {"prompts": self._seal(user, current), "updatedAt": self._now()}
+            changes = {
+                "prompts": self._seal(user, current),
+                "updatedAt": self._now(),
+                "followUp": followed(before, doc.get("followUp"), current),  # it moves too
+            }
             return Change({"prompts": current}, set=changes)
 
         # a compare-and-set on the version read, so a concurrent edit is never overwritten
+        return await self.store("prompts").change(
+            {"_id": user},
+            decide,
+            missing=fail("you have no prompts yet", "not_found"),
+            busy=fail("your prompts are changing too often; try again", "unavailable"),
+        )
+
+    @action
+    async def markFollowUp(self, user: str, position: Position | None = None) -> Marked:
+        """Mark the prompt at ``position`` as the follow-up one (whose last answer a call
+        may recall); null goes back to the default, the last prompt. Outputs its position."""
+
+        def decide(doc: dict[str, Any]) -> Change | dict[str, Any]:
+            count = len(self._open(doc))
+            if position is not None and not 1 <= position <= count:
+                return fail(
+                    f"position {position} is out of range: you have {count} prompt(s)", "invalid"
+                )
+            marked = {"position": position if position is not None else count}
+            return Change(marked, set={"followUp": position, "updatedAt": self._now()})
+
         return await self.store("prompts").change(
             {"_id": user},
             decide,
@@ -179,3 +238,15 @@ class Prompts(Concept):
         """
         prompts = await self._current(user)
         return [{"prompts": prompts}] if prompts else []
+
+    @query(private=("text",))
+    async def _followUpPrompt(self, user: str) -> list[dict[str, Any]]:
+        """The follow-up prompt as one row ``{position, text, marked}`` (``marked`` false: no
+        prompt is marked, so it is the last one); empty if the user has no prompts."""
+        doc = await self.collection("prompts").find_one({"_id": user})
+        if doc is None:
+            return []
+        prompts = self._open(doc)
+        position = follow_up_of(prompts, doc.get("followUp"))
+        marked = doc.get("followUp") is not None and position == doc["followUp"]
+        return [{"position": position, "text": prompts[position - 1], "marked": marked}]

@@ -3,12 +3,18 @@
 The edge's ``/call/answered`` event (docs/webhooks.md) says who answered: ``person``,
 ``machine``, or None when the provider cannot tell (taken for a person). A machine is
 hung up on and the attempt counts as missed: missed_call.py (``MachineAnswered``).
+The greeting may recall what the person said last time to their follow-up prompt
+(syncs/follow_up.py): one of three greeting syncs fires, by the follow-up's case.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from conceptkit import Computed, Filter, Sync, concepts, vars
 
+from . import follow_up
 from .wording import SORRY, greeting
 
 Requesting, PhoneCall, ReflectionSession, Prompts, Profile, CallScheduler = concepts(
@@ -79,26 +85,56 @@ StartPrompting = Sync(
     ],
 )
 
-Greet = Sync(
+
+def _greet(name_: str, doc: str, where: list[Any], recall: Callable[[Any], str | None]) -> Sync:
+    """A greeting sync: the follow-up's case (``where``, syncs/follow_up.py), then the
+    pronounced name (else the display name), and the reply: hello, what ``recall`` gives
+    (if anything), the first prompt, then listen."""
+    return Sync(
+        name_,
+        doc=doc,
+        when=[
+            Requesting.request({"path": ANSWERED}, {"request": request}),
+            ReflectionSession.startSession({"user": user}, {"prompts": asking}),
+            PhoneCall.startPrompting({"callSid": sid}, {}),
+        ],
+        where=[*where, Profile._spokenName({"user": user}, {"name": name})],
+        then=[
+            Requesting.respond(
+                {
+                    "request": request,
+                    "output": Computed(
+                        lambda f: {
+                            "say": greeting(f["name"], f["asking"][0], recall(f)),
+                            "listen": "answer",
+                        },
+                        "greeting + first prompt, then listen",
+                    ),
+                }
+            )
+        ],
+    )
+
+
+Greet = _greet(
     "Greet",
-    doc="greet by the pronounced name (else the display name), then ask the first prompt",
-    when=[
-        Requesting.request({"path": ANSWERED}, {"request": request}),
-        ReflectionSession.startSession({"user": user}, {"prompts": asking}),
-        PhoneCall.startPrompting({"callSid": sid}, {}),
-    ],
-    where=[Profile._spokenName({"user": user}, {"name": name})],
-    then=[
-        Requesting.respond(
-            {
-                "request": request,
-                "output": Computed(
-                    lambda f: {"say": greeting(f["name"], f["asking"][0]), "listen": "answer"},
-                    "greeting + first prompt, then listen",
-                ),
-            }
-        )
-    ],
+    "greet by the pronounced name (else the display name), then ask the first prompt",
+    follow_up.OFF,
+    follow_up.nothing,
+)
+GreetWithAFollowUp = _greet(
+    "GreetWithAFollowUp",
+    "the follow-up is on: the greeting recalls what the user last said to the follow-up "
+    "prompt, and when, before the first prompt",
+    follow_up.RECALLED,
+    follow_up.recalled,
+)
+GreetWithNothingToRecall = _greet(
+    "GreetWithNothingToRecall",
+    "the follow-up is on but no recent reflection has an answer to the follow-up prompt: "
+    "the greeting as usual",
+    follow_up.NOTHING_TO_RECALL,
+    follow_up.nothing,
 )
 
 ReflectionCouldNotStart = Sync(

@@ -63,6 +63,7 @@ EXPOSURES = [
     authenticated(Profile.updateNamePronunciation),
     authenticated(Profile.updateRatingPreference),
     authenticated(Profile.updateMaxRetries),
+    authenticated(Profile.updateFollowUp),  # the greeting recalls the follow-up answer
     authenticated(Profile._getProfile),
     # phone ownership
     authenticated(PhoneVerification.start),
@@ -72,6 +73,13 @@ EXPOSURES = [
     # prompts
     authenticated(Prompts.setPrompts),
     authenticated(Prompts.movePrompt),
+    authenticated(Prompts.markFollowUp),
+    authenticated(
+        Prompts._followUpPrompt,
+        doc="Your follow-up prompt, whose last answer the call's greeting recalls when you "
+        "switch it on: ``{position, text, marked}``; ``marked`` is false when you have not "
+        "chosen one, so it is the last prompt.",
+    ),
     authenticated(
         Prompts._prompts,
         doc="Your prompts in the order they are asked, one row per prompt: "

@@ -2,18 +2,23 @@
 
 ``POST /api/Calls/script`` answers ``{say: [text, ...]}``: what a call says to the signed-in
 user when every prompt is answered, in order: the greeting by the pronounced name (else the
-display name) with the first prompt, each next prompt after the words the call says between
-prompts, the rating question if the profile asks for a rating, and goodbye. It is made by
-``wording.call_script`` from the same functions and texts ``answered.py`` and
-``conversation.py`` say, over the same queries (``Profile._spokenName``,
-``Prompts._promptList``), so the preview cannot drift from the call. What a call says to
-silence or to keys (``TAKE_YOUR_TIME``, the keypad's help) is not part of it.
+display name) with the first prompt (after the follow-up's recall, if on and there is one to
+recall), each next prompt after the words the call says between prompts, the rating question
+if the profile asks for a rating, and goodbye. It is made by ``wording.call_script`` from the
+same functions and texts ``answered.py`` and ``conversation.py`` say, over the same queries
+(``Profile._spokenName``, ``Prompts._promptList``, the follow-up's in syncs/follow_up.py),
+so the preview cannot drift from the call. What a call says to silence or to keys
+(``TAKE_YOUR_TIME``, the keypad's help) is not part of it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from conceptkit import Absent, Computed, Sync, concepts, vars
 
+from . import follow_up
 from .wording import call_script
 
 Requesting, Profile, Prompts = concepts("Requesting Profile Prompts")
@@ -59,25 +64,52 @@ ScriptNeedsPrompts = Sync(
     ],
 )
 
-ShowCallScript = Sync(
+
+def _show(name_: str, doc: str, where: list[Any], recall: Callable[[Any], str | None]) -> Sync:
+    """A script sync for one of the follow-up's cases (``where``, as the greeting's)."""
+    return Sync(
+        name_,
+        doc=doc,
+        when=[ASKED],
+        where=[
+            *where,
+            Profile._spokenName({"user": user}, {"name": name}),
+            Profile._getProfile({"user": user}, {"includeRating": rating}),
+            Prompts._promptList({"user": user}, {"prompts": prompts}),
+        ],
+        then=[
+            Requesting.respond(
+                {
+                    "request": request,
+                    "output": Computed(
+                        lambda f: {
+                            "say": call_script(f["name"], f["prompts"], f["rating"], recall(f))
+                        },
+                        "what a whole call says",
+                    ),
+                }
+            )
+        ],
+    )
+
+
+ShowCallScript = _show(
     "ShowCallScript",
-    doc="the greeting by the spoken name, each prompt with the words between them, the "
+    "the greeting by the spoken name, each prompt with the words between them, the "
     "rating question if the profile asks for one, goodbye",
-    when=[ASKED],
-    where=[
-        Profile._spokenName({"user": user}, {"name": name}),
-        Profile._getProfile({"user": user}, {"includeRating": rating}),
-        Prompts._promptList({"user": user}, {"prompts": prompts}),
-    ],
-    then=[
-        Requesting.respond(
-            {
-                "request": request,
-                "output": Computed(
-                    lambda f: {"say": call_script(f["name"], f["prompts"], f["rating"])},
-                    "what a whole call says",
-                ),
-            }
-        )
-    ],
+    follow_up.OFF,
+    follow_up.nothing,
+)
+ShowCallScriptWithAFollowUp = _show(
+    "ShowCallScriptWithAFollowUp",
+    "the same, the greeting recalling the last answer to the follow-up prompt, as the "
+    "call's greeting does (GreetWithAFollowUp)",
+    follow_up.RECALLED,
+    follow_up.recalled,
+)
+ShowCallScriptWithNothingToRecall = _show(
+    "ShowCallScriptWithNothingToRecall",
+    "the follow-up is on, with nothing to recall: the script as usual",
+    follow_up.NOTHING_TO_RECALL,
+    follow_up.nothing,
 )

@@ -20,22 +20,28 @@ RATING_KEYS_HELP = (
 TRANSITIONS = ["Thank you.", "Thanks for sharing that.", "Thank you. Next one."]
 
 
-def greeting(name: str, first_prompt: str) -> list[str]:
-    return [f"Hi {name}. It's time for your daily reflection.", first_prompt]
+def greeting(name: str, first_prompt: str, recalled: str | None = None) -> list[str]:
+    """Hello by name, what the user said last time if the greeting recalls it
+    (syncs/follow_up.py), then the first prompt."""
+    hello = f"Hi {name}. It's time for your daily reflection."
+    return [hello, *([recalled] if recalled else []), first_prompt]
 
 
 def next_prompt(position: int, prompt: str) -> list[str]:
     return [TRANSITIONS[position % len(TRANSITIONS)], prompt]
 
 
-def call_script(name: str, prompts: list[str], include_rating: bool) -> list[str]:
+def call_script(
+    name: str, prompts: list[str], include_rating: bool, recalled: str | None = None
+) -> list[str]:
     """Everything a call asking all of ``prompts`` says when each is answered, in order.
 
     The web app reads it aloud (syncs/call_script.py), so it is made of what the call syncs
-    say: ``greeting`` (answered.py), ``next_prompt`` at the index the call gives it
-    (conversation.py, ``AskNextPrompt``), then ``RATING_QUESTION`` or straight ``GOODBYE``.
+    say: ``greeting`` (answered.py, with the same ``recalled`` sentence), ``next_prompt`` at
+    the index the call gives it (conversation.py, ``AskNextPrompt``), then
+    ``RATING_QUESTION`` or straight ``GOODBYE``.
     """
-    said = greeting(name, prompts[0])
+    said = greeting(name, prompts[0], recalled)
     for index, prompt in enumerate(prompts[1:], start=1):
         said += next_prompt(index, prompt)
     return [*said, *([RATING_QUESTION] if include_rating else []), GOODBYE]

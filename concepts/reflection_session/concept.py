@@ -2,8 +2,9 @@
 
 Here: starting a reflection (or continuing one by phone), recording answers, rating,
 completing and abandoning it. The call's own records (transcript, recording) are in
-:mod:`.calls`, editing a finished reflection's answers in :mod:`.edits`, the queries in :mod:`.queries` (by day: :mod:`.days`), the rules that need no database in
-:mod:`.rules`.
+:mod:`.calls`, editing a finished reflection's answers in :mod:`.edits`, the queries in
+:mod:`.queries` (by day: :mod:`.days`; the last answer a call may recall: :mod:`.recall`),
+the rules that need no database in :mod:`.rules`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .days import DayQueries
 from .edits import AnswerEdits
 from .index import SearchIndex
 from .queries import SessionQueries
+from .recall import RecallQueries
 from .rules import (
     ABANDONED,
     COMPLETED,
@@ -41,7 +43,14 @@ from .search import SearchQueries
 
 
 class ReflectionSession(
-    CallRecords, AnswerEdits, SearchQueries, SearchIndex, SessionQueries, DayQueries, Concept
+    CallRecords,
+    AnswerEdits,
+    SearchQueries,
+    SearchIndex,
+    SessionQueries,
+    DayQueries,
+    RecallQueries,
+    Concept,
 ):
     """Holds one reflection: the prompts it asks, the user's answers to each, how the user
     rated the day, and for a phone reflection its transcript and recording, all answers

@@ -305,6 +305,7 @@ async def test_create_profile_stores_normalised_values_and_defaults(svc: Service
         "namePronunciation": None,
         "includeRating": False,
         "maxRetries": 4,
+        "followUp": False,
     }
     assert profile["createdAt"] == profile["updatedAt"]
 
@@ -402,6 +403,7 @@ UPDATES = {
         True,
     ),
     "the retries": ("updateMaxRetries", {"maxRetries": 10}, {}, "maxRetries", 10),
+    "the follow-up greeting": ("updateFollowUp", {"enabled": True}, {}, "followUp", True),
 }
 
 
@@ -433,6 +435,7 @@ async def test_updates_need_a_profile(svc: Service, action, body):
         "a blank name": ("updateDisplayName", {"displayName": " \t "}, "invalid"),
         "eleven retries": ("updateMaxRetries", {"maxRetries": 11}, "input"),
         "a null rating preference": ("updateRatingPreference", {"includeRating": None}, "input"),
+        "a follow-up choice as text": ("updateFollowUp", {"enabled": "yes"}, "input"),
     },
 )
 async def test_an_invalid_update_changes_nothing(svc: Service, action, body, kind):

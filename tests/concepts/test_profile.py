@@ -53,6 +53,7 @@ async def test_create_profile_with_defaults(profiles, clock):
         "namePronunciation": None,
         "includeRating": False,
         "maxRetries": 4,
+        "followUp": False,
         "createdAt": clock.now(),
         "updatedAt": clock.now(),
     }
@@ -302,11 +303,47 @@ def test_there_is_no_query_listing_everyones_profiles(profiles):
         "updateNamePronunciation",
         "updateRatingPreference",
         "updateMaxRetries",
+        "updateFollowUp",
         "deleteProfile",
         "_getProfile",
         "_spokenName",
         "_timezone",
+        "_followUp",
     }
+
+
+# -- the follow-up greeting --------------------------------------------------------------
+
+
+async def test_the_follow_up_greeting_is_off_until_the_user_switches_it_on(profiles, clock):
+    await created(profiles, timezone="Asia/Tokyo")
+    assert await profiles._followUp(user="u1") == [{"enabled": False, "timezone": "Asia/Tokyo"}]
+    before = await profile_of(profiles)
+    clock.advance(minutes=5)
+    assert await profiles.updateFollowUp(user="u1", enabled=True) == {}
+    assert await profile_of(profiles) == {**before, "followUp": True, "updatedAt": clock.now()}
+    assert await profiles._followUp(user="u1") == [{"enabled": True, "timezone": "Asia/Tokyo"}]
+    assert await profiles.updateFollowUp(user="u1", enabled=False) == {}
+    assert (await profiles._followUp(user="u1"))[0]["enabled"] is False
+
+
+async def test_switching_the_follow_up_needs_a_profile_and_a_boolean(profiles):
+    out = await profiles.updateFollowUp(user="u1", enabled=True)
+    assert out == {"error": "you have no profile yet; create one first", "errorKind": "not_found"}
+    assert await profiles._followUp(user="u1") == []
+    await created(profiles)
+    before = await profile_of(profiles)
+    for value in ("yes", 1, None):
+        assert (await profiles.updateFollowUp(user="u1", enabled=value))["errorKind"] == "invalid"
+        assert errors_at(profiles, "updateFollowUp", {"user": "u1", "enabled": value})
+    assert await profile_of(profiles) == before
+
+
+async def test_a_profile_made_before_the_follow_up_existed_reads_as_off(profiles):
+    await created(profiles)
+    await profiles.collection("profiles").update_one({"user": "u1"}, {"$unset": {"followUp": ""}})
+    assert (await profile_of(profiles))["followUp"] is False
+    assert (await profiles._followUp(user="u1"))[0]["enabled"] is False
 
 
 # -- private at rest ---------------------------------------------------------------------
