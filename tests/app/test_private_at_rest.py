@@ -62,9 +62,10 @@ def own_server(tmp_path: Path) -> Iterator[EmbeddedMongo]:
         yield server
 
 
-async def use_the_service(service: Service) -> str:
+async def use_the_service(service: Service, *, follow_up: bool = False) -> str:
     """Sign up, profile, verification of two numbers, prompts, schedule, a call answered in
-    full, the history read: returns the user's token."""
+    full, the history read (and with ``follow_up``, a second call whose greeting recalls
+    an answer of the first): returns the user's token."""
     token = await service.sign_up(
         phone=FIRST_NUMBER, displayName=NAME, timezone=TIMEZONE, includeRating=False
     )
@@ -100,9 +101,23 @@ async def use_the_service(service: Service) -> str:
     await service.worker.reconcile()
     calls = await service.api("CallScheduler/_recent", {}, token)
     assert [c["phoneNumber"] for c in calls] == [SECOND_NUMBER, SECOND_NUMBER]
+    if follow_up:
+        await recall_an_answer(service, token)
     await service.engine.settle()
     await service.engine.log.flush()
     return token
+
+
+async def recall_an_answer(service: Service, token: str) -> None:
+    """The follow-up on: the script, then the call's greeting, recall the last answer."""
+    await service.api("Profile/updateFollowUp", {"enabled": True}, token)
+    await service.api("Prompts/markFollowUp", {"position": 2}, token)
+    recalled = f"you said: {ANSWERS[1]}"
+    assert (await service.api("Calls/script", {}, token))["say"][1].endswith(recalled)
+    service.clock.advance(hours=1)
+    (again,) = await service.dial_due()  # the missed call's retry
+    heard = await service.play(again, ScriptedCallee(ANSWERS))
+    assert heard.said[1].endswith(recalled), heard.said
 
 
 def scan_files(directory: Path, found: list[str]) -> tuple[int, int, list[str]]:
@@ -121,7 +136,7 @@ def scan_files(directory: Path, found: list[str]) -> tuple[int, int, list[str]]:
 
 async def test_nothing_private_is_stored_in_plaintext_anywhere(own_server: EmbeddedMongo):
     async with running_service(own_server.uri) as service:
-        await use_the_service(service)
+        await use_the_service(service, follow_up=True)
         db = service.engine.db
         names = sorted(await db.list_collection_names())
         assert {"conceptkit_actions", "Profile_profiles", "Dialer_attempts"} <= set(names)

@@ -129,6 +129,10 @@ async def build_user_a(service: Service) -> UserA:
     edit = {"session": phone_session["session"], "position": 3, "text": A_EDITED}
     assert "editedAt" in await service.api("ReflectionSession/editAnswer", edit, token)
 
+    # the greeting recalls the follow-up answer: the phone reflection's last, as edited
+    await service.api("Profile/updateFollowUp", {"enabled": True}, token)
+    assert await service.api("Prompts/markFollowUp", {"position": 3}, token) == {"position": 3}
+
     # a typed reflection in progress, one answer given
     text_session = (await service.api("Reflection/startText", {}, token))["session"]
     await service.api(
@@ -312,6 +316,7 @@ class Walker:
             "allowed": [True, False],
             "includeRating": [True],
             "maxRetries": [3],
+            "enabled": [True, False],  # the follow-up greeting, B's own
             "code": ["000000"],
             "prompts": [["Did Bob sleep well?", "What did Bob eat?"]],
             "fromPosition": [2],
@@ -588,6 +593,9 @@ async def test_no_route_lets_another_user_read_or_change_anything(service: Servi
         "/api/Calls/script",
         "/api/TextMessages/setTexting",
         "/api/TextMessages/_texting",
+        "/api/Profile/updateFollowUp",
+        "/api/Prompts/markFollowUp",
+        "/api/Prompts/_followUpPrompt",
     )
     for path in issue16:
         assert path in paths, path
@@ -612,6 +620,7 @@ async def test_no_route_lets_another_user_read_or_change_anything(service: Servi
     assert A_ANSWERS[0] in json.dumps(own) and A_TYPED in json.dumps(own)
     a_script = (await service.api("Calls/script", {}, a.token))["say"]  # A's call, A's name
     assert a_script[0].startswith(f"Hi {A_SAYS}.") and A_PROMPTS[2] in a_script, a_script
+    assert a_script[1].endswith(f"you said: {A_EDITED}"), a_script  # A's follow-up recalled
     stored = await db_snapshot(service, a)
 
     walker = Walker(service, a, b_token, stored)
@@ -630,6 +639,22 @@ async def test_no_route_lets_another_user_read_or_change_anything(service: Servi
         r = await walker.send(EDIT_ANSWER, body, True)
         walker.check_leaks(EDIT_ANSWER, body, r)
         assert (r.status_code, r.json()["errorKind"]) == (404, "not_found"), r.text
+    # B asking the very prompts A answered, with the follow-up on: B's call recalls nothing
+    login = {"username": B_USERNAME, "password": walker.b_password}
+    walker.b_token = (await service.api("Accounts/login", login))["token"]
+    b_prompts = {"prompts": A_PROMPTS}
+    for path, body in [
+        ("/api/Prompts/setPrompts", b_prompts),
+        ("/api/Profile/updateFollowUp", {"enabled": True}),
+        ("/api/Prompts/markFollowUp", {"position": 3}),
+        ("/api/Calls/script", {}),
+    ]:
+        r = await walker.send(path, body, True)
+        walker.check_leaks(path, body, r)
+        assert r.status_code == 200, r.text
+    b_script = r.json()["say"]
+    # (B's name may be A's by now: phase 2 typed it into B's profile; B's words are B's)
+    assert b_script[1] == A_PROMPTS[0] and not [a for a in A_ANSWERS if a in str(b_script)]
     assert "/webhooks/twilio/gather" in others and "/history" in others, others
     assert RECORDING_ROUTE in others, others
 
