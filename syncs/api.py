@@ -117,7 +117,8 @@ EXPOSURES = [
         CALL_SCRIPT,
         body=NoBody,
         doc="What your call will say, for the web app to read aloud: ``{say: [text, ...]}``, "
-        "the greeting by your name as the voice says it with the first prompt, each next "
+        "the greeting by your name as the voice says it (then what you said last time to "
+        "your follow-up prompt, if you switched that on) with the first prompt, each next "
         "prompt with the words said between them, the rating question if you asked for "
         "one, and goodbye. Refused (409) before you have a profile.",
     ),

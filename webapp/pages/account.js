@@ -1,7 +1,8 @@
-// Account: profile, phone verification, call settings, prompts, schedule, password, log out, delete.
+// Account: profile, phone verification, call settings, prompts, the follow-up, schedule, password, log out, delete.
 
 import { about, api, getSession, setSession } from "../api.js";
 import { exportSection } from "./export.js";
+import { followUpSection } from "./follow_up.js";
 import { previewSection } from "./preview.js";
 import { textsSection } from "./texts.js";
 import { clockTime, describeWhen, formatDay, formatPhone, formatTime, insideWindow, WEEKDAYS, WINDOW_END, WINDOW_START, windowText, zoneLabel } from "../format.js";
@@ -75,6 +76,7 @@ export async function render(view, ctx) {
           ["#phone", "Phone"],
           ["#call-settings", "Call settings"],
           ["#prompts", "Prompts"],
+          ["#follow-up", "Follow-up"],
           ["#preview", "Hear your call"],
           ["#schedule", "Schedule"],
           ["#texts", "Texts after a missed day"],
@@ -87,6 +89,7 @@ export async function render(view, ctx) {
     phoneSection(state),
     callSettingsSection(state, () => scheduleCard.redraw()),
     promptsSection(state),
+    followUpSection(state),
     previewSection(ctx),
     scheduleCard.section,
     textsSection(state),
@@ -418,6 +421,7 @@ function promptsSection(state) {
     }
     state.prompts = items.slice();
     draw();
+    state.onPromptsSaved?.(); // the follow-up card names the prompts
     announce("Prompts saved.", "success");
   });
 

@@ -1,8 +1,8 @@
 // Account → "Hear your call": the browser's voice reads out what a call will say. The words
 // come from the server (POST /api/Calls/script), made by the same code the call speaks
 // with, so the preview cannot drift from the call: the greeting with the name as the voice
-// says it, each prompt with the words between them, the rating question if asked for, and
-// goodbye. The call's own voice is not the browser's; the words and their order are the same.
+// says it (with the follow-up's recall, when on), each prompt with the words between them,
+// the rating question if asked for, and goodbye. The call's own voice is not the browser's; the words and their order are the same.
 
 import { api } from "../api.js";
 import { announce, button, card, formError, h, onSubmit } from "../ui.js";
@@ -33,7 +33,7 @@ export function previewSection(ctx) {
   const { section, body } = card("Hear your call", {
     id: "preview",
     intro: speaking
-      ? "Hear what your daily call says, in your browser's voice: the greeting with your name as the voice says it, each of your prompts in turn, and the rating question if you asked for one. It uses your saved settings."
+      ? "Hear what your daily call says, in your browser's voice: the greeting with your name as the voice says it (and what you said last time, if you switched on the follow-up), each of your prompts in turn, and the rating question if you asked for one. It uses your saved settings."
       : "Your browser cannot read text aloud, so here are the words your daily call says, in order, from your saved settings.",
   });
   const shown = h("div", { class: "call-script-wrap" });
