@@ -41,6 +41,7 @@ PROFILE_FIELDS = (
     "namePronunciation",
     "includeRating",
     "maxRetries",
+    "followUp",
     "createdAt",
     "updatedAt",
 )
@@ -178,6 +179,7 @@ def markdown(data: Mapping[str, Any]) -> str:
         f"- Time zone: {profile.get('timezone') or '—'}",
         f"- Rating question: {'yes' if profile.get('includeRating') else 'no'}",
         f"- Calls tried per day: {profile.get('maxRetries') or '—'}",
+        f"- The greeting recalls the last answer: {'yes' if profile.get('followUp') else 'no'}",
         "",
         "## Prompts",
         "",

@@ -85,6 +85,7 @@ async def test_export_as_json_is_complete(service: Service):
     assert (data["format"], data["version"]) == ("daily-reflection-export", 1)
     assert data["profile"]["displayName"] == "Zoë"
     assert data["profile"]["timezone"] == "Europe/Paris"
+    assert data["profile"]["followUp"] is False, "the follow-up choice, off by default"
     assert data["account"]["username"]
     assert len(data["prompts"]) == len(phone["prompts"])
     assert data["schedule"]["times"]["mon"] == "19:30"
