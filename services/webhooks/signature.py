@@ -8,7 +8,8 @@ never from the incoming request. A request that fails validation must be refused
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import parse_qs
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl
 
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
@@ -17,6 +18,7 @@ __all__ = [
     "multi_params",
     "public_url",
     "sign_twilio_request",
+    "signed_form",
     "validate_twilio_request",
 ]
 
@@ -100,3 +102,22 @@ def validate_twilio_request(
             return False
         form_params = parse_qs(text, keep_blank_values=True)
     return validator.validate(url, _multi(form_params), signature)
+
+
+async def signed_form(
+    request: Any, auth_token: str, public_base_url: str, path: str
+) -> list[tuple[str, str]] | None:
+    """The form of a Twilio webhook request (a Starlette ``Request``) if its signature,
+    over the public URL of ``path``, is right; None if it is missing or wrong."""
+    raw = await request.body()
+    form = parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
+    ok = validate_twilio_request(
+        auth_token,
+        public_base_url,
+        path,
+        request.url.query,
+        request.headers,
+        multi_params(form),
+        raw,
+    )
+    return form if ok else None

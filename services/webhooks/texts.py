@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 from twilio.twiml.messaging_response import MessagingResponse
 
 from services.webhooks.replies import Reply, WebhookReplies, delivery_key, earlier_reply, keep_reply
-from services.webhooks.signature import multi_params, validate_twilio_request
+from services.webhooks.signature import signed_form
 from services.webhooks.turns import Turns
 from services.webhooks.urls import WEBHOOK_PREFIX, WebhookUrls
 
@@ -64,18 +63,8 @@ def text_routes(
     path = f"{WEBHOOK_PREFIX}/{TEXT_WEBHOOK}"
 
     async def handle(request: Request) -> Response:
-        raw = await request.body()
-        form = parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
-        ok = validate_twilio_request(
-            auth_token,
-            urls.base,
-            path,
-            request.url.query,
-            request.headers,
-            multi_params(form),
-            raw,
-        )
-        if not ok:
+        form = await signed_form(request, auth_token, urls.base, path)
+        if form is None:
             log.warning("refused a text webhook with a missing or wrong signature")
             return Response("invalid signature", status_code=403, media_type="text/plain")
         event = text_event(dict(form))
@@ -85,6 +74,7 @@ def text_routes(
                 status_code=400,
                 media_type="text/plain",
             )
+        raw = await request.body()  # read once by signed_form; Starlette keeps it
         key = delivery_key(request.headers, f"{path}?{request.url.query}", raw)
         earlier = await earlier_reply(replies, key)
         if earlier is not None:

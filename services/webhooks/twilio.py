@@ -34,7 +34,7 @@ from starlette.routing import BaseRoute, Route
 
 from services.webhooks.relay import RelaySettings, relay_routes
 from services.webhooks.replies import Reply, WebhookReplies, delivery_key, earlier_reply, keep_reply
-from services.webhooks.signature import multi_params, validate_twilio_request
+from services.webhooks.signature import signed_form
 from services.webhooks.texts import text_routes
 from services.webhooks.turns import APOLOGY, Turns
 from services.webhooks.twilio_events import call_sid, event_for
@@ -105,22 +105,13 @@ def webhook_routes(
         path = f"{WEBHOOK_PREFIX}/{name}"
 
         async def handle(request: Request) -> Response:
-            raw = await request.body()
-            form = parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
-            ok = validate_twilio_request(
-                auth_token,
-                urls.base,
-                path,
-                request.url.query,
-                request.headers,
-                multi_params(form),
-                raw,
-            )
-            if not ok:
+            form = await signed_form(request, auth_token, urls.base, path)
+            if form is None:
                 log.warning("refused a webhook with a missing or wrong signature on %s", path)
                 return Response("invalid signature", status_code=403, media_type="text/plain")
             fields = dict(form)
             event = event_for(name, fields, dict(parse_qsl(request.url.query)))
+            raw = await request.body()  # read once by signed_form; Starlette keeps it
             key = delivery_key(request.headers, f"{path}?{request.url.query}", raw)
             earlier = await earlier_reply(replies, key)
             if earlier is not None:  # Twilio's retry of a delivery already answered
