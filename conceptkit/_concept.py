@@ -189,20 +189,31 @@ class Concept:
 
 def describe_operations(instance: Concept) -> dict[str, OperationSpec]:
     """Compile every action and query of a concept instance into OperationSpecs."""
+    return {
+        name: attrs.evolve(spec, func=getattr(instance, name))
+        for name, spec in _compiled_operations(type(instance)).items()
+    }
+
+
+def _compiled_operations(cls: type[Concept]) -> dict[str, OperationSpec]:
+    """The class's operations, compiled once per class (each app build reuses them).
+
+    Reading type hints and compiling validators is the costly part of building an app;
+    it depends on the class alone, so only binding ``func`` to an instance is left per app.
+    """
+    cached = cls.__dict__.get("_conceptkit_compiled")
+    if cached is not None:
+        return cached
     specs = {}
-    for name, (func, kind, secret, private, retry) in type(instance).operations().items():
+    for name, (func, kind, secret, private, retry) in cls.operations().items():
         hints = typing.get_type_hints(func, include_extras=True)
         sig = inspect.signature(func)
         params = {}
         for pname, p in list(sig.parameters.items())[1:]:
             if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-                raise TypeError(
-                    f"{instance.name}.{name}: parameters must be named (no *args/**kwargs)"
-                )
+                raise TypeError(f"{cls.name}.{name}: parameters must be named (no *args/**kwargs)")
             if pname not in hints:
-                raise TypeError(
-                    f"{instance.name}.{name}: parameter {pname!r} needs a type annotation"
-                )
+                raise TypeError(f"{cls.name}.{name}: parameter {pname!r} needs a type annotation")
             check, schema = compile_type(hints[pname])
             params[pname] = (check, schema, p.default is inspect.Parameter.empty)
         ret = hints.get("return", Any)
@@ -211,10 +222,10 @@ def describe_operations(instance: Concept) -> dict[str, OperationSpec]:
         except TypeError:
             output_schema = {}
         specs[name] = OperationSpec(
-            concept=instance.name,
+            concept=cls.name,
             name=name,
             kind=kind,
-            func=getattr(instance, name),
+            func=func,
             params=params,
             output_schema=output_schema,
             doc=inspect.cleandoc(func.__doc__ or ""),
@@ -222,4 +233,5 @@ def describe_operations(instance: Concept) -> dict[str, OperationSpec]:
             retry=retry,
             private=private,
         )
+    cls._conceptkit_compiled = specs
     return specs

@@ -104,6 +104,7 @@ def installed_plugins() -> frozenset[str]:
 
 
 def plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
+    """The plugin's name, with the package it came from (read from the package's metadata)."""
     name = pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin))
     for dist_plugin, dist in pm.list_plugin_distinfo():
         if dist_plugin is plugin:
@@ -117,6 +118,7 @@ def collect(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[tup
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
         args = {k: v for k, v in kwargs.items() if k in impl.argnames}
         result = impl.function(**args)
-        for item in result or ():
-            out.append((plugin_name(pm, impl.plugin), item))
+        # once per plugin, not per item: reading a package's metadata parses a file
+        source = plugin_name(pm, impl.plugin)
+        out.extend((source, item) for item in result or ())
     return out
