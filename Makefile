@@ -58,7 +58,7 @@ run: $(RUN_STAMP)
 
 test: $(DEV_STAMP)
 	@if [ -d tests/browser ]; then $(MAKE) --no-print-directory browser-deps audio-deps; fi
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

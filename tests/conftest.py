@@ -45,3 +45,23 @@ async def async_db(mongo_uri: str) -> AsyncIterator[AsyncDatabase]:
     """An asyncio pymongo AsyncDatabase of its own, dropped after the test."""
     async with fresh_async_database(make_async_client, mongo_uri, "test") as database:
         yield database
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep the tests that share a module's fixture (a live server, a browser) on one worker.
+
+    ``make test`` balances the suite test by test (``--dist loadgroup``), so one long file
+    no longer holds a worker to itself; a module-scoped fixture would then be built again
+    on every worker its tests reach, so those tests go together, as one group per module.
+    """
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        shared = any(
+            defs and defs[-1].scope in ("module", "package", "class")
+            for defs in info.name2fixturedefs.values()
+        )
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

@@ -21,13 +21,18 @@ passing), and the outcome is checked against what must always hold:
 
 Deterministic: the n-th write is the same write on every run (see crash_world), so
 a failure names the flow and the point, and ``CRASH_POINT=flow:n`` reruns just it.
-``CRASH_POINTS=all`` enumerates every point (the default takes every point of the
-shorter flows and a fixed spread of the longer ones, to fit ``make test``).
+``CRASH_POINTS=all`` enumerates every point. To fit ``make test``, the default run takes
+the first and last point of each flow and an even spread between them, every point of
+a short flow; the spread moves on by one point each day (``CRASH_SEED``, by default the
+day's number), so successive runs cover every point of the longer flows in turn, as a
+simulation tester runs new seeds, while any one run is repeatable from its seed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import math
 import os
 import re
 from collections.abc import Awaitable, Callable
@@ -48,7 +53,7 @@ from tests.oracle import lost_answers
 
 ANSWERS = ["A quiet morning.", "A long walk in the park.", "Rest more tomorrow."]
 TWO_PART = [["I was grateful for", "my sister's call."], "Tea in the garden.", "Sleep early."]
-SAMPLE = 24  # crash points per flow in a default run (all of a flow that has fewer)
+SAMPLE = 12  # crash points per flow in a default run (all of a flow that has fewer)
 
 
 async def user(action: Callable[[], Awaitable[Any]]) -> Any:
@@ -325,15 +330,35 @@ async def answers_kept(world: World, token: str) -> list[str]:
     return found
 
 
-def points_to_try(flow: Flow, writes: int) -> list[int]:
+def crash_seed() -> int:
+    """Which spread of crash points this run takes (``CRASH_SEED``; by default, the day's)."""
+    return int(os.environ.get("CRASH_SEED") or dt.date.today().toordinal())
+
+
+def points_to_try(flow: Flow, writes: int, seed: int) -> list[int]:
     only = os.environ.get("CRASH_POINT", "")
     if only:
         name, _, point = only.rpartition(":")
         return [int(point)] if name == flow.name else []
     if os.environ.get("CRASH_POINTS") == "all" or writes <= SAMPLE:
         return list(range(1, writes + 1))
-    step = writes / SAMPLE
-    return sorted({1, writes, *(1 + int(i * step) for i in range(SAMPLE))})
+    return spread(writes, SAMPLE, seed)
+
+
+def spread(writes: int, sample: int, seed: int) -> list[int]:
+    """The first and last write and ``sample`` more evenly spaced, shifted by ``seed``: the
+    ``ceil(writes / sample)`` successive seeds between them take every write at least once."""
+    step = writes / sample
+    shift = seed % math.ceil(step)
+    return sorted({1, writes, *(min(writes, 1 + shift + int(i * step)) for i in range(sample))})
+
+
+def test_successive_seeds_cover_every_crash_point():
+    for writes in (SAMPLE + 1, 38, 102, 108):
+        days = range(math.ceil(writes / SAMPLE))
+        covered = set().union(*(spread(writes, SAMPLE, seed) for seed in days))
+        assert covered == set(range(1, writes + 1)), writes
+        assert all(len(spread(writes, SAMPLE, seed)) <= SAMPLE + 2 for seed in days)
 
 
 @pytest.mark.slow
@@ -344,13 +369,15 @@ async def test_a_crash_at_any_write_leaves_no_one_stuck_and_nothing_lost(mongo_u
     assert writes > 5, f"{flow.name}: the flow makes writes"
     assert await crash_at(mongo_uri, flow, writes + 1) == [], "the flow itself is sound"
     failures = {}
-    tried = points_to_try(flow, writes)
+    seed = crash_seed()
+    tried = points_to_try(flow, writes, seed)
     for point in tried:
         problems = await crash_at(mongo_uri, flow, point)
         if problems:
             failures[point] = problems
     print(
-        f"{flow.name}: {writes} crash points, {len(tried)} tried, {len(failures)} with violations"
+        f"{flow.name}: {writes} crash points, {len(tried)} tried (CRASH_SEED={seed}), "
+        f"{len(failures)} with violations"
     )
     assert not failures, "\n".join(
         f"CRASH_POINT='{flow.name}:{p}': {'; '.join(v)}" for p, v in sorted(failures.items())
