@@ -79,12 +79,18 @@ class LiveServer:
             self.api("Profile/createProfile", body, login["token"])
         return username, login
 
-    def sms_code(self, to: str) -> str:
-        """The code of the newest verification text sent to `to`."""
-        deadline = time.monotonic() + 5
+    def sms_code(self, to: str, containing: str = "") -> str:
+        """The code of the newest text sent to `to` (with `containing` in it, if given).
+
+        Waits for it: the text goes out as the request's flow goes on, which may be just
+        after the page has said it was sent.
+        """
+        deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             for sms in reversed(self.telephony.messages):
-                if sms.to == to and (match := re.search(r"\b(\d{6})\b", sms.body)):
+                if sms.to != to or containing not in sms.body:
+                    continue
+                if match := re.search(r"\b(\d{6})\b", sms.body):
                     return match.group(1)
             time.sleep(0.05)
         raise AssertionError(f"no code was texted to {to}: {self.telephony.messages!r}")

@@ -47,13 +47,6 @@ def verified_user(live_server, phone: str) -> tuple[str, dict]:
     return username, login
 
 
-def reset_code(live_server, to: str) -> str | None:
-    for sms in reversed(live_server.telephony.messages):
-        if sms.to == to and "reset code" in sms.body:
-            return re.search(r"\b(\d{6})\b", sms.body).group(1)
-    return None
-
-
 # -- 6. the landing page, and call times in the welcome flow ---------------------------------
 
 
@@ -141,8 +134,7 @@ def test_a_forgotten_password_is_reset_with_a_texted_code(page, live_server, new
     expect(sent).to_contain_text(
         f"If “{username}” has a verified phone number, we've texted a code"
     )
-    code = reset_code(live_server, phone)
-    assert code is not None
+    code = live_server.sms_code(phone, containing="reset code")
     code_input = page.get_by_label("6-digit code")
     expect(code_input).to_be_focused()
 
