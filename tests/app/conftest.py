@@ -29,6 +29,7 @@ from services.telephony.mock import MockTelephony
 from services.webhooks.signature import sign_twilio_request
 from tests.api_client import call_api, sign_up
 from tests.faults import FaultyDatabase, Rule
+from tests.passwords import hash_cheaply
 
 BASE = "http://test.local"
 _numbers = (f"+1415555{n:04d}" for n in itertools.count(3000))
@@ -164,6 +165,7 @@ async def running_service(
         database=wrap if rules is not None else None,
         relay=relay,
     )
+    hash_cheaply(app.state.concept_app.engine)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:

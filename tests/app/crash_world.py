@@ -42,6 +42,7 @@ from services.telephony.mock import CallEnded, MockTelephony
 from services.telephony.progress import progress
 from tests.api_client import call_api, sign_up
 from tests.faults import FaultyDatabase, ProcessDied, Rule
+from tests.passwords import hash_cheaply
 
 BASE = "http://test.local"
 GRACE = 30.0
@@ -126,6 +127,7 @@ class World:
         app = server_app(
             self.config, services, database=wrap, wall_clock=lambda: time.time() + offset
         )
+        hash_cheaply(app.state.concept_app.engine)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()  # starts the engine: recovery replays what was owed
         engine = app.state.concept_app.engine

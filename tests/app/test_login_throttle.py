@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 
 from conceptkit import RouteBuilder, concepts, public
 from tests.api_client import PASSWORD
@@ -29,10 +28,6 @@ ATTACKER, OWNER = "203.0.113.66", "198.51.100.7"
 
 @pytest.fixture
 async def svc(service: Service) -> Service:
-    # argon2id at the production cost takes ~50 ms per hash; these tests log in often.
-    service.engine.concepts["Accounts"].hasher = PasswordHasher(
-        time_cost=1, memory_cost=8, parallelism=1
-    )
     await service.api("Accounts/register", {"username": "ada", "password": PASSWORD})
     return service
 

@@ -29,7 +29,6 @@ from typing import Any
 
 import attrs
 import httpx
-from argon2 import PasswordHasher
 
 from services.devtools.callees import ScriptedCallee
 from tests.api_client import PASSWORD
@@ -82,13 +81,6 @@ ID_SHAPED = re.compile(r"^(?:[0-9a-f]{32}|[A-Z]{2}[0-9a-f]{32})$")
 # The engine's own records (the action log and sync firings) name whatever B sent,
 # A's ids included, by design: they are the audit trail, not A's data.
 AUDIT_COLLECTIONS = ("conceptkit_",)
-
-
-def cheap_hasher(service: Service) -> None:
-    """argon2id at the production cost takes ~50 ms per hash; the walk logs in often."""
-    service.engine.concepts["Accounts"].hasher = PasswordHasher(
-        time_cost=1, memory_cost=8, parallelism=1
-    )
 
 
 @attrs.define
@@ -571,7 +563,6 @@ async def history_by_day(service: Service, token: str) -> dict[str, Any]:
 
 
 async def test_no_route_lets_another_user_read_or_change_anything(service: Service):
-    cheap_hasher(service)
     a = await build_user_a(service)
     await service.api("Accounts/register", {"username": B_USERNAME, "password": B_PASSWORD})
     login = {"username": B_USERNAME, "password": B_PASSWORD}
@@ -684,7 +675,6 @@ async def test_a_number_someone_else_verified_is_never_called_for_another_user(
     service: Service,
 ):
     """B can type A's verified number into B's profile, but no call to it is made for B."""
-    cheap_hasher(service)
     await service.sign_up(phone=A_PHONE)
     b = await service.sign_up(phone=B_PHONE)
     updated = await service.api("Profile/updatePhoneNumber", {"phoneNumber": A_PHONE}, b)

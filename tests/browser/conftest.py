@@ -32,6 +32,7 @@ from services.devtools.mock_completion import MockCompletionChecker
 from services.storage.database import make_client
 from services.storage.embedded_mongo import free_port
 from services.telephony.mock import MockTelephony
+from tests.passwords import hash_cheaply
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -135,6 +136,7 @@ def live_server(mongo_uri: str) -> Iterator[LiveServer]:
     services = adapters_for(config, telephony=telephony, completion=MockCompletionChecker())
     app = server_app(config, services, extra_routes=_mock_status_routes())
     with_webapp(app)
+    hash_cheaply(app.state.concept_app.engine)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )

@@ -34,6 +34,7 @@ from services.devtools.phone_simulator_routes import install_simulator
 from services.storage.database import make_async_client
 from services.telephony.mock import MockTelephony
 from tests.api_client import call_api, sign_up
+from tests.passwords import hash_cheaply
 
 
 class LiveServer:
@@ -192,6 +193,7 @@ async def running_world(
     server_telephony = MockTelephony()
     app = server_app(config, adapters(config, server_telephony))
     engine = app.state.concept_app.engine
+    hash_cheaply(engine)
     attach_simulator(server_telephony, engine.db)
     options = {"tick_s": 0.05, "listen_timeout_s": 30, **simulator_options}
     simulator = install_simulator(app, engine, engine.db, config, **options)
