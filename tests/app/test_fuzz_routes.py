@@ -19,6 +19,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -64,6 +65,7 @@ class Visitor:
         return self.token
 
 
+@pytest.mark.timeout(900)  # 600 requests, each with the state read before and after
 @settings(
     max_examples=600,
     deadline=None,

@@ -160,6 +160,22 @@ def live_server(mongo_uri: str) -> Iterator[LiveServer]:
             client.close()
 
 
+EXPECT_TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="session", autouse=True)
+def patient_expectations() -> None:
+    """Playwright's ``expect`` waits 5 s by default; a page that follows the server's
+    flows (a call finishing, a text going out) can take longer on a busy machine. The
+    wait ends as soon as the page shows what is expected, so only a failure waits it out."""
+    for name in ("playwright.sync_api", "playwright.async_api"):
+        try:
+            module = __import__(name, fromlist=["expect"])
+        except ImportError:
+            return
+        module.expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+
+
 def sync_playwright_api() -> Any:
     """Playwright's sync API, or a skip saying what is missing."""
     if not CHROMIUM.exists():
