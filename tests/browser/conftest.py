@@ -172,7 +172,7 @@ def patient_expectations() -> None:
         try:
             module = __import__(name, fromlist=["expect"])
         except ImportError:
-            return
+            continue
         module.expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 
