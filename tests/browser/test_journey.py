@@ -233,7 +233,7 @@ async def test_sign_up_verify_edit_prompts_take_the_call_and_read_history(
     await answer_button.click()
     await expect(sim.locator("#call-status")).to_have_text(re.compile(r"^Listening"))
 
-    # the app's Today card follows the call (it refreshes every 4 s while one is under way)
+    # the app's Today card follows the call (it refreshes every second while one is under way)
     await app.bring_to_front()
     await expect(app.locator("#call-status")).to_contain_text("On the call", timeout=10_000)
     # typing is not offered while the phone reflection is under way

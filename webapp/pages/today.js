@@ -7,7 +7,7 @@ import { STATE_LABELS, attemptList, attemptsOf, liveState, outcomeInline, timeAg
 import { ratingFieldset } from "./fields.js";
 import { breaksPanel } from "./pause.js";
 
-const POLL_MS = 4000; // while a call is queued or under way
+const POLL_MS = 1000; // while a call is queued or under way: "Ringing" shows as the phone rings
 const IDLE_POLL_MS = 30000; // otherwise: a planned call starting, relative times, the next call
 export async function render(view, ctx) {
   const tz = ctx.profile.timezone;
@@ -209,7 +209,7 @@ function callPanel(container, ctx, onCall = () => {}) {
     container.replaceChildren(...parts);
   }
 
-  // Every 4 s while a call is queued or under way, every 30 s otherwise (a planned call
+  // Every second while a call is queued or under way, every 30 s otherwise (a planned call
   // starting, the next call once today's is over, "requested 2 minutes ago"); not while
   // the tab is hidden: coming back refreshes at once.
   function poll(active) {
