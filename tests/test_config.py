@@ -160,6 +160,7 @@ def test_blank_values_count_as_unset() -> None:
         ("CONVERSATION_TRANSPORT", "websocket"),
         ("RELAY_SPEECH_TIMEOUT_MS", "50"),
         ("RELAY_SILENCE_SECONDS", "0"),
+        ("RELAY_RECHECK_SECONDS", "-1"),
         ("TWILIO_PHONE_NUMBER", "+1415555\uff10\uff11\uff10\uff10"),
         ("ENCRYPTION_KEYS", "not base64!"),
         ("ENCRYPTION_KEYS", base64.b64encode(b"short").decode()),
@@ -307,7 +308,7 @@ def test_env_example_is_valid_and_names_every_variable() -> None:
         *("GEMINI_API_KEY", "GEMINI_MODEL", "GEMINI_BASE_URL", "GEMINI_TIMEOUT_SECONDS"),
         "COMPLETION_CHECK",
         *("CONVERSATION_TRANSPORT", "RELAY_SPEECH_TIMEOUT_MS", "RELAY_SILENCE_SECONDS"),
-        "RELAY_VOICE",
+        *("RELAY_RECHECK_SECONDS", "RELAY_VOICE"),
         *("ENCRYPTION_KEYS", "RETRY_DELAY_SECONDS", "TWILIO_CALLS_PER_SECOND", "MAX_BODY_BYTES"),
         *("ACTION_LOG_RETENTION_DAYS", "LOG_FORMAT", "LOG_LEVEL"),
         *("WORKER_LEASE_SECONDS", "RECOVERY_GRACE_SECONDS", "DIAL_UNCLEAR_GIVE_UP_SECONDS"),
@@ -320,3 +321,23 @@ def test_env_example_is_valid_and_names_every_variable() -> None:
 def test_plugins_are_a_comma_separated_list_of_names() -> None:
     assert load().plugins == ()
     assert load(PLUGINS=" notes , extra,, ").plugins == ("notes", "extra")
+
+
+def test_relay_waits_are_the_configured_ones() -> None:
+    from services.app.assembly import relay_settings
+
+    assert relay_settings(load()) is None  # <Gather> turns: no relay settings at all
+    settings = relay_settings(
+        load(
+            CONVERSATION_TRANSPORT="relay",
+            RELAY_SPEECH_TIMEOUT_MS="400",
+            RELAY_SILENCE_SECONDS="2.5",
+            RELAY_RECHECK_SECONDS="1.5",
+        )
+    )
+    assert (settings.speech_timeout_ms, settings.silence_s, settings.recheck_pause_s) == (
+        400,
+        2.5,
+        1.5,
+    )
+    assert relay_settings(load(CONVERSATION_TRANSPORT="relay")).recheck_pause_s == 3.0

@@ -50,6 +50,7 @@ def relay_settings(config: Config) -> RelaySettings | None:
     return RelaySettings(
         speech_timeout_ms=config.relay_speech_timeout_ms,
         silence_s=config.relay_silence_seconds,
+        recheck_pause_s=config.relay_recheck_seconds,
         voice=config.relay_voice,
     )
 

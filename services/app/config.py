@@ -83,9 +83,11 @@ class Config:
     # Twilio ConversationRelay (a WebSocket), with the same rules (docs/webhooks.md)
     conversation_transport: str
     # relay only: the caller's pause that ends a turn, the silence that counts as no
-    # answer, and the text-to-speech voice (unset: Twilio's default for the language)
+    # answer, the longer pause after which an answer judged unfinished is judged again,
+    # and the text-to-speech voice (unset: Twilio's default for the language)
     relay_speech_timeout_ms: int
     relay_silence_seconds: float
+    relay_recheck_seconds: float
     relay_voice: str | None
     # The first key encrypts new data; all of them decrypt (key rotation).
     encryption_keys: tuple[EncryptionKey, ...] = attrs.field(repr=False)
@@ -305,6 +307,7 @@ class _Reader:
             ),
             relay_speech_timeout_ms=self.integer("RELAY_SPEECH_TIMEOUT_MS", 1000, 300, 10000),
             relay_silence_seconds=self.positive("RELAY_SILENCE_SECONDS", 6.0),
+            relay_recheck_seconds=self.positive("RELAY_RECHECK_SECONDS", 3.0),
             relay_voice=self.get("RELAY_VOICE") or None,
             encryption_keys=self.encryption_keys(),
             retry_delay_seconds=self.integer("RETRY_DELAY_SECONDS", 300, 0),

@@ -26,6 +26,7 @@ RELAY = {
     "CONVERSATION_TRANSPORT": "relay",
     "RELAY_SILENCE_SECONDS": "1",
     "RELAY_SPEECH_TIMEOUT_MS": "300",
+    "RELAY_RECHECK_SECONDS": "1",  # the local rules judge these answers again after 1 s, not 3 s
 }
 ANSWERS = ["A quiet morning by the sea.", "A long walk in the park.", "Rest more tomorrow."]
 INTRUDER = "Somebody else was here."
