@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import IndexModel, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 from .documents import FIRING_PREFIX, PRIVATE, SECRET, LogDocuments, Sealer
@@ -77,11 +77,11 @@ class ActionLog(LogDocuments):
     async def setup(self, background: bool = True) -> None:
         """Indexes, and (``background``) the task that writes buffered records every 50 ms;
         without it they are written by ``flush`` (deterministic tests)."""
-        await self.actions.create_index("flow")
-        await self.actions.create_index([("pending", 1), ("retryAt", 1)])
+        indexes = [IndexModel("flow"), IndexModel([("pending", 1), ("retryAt", 1)])]
         if self.retention_days:
             ttl = int(self.retention_days * 86400)
-            await self.actions.create_index("finished", expireAfterSeconds=ttl)
+            indexes.append(IndexModel("finished", expireAfterSeconds=ttl))
+        await self.actions.create_indexes(indexes)  # one command, not one per index
         if background:
             self._flusher = asyncio.create_task(self._flush_loop(), name="conceptkit-log-flusher")
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, ClassVar, TypedDict
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from pymongo import IndexModel
 
 from conceptkit import Concept, Doc, Len, Pattern, Strip, action, fail, query
 
@@ -95,8 +96,9 @@ class Accounts(Concept):
 
     async def setup(self) -> None:
         await self.collection("users").create_index("username", unique=True)
-        await self.collection("sessions").create_index("tokenHash", unique=True)
-        await self.collection("sessions").create_index("user")
+        await self.collection("sessions").create_indexes(
+            [IndexModel("tokenHash", unique=True), IndexModel("user")]
+        )
         await self._by_client.setup()
         await self._by_name.setup()
         await self._reset_requests.setup()

@@ -21,6 +21,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
+from pymongo import IndexModel
+
 from conceptkit import Change, Concept, Len, Pattern, Range, action, fail
 from services.telephony import E164_PATTERN
 
@@ -59,13 +61,17 @@ class CallScheduler(Attempts, CallQueries, DayQueries, Concept):
 
     async def setup(self) -> None:
         calls = self.collection("calls")
-        await calls.create_index([("status", 1), ("dueAt", 1)])
-        await calls.create_index([("status", 1), ("leaseUntil", 1)])
-        await calls.create_index("user")
-        await calls.create_index("activeUser", unique=True, sparse=True)
-        # While an attempt is under way: when it began, as an epoch float, for the
-        # reconciler's search of attempts that outlived their call.
-        await calls.create_index("attemptTs", sparse=True)
+        await calls.create_indexes(
+            [
+                IndexModel([("status", 1), ("dueAt", 1)]),
+                IndexModel([("status", 1), ("leaseUntil", 1)]),
+                IndexModel("user"),
+                IndexModel("activeUser", unique=True, sparse=True),
+                # While an attempt is under way: when it began, as an epoch float, for the
+                # reconciler's search of attempts that outlived their call.
+                IndexModel("attemptTs", sparse=True),
+            ]
+        )
         async for doc in calls.find(
             {"status": {"$in": list(ATTEMPTING)}, "attemptTs": {"$exists": False}},
             {"lastAttemptAt": 1, "createdAt": 1},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pymongo import IndexModel
+
 from conceptkit import Concept
 
 from .conversation import Conversation
@@ -18,15 +20,19 @@ class PhoneCall(Lifecycle, Conversation, Keypad, CallProgress, CallQueries, Conc
 
     async def setup(self) -> None:
         calls = self.collection("calls")
-        await calls.create_index("callSid", unique=True, sparse=True)
-        await calls.create_index("activeUser", unique=True, sparse=True)
-        await calls.create_index("scheduledCall")
-        await calls.create_index("user")
-        # While a call is live: when it last changed and when it began, as epoch floats
-        # (range scans on floats are fast on the embedded server), so the reconciler finds
-        # the few idle ones without reading every live call.
-        await calls.create_index("liveTs", sparse=True)
-        await calls.create_index("liveSince", sparse=True)
+        await calls.create_indexes(
+            [
+                IndexModel("callSid", unique=True, sparse=True),
+                IndexModel("activeUser", unique=True, sparse=True),
+                IndexModel("scheduledCall"),
+                IndexModel("user"),
+                # While a call is live: when it last changed and when it began, as epoch
+                # floats (range scans on floats are fast on the embedded server), so the
+                # reconciler finds the few idle ones without reading every live call.
+                IndexModel("liveTs", sparse=True),
+                IndexModel("liveSince", sparse=True),
+            ]
+        )
         async for doc in calls.find(
             {"activeUser": {"$exists": True}, "liveSince": {"$exists": False}}, {"createdAt": 1}
         ):  # calls live across the upgrade that added them

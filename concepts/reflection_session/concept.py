@@ -13,6 +13,8 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
+from pymongo import IndexModel
+
 from conceptkit import NO_MARKS, Change, Concept, Len, action, fail
 
 from .calls import CallRecords
@@ -68,16 +70,17 @@ class ReflectionSession(
 
     async def setup(self) -> None:
         sessions = self.collection("sessions")
-        # Present only while IN_PROGRESS (removed, never set to null, when it ends): the
-        # unique sparse index is what makes "one session in progress per user" atomic.
-        await sessions.create_index("activeFor", unique=True, sparse=True)
-        # Not (user, _id): nx-27017 rejects every insert into a collection with a compound
-        # index that includes _id. History sorts by _id within the user's sessions.
-        await sessions.create_index("user")
-        await sessions.create_index([("user", 1), ("callRef", 1)])
-        # While in progress: when it was last touched, as an epoch float (range scans on
-        # floats are fast on the embedded server), for the reconciler's idle search.
-        await sessions.create_index("openTs", sparse=True)
+        await sessions.create_indexes(
+            [
+                # Only while IN_PROGRESS (removed, never nulled): one in progress per user.
+                IndexModel("activeFor", unique=True, sparse=True),
+                # Not (user, _id): nx-27017 rejects inserts under a compound index with _id.
+                IndexModel("user"),
+                IndexModel([("user", 1), ("callRef", 1)]),
+                # While in progress: last touched, as an epoch float, for the idle search.
+                IndexModel("openTs", sparse=True),
+            ]
+        )
         await self._setup_index()
         async for doc in sessions.find(
             {"activeFor": {"$exists": True}, "openTs": {"$exists": False}},

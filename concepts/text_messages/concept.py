@@ -19,6 +19,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal, TypedDict
 
+from pymongo import IndexModel
+
 from conceptkit import Change, Concept, Doc, Len, action, fail, query
 from services.telephony import TelephonyError, normalize_e164
 
@@ -76,10 +78,14 @@ class TextMessages(Concept):
 
     async def setup(self) -> None:
         notices = self.collection("notices")
-        await notices.create_index("about", unique=True)
-        await notices.create_index([("numberKey", 1), ("createdAt", -1)])
-        await notices.create_index([("status", 1), ("createdAt", 1)])
-        await notices.create_index("user")
+        await notices.create_indexes(
+            [
+                IndexModel("about", unique=True),
+                IndexModel([("numberKey", 1), ("createdAt", -1)]),
+                IndexModel([("status", 1), ("createdAt", 1)]),
+                IndexModel("user"),
+            ]
+        )
         await self.collection("inbox").create_index("expiresAt", expireAfterSeconds=0)
 
     # -- helpers ---------------------------------------------------------------------
