@@ -11,6 +11,12 @@ document, so a route added later is fuzzed too. Each example sends one body
   exception is what the contract counts on purpose: a wrong password or a wrong
   code is a failed attempt (throttling), so an action's own refusal on those two
   routes may record it.
+
+The state after a refusal is always read afresh. The state before is read through a
+handle that notes every write (tests/faults.py, with no faults): when nothing was
+written since the last example's state was read, that reading is this example's
+"before", so most examples read the state once, not twice. A write the handle missed
+could only make "before" stale, which fails the test: it cannot hide a change.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.api_client import sign_up
-from tests.app.conftest import Service, next_number
+from tests.app.conftest import Service, next_number, running_service
 from tests.app.fuzz_bodies import body_for
 
 COUNTED_ATTEMPTS = {  # a wrong password or code counts toward throttling
@@ -33,8 +39,9 @@ COUNTED_ATTEMPTS = {  # a wrong password or code counts toward throttling
     "/api/Account/delete",
     "/api/PhoneVerification/confirm",
 }
-SEEN = {"requests": 0, "5xx": 0}
-RUNS: dict[int, tuple[dict[str, Any], Visitor]] = {}  # per service: its routes and visitor
+SEEN = {"requests": 0, "5xx": 0, "state_reads": 0}
+RUNS: dict[int, Run] = {}  # per service: its routes, visitor and last reading of the state
+LOG = "conceptkit_actions"  # the action log: not concept state (Service.concept_state)
 
 
 class Visitor:
@@ -65,6 +72,33 @@ class Visitor:
         return self.token
 
 
+class Run:
+    """One service's fuzz run: its routes, its visitor, and the state as last read."""
+
+    def __init__(self, svc: Service, paths: dict[str, Any]) -> None:
+        self.svc, self.paths, self.visitor = svc, paths, Visitor(svc)
+        self.last: tuple[int, dict[str, Any]] | None = None  # (writes then, the state)
+
+    def _state_writes(self) -> int:
+        return sum(w.collection != LOG for w in self.svc.faults.writes)
+
+    async def state(self, *, fresh: bool = False) -> dict[str, Any]:
+        """Every concept's documents; unless ``fresh``, the last reading if no write was
+        made since."""
+        writes = self._state_writes()
+        if fresh or self.last is None or self.last[0] != writes:
+            SEEN["state_reads"] += 1
+            self.last = (writes, await self.svc.concept_state())
+        return self.last[1]
+
+
+@pytest.fixture
+async def watched(mongo_uri: str):
+    """The service, its database handle noting every write (no faults injected)."""
+    async with running_service(mongo_uri, rules=[]) as svc:
+        yield svc
+
+
 @pytest.mark.timeout(900)  # 600 requests, each with the state read before and after
 @settings(
     max_examples=600,
@@ -72,11 +106,13 @@ class Visitor:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
-async def test_no_route_answers_5xx_and_no_refusal_changes_anything(service: Service, data):
+async def test_no_route_answers_5xx_and_no_refusal_changes_anything(watched: Service, data):
+    service = watched
     if id(service) not in RUNS:
         doc = (await service.http.get("/openapi.json")).json()
-        RUNS[id(service)] = (doc["paths"], Visitor(service))
-    paths, visitor = RUNS[id(service)]
+        RUNS[id(service)] = Run(service, doc["paths"])
+    run = RUNS[id(service)]
+    paths, visitor = run.paths, run.visitor
     path = data.draw(st.sampled_from(sorted(paths)), label="route")
     operation = paths[path]["post"]
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
@@ -84,7 +120,7 @@ async def test_no_route_answers_5xx_and_no_refusal_changes_anything(service: Ser
     headers = {"content-type": "application/json"}
     if operation["security"] and data.draw(st.integers(0, 9), label="anonymous") > 0:
         headers["authorization"] = f"Bearer {await visitor.session()}"
-    before = await service.concept_state()
+    before = await run.state()
 
     r = await service.http.post(path, content=body, headers=headers)
     await service.engine.settle()
@@ -100,10 +136,13 @@ async def test_no_route_answers_5xx_and_no_refusal_changes_anything(service: Ser
         assert isinstance(reply, dict) and isinstance(reply.get("error"), str), r.text
         counted = path in COUNTED_ATTEMPTS and "errorKind" in reply
         if not counted:
-            assert await service.concept_state() == before, (path, body[:300], r.text)
+            assert await run.state(fresh=True) == before, (path, body[:300], r.text)
 
 
 def test_the_fuzz_run_sent_requests_and_saw_no_5xx():
     """Reports the figures of the run above (it runs first, in file order)."""
-    print(f"fuzzed requests: {SEEN['requests']}, 5xx: {SEEN['5xx']}")
+    print(
+        f"fuzzed requests: {SEEN['requests']}, 5xx: {SEEN['5xx']}, "
+        f"state read {SEEN['state_reads']} times"
+    )
     assert SEEN["5xx"] == 0
