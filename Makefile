@@ -9,9 +9,10 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
-# two worker processes, one test file each at a time (a file's fixtures stay together);
+# three worker processes, balanced test by test (a module's shared fixtures stay together):
+# on 2 cores a third keeps them busy while the others wait on browsers and subprocesses;
 # PYTEST_WORKERS=0 runs everything in one process
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint fmt bench docs browser-deps audio-deps clean
