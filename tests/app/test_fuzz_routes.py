@@ -93,21 +93,21 @@ class Run:
 
 
 @pytest.fixture
-async def watched(mongo_uri: str):
-    """The service, its database handle noting every write (no faults injected)."""
+async def service(mongo_uri: str):
+    """The service (this module's own), its database handle noting every write (no faults
+    injected)."""
     async with running_service(mongo_uri, rules=[]) as svc:
         yield svc
 
 
-@pytest.mark.timeout(900)  # 600 requests, each with the state read before and after
+@pytest.mark.timeout(900)  # 600 requests, each reading the state once or twice
 @settings(
     max_examples=600,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
-async def test_no_route_answers_5xx_and_no_refusal_changes_anything(watched: Service, data):
-    service = watched
+async def test_no_route_answers_5xx_and_no_refusal_changes_anything(service: Service, data):
     if id(service) not in RUNS:
         doc = (await service.http.get("/openapi.json")).json()
         RUNS[id(service)] = Run(service, doc["paths"])
