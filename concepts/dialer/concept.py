@@ -22,7 +22,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from conceptkit import Change, Concept, action, fail, query
@@ -87,11 +87,15 @@ class Dialer(Reconciling, Concept):
     async def setup(self) -> None:
         # cancellations are only needed while a dial of theirs could still be in flight
         await self.collection("cancelled").create_index("at", expireAfterSeconds=7 * 86400)
-        await self.attempts.create_index("scheduledCall")
-        await self.attempts.create_index("toKey")
-        await self.attempts.create_index("user")
-        await self.attempts.create_index("call")
-        await self.attempts.create_index("state")  # the few unclear ones, among every attempt
+        await self.attempts.create_indexes(  # one command, not one per index
+            [
+                IndexModel("scheduledCall"),
+                IndexModel("toKey"),
+                IndexModel("user"),
+                IndexModel("call"),
+                IndexModel("state"),  # the few unclear ones, among every attempt
+            ]
+        )
 
     def _to_key(self, to: str) -> dict[str, Any]:
         """A filter on the number dialled, under any configured key (rotation keeps them)."""

@@ -79,6 +79,7 @@ class ReflectionSession(
                 IndexModel([("user", 1), ("callRef", 1)]),
                 # While in progress: last touched, as an epoch float, for the idle search.
                 IndexModel("openTs", sparse=True),
+                IndexModel("reindexFor", sparse=True),  # text ahead of its search entry
             ]
         )
         await self._setup_index()

@@ -75,8 +75,6 @@ class SearchIndex:
 
     async def _setup_index(self) -> None:
         await self.collection(INDEX).create_index("user")
-        # present only while a session's text is ahead of its index entry (normally never)
-        await self.collection("sessions").create_index("reindexFor", sparse=True)
 
     # -- entries ------------------------------------------------------------------------
 
