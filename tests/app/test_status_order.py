@@ -9,6 +9,7 @@ from services.devtools.callees import BusyCallee, ScriptedCallee
 from tests.app.conftest import Service
 
 ANSWERS = ["Friends.", "A good run.", "Early night."]
+IN_ORDER: dict[str, tuple] = {}  # callee kind -> the outcome of in-order delivery
 
 
 async def final_state(service: Service, callee, delivery) -> tuple:
@@ -44,7 +45,8 @@ async def test_any_order_and_duplicates_of_status_callbacks_give_the_same_outcom
         extra = data.draw(st.lists(st.sampled_from(list(held)), max_size=3)) if held else []
         return [*order, *extra]
 
-    for make in (lambda: ScriptedCallee(ANSWERS), BusyCallee):
-        expected = await final_state(service, make(), None)
+    for kind, make in (("answered", lambda: ScriptedCallee(ANSWERS)), ("busy", BusyCallee)):
+        if kind not in IN_ORDER:  # in-order delivery has one outcome: played once, not per example
+            IN_ORDER[kind] = await final_state(service, make(), None)
         shuffled = await final_state(service, make(), deliver)
-        assert shuffled == expected
+        assert shuffled == IN_ORDER[kind]
