@@ -29,7 +29,7 @@ from tests.oracle import lost_answers
 
 pytestmark = pytest.mark.slow
 
-TRIALS = 10
+TRIALS = 8
 ANSWERS = ["A quiet morning by the sea.", "A long walk in the park.", "Rest more tomorrow."]
 QUICK = {
     "RECOVERY_GRACE_SECONDS": "1",
@@ -87,7 +87,7 @@ def trial(stack: Stack, rng: random.Random, n: int, both: bool) -> tuple:
     return n, "server+worker" if both else "server", cut, freed, lost_answers(results, history)
 
 
-@pytest.mark.timeout(900)  # ten trials of real processes: minutes on a busy machine
+@pytest.mark.timeout(900)  # eight trials of real processes: minutes on a busy machine
 @pytest.mark.parametrize("stack", [QUICK], indirect=True)
 def test_killing_the_server_or_the_worker_mid_call_leaves_no_one_stuck(stack: Stack):
     rng = random.Random(20261201)
