@@ -53,7 +53,7 @@ from tests.oracle import lost_answers
 
 ANSWERS = ["A quiet morning.", "A long walk in the park.", "Rest more tomorrow."]
 TWO_PART = [["I was grateful for", "my sister's call."], "Tea in the garden.", "Sleep early."]
-SAMPLE = 8  # crash points per flow in a default run (all of a flow that has fewer)
+SAMPLE = 6  # crash points per flow in a default run (all of a flow that has fewer)
 
 
 async def user(action: Callable[[], Awaitable[Any]]) -> Any:
