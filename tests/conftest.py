@@ -1,8 +1,9 @@
 """Shared fixtures: one MongoDB per test run, one fresh database per test.
 
 The embedded nx-27017 server starts once per session (about half a second), with
-its SQLite files in RAM (/dev/shm) when there is room; set MONGODB_URI to run the suite against a real MongoDB instead. Each test
-gets its own database, dropped afterwards, so tests never see each other's data.
+its SQLite files in RAM (/dev/shm) when there is room; set MONGODB_URI to run the
+suite against a real MongoDB instead. Each test gets its own database, dropped
+afterwards, so tests never see each other's data.
 """
 
 from __future__ import annotations

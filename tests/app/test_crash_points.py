@@ -234,7 +234,7 @@ async def crash_at(mongo_uri: str, flow: Flow, point: int | None) -> tuple[int, 
     points."""
     async with world_of(mongo_uri) as world:
         token = await prepare(world, flow)
-        rule = Rule("crash", nth=point or 10**9, matches=flow_write)
+        rule = Rule("crash", nth=10**9 if point is None else point, matches=flow_write)
         world.process.faults.rules.append(rule)
         token = await flow.run(world, token) or token
         await world.step(lambda p: p.engine.settle())
