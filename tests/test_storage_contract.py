@@ -489,3 +489,19 @@ async def test_async_client_basic_operations(async_db: AsyncDatabase) -> None:
     assert [doc["_id"] for doc in rest] == [1]
     assert (await coll.delete_many({"state": "queued"})).deleted_count == 2
     assert await coll.find_one({"_id": 0}, {"state": 1}) == {"_id": 0, "state": "running"}
+
+
+@pytest.mark.xfail(strict=True, reason="nx-27017: find_one_and_update upsert ignores $setOnInsert")
+def test_known_unsupported_set_on_insert_in_find_one_and_update(db: Database) -> None:
+    first = {"command": "stop", "at": T0}
+    made = db.c.find_one_and_update(
+        {"_id": "m1"}, {"$setOnInsert": first}, upsert=True, return_document=ReturnDocument.AFTER
+    )
+    stored = db.c.find_one({"_id": "m1"})
+    again = db.c.find_one_and_update(
+        {"_id": "m1"},
+        {"$setOnInsert": {"command": "start", "at": T0 + dt.timedelta(hours=1)}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    assert (made, stored, again) == ({"_id": "m1", **first},) * 3

@@ -25,6 +25,7 @@ from conceptkit import Change, Concept, Doc, Len, action, fail, query
 from services.telephony import TelephonyError, normalize_e164
 
 from .commands import Command, command_of
+from .replies import is_stopped, keep_keyword
 
 LOOKUP_PURPOSE = "phone"  # the lookup keys' HMAC label (services.encryption.keys.PHONE)
 FIELD_NUMBER = "TextMessages.to"
@@ -100,10 +101,7 @@ class TextMessages(Concept):
         return self.services["encryption"].decrypt(doc[name], user=doc["user"], field=field)
 
     async def _stopped(self, number: str) -> bool:
-        return (
-            await self.collection("stops").find_one({"_id": {"$in": self._keys(number)}})
-            is not None
-        )
+        return await is_stopped(self.collection("stops"), self._keys(number))
 
     async def _why_not(self, user: str, number: str) -> str | None:
         """Why nothing may be texted to the user at the number now (None: it may)."""
@@ -253,8 +251,9 @@ class TextMessages(Concept):
     async def receive(self, messageId: MessageId, phoneNumber: str, text: ReplyText) -> Received:
         """Read a text from ``phoneNumber`` as a command for the user last notified there
         (within REPLY_WINDOW). STOP keeps the number from any more notices; START lifts it.
-        A message received before (the same id) is a duplicate and does nothing again, its
-        STOP or START included."""
+        A message received before (the same id) is a duplicate, and the syncs do nothing
+        again. A STOP or START is kept once (replies.py): delivered again, it can finish
+        what a run that died began, and never undo a STOP or START that came after it."""
         try:
             number = normalize_e164(phoneNumber)
         except ValueError as exc:
@@ -262,22 +261,16 @@ class TextMessages(Concept):
         command = command_of(text)
         keys = self._keys(number)
         now = self._now()
-        done = await self.store("inbox").recorded({"_id": messageId})
+        inbox = self.store("inbox")
+        done = await inbox.recorded({"_id": messageId})
         if done is not None:
             return done  # a replay: what this receive returned
-        # A message received before had its STOP or START applied then (before its inbox
-        # entry was written): applying it again could undo a later START or STOP.
-        again = await self.collection("inbox").find_one({"_id": messageId}, {"_id": 1})
-        keyword = command if again is None else None
-        # the opt-out first and idempotent, so a run that dies after it is only repeated
-        if keyword == "stop":
-            await self.collection("stops").update_one(
-                {"_id": {"$in": keys}},
-                {"$setOnInsert": {"_id": keys[0], "stoppedAt": now}},
-                upsert=True,
+        # a message in the inbox was acted on whole, its STOP or START (kept first) included
+        received = await inbox.collection.find_one({"_id": messageId}, {"_id": 1})
+        if command in ("stop", "start") and received is None:
+            await keep_keyword(
+                self.store("stops"), keys, stopped=command == "stop", message=messageId
             )
-        elif keyword == "start":
-            await self.collection("stops").delete_many({"_id": {"$in": keys}})
         latest = await self._answered_notice(keys, now)
         out: Received = {
             "command": command,
@@ -285,9 +278,7 @@ class TextMessages(Concept):
             "about": latest["about"] if latest else None,
             "duplicate": False,
         }
-        expires = dt.datetime.now(dt.UTC) + dt.timedelta(
-            days=INBOX_DAYS
-        )  # the TTL runs on real time
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=INBOX_DAYS)  # TTL: real time
         entry = {
             "_id": messageId,
             "user": out["user"],
@@ -295,7 +286,7 @@ class TextMessages(Concept):
             "receivedAt": now,
             "expiresAt": expires,
         }
-        made = await self.store("inbox").create(entry, dict(out))
+        made = await inbox.create(entry, dict(out))
         return {**out, "duplicate": True} if made is None else made
 
     # -- forgetting --------------------------------------------------------------------

@@ -15,6 +15,7 @@ from services.app.clock import FakeClock
 from services.encryption.keys import Encryptor
 from services.telephony import AmbiguousDialError, TelephonyError
 from services.telephony.mock import MockTelephony
+from tests.faults import FaultyDatabase, ProcessDied, Rule, on
 
 NUMBER = "+14155550100"
 SPELLED = "+1 (415) 555-0100"  # the same number, as a person writes it
@@ -539,7 +540,7 @@ async def test_a_stop_holds_across_a_key_rotation(async_db, clock, mock_telephon
     assert (await receive(after, "call"))["about"] == "call-1"
     await receive(after, "START")
     assert not await stopped(after) and not await stopped(before)
-    assert await after.collection("stops").count_documents({}) == 0
+    assert await after.collection("stops").count_documents({}) == 1  # the number's one document
 
 
 async def test_a_redelivered_start_does_not_undo_a_later_stop(tm):
@@ -556,6 +557,52 @@ async def test_a_redelivered_stop_does_not_undo_a_later_start(tm):
     await receive(tm, "STOP", sid="SM" + "c" * 32)
     await receive(tm, "START", sid="SM" + "d" * 32)
     await receive(tm, "STOP", sid="SM" + "c" * 32)
+    assert not await stopped(tm)
+
+
+def dying_at(tm: TextMessages, collection: str) -> TextMessages:
+    """The concept in a process that dies just before its first write to ``collection``."""
+    rule = Rule("crash", matches=on(f"TextMessages_{collection}"))
+    return TextMessages(FaultyDatabase(tm.db, [rule]), tm.services)
+
+
+async def test_a_stop_whose_run_died_then_a_start_then_the_stop_again_stays_started(tm):
+    """STOP is kept, the run dies before the message is in the inbox; START comes; the
+    provider delivers the STOP again (its webhook was never answered): it is acted on now
+    (not a duplicate), and START, which came after it, stands."""
+    stop = "SM" + "e" * 32
+    with pytest.raises(ProcessDied):
+        await receive(dying_at(tm, "inbox"), "STOP", sid=stop)
+    assert await stopped(tm)
+    await receive(tm, "START")
+    again = await receive(tm, "STOP", sid=stop)
+    assert (again["command"], again["duplicate"]) == ("stop", False)
+    assert not await stopped(tm)
+    assert await tm.collection("inbox").count_documents({"_id": stop}) == 1
+
+
+async def test_a_stop_whose_run_died_before_any_write_counts_when_delivered_again(tm):
+    stop = "SM" + "f" * 32
+    with pytest.raises(ProcessDied):
+        await receive(dying_at(tm, "stops"), "STOP", sid=stop)
+    assert not await stopped(tm)
+    again = await receive(tm, "STOP", sid=stop)
+    assert again["duplicate"] is False and await stopped(tm)
+
+
+async def test_a_replay_of_a_stop_that_died_half_way_finishes_it_once(tm, engine):
+    """The engine runs the same action again on recovery: it finds the STOP kept and
+    writes the inbox entry; a START since is not undone."""
+    stop = {"messageId": "SM" + "9" * 32, "phoneNumber": NUMBER, "text": "STOP"}
+    aid = new_id()
+    dying = dying_at(tm, "inbox")
+    eng = Engine(dying.db, [dying])
+    await eng.start(background=False)
+    with pytest.raises(ProcessDied):
+        await eng.invoke("TextMessages", "receive", stop, action_id=aid)
+    await receive(tm, "START")
+    out = await engine.invoke("TextMessages", "receive", stop, action_id=aid)
+    assert (out["command"], out["duplicate"]) == ("stop", False)
     assert not await stopped(tm)
 
 
