@@ -24,19 +24,26 @@ WORDS: dict[str, Command] = {
     **dict.fromkeys(["LATER", "SNOOZE", "10"], "later"),
     **dict.fromkeys(["TYPE", "WRITE", "TEXT", "LINK"], "type"),
 }
-_FIRST = re.compile(r"[^\W_]+")
+#: Words that lead a reply without deciding it: "Yes, call me" asks for a call, and
+#: "Please stop" is a STOP. Alone (all the words are these), the first one decides: a
+#: bare "Yes" is the carriers' opt-in word, as the provider reads it too.
+LEADING = frozenset({"YES", "YEAH", "YEP", "OK", "OKAY", "SURE", "PLEASE", "PLS"})
+_WORD = re.compile(r"[^\W_]+")
 
 
 def command_of(text: str) -> Command:
     """The command a reply's first word names ("unknown" if none): "call me" is ``call``,
     "Stop." is ``stop``; case and full-width forms are folded first (accents are not:
-    carriers read "ÉND" as no keyword either)."""
-    folded = unicodedata.normalize("NFKC", text).upper()
-    first = _FIRST.search(folded)
-    return WORDS.get(first.group(0), "unknown") if first else "unknown"
+    carriers read "ÉND" as no keyword either). Leading words (``LEADING``) are passed
+    over when another word follows them."""
+    words = _WORD.findall(unicodedata.normalize("NFKC", text).upper())
+    if not words:
+        return "unknown"
+    deciding = next((w for w in words if w not in LEADING), words[0])
+    return WORDS.get(deciding, "unknown")
 
 
 def is_bare(text: str) -> bool:
     """Whether the text is one word and nothing else ("STOP", " stop. "): the only form a
     provider's own keyword handling (Twilio's STOP, START, HELP) acts on and answers."""
-    return len(_FIRST.findall(unicodedata.normalize("NFKC", text))) == 1
+    return len(_WORD.findall(unicodedata.normalize("NFKC", text))) == 1

@@ -223,9 +223,10 @@ async def test_a_send_whose_answer_was_lost_is_settled_by_the_reconciler_once(
 # -- the replies -----------------------------------------------------------------------------
 
 
-async def test_call_replied_to_the_text_places_a_call_now(service: Service):
+@pytest.mark.parametrize("body", ["Call me please", "Yes, call me"])
+async def test_call_replied_to_the_text_places_a_call_now(service: Service, body: str):
     token, phone = await miss_the_day(service)
-    assert message_of(await reply(service, phone, "Call me please")) == "Calling you now."
+    assert message_of(await reply(service, phone, body)) == "Calling you now."
     (placed,) = await service.dial_due()
     assert placed.to == phone
     (call,) = [c for c in await service.api("CallScheduler/_upcoming", {}, token)]

@@ -10,6 +10,7 @@ import unicodedata
 import uuid
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -23,7 +24,7 @@ from hypothesis.stateful import (
 )
 
 from concepts.text_messages import Command, TextMessages, command_of
-from concepts.text_messages.commands import WORDS
+from concepts.text_messages.commands import LEADING, WORDS
 from services.app.clock import FakeClock
 from services.encryption.keys import Encryptor
 from services.telephony.mock import MockTelephony
@@ -76,6 +77,7 @@ def test_command_of_never_raises_and_names_a_command(text: str) -> None:
 def test_the_first_word_decides_in_any_case_width_or_punctuation(
     data: st.DataObject, word: str, noise: str, separator: str, rest: str
 ) -> None:
+    assume(word not in LEADING)
     text = noise + data.draw(spelled(word)) + separator + rest
     assert command_of(text) == WORDS[word]
 
@@ -94,9 +96,54 @@ def test_a_command_word_alone_or_at_the_end_of_noise_is_that_command(
 def test_a_first_word_not_in_the_list_is_unknown_whatever_follows(
     data: st.DataObject, word: str, noise: str, separator: str, later: str
 ) -> None:
-    assume(word.upper() not in WORDS)
+    assume(word.upper() not in WORDS and word.upper() not in LEADING)
     text = noise + data.draw(spelled(word)) + separator + later  # a command word later
     assert command_of(text) == "unknown"
+
+
+@settings(max_examples=300)
+@given(
+    st.data(),
+    st.lists(st.sampled_from(sorted(LEADING)), min_size=1, max_size=3),
+    st.sampled_from(sorted(WORDS)),
+    NOISE,
+    st.sampled_from(SEPARATORS),
+    st.text(),
+)
+def test_leading_words_are_passed_over_for_the_word_after_them(
+    data: st.DataObject, leading: list[str], word: str, noise: str, separator: str, rest: str
+) -> None:
+    """ "Yes, call me" is a call and "please stop" a STOP: the first word that is not a
+    leading one decides, whatever follows it."""
+    assume(word not in LEADING)
+    words = [data.draw(spelled(w)) for w in [*leading, word]]
+    text = noise + separator.join(words) + separator + rest
+    assert command_of(text) == WORDS[word]
+
+
+@given(st.lists(st.sampled_from(sorted(LEADING)), min_size=1, max_size=3), NOISE)
+def test_leading_words_alone_are_read_by_the_first(leading: list[str], noise: str) -> None:
+    """A bare "Yes" (or "yes please") is the carriers' opt-in word; "OK" alone is none."""
+    assert command_of(noise + " ".join(leading)) == WORDS.get(leading[0], "unknown")
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ("Yes, call me", "call"),
+        ("yes please call", "call"),
+        ("OK later", "later"),
+        ("Sure! type", "type"),
+        ("Please stop", "stop"),
+        ("Yes", "start"),
+        ("yes please", "start"),
+        ("OK", "unknown"),
+        ("Not now", "unknown"),
+        ("Yes not now", "unknown"),
+    ],
+)
+def test_leading_words_in_replies_people_write(text: str, command: str) -> None:
+    assert command_of(text) == command
 
 
 @given(st.sampled_from(sorted(WORDS)), ASCII_WORD)

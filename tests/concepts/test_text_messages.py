@@ -406,7 +406,9 @@ async def test_a_replay_of_notify_returns_its_notice_not_a_conflict(tm, engine):
         ("Yes", "start"),
         ("help?", "help"),
         ("info", "help"),
-        ("please call", "unknown"),
+        ("please call", "call"),  # a leading word is passed over
+        ("Yes, call me", "call"),
+        ("hello, call me", "unknown"),
         ("", "unknown"),
         ("🙂", "unknown"),
     ],
