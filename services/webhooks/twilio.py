@@ -18,7 +18,9 @@ same syncs.
 
 A retry of a delivery (Twilio's ``I-Twilio-Idempotency-Token`` again) gets the first
 delivery's answer and changes nothing (``services/webhooks/replies.py``). A hostile
-replay, which can carry any token, is refused by state instead: see docs/webhooks.md.
+replay, which can carry any token, is refused by state instead: a turn of a live call
+is taken once (``services/webhooks/turn_guard.py``), and the concepts refuse what a
+finished call must not take (docs/webhooks.md).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from services.webhooks.relay import RelaySettings, relay_routes
 from services.webhooks.replies import Reply, WebhookReplies, delivery_key, earlier_reply, keep_reply
 from services.webhooks.signature import signed_form
 from services.webhooks.texts import text_routes
+from services.webhooks.turn_guard import TurnGuard, turn_of
 from services.webhooks.turns import APOLOGY, Turns
 from services.webhooks.twilio_events import call_sid, event_for
 from services.webhooks.twiml import empty_response, say_and_gather, say_and_hangup
@@ -65,13 +68,14 @@ SPEECH_TIMEOUT_S = 3
 GATHER_TIMEOUT_S = 6
 
 
-def render_twiml(reply: dict[str, Any], urls: WebhookUrls) -> str:
-    """The TwiML for a sync-composed reply."""
+def render_twiml(reply: dict[str, Any], urls: WebhookUrls, *, turn: int = 0) -> str:
+    """The TwiML for a sync-composed reply; a listening one names the call's next ``turn``
+    (turn_guard.py)."""
     texts = [t for t in reply.get("say", []) if t]
     if reply.get("listen"):
         return say_and_gather(
             texts,
-            urls.url(LISTEN[reply["listen"]]),
+            urls.url(LISTEN[reply["listen"]], turn=turn),
             speech_timeout_s=SPEECH_TIMEOUT_S,
             timeout_s=GATHER_TIMEOUT_S,
         )
@@ -98,6 +102,7 @@ def webhook_routes(
     """One POST route per Twilio webhook, all under /webhooks/twilio/; with ``relay``, the
     conversation after the greeting runs over ConversationRelay (services/webhooks/relay.py)."""
     turns = Turns(engine, timeout_s=timeout_s)
+    guard = TurnGuard(engine.db)
     # a status callback may wait for an apology's flow, then for its own reply
     replies = WebhookReplies(engine.db, engine.log.sealer, lease_s=2 * timeout_s + 2)
 
@@ -110,19 +115,30 @@ def webhook_routes(
                 log.warning("refused a webhook with a missing or wrong signature on %s", path)
                 return Response("invalid signature", status_code=403, media_type="text/plain")
             fields = dict(form)
-            event = event_for(name, fields, dict(parse_qsl(request.url.query)))
+            query = dict(parse_qsl(request.url.query))
+            turn = turn_of(query) if name in LISTEN.values() else None
+            if isinstance(turn, str):
+                return Response(turn, status_code=400, media_type="text/plain")
+            event = event_for(name, fields, query)
             raw = await request.body()  # read once by signed_form; Starlette keeps it
             key = delivery_key(request.headers, f"{path}?{request.url.query}", raw)
             earlier = await earlier_reply(replies, key)
             if earlier is not None:  # Twilio's retry of a delivery already answered
                 log.info("answered a retried delivery of %s as before", path)
                 return Response(earlier.body, earlier.status, media_type=earlier.media_type)
-            reply = await respond(call_sid(fields), *event)
+            sid = call_sid(fields)
+            if turn is not None and sid and not await guard.take(sid, turn, key):
+                log.warning("refused a replay of a turn already taken on %s", path)
+                reply = Reply(409, "this turn of the call was taken already", "text/plain")
+            else:
+                reply = await respond(sid, *event, next_turn=0 if turn is None else turn + 1)
             if key is not None:
                 await keep_reply(replies, key, reply, private=is_turn)
             return Response(reply.body, reply.status, media_type=reply.media_type)
 
-        async def respond(sid: str, event_path: str, body: dict[str, Any]) -> Reply:
+        async def respond(
+            sid: str, event_path: str, body: dict[str, Any], *, next_turn: int
+        ) -> Reply:
             if name == "status":
                 await turns.after_apology(sid)
             if name in LISTEN.values():
@@ -135,7 +151,7 @@ def webhook_routes(
                 return Reply(200, say_and_hangup([APOLOGY]), TWIML)
             if relay is not None and name == "voice" and output.get("listen"):
                 return Reply(200, relay.connect(output, body, urls), TWIML)
-            return Reply(200, render_twiml(output, urls), TWIML)
+            return Reply(200, render_twiml(output, urls, turn=next_turn), TWIML)
 
         return handle
 

@@ -76,10 +76,69 @@ def signed(name: str, params: dict[str, str]) -> WebhookExchange:
 
 
 def rating_of(result: CallResult) -> WebhookExchange:
-    return next(w for w in result.webhooks if w.url.endswith("/rating"))
+    return next(w for w in result.webhooks if "/rating?" in w.url)
+
+
+def is_turn(sent: WebhookExchange) -> bool:
+    """A webhook a listening reply asked for: its URL names the turn (turn_guard.py)."""
+    return "turn=" in sent.url
+
+
+def refused_or_ended(sent: WebhookExchange, answer: Any) -> bool:
+    """A replay's answer: a turn taken already is refused (409); anything else of an ended
+    call gets a reply that does not restart the conversation."""
+    if is_turn(sent):
+        return answer.status_code == 409 and "taken already" in answer.text
+    return answer.status_code == 200 and "<Gather" not in answer.text
 
 
 # -- the cases found from outside ------------------------------------------------------------
+
+
+class ReplayingCallee(ScriptedCallee):
+    """Answers as scripted; at the second listen, the last turn's webhook is first sent
+    again (signed, as a captured request would be), while the call is on."""
+
+    def __init__(self, service: Service, answers: list[str]) -> None:
+        super().__init__(answers)
+        self.service = service
+        self.replayed: httpx.Response | None = None
+
+    async def respond(self, ctx: Any) -> Any:
+        if ctx.index == 1 and self.replayed is None:
+            taken = self.prompts[-1].action_url  # the turn the first answer was posted to
+            params = {
+                "CallSid": ctx.call_sid,
+                "SpeechResult": "Injected words.",
+                "Confidence": "0.9",
+            }
+            headers = {
+                "X-Twilio-Signature": sign_twilio_request(MOCK_AUTH_TOKEN, taken, params),
+                "I-Twilio-Idempotency-Token": secrets.token_hex(16),
+            }
+            self.replayed = await self.service.http.post(
+                taken.removeprefix(BASE), data=params, headers=headers
+            )
+        return await super().respond(ctx)
+
+
+async def test_a_turn_replayed_during_the_call_is_refused_and_adds_nothing(service: Service):
+    """A signed /gather for a turn already taken, sent while the call is on (the user is
+    answering the next prompt): 409, and no answer holds its words."""
+    token = await service.sign_up(includeRating=True)
+    await service.call_now(token)
+    (placed,) = await service.dial_due()
+    callee = ReplayingCallee(service, RATED)
+    result = await service.play(placed, callee)
+    assert result.final_status == "completed", result.errors
+
+    assert callee.replayed is not None and callee.replayed.status_code == 409
+    assert "taken already" in callee.replayed.text
+    (session,) = await service.api("ReflectionSession/_history", {}, token)
+    assert [p["answer"] for p in session["prompts"]] == RATED[:3]
+    assert "Injected" not in str(session)
+    listened = [w.url for w in result.webhooks if w.kind == "gather"]
+    assert [u.split("turn=")[1] for u in listened] == [str(n) for n in range(len(listened))]
 
 
 async def test_a_replayed_rating_does_not_overwrite_the_rating_set_in_the_app_since(
@@ -96,7 +155,7 @@ async def test_a_replayed_rating_does_not_overwrite_the_rating_set_in_the_app_si
     answer = await replay(service, rating_of(result), token=secrets.token_hex(16))
     await settled(service)
 
-    assert answer.status_code == 200 and "<Gather" not in answer.text
+    assert refused_or_ended(rating_of(result), answer)
     (session,) = await service.api("ReflectionSession/_history", {}, token)
     assert session["rating"] == -2, "the app's later rating wins"
     assert await dump(service) == before
@@ -159,8 +218,8 @@ async def test_replayed_voice_and_gather_of_an_ended_call_neither_restart_it_nor
 
     for sent in turns:
         answer = await replay(service, sent, token=secrets.token_hex(16))
-        assert answer.status_code == 200
-        assert "<Gather" not in answer.text and "<Hangup" in answer.text, sent.url
+        assert refused_or_ended(sent, answer), (sent.url, answer.text)
+        assert is_turn(sent) or "<Hangup" in answer.text, sent.url
     await settled(service)
 
     assert await dump(service) == before
@@ -356,7 +415,6 @@ async def test_any_replay_of_a_finished_calls_webhooks_changes_nothing(service: 
     for sent in chosen:
         token = data.draw(st.none() | st.text("abcdef0123456789", min_size=8, max_size=32))
         answer = await replay(service, sent, token=token)
-        assert answer.status_code == 200, (sent.url, answer.text)
-        assert "<Gather" not in answer.text, "a replay never restarts the conversation"
+        assert refused_or_ended(sent, answer), (sent.url, answer.text)
     await settled(service)
     assert await dump(service) == before
