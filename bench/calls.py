@@ -277,6 +277,11 @@ async def api(
 ) -> Any:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     r = await post(http, f"/api/{path}", body or {}, headers)
+    for _ in range(20):  # a burst of logins from one address waits out its backoff
+        if r.status_code != 429 or 429 in ok:
+            break
+        await asyncio.sleep(float(r.json().get("retryAfter", 1)))
+        r = await post(http, f"/api/{path}", body or {}, headers)
     if r.status_code not in ok:
         raise RuntimeError(f"{path}: HTTP {r.status_code} {r.text[:300]}")
     return r.json()

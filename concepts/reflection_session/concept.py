@@ -341,7 +341,7 @@ class ReflectionSession(
                 "$unset": {"activeFor": "", "openTs": ""},
             }
 
-        return await self._update(user, session, decide)
+        return await self._indexed(user, session, await self._update(user, session, decide))
 
     @action
     async def abandonSession(
@@ -365,7 +365,7 @@ class ReflectionSession(
                 "$unset": {"activeFor": "", "openTs": ""},
             }
 
-        return await self._update(user, session, decide)
+        return await self._indexed(user, session, await self._update(user, session, decide))
 
     @action
     async def abandonUntouched(
@@ -387,7 +387,7 @@ class ReflectionSession(
             sets = {"status": ABANDONED, "endedAt": self._now(), "abandonReason": reason}
             return {"$set": sets, "$unset": {"activeFor": "", "openTs": ""}}
 
-        return await self._update(user, session, decide)
+        return await self._indexed(user, session, await self._update(user, session, decide))
 
     @action
     async def deleteAllFor(self, user: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from .rules import IN_PROGRESS, PHONE
 from .terms import searchable
 
 INDEX = "searchIndex"
@@ -35,7 +36,11 @@ HEAD = "head"
 FORMAT = 1  # of the entries: a head or bucket of another format is rebuilt
 # What an entry is made from: the session's text, when it started and its version.
 INDEXED = {
-    name: 1 for name in ["user", "startedAt", "prompts", "responses", "version", "reindexFor"]
+    name: 1
+    for name in [
+        *("user", "startedAt", "prompts", "responses", "version", "reindexFor"),
+        *("method", "status"),
+    ]
 }
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MS = dt.timedelta(milliseconds=1)
@@ -169,13 +174,19 @@ class SearchIndex:
 
     async def _reindex(self, user: str, session: str, *, started: bool = False) -> None:
         """After a write that changed the session's searchable text (and flagged it): its
-        entry as the session now is. ``started``: a new reflection, which makes the head of
-        a user who has no other (the index of a new user is complete from the start)."""
+        entry as the session now is. A call in progress is left flagged: its prompts and
+        answers are indexed once, when it ends, not on each turn of the call (a search
+        meanwhile indexes it first, as any flagged one). ``started`` (or a call ending):
+        a new reflection, which makes the head of a user who has no other (the index of a
+        new user is complete from the start)."""
         doc = await self.collection("sessions").find_one({"_id": session, "user": user}, INDEXED)
         if doc is None or "reindexFor" not in doc:
             return  # indexed already (a replay, or a search repaired it)
+        calling = doc.get("method") == PHONE
+        if calling and doc.get("status") == IN_PROGRESS:
+            return  # a call's turns do not wait on the index
         await self._put(user, [doc])
-        if started:
+        if started or calling:
             await self._head_for_new_user(user, session)
 
     async def _head_for_new_user(self, user: str, session: str) -> None:

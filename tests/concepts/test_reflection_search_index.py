@@ -501,3 +501,30 @@ async def test_entries_of_reflections_deleted_meanwhile_are_not_shown(rs):
     assert gone in await entries(rs)
     assert await found(rs, words="walk") == [keep]
     assert await found(rs, words="walk", limit=1) == [keep]  # the page is filled past it
+
+
+async def test_a_call_is_indexed_once_when_it_ends_and_found_while_it_is_on(rs):
+    """A call's turns do not wait on the index: its prompts and answers stay flagged
+    while it is on (a search meanwhile indexes them first), and are indexed when it ends,
+    a new user's head with them."""
+    started = await rs.startSession(user="u1", method="PHONE", prompts=PROMPTS, callRef="c1")
+    session = started["session"]
+    await rs.recordResponse(user="u1", session=session, position=1, text="A heron at dawn")
+    assert await flagged(rs) == [session] and await entries(rs) == {}
+    assert await rs.collection(INDEX).find_one({"_id": "u1/head"}) is None
+    await rs.recordResponse(user="u1", session=session, position=2, text="An otter")
+    closed = await rs.closeCall(
+        user="u1", session=session, answers=[], transcript="", reason="hung up"
+    )
+    assert closed["status"] == "ABANDONED"
+    assert await flagged(rs) == []
+    assert (await entries(rs))[session][3] == {"1": "a heron at dawn", "2": "an otter"}
+    assert await rs.collection(INDEX).find_one({"_id": "u1/head"}) is not None
+    assert await found(rs, words="otter") == [session]
+
+
+async def test_a_search_during_a_call_finds_what_it_has_heard(rs):
+    session = (await rs.startSession(user="u1", method="PHONE", prompts=PROMPTS))["session"]
+    await rs.recordResponse(user="u1", session=session, position=1, text="A heron at dawn")
+    assert await found(rs, words="heron") == [session]
+    assert await flagged(rs) == []  # the search indexed it
