@@ -28,19 +28,34 @@ WORDS: dict[str, Command] = {
 #: "Please stop" is a STOP. Alone (all the words are these), the first one decides: a
 #: bare "Yes" is the carriers' opt-in word, as the provider reads it too.
 LEADING = frozenset({"YES", "YEAH", "YEP", "OK", "OKAY", "SURE", "PLEASE", "PLS"})
+#: After leading words, a reply that also says one of these is not read as asking for
+#: anything ("OK, now is not a good time"; "don't" is DON and T): better the help
+#: than a call no one wanted.
+NEGATIONS = frozenset({"NOT", "NO", "NEVER", "DON", "DONT", "ISN", "ISNT", "CAN", "CANT"})
+NEGATIONS |= {"WON", "WONT", "T"}
 _WORD = re.compile(r"[^\W_]+")
 
 
 def command_of(text: str) -> Command:
     """The command a reply's first word names ("unknown" if none): "call me" is ``call``,
     "Stop." is ``stop``; case and full-width forms are folded first (accents are not:
-    carriers read "ÉND" as no keyword either). Leading words (``LEADING``) are passed
-    over when another word follows them."""
+    carriers read "ÉND" as no keyword either).
+
+    Leading words (``LEADING``) are passed over when another word follows them. The
+    word after them decides only if nothing after it says otherwise: another command
+    word ("Yes, call me later") or a negation makes it ``unknown``. A STOP word there
+    is a STOP whatever follows, as a first word is."""
     words = _WORD.findall(unicodedata.normalize("NFKC", text).upper())
     if not words:
         return "unknown"
-    deciding = next((w for w in words if w not in LEADING), words[0])
-    return WORDS.get(deciding, "unknown")
+    at = next((i for i, w in enumerate(words) if w not in LEADING), 0)
+    command = WORDS.get(words[at], "unknown")
+    if at == 0 or command == "stop":
+        return command
+    rest = words[at + 1 :]
+    if any(w in WORDS or w in NEGATIONS for w in rest):
+        return "unknown"
+    return command
 
 
 def is_bare(text: str) -> bool:

@@ -4,8 +4,10 @@ A Twilio signature carries no nonce, so a captured ``/gather`` could be sent aga
 while the call is still on, and its speech would be added to the answer being given
 (or to the next prompt's). So each listening reply's action URL names the turn
 (``turn=N``: how many turns the call has taken), and a delivery for turn N is taken
-only while the call is at N, which moves it to N + 1 in one conditional write, so
-every server process agrees. The next listening reply then names N + 1.
+only while the call is at N (or behind it: a write of ours that was missed while the
+database was away), which moves it to N + 1 in one conditional write, so every server
+process agrees. The next listening reply then names N + 1; a reply to a delivery that
+named no turn names the turn the call is at.
 
 Twilio's own retry of the delivery that took a turn (the same delivery key:
 idempotency token, URL and body, ``replies.py``) is taken again, so a process that
@@ -65,13 +67,25 @@ class TurnGuard:
             log.warning("turn record unavailable (%s); taking the turn", type(exc).__name__)
             return True
 
+    async def current(self, call: str) -> int:
+        """The turn the call is at (0 for a call with no record, or none readable): what a
+        listening reply names when the delivery it answers named none."""
+        try:
+            doc = await self._op(self.collection.find_one({"_id": call}, {"turn": 1}))
+        except Exception as exc:
+            log.warning("turn record unavailable (%s); naming turn 0", type(exc).__name__)
+            return 0
+        return 0 if doc is None else int(doc["turn"])
+
     async def _take(self, call: str, turn: int, key: str | None) -> bool:
         if not self._indexed:
             await self._op(self.collection.create_index("at", expireAfterSeconds=KEEP_S))
             self._indexed = True
         taken = {"turn": turn + 1, "by": key, "at": dt.datetime.now(dt.UTC)}
+        # at N or behind it: a write of ours that was missed (the database away) left the
+        # record behind the turn our reply named; a URL names no turn we did not give out
         moved = await self._op(
-            self.collection.update_one({"_id": call, "turn": turn}, {"$set": taken})
+            self.collection.update_one({"_id": call, "turn": {"$lte": turn}}, {"$set": taken})
         )
         if moved.matched_count == 1:
             return True

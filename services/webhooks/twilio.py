@@ -131,7 +131,15 @@ def webhook_routes(
                 log.warning("refused a replay of a turn already taken on %s", path)
                 reply = Reply(409, "this turn of the call was taken already", "text/plain")
             else:
-                reply = await respond(sid, *event, next_turn=0 if turn is None else turn + 1)
+                # what a listening reply names: the next turn, or, for a delivery that named
+                # none (a call begun before turns were named), the turn the call is at
+                if turn is not None:
+                    ahead = turn + 1
+                elif name in LISTEN.values() and sid:
+                    ahead = await guard.current(sid)
+                else:
+                    ahead = 0
+                reply = await respond(sid, *event, next_turn=ahead)
             if key is not None:
                 await keep_reply(replies, key, reply, private=is_turn)
             return Response(reply.body, reply.status, media_type=reply.media_type)

@@ -24,7 +24,7 @@ from hypothesis.stateful import (
 )
 
 from concepts.text_messages import Command, TextMessages, command_of
-from concepts.text_messages.commands import LEADING, WORDS
+from concepts.text_messages.commands import LEADING, NEGATIONS, WORDS
 from services.app.clock import FakeClock
 from services.encryption.keys import Encryptor
 from services.telephony.mock import MockTelephony
@@ -101,24 +101,40 @@ def test_a_first_word_not_in_the_list_is_unknown_whatever_follows(
     assert command_of(text) == "unknown"
 
 
+LEADING_WORDS = st.lists(st.sampled_from(sorted(LEADING)), min_size=1, max_size=3)
+
+
+@settings(max_examples=300)
+@given(st.data(), LEADING_WORDS, st.sampled_from(sorted(WORDS)), NOISE, st.sampled_from(SEPARATORS))
+def test_leading_words_are_passed_over_for_the_word_after_them(
+    data: st.DataObject, leading: list[str], word: str, noise: str, separator: str
+) -> None:
+    """ "Yes, call me" is a call and "please stop" a STOP: the first word that is not a
+    leading one decides, when nothing after it says otherwise."""
+    assume(word not in LEADING)
+    words = [data.draw(spelled(w)) for w in [*leading, word]]
+    text = noise + separator.join(words) + separator + data.draw(st.sampled_from(["me", "now", ""]))
+    expected = WORDS[word] if not text.upper().endswith("NOW") or WORDS[word] == "stop" else None
+    assert command_of(text) == (expected or "unknown")
+
+
 @settings(max_examples=300)
 @given(
     st.data(),
-    st.lists(st.sampled_from(sorted(LEADING)), min_size=1, max_size=3),
+    LEADING_WORDS,
     st.sampled_from(sorted(WORDS)),
-    NOISE,
+    st.sampled_from(sorted(WORDS) + sorted(NEGATIONS)),
     st.sampled_from(SEPARATORS),
-    st.text(),
 )
-def test_leading_words_are_passed_over_for_the_word_after_them(
-    data: st.DataObject, leading: list[str], word: str, noise: str, separator: str, rest: str
+def test_after_leading_words_another_command_or_a_negation_asks_for_nothing(
+    data: st.DataObject, leading: list[str], word: str, later: str, separator: str
 ) -> None:
-    """ "Yes, call me" is a call and "please stop" a STOP: the first word that is not a
-    leading one decides, whatever follows it."""
+    """ "OK, now is not a good time" and "Yes, call me later" are no call: the help,
+    rather than a call no one wanted. A STOP word is a STOP whatever follows it."""
     assume(word not in LEADING)
-    words = [data.draw(spelled(w)) for w in [*leading, word]]
-    text = noise + separator.join(words) + separator + rest
-    assert command_of(text) == WORDS[word]
+    words = [data.draw(spelled(w)) for w in [*leading, word, "me", later]]
+    expected = "stop" if WORDS[word] == "stop" else "unknown"
+    assert command_of(separator.join(words)) == expected
 
 
 @given(st.lists(st.sampled_from(sorted(LEADING)), min_size=1, max_size=3), NOISE)
@@ -140,6 +156,10 @@ def test_leading_words_alone_are_read_by_the_first(leading: list[str], noise: st
         ("OK", "unknown"),
         ("Not now", "unknown"),
         ("Yes not now", "unknown"),
+        ("Yes, call me later", "unknown"),
+        ("Okay, now is not a good time", "unknown"),
+        ("ok don't call", "unknown"),
+        ("Please stop sending me these texts", "stop"),
     ],
 )
 def test_leading_words_in_replies_people_write(text: str, command: str) -> None:
