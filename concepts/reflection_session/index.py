@@ -35,13 +35,10 @@ INDEX = "searchIndex"
 HEAD = "head"
 FORMAT = 1  # of the entries: a head or bucket of another format is rebuilt
 # What an entry is made from: the session's text, when it started and its version.
-INDEXED = {
-    name: 1
-    for name in [
-        *("user", "startedAt", "prompts", "responses", "version", "reindexFor"),
-        *("method", "status"),
-    ]
-}
+# (and whether it is a call in progress, left to be indexed when it ends)
+INDEXED = dict.fromkeys(
+    ["user", "startedAt", "prompts", "responses", "version", "reindexFor", "method", "status"], 1
+)
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MS = dt.timedelta(milliseconds=1)
 

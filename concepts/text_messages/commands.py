@@ -31,8 +31,9 @@ LEADING = frozenset({"YES", "YEAH", "YEP", "OK", "OKAY", "SURE", "PLEASE", "PLS"
 #: After leading words, a reply that also says one of these is not read as asking for
 #: anything ("OK, now is not a good time"; "don't" is DON and T): better the help
 #: than a call no one wanted.
-NEGATIONS = frozenset({"NOT", "NO", "NEVER", "DON", "DONT", "ISN", "ISNT", "CAN", "CANT"})
-NEGATIONS |= {"WON", "WONT", "T"}
+NEGATIONS = frozenset(
+    {"NOT", "NO", "NEVER", "DON", "DONT", "ISN", "ISNT", "CAN", "CANT", "WON", "WONT", "T"}
+)
 _WORD = re.compile(r"[^\W_]+")
 
 

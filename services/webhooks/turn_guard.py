@@ -82,19 +82,17 @@ class TurnGuard:
             await self._op(self.collection.create_index("at", expireAfterSeconds=KEEP_S))
             self._indexed = True
         taken = {"turn": turn + 1, "by": key, "at": dt.datetime.now(dt.UTC)}
-        # at N or behind it: a write of ours that was missed (the database away) left the
-        # record behind the turn our reply named; a URL names no turn we did not give out
-        moved = await self._op(
-            self.collection.update_one({"_id": call, "turn": {"$lte": turn}}, {"$set": taken})
-        )
-        if moved.matched_count == 1:
+        # at N or behind it (a write of ours that was missed while the database was away
+        # left the record behind the turn our reply named; a URL names no turn we did not
+        # give out), or no record yet (the call's first turn, or its record lost)
+        try:
+            await self._op(
+                self.collection.update_one(
+                    {"_id": call, "turn": {"$lte": turn}}, {"$set": taken}, upsert=True
+                )
+            )
             return True
-        doc = await self._op(self.collection.find_one({"_id": call}))
-        if doc is None:  # the call's first turn (or its record was lost): from here on
-            try:
-                await self._op(self.collection.insert_one({"_id": call, **taken}))
-                return True
-            except DuplicateKeyError:  # another delivery took it meanwhile
-                doc = await self._op(self.collection.find_one({"_id": call}))
+        except DuplicateKeyError:  # the record is past this turn
+            doc = await self._op(self.collection.find_one({"_id": call}))
         # Twilio retrying the very delivery that took this turn
         return key is not None and doc is not None and doc["turn"] == turn + 1 and doc["by"] == key

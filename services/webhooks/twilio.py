@@ -108,6 +108,7 @@ def webhook_routes(
 
     def endpoint(name: str, is_turn: bool):
         path = f"{WEBHOOK_PREFIX}/{name}"
+        listening = name in LISTEN.values()  # a turn of the conversation, named in its URL
 
         async def handle(request: Request) -> Response:
             form = await signed_form(request, auth_token, urls.base, path)
@@ -116,7 +117,7 @@ def webhook_routes(
                 return Response("invalid signature", status_code=403, media_type="text/plain")
             fields = dict(form)
             query = dict(parse_qsl(request.url.query))
-            turn = turn_of(query) if name in LISTEN.values() else None
+            turn = turn_of(query) if listening else None
             if isinstance(turn, str):
                 return Response(turn, status_code=400, media_type="text/plain")
             event = event_for(name, fields, query)
@@ -135,7 +136,7 @@ def webhook_routes(
                 # none (a call begun before turns were named), the turn the call is at
                 if turn is not None:
                     ahead = turn + 1
-                elif name in LISTEN.values() and sid:
+                elif listening and sid:
                     ahead = await guard.current(sid)
                 else:
                     ahead = 0
@@ -149,7 +150,7 @@ def webhook_routes(
         ) -> Reply:
             if name == "status":
                 await turns.after_apology(sid)
-            if name in LISTEN.values():
+            if listening:
                 body = {**body, "pauseSeconds": _pause(body)}
             output = await turns.run(event_path, body, is_turn=is_turn, label=name)
             if output is None:
